@@ -1,0 +1,20 @@
+# npc-radiomics: multimodal MRI radiomics for short-term response prediction in NPC.
+# Usage: snakemake --profile profiles/local   (or profiles/slurm on a cluster)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/qc.smk"
+include: "workflow/rules/split.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

@@ -1,0 +1,188 @@
+# Shared set-up: config and sheet validation, wildcard constraints, input functions.
+# Everything here runs when the DAG is built, so bad input stops the run before any job.
+import sys
+from pathlib import Path
+
+import pandas as pd
+from snakemake.utils import update_config
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+
+from npc_radiomics.config import derived_seed, load_yaml, validate_config
+from npc_radiomics.errors import InputError
+from npc_radiomics import sheets
+
+
+def _stop(err):
+    """Print one clear line and stop before any job runs."""
+    print(f"npc-radiomics input error: {err}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+BASEDIR = Path(workflow.basedir)
+SCHEMAS = BASEDIR / "workflow" / "schemas"
+
+# The repository's config/config.yaml holds every default; a user's --configfile or
+# --config only overrides keys (deep merge), whatever the working directory.
+_merged = load_yaml(BASEDIR / "config" / "config.yaml")
+update_config(_merged, config)
+config.clear()
+config.update(_merged)
+
+
+def resource_path(path):
+    """A resources/ path: relative to the working directory if present there, else the repo's."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return str(path)
+    return str(BASEDIR / path)
+
+
+try:
+    validate_config(config, SCHEMAS / "config.schema.yaml")
+except InputError as err:
+    _stop(err)
+
+SEQUENCES = list(config["sequences"])
+TRAIN_CENTERS = list(config["cohorts"]["train_centers"])
+EXTERNAL_CENTERS = list(config["cohorts"]["external_centers"])
+OUTCOME = config["outcome"]["column"]
+FEATURES_IN = bool(config.get("features_table"))
+DEMO = bool(config["demo"]["enabled"]) and not FEATURES_IN
+DEMO_DIR = "results/demo"
+
+try:
+    if FEATURES_IN:
+        SAMPLES = pd.DataFrame(columns=list(sheets.SAMPLE_COLUMNS) + ["mask_reader2"])
+        CLINICAL_TSV = None
+    elif DEMO:
+        from npc_radiomics import demo as demo_cohort
+
+        DEMO_SETTINGS = demo_cohort.load_settings(
+            resource_path(config["demo"]["settings"])
+        )
+        if config["demo"]["preset"] not in DEMO_SETTINGS["presets"]:
+            raise InputError(
+                f"config key demo.preset: unknown preset {config['demo']['preset']!r} "
+                f"(known: {sorted(DEMO_SETTINGS['presets'])})"
+            )
+        SAMPLES = sheets.validate_samples(
+            demo_cohort.demo_sample_sheet(
+                DEMO_SETTINGS, config["demo"]["preset"], DEMO_DIR
+            ),
+            SEQUENCES,
+            TRAIN_CENTERS + EXTERNAL_CENTERS,
+            check_files=False,
+        )
+        CLINICAL_TSV = f"{DEMO_DIR}/clinical.tsv"
+    else:
+        SAMPLES = sheets.validate_samples(
+            sheets.read_sheet(config["samples"], "sample sheet"),
+            SEQUENCES,
+            TRAIN_CENTERS + EXTERNAL_CENTERS,
+            base_dir=".",
+        )
+        CLINICAL_TSV = config["clinical"]
+        _clinical = sheets.validate_clinical(
+            sheets.read_sheet(CLINICAL_TSV, "clinical table"),
+            OUTCOME,
+            config["clinical_variables"]["continuous"],
+            config["clinical_variables"]["categorical"],
+        )
+        sheets.cross_check(SAMPLES, _clinical)
+except InputError as err:
+    _stop(err)
+
+PATIENTS = sorted(SAMPLES["patient_id"].unique())
+_CASES = SAMPLES.set_index(["patient_id", "sequence"], drop=False)
+
+
+wildcard_constraints:
+    patient=r"[A-Za-z0-9_.-]+",
+    sequence="|".join(SEQUENCES),
+    model="|".join(config["models"]),
+
+
+def rule_seed(*keys):
+    """Seed of one random step, derived from the master seed (stable across runs)."""
+    return derived_seed(config["seed"], *keys)
+
+
+# ---- input functions: one patient x sequence -------------------------------------------
+def _case(wildcards):
+    return _CASES.loc[(wildcards.patient, wildcards.sequence)]
+
+
+def get_center(wildcards):
+    return _case(wildcards)["center"]
+
+
+def get_image(wildcards):
+    return _case(wildcards)["image"]
+
+
+def get_mask(wildcards):
+    return _case(wildcards)["mask"]
+
+
+def get_mask_reader2(wildcards):
+    """The second reader's mask as a one-element list, or an empty list."""
+    path = _case(wildcards)["mask_reader2"]
+    return [path] if path else []
+
+
+def all_qc_cases():
+    return [
+        f"results/qc/cases/{p}/{s}.tsv"
+        for p, s in zip(SAMPLES["patient_id"], SAMPLES["sequence"])
+    ]
+
+
+# ---- checkpoints: patients that passed QC, and the split --------------------------------
+def included_patients():
+    """Sorted ids of the patients that passed QC on every sequence."""
+    qc = pd.read_csv(checkpoints.qc.get().output[0], sep="\t", dtype=str)
+    return sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
+
+
+def reader2_cases():
+    """Sorted (patient, sequence) pairs with a reader-2 mask, among included patients."""
+    keep = set(included_patients())
+    rows = SAMPLES[(SAMPLES["mask_reader2"] != "") & SAMPLES["patient_id"].isin(keep)]
+    return sorted(zip(rows["patient_id"], rows["sequence"]))
+
+
+def split_table():
+    """The split as a DataFrame (patient_id, center, cohort, label)."""
+    return pd.read_csv(
+        checkpoints.split.get().output[0], sep="\t", dtype={"patient_id": str}
+    )
+
+
+def train_patients():
+    """Sorted ids of the training patients (after the split)."""
+    split = split_table()
+    return sorted(split.loc[split["cohort"] == "train", "patient_id"])
+
+
+def reference_patients():
+    """Patients whose tumour voxels set the z-score statistics (config: train | all)."""
+    if config["preprocessing"]["normalization"]["reference"] == "all":
+        return sorted(split_table()["patient_id"])
+    return train_patients()
+
+
+def split_inputs(wildcards):
+    """Inputs of the split rule: the clinical table and QC, or the ready feature table."""
+    if FEATURES_IN:
+        return {"table": config["features_table"]}
+    return {"clinical": CLINICAL_TSV, "qc": "results/qc/qc.tsv"}
+
+
+# ---- targets -------------------------------------------------------------------------
+def get_final_output():
+    """Everything `snakemake` builds by default."""
+    targets = ["results/split/split.tsv"]
+    if not FEATURES_IN:
+        targets.append("results/qc/qc.tsv")
+    return targets

@@ -1,0 +1,49 @@
+# Input QC per patient x sequence, gathered into the QC table (a checkpoint: later rules
+# only see the patients that passed).
+
+
+rule qc_case:
+    input:
+        image=get_image,
+        mask=get_mask,
+        mask_reader2=get_mask_reader2,
+    output:
+        "results/qc/cases/{patient}/{sequence}.tsv",
+    log:
+        "results/logs/qc_case/{patient}/{sequence}.log",
+    benchmark:
+        "results/benchmarks/qc_case/{patient}/{sequence}.tsv"
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        center=get_center,
+        on_fail=config["qc"]["on_fail"],
+        mask_label=config["qc"]["mask_label"],
+        tolerance=config["qc"]["geometry_tolerance"],
+    script:
+        "../scripts/qc_case.py"
+
+
+checkpoint qc:
+    input:
+        all_qc_cases(),
+    output:
+        "results/qc/qc.tsv",
+    log:
+        "results/logs/qc/qc.log",
+    benchmark:
+        "results/benchmarks/qc/qc.tsv"
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        sequences=SEQUENCES,
+    script:
+        "../scripts/qc_gather.py"

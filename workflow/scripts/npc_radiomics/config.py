@@ -1,0 +1,63 @@
+"""Configuration: validation against the JSON schema with one-line errors, and helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from pathlib import Path
+
+import yaml
+
+from .errors import InputError
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML file into a dict (an empty file gives ``{}``)."""
+    with open(path) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def _key_path(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def validate_config(cfg: dict, schema_path: str | Path) -> None:
+    """Validate ``cfg`` against the JSON schema; raise :class:`InputError` naming the key.
+
+    All violations are collected and the first (in sorted key order, so the message is
+    stable) is reported with its key path, e.g. ``config key tuning.n_trials: 'ten' is not
+    of type 'integer'``.
+    """
+    import jsonschema
+
+    schema = load_yaml(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        err = errors[0]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise InputError(f"config key {_key_path(err)}: {err.message}{more}")
+    overlap = set(cfg["cohorts"]["train_centers"]) & set(cfg["cohorts"]["external_centers"])
+    if overlap:
+        raise InputError(
+            f"config key cohorts: centre(s) {sorted(overlap)} are both training and external"
+        )
+
+
+def derived_seed(master_seed: int, *keys: str) -> int:
+    """A stable 32-bit seed for one random step, derived from the master seed and names.
+
+    Uses CRC32 of the names (never Python's salted ``hash``), so seeds do not change
+    between runs, processes or machines.
+    """
+    text = "/".join([str(master_seed), *map(str, keys)])
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, for provenance records."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
