@@ -179,10 +179,28 @@ def split_inputs(wildcards):
     return {"clinical": CLINICAL_TSV, "qc": "results/qc/qc.tsv"}
 
 
+# ---- modelling inputs -----------------------------------------------------------------
+def modelling_features():
+    """The feature table the modelling stage reads: extracted, or the configured table."""
+    if FEATURES_IN:
+        return config["features_table"]
+    return "results/features/features.parquet"
+
+
+def modelling_robust():
+    """The robust-feature list (ICC filter) as a list of 0 or 1 paths."""
+    if FEATURES_IN or not config["robustness"]["enabled"]:
+        return []
+    if not (SAMPLES["mask_reader2"] != "").any():
+        return []
+    return ["results/features/robust_features.txt"]
+
+
 # ---- targets -------------------------------------------------------------------------
 def get_final_output():
     """Everything `snakemake` builds by default."""
     targets = ["results/split/split.tsv"]
     if not FEATURES_IN:
-        targets.append("results/qc/qc.tsv")
+        targets += ["results/qc/qc.tsv", "results/features/features.parquet"]
+        targets += modelling_robust()
     return targets

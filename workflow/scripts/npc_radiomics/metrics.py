@@ -1,0 +1,674 @@
+"""Discrimination and calibration metrics for binary response predictions.
+
+Conventions used throughout: ``y`` holds labels (1 = complete response, 0 = non-CR),
+``p`` holds predicted probabilities of label 1 (unitless, in [0, 1]); a patient is
+called positive when ``p >= threshold`` (the same rule as scikit-learn's ``roc_curve``
+and the ``dcurves`` package).
+
+Degenerate cohorts (one class only, very few patients) give NaN rather than an
+exception; :func:`evaluate_predictions` says why in its ``note`` column. Malformed
+input (labels other than 0/1, probabilities outside [0, 1], length mismatch) raises
+:class:`~npc_radiomics.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import InputError
+
+#: Columns of ``results/evaluation/metrics.tsv`` fixed by the SPEC, in order.
+METRICS_COLUMNS = [
+    "model",
+    "cohort",
+    "n",
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "auprc",
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "threshold",
+    "brier",
+    "hl_p",
+]
+#: Extra columns written after the SPEC's ones.
+EXTRA_COLUMNS = [
+    "n_positive",
+    "n_negative",
+    "ppv",
+    "npv",
+    "hl_chi2",
+    "hl_df",
+    "ci_method",
+    "note",
+]
+PREDICTION_COLUMNS = ["patient_id", "cohort", "model", "probability", "label"]
+
+# Below this many patients in either class the AUC CI and HL test are still computed
+# but flagged: the normal approximation behind DeLong and the chi2 of HL are poor.
+FEW_PER_CLASS = 5
+
+
+# --------------------------------------------------------------------------- input
+
+
+def check_scores(y, p, name: str = "predictions") -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert labels and probabilities to 1-d numpy arrays."""
+    y = np.asarray(y)
+    p = np.asarray(p, dtype=float)
+    if y.ndim != 1 or p.ndim != 1:
+        raise InputError(f"{name}: labels and probabilities must be 1-d")
+    if y.shape != p.shape:
+        raise InputError(f"{name}: {y.size} labels but {p.size} probabilities")
+    if y.size and not np.isin(y, (0, 1)).all():
+        bad = sorted({str(v) for v in np.unique(y[~np.isin(y, (0, 1))])})[:5]
+        raise InputError(f"{name}: labels must be 0 or 1, found {bad}")
+    if not np.isfinite(p).all():
+        raise InputError(f"{name}: {int((~np.isfinite(p)).sum())} probabilities are NaN/inf")
+    return y.astype(np.int8), p
+
+
+def check_probabilities(y, p, name: str = "predictions") -> tuple[np.ndarray, np.ndarray]:
+    y, p = check_scores(y, p, name)
+    if p.size and (p.min() < 0 or p.max() > 1):
+        raise InputError(f"{name}: probabilities must lie in [0, 1], found [{p.min()}, {p.max()}]")
+    return y, p
+
+
+def _both_classes(y: np.ndarray) -> bool:
+    return bool(y.size) and 0 < int(y.sum()) < y.size
+
+
+# --------------------------------------------------------------------------- AUC + DeLong
+
+
+def _delong_components(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, ...]:
+    """Fast DeLong (Sun & Xu 2014): AUCs and structural components via midranks.
+
+    ``scores`` has shape (k, n): k score vectors on the same n patients. Returns
+    ``(auc (k,), v10 (k, m), v01 (k, n_neg))``: v10[i] is, for each positive, the
+    fraction of negatives it outranks (ties count 1/2); v01 the same for negatives.
+    O(k n log n) because midranks replace the m x n pairwise comparison.
+    """
+    pos = scores[:, y == 1]
+    neg = scores[:, y == 0]
+    m, n = pos.shape[1], neg.shape[1]
+    # midranks within positives, within negatives, and over the pooled sample
+    tx = stats.rankdata(pos, axis=1)
+    ty = stats.rankdata(neg, axis=1)
+    tz = stats.rankdata(np.concatenate([pos, neg], axis=1), axis=1)
+    auc = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
+    v10 = (tz[:, :m] - tx) / n
+    v01 = 1.0 - (tz[:, m:] - ty) / m
+    return auc, v10, v01
+
+
+def _delong_covariance(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs (k,) and their DeLong covariance matrix (k, k)."""
+    auc, v10, v01 = _delong_components(y, scores)
+    m, n = v10.shape[1], v01.shape[1]
+    s10 = np.atleast_2d(np.cov(v10))
+    s01 = np.atleast_2d(np.cov(v01))
+    return auc, s10 / m + s01 / n
+
+
+def auc(y, p) -> float:
+    """Area under the ROC curve (Mann-Whitney statistic, ties count 1/2).
+
+    Returns NaN when ``y`` has one class only (AUC undefined).
+    """
+    y, p = check_scores(y, p)
+    if not _both_classes(y):
+        return float("nan")
+    return float(_delong_components(y, p[None, :])[0][0])
+
+
+@dataclass(frozen=True)
+class AUCResult:
+    """AUC with a two-sided confidence interval (``level``, e.g. 0.95)."""
+
+    auc: float
+    ci_low: float
+    ci_high: float
+    variance: float
+    method: str
+    level: float
+
+
+def delong_ci(y, p, level: float = 0.95) -> AUCResult:
+    """AUC with DeLong variance and a normal-approximation CI clipped to [0, 1].
+
+    NaN AUC with one class; NaN variance/CI with fewer than 2 patients in a class
+    (the variance of the structural components needs 2).
+    """
+    y, p = check_scores(y, p)
+    nan = float("nan")
+    if not _both_classes(y):
+        return AUCResult(nan, nan, nan, nan, "delong", level)
+    a = auc(y, p)
+    if min(int(y.sum()), int((1 - y).sum())) < 2:
+        return AUCResult(a, nan, nan, nan, "delong", level)
+    _, cov = _delong_covariance(y, p[None, :])
+    var = float(max(cov[0, 0], 0.0))
+    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
+    return AUCResult(a, float(max(a - half, 0.0)), float(min(a + half, 1.0)), var, "delong", level)
+
+
+def bootstrap_auc(y, p, n_bootstrap: int = 2000, seed: int = 0, batch: int = 500) -> np.ndarray:
+    """AUCs of ``n_bootstrap`` stratified bootstrap resamples (seeded, deterministic).
+
+    Positives and negatives are resampled separately (as pROC does by default) so
+    that every replicate has both classes and keeps the cohort's class balance.
+    Returns an empty array when ``y`` has one class.
+    """
+    y, p = check_scores(y, p)
+    if not _both_classes(y):
+        return np.empty(0)
+    rng = np.random.default_rng(seed)
+    pos, neg = p[y == 1], p[y == 0]
+    m, n = pos.size, neg.size
+    out = np.empty(n_bootstrap)
+    # batches bound memory at batch x (m + n) doubles whatever n_bootstrap is
+    for start in range(0, n_bootstrap, batch):
+        b = min(batch, n_bootstrap - start)
+        sample = np.concatenate(
+            [pos[rng.integers(0, m, (b, m))], neg[rng.integers(0, n, (b, n))]], axis=1
+        )
+        ranks = stats.rankdata(sample, axis=1)
+        out[start : start + b] = (ranks[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
+    return out
+
+
+def bootstrap_ci(y, p, n_bootstrap: int = 2000, level: float = 0.95, seed: int = 0) -> AUCResult:
+    """AUC with a percentile CI from a stratified, seeded bootstrap."""
+    y, p = check_scores(y, p)
+    nan = float("nan")
+    replicates = bootstrap_auc(y, p, n_bootstrap, seed)
+    if replicates.size == 0:
+        return AUCResult(nan, nan, nan, nan, "bootstrap", level)
+    low, high = np.quantile(replicates, [0.5 - level / 2, 0.5 + level / 2])
+    return AUCResult(
+        auc(y, p), float(low), float(high), float(replicates.var(ddof=1)), "bootstrap", level
+    )
+
+
+@dataclass(frozen=True)
+class DeLongTest:
+    """Paired DeLong test of two AUCs measured on the same patients."""
+
+    auc1: float
+    auc2: float
+    difference: float  # auc1 - auc2
+    se: float
+    z: float
+    p_value: float  # two-sided
+
+
+def delong_test(y, p1, p2) -> DeLongTest:
+    """Paired two-sided DeLong test of H0: AUC(p1) == AUC(p2) on the same patients.
+
+    The covariance of the two AUCs enters the variance of their difference, which is
+    what makes the test paired. When that variance is 0 (e.g. both models separate the
+    classes perfectly) p is 1 if the AUCs are equal and 0 otherwise. NaN with one class
+    or fewer than 2 patients in a class.
+    """
+    y, p1 = check_scores(y, p1, "model 1")
+    _, p2 = check_scores(y, p2, "model 2")
+    nan = float("nan")
+    if not _both_classes(y) or min(int(y.sum()), int((1 - y).sum())) < 2:
+        a1 = auc(y, p1) if _both_classes(y) else nan
+        a2 = auc(y, p2) if _both_classes(y) else nan
+        return DeLongTest(a1, a2, a1 - a2, nan, nan, nan)
+    aucs, cov = _delong_covariance(y, np.vstack([p1, p2]))
+    diff = float(aucs[0] - aucs[1])
+    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    if var <= 1e-15:
+        p_value = 1.0 if abs(diff) < 1e-12 else 0.0
+        return DeLongTest(float(aucs[0]), float(aucs[1]), diff, 0.0, nan, p_value)
+    z = diff / np.sqrt(var)
+    return DeLongTest(
+        float(aucs[0]),
+        float(aucs[1]),
+        diff,
+        float(np.sqrt(var)),
+        float(z),
+        float(2 * stats.norm.sf(abs(z))),
+    )
+
+
+# --------------------------------------------------------------------------- curves, AUPRC
+
+
+def roc_curve_points(y, p) -> pd.DataFrame:
+    """ROC curve: columns threshold, fpr, tpr (one row per distinct score, plus (0, 0)).
+
+    Empty frame when ``y`` has one class.
+    """
+    y, p = check_scores(y, p)
+    if not _both_classes(y):
+        return pd.DataFrame(columns=["threshold", "fpr", "tpr"], dtype=float)
+    thresholds, tp, fp = _cumulative_counts(y, p)
+    return pd.DataFrame(
+        {
+            "threshold": np.r_[np.inf, thresholds],
+            "fpr": np.r_[0.0, fp / (y.size - y.sum())],
+            "tpr": np.r_[0.0, tp / y.sum()],
+        }
+    )
+
+
+def _cumulative_counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Distinct scores in descending order and TP / FP counts at ``p >= score``."""
+    order = np.argsort(-p, kind="mergesort")
+    p_sorted, y_sorted = p[order], y[order]
+    # last index of each run of equal scores: all tied patients switch at once
+    last = np.r_[np.flatnonzero(np.diff(p_sorted)), p_sorted.size - 1]
+    tp = np.cumsum(y_sorted)[last].astype(float)
+    fp = (last + 1) - tp
+    return p_sorted[last], tp, fp
+
+
+def average_precision(y, p) -> float:
+    """Area under the precision-recall curve as average precision (step-wise).
+
+    AP = sum_k (R_k - R_{k-1}) P_k over distinct thresholds; no interpolation, the same
+    definition as scikit-learn's ``average_precision_score``. NaN without positives.
+    """
+    y, p = check_scores(y, p)
+    if y.sum() == 0:
+        return float("nan")
+    _, tp, fp = _cumulative_counts(y, p)
+    precision = tp / (tp + fp)
+    recall = tp / y.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def pr_curve_points(y, p) -> pd.DataFrame:
+    """Precision-recall curve: columns threshold, recall, precision. Empty without positives."""
+    y, p = check_scores(y, p)
+    if y.sum() == 0:
+        return pd.DataFrame(columns=["threshold", "recall", "precision"], dtype=float)
+    thresholds, tp, fp = _cumulative_counts(y, p)
+    # start at recall 0 with precision 1, the usual anchor of a PR plot
+    return pd.DataFrame(
+        {
+            "threshold": np.r_[np.inf, thresholds],
+            "recall": np.r_[0.0, tp / y.sum()],
+            "precision": np.r_[1.0, tp / (tp + fp)],
+        }
+    )
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def youden_threshold(y, p) -> float:
+    """Probability cut-off maximising Youden's J = sensitivity + specificity - 1.
+
+    Meant for training out-of-fold predictions, then applied unchanged to every cohort.
+    The cut-off is the midpoint between the chosen score and the next lower distinct
+    score (as pROC does): identical classification of the training patients, but it
+    does not sit exactly on one training patient's score. Ties in J go to the highest
+    cut-off (fewest positives). NaN with one class.
+    """
+    y, p = check_scores(y, p)
+    if not _both_classes(y):
+        return float("nan")
+    scores, tp, fp = _cumulative_counts(y, p)
+    j = tp / y.sum() - fp / (y.size - y.sum())
+    k = int(np.argmax(j))
+    if k + 1 < scores.size:
+        return float((scores[k] + scores[k + 1]) / 2)
+    return float(scores[k])
+
+
+def youden_thresholds(oof_predictions: pd.DataFrame) -> dict[str, float]:
+    """Youden cut-off per model from training out-of-fold predictions.
+
+    ``oof_predictions``: predictions table (patient_id, cohort, model, probability,
+    label) holding only the training patients' out-of-fold rows. Returns model ->
+    threshold (NaN for a model with one class or no prediction).
+    """
+    df = check_predictions(oof_predictions)
+    df = df[df["probability"].notna()]
+    return {
+        model: youden_threshold(g["label"].to_numpy(), g["probability"].to_numpy())
+        for model, g in df.groupby("model", sort=True)
+    }
+
+
+def threshold_metrics(y, p, threshold: float) -> dict[str, float]:
+    """Confusion-matrix metrics with positive = ``p >= threshold``.
+
+    Returns accuracy, sensitivity, specificity, ppv, npv (fractions) and tp, fp, tn, fn
+    (counts); a ratio with a zero denominator is NaN.
+    """
+    y, p = check_scores(y, p)
+    predicted = p >= threshold
+    tp = int(np.sum(predicted & (y == 1)))
+    fp = int(np.sum(predicted & (y == 0)))
+    tn = int(np.sum(~predicted & (y == 0)))
+    fn = int(np.sum(~predicted & (y == 1)))
+
+    def ratio(a: int, b: int) -> float:
+        return a / b if b else float("nan")
+
+    return {
+        "accuracy": ratio(tp + tn, y.size),
+        "sensitivity": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
+        "ppv": ratio(tp, tp + fp),
+        "npv": ratio(tn, tn + fn),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+    }
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def brier_score(y, p) -> float:
+    """Mean squared difference between probability and label (0 = perfect). NaN if empty."""
+    y, p = check_probabilities(y, p)
+    return float(np.mean((p - y) ** 2)) if y.size else float("nan")
+
+
+def _risk_groups(p: np.ndarray, groups: int) -> np.ndarray:
+    """Group index per patient from quantile cut points of the predicted risk.
+
+    Cut points are the ``groups``-quantiles of ``p``; duplicated cut points and empty
+    groups (many tied probabilities) are merged away, so fewer groups can come out, as
+    in R's ``ResourceSelection::hoslem.test``. Groups are numbered 0.. by risk.
+    """
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, groups + 1)))
+    if edges.size < 2:
+        return np.zeros(p.size, dtype=int)
+    # right-closed intervals, lowest one closed on the left too
+    group = np.clip(np.searchsorted(edges, p, side="left") - 1, 0, edges.size - 2)
+    # interpolated cut points can leave a group empty when probabilities tie: renumber
+    return np.unique(group, return_inverse=True)[1]
+
+
+@dataclass(frozen=True)
+class HosmerLemeshow:
+    """Hosmer-Lemeshow goodness-of-fit test (small p = poor calibration)."""
+
+    chi2: float
+    df: int
+    p_value: float
+    table: pd.DataFrame  # group, n, observed, expected, mean_predicted
+
+
+def hosmer_lemeshow(y, p, groups: int = 10) -> HosmerLemeshow:
+    """Hosmer-Lemeshow test over ``groups`` groups of predicted risk (deciles by default).
+
+    chi2 = sum over groups and both outcomes of (observed - expected)^2 / expected,
+    expected events = sum of p in the group; df = g - 2 with g the groups actually formed.
+    NaN chi2/p when fewer than 3 groups can be formed (df < 1).
+    """
+    y, p = check_probabilities(y, p)
+    if y.size == 0:
+        return HosmerLemeshow(float("nan"), 0, float("nan"), pd.DataFrame())
+    group = _risk_groups(p, groups)
+    g = int(group.max()) + 1
+    n_g = np.bincount(group, minlength=g).astype(float)
+    observed = np.bincount(group, weights=y, minlength=g)
+    expected = np.bincount(group, weights=p, minlength=g)
+    table = pd.DataFrame(
+        {
+            "group": np.arange(1, g + 1),
+            "n": n_g.astype(int),
+            "observed": observed,
+            "expected": expected,
+            "mean_predicted": expected / n_g,
+        }
+    )
+    df = g - 2
+    if df < 1:
+        return HosmerLemeshow(float("nan"), df, float("nan"), table)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        events = np.where(expected > 0, (observed - expected) ** 2 / expected, 0.0)
+        non_events = np.where(
+            n_g - expected > 0, (observed - expected) ** 2 / (n_g - expected), 0.0
+        )
+    # an observed event where none was expected (p == 0 or 1 exactly) is infinitely unlikely
+    impossible = ((expected == 0) & (observed > 0)) | ((n_g - expected == 0) & (observed < n_g))
+    chi2 = float("inf") if impossible.any() else float(np.sum(events + non_events))
+    return HosmerLemeshow(chi2, df, float(stats.chi2.sf(chi2, df)), table)
+
+
+def calibration_curve(y, p, bins: int = 10, strategy: str = "quantile") -> pd.DataFrame:
+    """Calibration curve data: one row per bin of predicted risk.
+
+    ``strategy`` "quantile" (equal-count bins, as in the HL test) or "uniform" (equal
+    width on [0, 1]). Columns: bin, n, mean_predicted, observed_fraction, ci_low,
+    ci_high (Wilson 95% interval of the observed fraction). Empty bins are dropped.
+    """
+    y, p = check_probabilities(y, p)
+    columns = ["bin", "n", "mean_predicted", "observed_fraction", "ci_low", "ci_high"]
+    if y.size == 0:
+        return pd.DataFrame(columns=columns)
+    if strategy == "quantile":
+        group = _risk_groups(p, bins)
+    elif strategy == "uniform":
+        group = np.clip((p * bins).astype(int), 0, bins - 1)
+    else:
+        raise InputError(
+            f"calibration_curve: strategy must be quantile or uniform, not {strategy!r}"
+        )
+    g = int(group.max()) + 1
+    n_g = np.bincount(group, minlength=g)
+    keep = n_g > 0
+    n_g = n_g[keep]
+    events = np.bincount(group, weights=y, minlength=g)[keep]
+    mean_p = np.bincount(group, weights=p, minlength=g)[keep] / n_g
+    frac = events / n_g
+    z = stats.norm.ppf(0.975)
+    centre = (frac + z**2 / (2 * n_g)) / (1 + z**2 / n_g)
+    half = z * np.sqrt(frac * (1 - frac) / n_g + z**2 / (4 * n_g**2)) / (1 + z**2 / n_g)
+    return pd.DataFrame(
+        {
+            "bin": np.arange(1, n_g.size + 1),
+            "n": n_g,
+            "mean_predicted": mean_p,
+            "observed_fraction": frac,
+            "ci_low": np.clip(centre - half, 0, 1),
+            "ci_high": np.clip(centre + half, 0, 1),
+        },
+        columns=columns,
+    )
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def check_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Validate a predictions table (SPEC: patient_id, cohort, model, probability, label).
+
+    Rows with a missing probability are kept (a model that failed for some patients);
+    callers drop them with a note. Raises InputError on missing columns, duplicated
+    (patient, cohort, model) rows, labels other than 0/1 or probabilities outside [0, 1].
+    """
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise InputError(f"predictions: missing column(s) {missing}")
+    df = predictions[PREDICTION_COLUMNS].copy()
+    dup = df.duplicated(["patient_id", "cohort", "model"])
+    if dup.any():
+        row = df[dup].iloc[0]
+        raise InputError(
+            f"predictions: patient {row.patient_id} appears twice for model {row.model} "
+            f"in cohort {row.cohort}"
+        )
+    if not df["label"].isin([0, 1]).all():
+        row = df[~df["label"].isin([0, 1])].iloc[0]
+        raise InputError(f"predictions: patient {row.patient_id} has label {row.label!r}, not 0/1")
+    prob = pd.to_numeric(df["probability"], errors="coerce")
+    outside = prob.notna() & ((prob < 0) | (prob > 1))
+    if outside.any():
+        row = df[outside].iloc[0]
+        raise InputError(
+            f"predictions: patient {row.patient_id}, model {row.model}: probability "
+            f"{row.probability} outside [0, 1]"
+        )
+    df["probability"] = prob.astype(float)
+    df["label"] = df["label"].astype(int)
+    return df
+
+
+def cohort_order(cohorts) -> list[str]:
+    """train, test, then other cohorts (external centres) sorted by name."""
+    cohorts = list(dict.fromkeys(cohorts))
+    first = [c for c in ("train", "test") if c in cohorts]
+    return first + sorted(c for c in cohorts if c not in first)
+
+
+def _groups(df: pd.DataFrame):
+    """(model, cohort, rows) in a deterministic order: models sorted, then cohort_order."""
+    cohorts = cohort_order(df["cohort"])
+    for model in sorted(df["model"].unique()):
+        for cohort in cohorts:
+            rows = df[(df["model"] == model) & (df["cohort"] == cohort)]
+            if len(rows):
+                yield model, cohort, rows
+
+
+def evaluate_one(
+    y,
+    p,
+    threshold: float,
+    ci_method: str = "delong",
+    n_bootstrap: int = 2000,
+    level: float = 0.95,
+    hl_groups: int = 10,
+    seed: int = 0,
+) -> dict:
+    """All metrics of one model on one cohort; never raises on degenerate cohorts.
+
+    Returns a dict with the SPEC's metric keys plus n_positive, n_negative, ppv, npv,
+    hl_chi2, hl_df, ci_method and ``note`` (";"-separated reasons for any NaN or caveat).
+    """
+    y, p = check_probabilities(y, p)
+    notes: list[str] = []
+    nan = float("nan")
+    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
+    row: dict = {"n": int(y.size), "n_positive": n_pos, "n_negative": n_neg}
+    if y.size == 0:
+        notes.append("no patients with a prediction")
+    elif not _both_classes(y):
+        notes.append(f"one class only ({n_pos} positive, {n_neg} negative): AUC undefined")
+    elif min(n_pos, n_neg) < 2:
+        notes.append(
+            f"fewer than 2 patients in a class ({n_pos}/{n_neg}): no AUC CI, "
+            "Hosmer-Lemeshow unreliable"
+        )
+    elif min(n_pos, n_neg) < FEW_PER_CLASS:
+        notes.append(
+            f"few patients in a class ({n_pos}/{n_neg}): AUC CI and Hosmer-Lemeshow unreliable"
+        )
+
+    if ci_method == "delong":
+        res = delong_ci(y, p, level)
+    elif ci_method == "bootstrap":
+        res = bootstrap_ci(y, p, n_bootstrap, level, seed)
+    else:
+        raise InputError(f"evaluation.ci_method must be delong or bootstrap, not {ci_method!r}")
+    row.update(auc=res.auc, auc_ci_low=res.ci_low, auc_ci_high=res.ci_high, ci_method=ci_method)
+    row["auprc"] = average_precision(y, p) if y.size else nan
+
+    if threshold is None or not np.isfinite(threshold):
+        notes.append("no threshold from training out-of-fold predictions")
+        tm = dict.fromkeys(["accuracy", "sensitivity", "specificity", "ppv", "npv"], nan)
+        threshold = nan
+    else:
+        tm = threshold_metrics(y, p, threshold)
+    row.update({k: tm[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv")})
+    row["threshold"] = threshold
+    row["brier"] = brier_score(y, p) if y.size else nan
+
+    hl = hosmer_lemeshow(y, p, hl_groups)
+    row.update(hl_chi2=hl.chi2, hl_df=hl.df, hl_p=hl.p_value)
+    if y.size and not np.isfinite(hl.p_value):
+        notes.append(f"Hosmer-Lemeshow needs >= 3 risk groups, got {hl.df + 2}")
+    row["note"] = "; ".join(notes)
+    return row
+
+
+def evaluate_predictions(
+    predictions: pd.DataFrame,
+    thresholds: dict[str, float],
+    ci_method: str = "delong",
+    n_bootstrap: int = 2000,
+    level: float = 0.95,
+    hl_groups: int = 10,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Metrics per model x cohort (the table behind the paper's Table 3).
+
+    ``predictions``: columns patient_id, cohort, model, probability, label.
+    ``thresholds``: model -> probability cut-off fixed on training out-of-fold
+    predictions (see :func:`youden_threshold`). Returns one row per model x cohort with
+    :data:`METRICS_COLUMNS` then :data:`EXTRA_COLUMNS`. A missing probability means the
+    model failed for that patient: the row is left out and counted in ``note``.
+    The bootstrap (if chosen) is seeded with ``seed`` for every model x cohort, so the
+    result does not depend on row order.
+    """
+    df = check_predictions(predictions)
+    rows = []
+    for model, cohort, g in _groups(df):
+        missing = int(g["probability"].isna().sum())
+        g = g[g["probability"].notna()]
+        row = {"model": model, "cohort": cohort}
+        row.update(
+            evaluate_one(
+                g["label"].to_numpy(),
+                g["probability"].to_numpy(),
+                thresholds.get(model, float("nan")),
+                ci_method=ci_method,
+                n_bootstrap=n_bootstrap,
+                level=level,
+                hl_groups=hl_groups,
+                seed=seed,
+            )
+        )
+        if missing:
+            extra = f"{missing} patient(s) without a prediction left out"
+            row["note"] = f"{row['note']}; {extra}" if row["note"] else extra
+        rows.append(row)
+    return pd.DataFrame(rows, columns=METRICS_COLUMNS + EXTRA_COLUMNS)
+
+
+def curve_table(predictions: pd.DataFrame, kind: str, bins: int = 10) -> pd.DataFrame:
+    """Tidy ROC, PR or calibration curve data of every model x cohort, for plotting.
+
+    ``kind``: "roc" (threshold, fpr, tpr), "pr" (threshold, recall, precision) or
+    "calibration" (see :func:`calibration_curve`); columns model and cohort come first.
+    Cohorts where a curve is undefined (ROC with one class, PR without positives)
+    contribute no rows.
+    """
+    curve = {
+        "roc": roc_curve_points,
+        "pr": pr_curve_points,
+        "calibration": lambda y, p: calibration_curve(y, p, bins),
+    }
+    if kind not in curve:
+        raise InputError(f"curve_table: kind must be roc, pr or calibration, not {kind!r}")
+    df = check_predictions(predictions)
+    df = df[df["probability"].notna()]
+    parts = []
+    for model, cohort, g in _groups(df):
+        points = curve[kind](g["label"].to_numpy(), g["probability"].to_numpy())
+        if len(points):
+            parts.append(points.assign(model=model, cohort=cohort))
+    if not parts:
+        return pd.DataFrame(columns=["model", "cohort"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[["model", "cohort"] + [c for c in out.columns if c not in ("model", "cohort")]]
