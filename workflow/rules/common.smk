@@ -1,6 +1,7 @@
 # Shared set-up: config and sheet validation, wildcard constraints, input functions.
 # Everything here runs when the DAG is built, so bad input stops the run before any job.
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -8,7 +9,10 @@ from snakemake.utils import update_config
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
+
 from npc_radiomics.config import derived_seed, load_yaml, validate_config
+from npc_radiomics.models import parse_search_spaces
+from npc_radiomics.tuning import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
 
@@ -92,6 +96,15 @@ try:
         sheets.cross_check(SAMPLES, _clinical)
 except InputError as err:
     _stop(err)
+
+try:
+    parse_search_spaces(config.get("search_spaces", {}), config["models"])
+except InputError as err:
+    _stop(err)
+
+TUNING_SETTINGS = asdict(TuningSettings.from_config(config))
+N_TUNING_JOBS = int(config["tuning"].get("n_jobs_per_model") or 1)
+MODELLING_ID = config["features_table_columns"]["id"] if FEATURES_IN else "patient_id"
 
 PATIENTS = sorted(SAMPLES["patient_id"].unique())
 _CASES = SAMPLES.set_index(["patient_id", "sequence"], drop=False)
@@ -196,6 +209,24 @@ def modelling_robust():
     return ["results/features/robust_features.txt"]
 
 
+def modelling_inputs(wildcards):
+    """Inputs of every modelling rule: features, split and (optionally) the robust list."""
+    inputs = {"features": modelling_features(), "split": "results/split/split.tsv"}
+    robust = modelling_robust()
+    if robust:
+        inputs["robust"] = robust[0]
+    return inputs
+
+
+def modelling_targets():
+    return [
+        "results/selection/selected_features.tsv",
+        "results/predictions/predictions.tsv",
+        "results/predictions/nested_cv.tsv",
+        *expand("results/models/{model}/best_params.json", model=config["models"]),
+    ]
+
+
 # ---- targets -------------------------------------------------------------------------
 def get_final_output():
     """Everything `snakemake` builds by default."""
@@ -203,4 +234,5 @@ def get_final_output():
     if not FEATURES_IN:
         targets += ["results/qc/qc.tsv", "results/features/features.parquet"]
         targets += modelling_robust()
+    targets += modelling_targets()
     return targets

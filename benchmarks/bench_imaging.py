@@ -1,0 +1,294 @@
+"""Imaging-stage benchmark: prints ratios measured in one run (issue 3 targets).
+
+1. N4 at default settings (shrink 4) vs full-resolution N4 on the same demo image: speed
+   ratio (target >= 20x) and correlation of the two log bias fields inside the head mask
+   (target r >= 0.99).
+2. The extract_features rule script vs a bare ``RadiomicsFeatureExtractor.execute`` with
+   the same params on the same preprocessed image: time per case (target <= 1.10x).
+3. Peak memory (ru_maxrss) of one extraction job on a ~400 cm3 tumour at 1 mm, in a
+   subprocess (target <= 2 GiB).
+4. The imaging stage of the demo cohort (preprocess -> z-score -> features -> ICC) with
+   ``--cores 2`` vs ``--cores 1`` (target >= 1.8x).
+
+Usage (from the repository root; single-threaded parts pin every pool to 1 thread):
+    .venv/bin/python benchmarks/bench_imaging.py [--skip n4,workflow] [--n4-preset small]
+        [--preset tiny] [--params resources/pyradiomics_params_fast.yaml]
+        [--configfile extra.yaml] [--snakefile Snakefile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import runpy
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+
+import numpy as np  # noqa: E402
+import SimpleITK as sitk  # noqa: E402
+
+from npc_radiomics.runtime import limit_threads  # noqa: E402
+
+DEFAULT_PARAMS = ROOT / "resources" / "pyradiomics_params.yaml"
+EXTRACT_SCRIPT = ROOT / "workflow" / "scripts" / "extract_features.py"
+
+
+def _demo_image(preset: str, sequence: str = "T1", patient: str = "QZ001"):
+    """One simulated demo patient (image, tumour mask) with the preset's field of view."""
+    from npc_radiomics import demo
+
+    settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
+    cfg = demo.resolve_preset(settings, preset)
+    scan = demo.simulate_patient(cfg, 1, patient, patient[:2], 1, False)
+    image = sitk.GetImageFromArray(scan.images[sequence].astype(np.float32))
+    mask = sitk.GetImageFromArray(scan.mask)
+    for img in (image, mask):
+        img.SetSpacing(scan.spacing)
+        img.SetOrigin(scan.origin)
+    return image, mask
+
+
+# ---------------------------------------------------------------------------------- 1
+def bench_n4(preset: str) -> None:
+    from npc_radiomics.preprocess import head_mask_otsu, n4_log_bias_field
+
+    image, _ = _demo_image(preset)
+    head = head_mask_otsu(image)
+    inside = sitk.GetArrayViewFromImage(head) > 0
+    times, fields = {}, {}
+    for shrink in (4, 1):
+        start = time.perf_counter()
+        field = n4_log_bias_field(image, head, shrink_factor=shrink)
+        times[shrink] = time.perf_counter() - start
+        fields[shrink] = sitk.GetArrayFromImage(field)[inside]
+    r = float(np.corrcoef(fields[4], fields[1])[0, 1])
+    print(f"[n4] demo '{preset}' image {image.GetSize()} spacing {image.GetSpacing()}")
+    print(f"[n4] shrink 4: {times[4]:.2f} s; full resolution: {times[1]:.2f} s")
+    print(f"[n4] speed ratio full/default = {times[1] / times[4]:.1f}x (target >= 20x)")
+    print(f"[n4] log-bias-field correlation inside head mask r = {r:.4f} (target >= 0.99)")
+    print(
+        f"[n4] log-bias SD inside head: default {fields[4].std():.3f}, full {fields[1].std():.3f}"
+    )
+
+
+# ---------------------------------------------------------------------------------- 2
+def _preprocessed_case(folder: Path, preset: str) -> dict[str, Path]:
+    """A preprocessed (N4, 1 mm) demo case plus its z-score file, as the rule sees them."""
+    from npc_radiomics.io import write_image
+    from npc_radiomics.preprocess import preprocess_case, tumour_moments, zscore_apply
+
+    image, mask = _demo_image(preset)
+    image, mask = preprocess_case(image, mask, n4={"enabled": True})
+    moments = tumour_moments(image, mask)
+    mean, sd = moments.mean, (moments.m2 / moments.n) ** 0.5
+    paths = {
+        "image": folder / "T1_image.nii.gz",
+        "mask": folder / "T1_mask.nii.gz",
+        "zscored": folder / "T1_zscored.nii.gz",
+        "zscore": folder / "zscore.tsv",
+    }
+    write_image(image, paths["image"])
+    write_image(mask, paths["mask"])
+    write_image(zscore_apply(image, mean, sd), paths["zscored"])
+    paths["zscore"].write_text(
+        f"sequence\tmean\tsd\tn_voxels\tn_patients\treference\nT1\t{mean!r}\t{sd!r}\t"
+        f"{moments.n}\t1\ttrain\n"
+    )
+    return paths
+
+
+def run_rule_script(paths: dict[str, Path], params: Path, out: Path) -> None:
+    """Run workflow/scripts/extract_features.py as Snakemake would, in this process."""
+    fake = SimpleNamespace(
+        input=SimpleNamespace(
+            image=str(paths["image"]),
+            mask=str(paths["mask"]),
+            zscore=str(paths["zscore"]),
+            params=str(params),
+        ),
+        output=SimpleNamespace(
+            features=str(out / "features.tsv"), provenance=str(out / "provenance.tsv")
+        ),
+        params=SimpleNamespace(reader="reader1", crop_margin_mm=10.0),
+        wildcards=SimpleNamespace(patient="QZ001", sequence="T1"),
+        threads=1,
+        log=[str(out / "extract.log")],
+    )
+    runpy.run_path(str(EXTRACT_SCRIPT), init_globals={"snakemake": fake})
+
+
+def run_bare(paths: dict[str, Path], params: Path) -> None:
+    """The reference: pyradiomics alone on the z-scored preprocessed image."""
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    RadiomicsFeatureExtractor(str(params)).execute(str(paths["zscored"]), str(paths["mask"]))
+
+
+def bench_extraction(preset: str, params: Path, repeats: int = 3) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = _preprocessed_case(folder, preset)
+        run_rule_script(paths, params, folder)  # warm-up: imports, caches
+        run_bare(paths, params)
+        rule_times, bare_times = [], []
+        for _ in range(repeats):  # interleaved, so load changes hit both alike
+            start = time.perf_counter()
+            run_rule_script(paths, params, folder)
+            rule_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            run_bare(paths, params)
+            bare_times.append(time.perf_counter() - start)
+        n_features = len((folder / "features.tsv").read_text().splitlines()[0].split("\t")) - 2
+        voxels = int((sitk.GetArrayViewFromImage(sitk.ReadImage(str(paths["mask"]))) > 0).sum())
+    rule, bare = statistics.median(rule_times), statistics.median(bare_times)
+    print(f"[extract] demo '{preset}' case, tumour {voxels / 1000:.1f} cm3, {n_features} features")
+    print(f"[extract] rule script {rule:.2f} s vs bare execute {bare:.2f} s (median of {repeats})")
+    print(f"[extract] ratio rule/bare = {rule / bare:.3f} (target <= 1.10)")
+
+
+# ---------------------------------------------------------------------------------- 3
+_MEMORY_CHILD = """
+import json, resource, sys
+sys.path.insert(0, {scripts!r})
+sys.path.insert(0, {bench!r})
+from bench_imaging import run_rule_script
+from pathlib import Path
+paths = {{k: Path(v) for k, v in json.loads({paths!r}).items()}}
+run_rule_script(paths, Path({params!r}), Path({out!r}))
+n_features = len((Path({out!r}) / "features.tsv").read_text().splitlines()[0].split("\t")) - 2
+print(n_features, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def large_tumour_case(folder: Path, volume_cm3: float = 400.0) -> dict[str, Path]:
+    """A 1 mm head (200 x 200 x 140 mm) with an ellipsoidal textured tumour of ``volume_cm3``."""
+    from npc_radiomics.io import write_image
+
+    shape = (140, 200, 200)  # z, y, x
+    z, y, x = np.meshgrid(*(np.arange(n) - n / 2 for n in shape), indexing="ij")
+    radii = np.array([0.8, 1.0, 1.2])  # z, y, x axes of the ellipsoid, relative
+    scale = (volume_cm3 * 1000.0 / (4 / 3 * np.pi * radii.prod())) ** (1 / 3)
+    a = radii * scale
+    tumour = (z / a[0]) ** 2 + (y / a[1]) ** 2 + (x / a[2]) ** 2 <= 1
+    rng = np.random.default_rng(0)
+    texture = sitk.GetArrayFromImage(
+        sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(rng.normal(size=shape)), 3.0)
+    )
+    image = np.where(tumour, 1.0 + 8.0 * texture, -1.0) + rng.normal(0, 0.2, shape)
+    img = sitk.GetImageFromArray(image.astype(np.float32))
+    msk = sitk.GetImageFromArray(tumour.astype(np.uint8))
+    paths = {k: folder / f"{k}.nii.gz" for k in ("image", "mask")}
+    paths["zscored"] = paths["image"]
+    write_image(img, paths["image"])
+    write_image(msk, paths["mask"])
+    paths["zscore"] = folder / "zscore.tsv"
+    paths["zscore"].write_text("sequence\tmean\tsd\tn_voxels\tn_patients\treference\n")
+    with open(paths["zscore"], "a") as handle:  # image is already in z units
+        handle.write("T1\t0.0\t1.0\t1\t1\ttrain\n")
+    return paths
+
+
+def bench_memory(params: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = large_tumour_case(folder)
+        voxels = int((sitk.GetArrayViewFromImage(sitk.ReadImage(str(paths["mask"]))) > 0).sum())
+        code = _MEMORY_CHILD.format(
+            scripts=str(ROOT / "workflow" / "scripts"),
+            bench=str(Path(__file__).parent),
+            paths=json.dumps({k: str(v) for k, v in paths.items()}),
+            params=str(params),
+            out=str(folder),
+        )
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(f"[memory] extraction job failed:\n{proc.stderr[-2000:]}")
+        return
+    n_features, peak_kib = map(int, proc.stdout.strip().splitlines()[-1].split())
+    print(
+        f"[memory] tumour {voxels / 1000:.1f} cm3 at 1 mm, {n_features} features "
+        f"({params.name}): {elapsed:.1f} s"
+    )
+    # Linux reports ru_maxrss in KiB.
+    print(f"[memory] peak RSS of the extraction job = {peak_kib / 2**20:.2f} GiB (target <= 2)")
+
+
+# ---------------------------------------------------------------------------------- 4
+def _snakemake(workdir: Path, snakefile: Path, configs: list[Path], cores: int, *targets):
+    cmd = [str(Path(sys.executable).with_name("snakemake")), *targets, "--cores", str(cores)]
+    cmd += ["-s", str(snakefile), "-d", str(workdir), "--quiet", "rules"]
+    if configs:
+        cmd += ["--configfile", *map(str, configs)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"snakemake failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def bench_workflow(snakefile: Path, preset: str, params: Path, extra: Path | None) -> None:
+    imaging = ["results/features/features.parquet", "results/features/icc.tsv"]
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "cores1"
+        base.mkdir()
+        override = base / "bench_config.yaml"
+        override.write_text(f"demo:\n  preset: {preset}\nfeatures:\n  params: {params}\n")
+        configs = [override] + ([extra.resolve()] if extra else [])
+        # Everything before the imaging stage (demo cohort, QC, split) is not timed.
+        _snakemake(base, snakefile, configs, 2, "results/qc/qc.tsv", "results/split/split.tsv")
+        other = Path(tmp) / "cores2"
+        shutil.copytree(base, other, symlinks=True)
+        configs2 = [other / "bench_config.yaml"] + configs[1:]
+        t1 = _snakemake(base, snakefile, configs, 1, *imaging)
+        t2 = _snakemake(other, snakefile, configs2, 2, *imaging)
+    print(f"[workflow] demo '{preset}' imaging stage, params {params.name}")
+    print(f"[workflow] --cores 1: {t1:.1f} s; --cores 2: {t2:.1f} s")
+    print(f"[workflow] speed-up = {t1 / t2:.2f}x (target >= 1.8x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip", default="", help="comma list: n4,extract,memory,workflow")
+    parser.add_argument("--n4-preset", default="small", help="demo preset of the N4 image")
+    parser.add_argument("--extract-preset", default="small")
+    parser.add_argument("--extract-params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--preset", default="tiny", help="demo preset of the workflow run")
+    parser.add_argument(
+        "--params", type=Path, default=ROOT / "resources/pyradiomics_params_fast.yaml"
+    )
+    parser.add_argument("--configfile", type=Path, default=None)
+    parser.add_argument("--snakefile", type=Path, default=ROOT / "Snakefile")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    # Single-threaded timings: the ratios compare work, not thread pools.
+    limit_threads(1)
+    if "n4" not in skip:
+        bench_n4(args.n4_preset)
+    if "extract" not in skip:
+        bench_extraction(args.extract_preset, args.extract_params.resolve())
+    if "memory" not in skip:
+        bench_memory(args.extract_params.resolve())
+    if "workflow" not in skip:
+        bench_workflow(
+            args.snakefile.resolve(), args.preset, args.params.resolve(), args.configfile
+        )
+    print(
+        "[done] peak RSS of this process "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

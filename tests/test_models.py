@@ -1,0 +1,79 @@
+"""The model zoo: every model gives probabilities; search spaces are validated up front."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from npc_radiomics.errors import InputError
+from npc_radiomics.models import MODEL_NAMES, build_model, parse_search_spaces, suggest_params
+
+CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def spaces():
+    return parse_search_spaces(CONFIG["search_spaces"], list(MODEL_NAMES))
+
+
+def test_default_config_covers_every_model(spaces):
+    assert set(spaces) == set(MODEL_NAMES)
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_model_gives_probabilities(model, spaces):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] + rng.normal(scale=0.5, size=60) > 0).astype(int)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    params = suggest_params(study.ask(), spaces[model])
+    clf = build_model(model, params, seed=3, n_jobs=1).fit(X, y)
+    prob = clf.predict_proba(X)
+    assert prob.shape == (60, 2)
+    np.testing.assert_allclose(prob.sum(axis=1), 1.0)
+    again = build_model(model, params, seed=3, n_jobs=1).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(prob, again)  # seeded: same probabilities
+
+
+def test_fixed_values_and_virtual_mlp_params():
+    spaces = parse_search_spaces(
+        {"mlp": {"n_layers": 2, "n_units": {"type": "int", "low": 4, "high": 8}}}, ["mlp"]
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    params = suggest_params(study.ask(), spaces["mlp"])
+    assert params["n_layers"] == 2
+    clf = build_model("mlp", params, seed=0)
+    assert len(clf.hidden_layer_sizes) == 2
+
+
+@pytest.mark.parametrize(
+    "spaces,models,message",
+    [
+        ({"svm": {"C": 1.0}}, ["catboost"], "unknown model 'catboost'"),
+        ({"svmm": {"C": 1.0}}, [], "unknown model 'svmm'"),
+        ({}, ["svm"], "search_spaces.svm: missing"),
+        ({"svm": {"Cee": 1.0}}, ["svm"], "search_spaces.svm.Cee: not a parameter"),
+        ({"svm": {"random_state": 1}}, ["svm"], "not tunable"),
+        ({"svm": {"C": {"type": "float", "low": 5, "high": 1}}}, ["svm"], "must be smaller"),
+        ({"svm": {"C": {"type": "float", "low": 0, "high": 1, "log": True}}}, ["svm"], "log"),
+        ({"svm": {"C": {"type": "float", "high": 1}}}, ["svm"], "'low' must be a number"),
+        ({"svm": {"C": {"type": "double", "low": 0, "high": 1}}}, ["svm"], "'type' must be"),
+        ({"svm": {"kernel": {"type": "categorical", "choices": []}}}, ["svm"], "non-empty"),
+        ({"svm": {"kernel": {"type": "categorical", "choices": ["rbff"]}}}, ["svm"], "rejected"),
+        ({"svm": {"kernel": ["rbf", "linear"]}}, ["svm"], "a list is not a spec"),
+        ({"knn": {"n_neighbors": {"type": "int", "low": 1.5, "high": 4}}}, ["knn"], "integers"),
+        (
+            {"knn": {"n_neighbors": {"type": "int", "low": 1, "high": 4, "lo": 2}}},
+            ["knn"],
+            "unknown field",
+        ),
+        ("nope", ["svm"], "must be a mapping"),
+    ],
+)
+def test_malformed_search_spaces_are_input_errors(spaces, models, message):
+    with pytest.raises(InputError, match=message):
+        parse_search_spaces(spaces, models)

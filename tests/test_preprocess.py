@@ -1,0 +1,211 @@
+"""Preprocessing: N4, 1 mm resampling (masks stay aligned), pooled z-score statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from imaging_fixtures import head_phantom, mask_centroid_mm, mask_volume_mm3
+
+from npc_radiomics.preprocess import (
+    head_mask_otsu,
+    isotropic_grid,
+    n4_correct,
+    n4_log_bias_field,
+    n4_shrink_factors,
+    pool_moments,
+    preprocess_case,
+    preprocess_mask,
+    resample_isotropic,
+    tumour_moments,
+    zscore_apply,
+    zscore_params,
+    zscore_table,
+)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    """Head with a linear log-bias ramp and an ellipsoidal tumour, 0.9 x 0.9 x 3.5 mm."""
+    return head_phantom((72, 72, 18), (0.9, 0.9, 3.5), bias_strength=0.4)
+
+
+def _grid(image):
+    return image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection()
+
+
+def test_isotropic_grid_keeps_field_of_view():
+    image = sitk.Image([100, 80, 20], sitk.sitkFloat32)
+    image.SetSpacing([0.9, 0.9, 3.5])
+    image.SetOrigin([-10.0, 5.0, 2.0])
+    grid = isotropic_grid(image, (1.0, 1.0, 1.0))
+    assert grid.size == (90, 72, 70)
+    old_centre = np.asarray(image.TransformContinuousIndexToPhysicalPoint([49.5, 39.5, 9.5]))
+    new_centre = np.asarray(grid.origin) + (np.asarray(grid.size) - 1) / 2 * grid.spacing
+    np.testing.assert_allclose(new_centre, old_centre, atol=1e-9)
+
+
+def test_isotropic_grid_follows_direction():
+    image = sitk.Image([40, 40, 10], sitk.sitkFloat32)
+    image.SetSpacing([0.5, 0.5, 4.0])
+    image.SetDirection([0, 1, 0, -1, 0, 0, 0, 0, 1])  # rotated 90 degrees about z
+    resampled = resample_isotropic(image)
+    assert resampled.GetDirection() == image.GetDirection()
+    centre = image.TransformContinuousIndexToPhysicalPoint([19.5, 19.5, 4.5])
+    new_centre = resampled.TransformContinuousIndexToPhysicalPoint(
+        [(n - 1) / 2 for n in resampled.GetSize()]
+    )
+    np.testing.assert_allclose(new_centre, centre, atol=1e-9)
+
+
+def test_resampling_keeps_mask_volume_and_centroid_within_a_voxel(phantom):
+    image, mask, _ = phantom
+    image_1mm, mask_1mm = preprocess_case(image, mask, n4=None)
+    assert mask_1mm.GetSpacing() == (1.0, 1.0, 1.0)
+    assert mask_1mm.GetPixelID() == sitk.sitkUInt8
+    assert image_1mm.GetPixelID() == sitk.sitkFloat32
+    # Masks stay aligned: identical grid for image and mask.
+    assert _grid(image_1mm) == _grid(mask_1mm)
+    # Volume within a voxel: between the mask shrunk and grown by one original voxel ...
+    volume = mask_volume_mm3(mask_1mm)
+    eroded = sitk.BinaryErode(mask, [1, 1, 1], sitk.sitkBox)
+    dilated = sitk.BinaryDilate(mask, [1, 1, 1], sitk.sitkBox)
+    assert mask_volume_mm3(eroded) < volume < mask_volume_mm3(dilated)
+    # ... and in fact within 3% of the original volume.
+    assert volume == pytest.approx(mask_volume_mm3(mask), rel=0.03)
+    # Centroid within a voxel of the 1 mm grid on every axis.
+    shift = np.abs(mask_centroid_mm(mask_1mm) - mask_centroid_mm(mask))
+    assert np.all(shift < 1.0), shift
+
+
+def test_reader2_mask_lands_on_the_preprocessed_grid(phantom):
+    image, mask, _ = phantom
+    image_1mm, mask_1mm = preprocess_case(image, mask, n4=None)
+    # Reader-2 masks are resampled onto the already preprocessed image: same grid, and the
+    # same mask gives the same voxels.
+    again = preprocess_mask(mask, image_1mm)
+    assert _grid(again) == _grid(image_1mm)
+    np.testing.assert_array_equal(
+        sitk.GetArrayViewFromImage(again), sitk.GetArrayViewFromImage(mask_1mm)
+    )
+
+
+def test_mask_label_is_binarised(phantom):
+    image, mask, _ = phantom
+    labelled = sitk.Cast(mask, sitk.sitkUInt8) * 2 + sitk.Cast(mask == 0, sitk.sitkUInt8) * 0
+    out = preprocess_mask(labelled, image, label=2)
+    assert set(np.unique(sitk.GetArrayViewFromImage(out))) == {0, 1}
+
+
+def test_bspline_resampling_preserves_smooth_intensities():
+    # A linear ramp is reproduced exactly by cubic B-splines away from the borders.
+    z, y, x = np.mgrid[:12, :40, :40].astype(np.float32)
+    image = sitk.GetImageFromArray(100 + 2 * x + 3 * y + 0.5 * z)
+    image.SetSpacing([0.8, 0.8, 3.0])
+    out = resample_isotropic(image)
+    arr = sitk.GetArrayFromImage(out)[8:-8, 5:-5, 5:-5]
+    idx = np.argwhere(np.ones_like(arr, dtype=bool)) + [8, 5, 5]
+    phys = np.array(
+        [
+            out.TransformIndexToPhysicalPoint([int(i), int(j), int(k)])
+            for k, j, i in idx[:: max(1, len(idx) // 500)]
+        ]
+    )
+    expected = 100 + 2 * phys[:, 0] / 0.8 + 3 * phys[:, 1] / 0.8 + 0.5 * phys[:, 2] / 3.0
+    got = arr.ravel()[:: max(1, len(idx) // 500)][: len(expected)]
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+
+
+def test_n4_removes_the_bias_field(phantom):
+    image, _, true_log_bias = phantom
+    head = head_mask_otsu(image)
+    inside = sitk.GetArrayViewFromImage(head) > 0
+    # Head-mask sanity: Otsu finds the head, not the background.
+    assert 0.2 < inside.mean() < 0.6
+    log_bias = n4_log_bias_field(image, head, shrink_factor=4, iterations=[50, 50])
+    assert log_bias.GetSize() == image.GetSize()  # evaluated at full resolution
+    estimate = sitk.GetArrayViewFromImage(log_bias)[inside]
+    truth = sitk.GetArrayViewFromImage(true_log_bias)[inside]
+    assert np.corrcoef(estimate, truth)[0, 1] > 0.9
+    corrected = n4_correct(image, shrink_factor=4, iterations=[50, 50], head_mask=head)
+    assert corrected.GetPixelID() == sitk.sitkFloat32
+    # Healthy tissue (head minus tumour, away from the edge) becomes more uniform.
+    tissue = inside & (sitk.GetArrayViewFromImage(image) < 130)
+
+    def cv(img):
+        values = sitk.GetArrayViewFromImage(img)[tissue]
+        return values.std() / values.mean()
+
+    assert cv(corrected) < 0.7 * cv(image)
+
+
+def test_n4_shrink_keeps_shrunken_voxels_near_isotropic():
+    image = sitk.Image([256, 256, 36], sitk.sitkFloat32)
+    image.SetSpacing([0.94, 0.94, 3.5])
+    assert n4_shrink_factors(image, 4) == [4, 4, 1]
+    image.SetSpacing([1.0, 1.0, 1.0])
+    assert n4_shrink_factors(image, 4) == [4, 4, 4]
+    small = sitk.Image([256, 256, 10], sitk.sitkFloat32)
+    assert n4_shrink_factors(small, 4) == [4, 4, 2]  # never below 4 voxels
+
+
+def _random_cases(rng, n, size=(20, 18, 6)):
+    cases = []
+    for i in range(n):
+        arr = rng.normal(1000 + 40 * i, 50 + 5 * i, size[::-1]).astype(np.float32)
+        keep = rng.random(size[::-1]) < 0.2 + 0.05 * i
+        image = sitk.GetImageFromArray(arr)
+        mask = sitk.GetImageFromArray(keep.astype(np.uint8))
+        cases.append((image, mask, arr[keep]))
+    return cases
+
+
+def test_zscore_params_equal_numpy_on_pooled_voxels():
+    rng = np.random.default_rng(3)
+    cases = _random_cases(rng, 5)
+    stats = zscore_params((image, mask) for image, mask, _ in cases)
+    pooled = np.concatenate([voxels.astype(np.float64) for *_, voxels in cases])
+    assert stats.n_voxels == pooled.size
+    assert stats.n_patients == 5
+    assert stats.mean == pytest.approx(pooled.mean(), rel=1e-13)
+    assert stats.sd == pytest.approx(pooled.std(), rel=1e-12)
+
+
+def test_pooled_moments_have_no_cancellation():
+    # Large offset, tiny spread: sums of squares in float64 would lose most digits here.
+    rng = np.random.default_rng(4)
+    parts = [1e8 + rng.normal(0, 1e-2, (1, 1, 1000 + 10 * i)) for i in range(4)]
+    pooled = pool_moments(
+        tumour_moments(sitk.GetImageFromArray(p), sitk.GetImageFromArray(np.ones_like(p, np.uint8)))
+        for p in parts
+    )
+    allv = np.concatenate([p.ravel() for p in parts])
+    assert pooled.mean == pytest.approx(allv.mean(), rel=1e-15)
+    assert np.sqrt(pooled.m2 / pooled.n) == pytest.approx(allv.std(), rel=1e-6)
+
+
+def test_zscore_params_rejects_empty_reference():
+    image = sitk.Image([4, 4, 4], sitk.sitkFloat32)
+    mask = sitk.Image([4, 4, 4], sitk.sitkUInt8)
+    with pytest.raises(ValueError, match="no tumour voxels"):
+        zscore_params([(image, mask)])
+
+
+def test_zscore_table_and_apply():
+    rng = np.random.default_rng(5)
+    cases = _random_cases(rng, 3)
+    table = zscore_table(
+        {"T1": ((i, m) for i, m, _ in cases), "T2": ((i, m) for i, m, _ in cases[:2])}, "train"
+    )
+    assert list(table.columns) == ["sequence", "mean", "sd", "n_voxels", "n_patients", "reference"]
+    assert table["n_patients"].tolist() == [3, 2]
+    row = table.iloc[0]
+    normalised = [
+        sitk.GetArrayFromImage(zscore_apply(image, row["mean"], row["sd"]))[
+            sitk.GetArrayViewFromImage(mask) > 0
+        ]
+        for image, mask, _ in cases
+    ]
+    pooled = np.concatenate(normalised).astype(np.float64)
+    assert pooled.mean() == pytest.approx(0.0, abs=1e-5)
+    assert pooled.std() == pytest.approx(1.0, rel=1e-5)

@@ -1,0 +1,207 @@
+"""Tuning, nested CV and final fit: no leakage, determinism, parallel workers."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+
+from npc_radiomics.modelling import Design
+from npc_radiomics.models import parse_search_spaces
+from npc_radiomics.selection import selection_pipeline
+from npc_radiomics.tuning import (
+    TuningSettings,
+    best_params,
+    finished_slots,
+    fit_final,
+    nested_cv_fold,
+    outer_folds,
+    trials_table,
+    tune,
+)
+
+SEED = 20251121
+SETTINGS = TuningSettings(
+    n_trials=4, inner_folds=3, outer_folds=3, mrmr_k=8, lasso_folds=3, n_lambdas=8
+)
+SPACES = parse_search_spaces(
+    {
+        "logistic_regression": {"C": {"type": "float", "low": 1e-3, "high": 10.0, "log": True}},
+        "knn": {
+            "n_neighbors": {"type": "int", "low": 3, "high": 15},
+            "weights": {"type": "categorical", "choices": ["uniform", "distance"]},
+        },
+    },
+    ["logistic_regression", "knn"],
+)
+
+
+def make_design(seed=0, n_train=72, n_test=30, n_ext=24, p=30) -> Design:
+    """Train / test / external ND cohorts; 'leak' predicts the label in the test set only."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test + n_ext
+    X = rng.normal(size=(n, p))
+    y = (X[:, 0] - X[:, 1] + rng.normal(scale=0.8, size=n) > 0).astype(int)
+    cohort = np.array(["train"] * n_train + ["test"] * n_test + ["ND"] * n_ext)
+    leak = rng.normal(size=n)
+    test = cohort == "test"
+    leak[test] = y[test] * 3.0 + rng.normal(scale=0.1, size=test.sum())
+    ids = [f"P{i:03d}" for i in range(n)]
+    df = pd.DataFrame(X, columns=[f"T1__f{i:02d}" for i in range(p)], index=ids)
+    df["T2__leak"] = leak
+    df.index.name = "patient_id"
+    return Design(X=df, y=pd.Series(y, index=df.index), cohort=pd.Series(cohort, index=df.index))
+
+
+class Spy(TransformerMixin, BaseEstimator):
+    """Records the patient IDs of every fit; passes data through (class-level record,
+    because clone() copies the step)."""
+
+    seen: list[list[str]] = []
+
+    def fit(self, X, y=None):
+        Spy.seen.append(list(X.index))
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        return self.feature_names_in_ if input_features is None else np.asarray(input_features)
+
+
+def spied_selection() -> Pipeline:
+    steps = selection_pipeline(SETTINGS.mrmr_k, SETTINGS.lasso_folds, SETTINGS.n_lambdas).steps
+    return Pipeline([("spy", Spy())] + steps)
+
+
+@pytest.fixture(scope="module")
+def design():
+    return make_design()
+
+
+def test_no_test_or_external_patient_reaches_a_fit(design):
+    Spy.seen.clear()
+    X, y = design.train()
+    train_ids = set(X.index)
+    study, _ = tune(
+        "logistic_regression",
+        SPACES["logistic_regression"],
+        X,
+        y,
+        SETTINGS,
+        SEED,
+        selection=spied_selection(),
+    )
+    best = best_params(study, "logistic_regression", SETTINGS.n_trials)
+    _, pred = fit_final(
+        "logistic_regression", best["params"], design, SETTINGS, SEED, selection=spied_selection()
+    )
+    assert Spy.seen and all(set(ids) <= train_ids for ids in Spy.seen)
+    assert set(pred["cohort"]) == {"train", "test", "ND"}  # ... yet every cohort is predicted
+
+    Spy.seen.clear()
+    nested_cv_fold(
+        "logistic_regression",
+        SPACES["logistic_regression"],
+        X,
+        y,
+        1,
+        SETTINGS,
+        SEED,
+        selection=spied_selection(),
+    )
+    outer_train = set(X.index[outer_folds(y, SETTINGS, SEED)[1][0]])
+    assert Spy.seen and all(set(ids) <= outer_train for ids in Spy.seen)
+
+
+def test_feature_informative_only_in_test_is_never_selected(design):
+    Xte, yte = design.subset("test")
+    assert roc_auc_score(yte, Xte["T2__leak"]) > 0.95  # the plant is real
+    X, y = design.train()
+    pipe, _ = fit_final("knn", {"n_neighbors": 5}, design, SETTINGS, SEED)
+    assert "T2__leak" not in pipe[:-1].get_feature_names_out(design.features)
+    for fold in range(SETTINGS.outer_folds):
+        _, info = nested_cv_fold("knn", SPACES["knn"], X, y, fold, SETTINGS, SEED)
+        assert "T2__leak" not in info["selected_features"]
+
+
+def test_same_seed_same_features_params_and_predictions(design):
+    X, y = design.train()
+    runs = []
+    for _ in range(2):
+        study, _ = tune("knn", SPACES["knn"], X, y, SETTINGS, SEED)
+        best = best_params(study, "knn", SETTINGS.n_trials)
+        pipe, pred = fit_final("knn", best["params"], design, SETTINGS, SEED)
+        table = trials_table(finished_slots(study), "knn")
+        runs.append((best, list(pipe[:-1].get_feature_names_out(design.features)), pred, table))
+    (b1, f1, p1, t1), (b2, f2, p2, t2) = runs
+    assert b1 == b2 and f1 == f2
+    pd.testing.assert_frame_equal(p1, p2)
+    pd.testing.assert_frame_equal(t1, t2)
+    n1, i1 = nested_cv_fold("knn", SPACES["knn"], X, y, 0, SETTINGS, SEED)
+    n2, i2 = nested_cv_fold("knn", SPACES["knn"], X, y, 0, SETTINGS, SEED)
+    pd.testing.assert_frame_equal(n1, n2)
+    assert i1 == i2
+    other, _ = tune("knn", SPACES["knn"], X, y, SETTINGS, SEED + 1)
+    assert trials_table(finished_slots(other), "knn")["params"].tolist() != t1["params"].tolist()
+
+
+def _table(study):
+    t = trials_table(finished_slots(study), "knn")
+    return t[["slot", "state", "auc", "fold_aucs", "params"]]
+
+
+def test_parallel_workers_reproduce_a_single_worker(design, tmp_path):
+    """Slots drawn from earlier batches only: 1 worker, 2 concurrent, 2 sequential agree."""
+    X, y = design.train()
+    settings = TuningSettings(**{**SETTINGS.__dict__, "n_trials": 6, "batch_size": 2})
+
+    def run(journal, worker):
+        return tune(
+            "knn",
+            SPACES["knn"],
+            X,
+            y,
+            settings,
+            SEED,
+            storage_path=journal,
+            worker=worker,
+            poll_s=0.05,
+        )[0]
+
+    single = _table(run(tmp_path / "a" / "study.journal", "0"))
+    with ThreadPoolExecutor(2) as pool:
+        studies = list(pool.map(lambda w: run(tmp_path / "b" / "study.journal", w), ["0", "1"]))
+    parallel = _table(studies[0])
+    run(tmp_path / "c" / "study.journal", "0")
+    sequential = _table(run(tmp_path / "c" / "study.journal", "1"))  # finds all slots done
+    assert len(single) == 6
+    pd.testing.assert_frame_equal(single, parallel)
+    pd.testing.assert_frame_equal(single, sequential)
+    pd.testing.assert_frame_equal(_table(studies[1]), parallel)  # both workers see all slots
+
+
+def test_stale_claim_of_a_dead_worker_is_taken_over(design, tmp_path):
+    X, y = design.train()
+    journal = tmp_path / "study.journal"
+    settings = TuningSettings(**{**SETTINGS.__dict__, "n_trials": 2})
+    _, name = tune("knn", SPACES["knn"], X, y, settings, SEED, storage_path=journal)
+    claim = tmp_path / "claims" / name / "slot00002.claim"
+    claim.write_text("dead-host 1\n")
+    old = time.time() - 3600
+    os.utime(claim, (old, old))
+    more = TuningSettings(**{**settings.__dict__, "n_trials": 3})
+    study, _ = tune(
+        "knn", SPACES["knn"], X, y, more, SEED, storage_path=journal, stale_after_s=60, poll_s=0.05
+    )
+    assert sorted(finished_slots(study)) == [0, 1, 2]

@@ -1,0 +1,80 @@
+"""End-to-end: the workflow on the tiny demo cohort, and the default config's DAG."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from conftest import ROOT, prepare_workdir, run_workflow
+
+from npc_radiomics import demo
+
+pytestmark = pytest.mark.e2e
+
+
+def _job_counts(stdout: str) -> dict[str, int]:
+    counts, in_stats = {}, False
+    for line in stdout.splitlines():
+        if line.startswith("Job stats"):
+            in_stats = True
+            continue
+        if in_stats:
+            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if m:
+                counts[m.group(1)] = int(m.group(2))
+            elif line.strip() == "" and counts:
+                break
+    return counts
+
+
+def test_default_config_dry_run_fans_out_per_patient_and_sequence(tmp_path):
+    work = prepare_workdir(tmp_path)
+    proc = run_workflow(work, None, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
+    sheet = demo.demo_sample_sheet(settings, "small", "results/demo")
+    counts = _job_counts(proc.stdout)
+    assert counts["demo_cohort"] == 1
+    assert counts["qc_case"] == len(sheet) == 3 * sheet["patient_id"].nunique()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One run of the whole workflow on the tiny demo preset with --cores 2."""
+    work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
+    proc = run_workflow(work, ROOT / "tests" / "configs" / "tiny.yaml", "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
+    return work
+
+
+def test_qc_table_lists_every_case(tiny_run):
+    qc = pd.read_csv(tiny_run / "results/qc/qc.tsv", sep="\t")
+    sheet = pd.read_csv(tiny_run / "results/demo/samples.tsv", sep="\t")
+    assert len(qc) == len(sheet)
+    assert (qc["status"] == "pass").all()
+    assert (qc["patient_status"] == "included").all()
+
+
+def test_split_keeps_external_centre_apart(tiny_run):
+    split = pd.read_csv(tiny_run / "results/split/split.tsv", sep="\t")
+    assert set(split["cohort"]) == {"train", "test", "ND"}
+    assert (split.loc[split["center"] == "ND", "cohort"] == "ND").all()
+    train = split[split["cohort"] == "train"]
+    assert train["label"].nunique() == 2
+
+
+def test_feature_table_is_wide_per_patient(tiny_run):
+    features = pd.read_parquet(tiny_run / "results/features/features.parquet")
+    split = pd.read_csv(tiny_run / "results/split/split.tsv", sep="\t")
+    assert sorted(features["patient_id"]) == sorted(split["patient_id"])
+    columns = [c for c in features.columns if c != "patient_id"]
+    prefixes = {c.split("__", 1)[0] for c in columns}
+    assert prefixes == {"T1", "T2", "CET1"}
+    assert not any("diagnostics" in c for c in columns)
+
+
+def test_every_job_left_a_benchmark_and_a_log(tiny_run):
+    benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
+    logs = list((tiny_run / "results/logs").rglob("*.log"))
+    assert len(benchmarks) >= 3 * 32 and len(logs) >= 3 * 32

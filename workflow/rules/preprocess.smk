@@ -1,0 +1,83 @@
+# Imaging preprocessing (SPEC steps 2-4): N4 + 1 mm resampling per patient x sequence,
+# then the pooled z-score statistics of the reference patients' tumours per sequence.
+
+
+rule preprocess_case:
+    input:
+        image=get_image,
+        mask=get_mask,
+    output:
+        image="results/preprocess/{patient}/{sequence}_image.nii.gz",
+        mask="results/preprocess/{patient}/{sequence}_mask.nii.gz",
+    log:
+        "results/logs/preprocess_case/{patient}/{sequence}.log",
+    benchmark:
+        "results/benchmarks/preprocess_case/{patient}/{sequence}.tsv"
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        n4=config["preprocessing"]["n4"],
+        spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
+        mask_label=config["qc"]["mask_label"],
+    script:
+        "../scripts/preprocess_case.py"
+
+
+# The reader-2 mask goes onto the grid of the preprocessed image: no second N4 run.
+rule preprocess_mask_reader2:
+    input:
+        mask=get_mask_reader2,
+        reference="results/preprocess/{patient}/{sequence}_image.nii.gz",
+    output:
+        mask="results/preprocess/{patient}/{sequence}_mask_reader2.nii.gz",
+    log:
+        "results/logs/preprocess_mask_reader2/{patient}/{sequence}.log",
+    benchmark:
+        "results/benchmarks/preprocess_mask_reader2/{patient}/{sequence}.tsv"
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
+        mask_label=config["qc"]["mask_label"],
+    script:
+        "../scripts/preprocess_case.py"
+
+
+rule zscore_params:
+    input:
+        # reference_patients(): training patients (or all, per config) after the split.
+        images=lambda wc: expand(
+            "results/preprocess/{patient}/{sequence}_image.nii.gz",
+            patient=reference_patients(),
+            sequence=SEQUENCES,
+        ),
+        masks=lambda wc: expand(
+            "results/preprocess/{patient}/{sequence}_mask.nii.gz",
+            patient=reference_patients(),
+            sequence=SEQUENCES,
+        ),
+    output:
+        "results/normalization/zscore.tsv",
+    log:
+        "results/logs/zscore_params/zscore_params.log",
+    benchmark:
+        "results/benchmarks/zscore_params/zscore_params.tsv"
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        sequences=SEQUENCES,
+        reference=config["preprocessing"]["normalization"]["reference"],
+    script:
+        "../scripts/zscore_params.py"

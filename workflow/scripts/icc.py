@@ -1,0 +1,25 @@
+"""Rule icc: ICC(2,1) per feature between readers, robust feature list, histogram."""
+
+from npc_radiomics.runtime import rule_setup
+
+log = rule_setup(snakemake)
+
+import pandas as pd  # noqa: E402
+
+from npc_radiomics.icc import icc_report  # noqa: E402
+
+table = icc_report(
+    pd.read_parquet(snakemake.input.features),
+    pd.read_parquet(snakemake.input.features_reader2),
+    threshold=snakemake.params.threshold,
+    enabled=snakemake.params.enabled,
+    icc_path=snakemake.output.icc,
+    robust_path=snakemake.output.robust,
+    histogram_path=snakemake.output.histogram,
+)
+log.info(
+    "ICC(2,1): %d of %d features robust (ICC > %s)",
+    int(table["robust"].sum()),
+    len(table),
+    snakemake.params.threshold,
+)

@@ -1,0 +1,224 @@
+"""Radiomics feature extraction with pyradiomics, and the merge into the wide table.
+
+SPEC steps 5-6. One call of :func:`extract_case` gives the features of one patient x
+sequence (x reader); :func:`merge_cases` joins the per-case rows into one row per patient
+with columns ``<sequence>__<feature>``. pyradiomics' diagnostics (versions, hashes,
+settings) are provenance, kept apart from the feature values.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+import yaml
+
+from .preprocess import zscore_apply
+
+__all__ = [
+    "CaseFeatures",
+    "load_params",
+    "crop_to_roi",
+    "make_extractor",
+    "extract_case",
+    "merge_cases",
+    "case_tables",
+    "merge_case_files",
+    "merge_provenance",
+    "SEPARATOR",
+]
+
+# Column name = <sequence>SEPARATOR<pyradiomics feature name>.
+SEPARATOR = "__"
+_DIAGNOSTICS_PREFIX = "diagnostics_"
+
+# pyradiomics logs every image type at INFO; keep the rule logs readable.
+logging.getLogger("radiomics").setLevel(logging.WARNING)
+
+
+@dataclass
+class CaseFeatures:
+    """Features of one patient x sequence: values by pyradiomics name, and provenance."""
+
+    features: dict[str, float]
+    provenance: dict[str, str]
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """Read a pyradiomics parameter file (YAML) into the dict pyradiomics accepts."""
+    with open(path) as handle:
+        params = yaml.safe_load(handle)
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: not a pyradiomics parameter mapping")
+    return params
+
+
+def crop_to_roi(
+    image: sitk.Image, mask: sitk.Image, margin_mm: float, label: int = 1
+) -> tuple[sitk.Image, sitk.Image]:
+    """Crop image and mask to the bounding box of ``mask == label`` plus ``margin_mm``.
+
+    Filters (LoG, wavelet) then run on a box around the tumour instead of the whole head:
+    less time and memory, and the margin keeps the filter response inside the ROI close to
+    the whole-image one. The crop keeps physical coordinates (origin shifts accordingly).
+
+    Raises:
+        ValueError: if the mask has no voxel with ``label``.
+    """
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(sitk.Cast(mask, sitk.sitkUInt32))
+    if label not in stats.GetLabels():
+        raise ValueError(f"mask has no voxel with label {label}")
+    box = stats.GetBoundingBox(label)  # (index..., size...)
+    dim = mask.GetDimension()
+    start, extent = np.asarray(box[:dim]), np.asarray(box[dim:])
+    margin_vox = np.ceil(float(margin_mm) / np.asarray(mask.GetSpacing())).astype(int)
+    lower = np.maximum(start - margin_vox, 0)
+    upper = np.minimum(start + extent + margin_vox, np.asarray(mask.GetSize()))
+    size, index = [int(v) for v in upper - lower], [int(v) for v in lower]
+    return sitk.RegionOfInterest(image, size, index), sitk.RegionOfInterest(mask, size, index)
+
+
+def make_extractor(params: Mapping[str, Any]):
+    """A ``RadiomicsFeatureExtractor`` for ``params`` (validated by pyradiomics' schema)."""
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    return RadiomicsFeatureExtractor(copy.deepcopy(dict(params)))
+
+
+def extract_case(
+    image: sitk.Image,
+    mask: sitk.Image,
+    params: Mapping[str, Any] | Any,
+    *,
+    label: int = 1,
+    crop_margin_mm: float | None = 10.0,
+    zscore: tuple[float, float] | None = None,
+) -> CaseFeatures:
+    """Radiomics features of one image inside one mask.
+
+    Args:
+        image: the preprocessed image (z-scored here when ``zscore`` is given); the
+            params' ``binWidth`` is in the units of the image handed to pyradiomics.
+        mask: label mask on the image grid.
+        params: a pyradiomics parameter mapping (see :func:`load_params`), or a ready
+            ``RadiomicsFeatureExtractor`` (reused across cases to skip re-validation).
+        label: the tumour label in ``mask``.
+        crop_margin_mm: crop to the ROI's bounding box plus this margin (mm) before any
+            filter; ``None`` skips the crop.
+        zscore: (mean, sd) of the sequence's pooled reference tumours (image units):
+            the image is z-scored after the crop (same result, fewer voxels).
+
+    Returns:
+        :class:`CaseFeatures`: ``features`` maps pyradiomics names (e.g.
+        ``original_firstorder_Mean``) to floats; ``provenance`` maps diagnostics names
+        (versions, image/mask hashes, settings, ROI geometry) to strings.
+    """
+    extractor = params if hasattr(params, "execute") else make_extractor(params)
+    if crop_margin_mm is not None:
+        image, mask = crop_to_roi(image, mask, crop_margin_mm, label)
+    if zscore is not None:
+        image = zscore_apply(image, *zscore)
+    result = extractor.execute(image, mask, label=label)
+    features: dict[str, float] = {}
+    provenance: dict[str, str] = {}
+    for name, value in result.items():
+        if name.startswith(_DIAGNOSTICS_PREFIX):
+            provenance[name[len(_DIAGNOSTICS_PREFIX) :]] = str(value)
+        else:
+            features[name] = float(value)
+    return CaseFeatures(features, provenance)
+
+
+def merge_cases(
+    rows: Iterable[Mapping[str, Any]], *, patients: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Join per-case feature rows into the wide table, one row per patient.
+
+    Args:
+        rows: per-case mappings with ``patient_id``, ``sequence`` and feature values.
+        patients: optional full list of patient ids; patients without any row get NaNs.
+
+    Returns:
+        DataFrame with ``patient_id`` then ``<sequence>__<feature>`` columns (float64),
+        rows sorted by patient_id, columns sorted by sequence then pyradiomics order kept
+        within a sequence, so the table is identical whatever the job order.
+    """
+    by_patient: dict[str, dict[str, float]] = {}
+    # Feature names per sequence in first-seen order (a dict is an ordered set).
+    column_order: dict[str, dict[str, None]] = {}
+    for row in rows:
+        patient, sequence = str(row["patient_id"]), str(row["sequence"])
+        values = by_patient.setdefault(patient, {})
+        names = column_order.setdefault(sequence, {})
+        for name, value in row.items():
+            if name in ("patient_id", "sequence"):
+                continue
+            names[name] = None
+            values[f"{sequence}{SEPARATOR}{name}"] = math.nan if value is None else float(value)
+    columns = [
+        f"{seq}{SEPARATOR}{name}" for seq in sorted(column_order) for name in column_order[seq]
+    ]
+    index = sorted(set(by_patient) | set(patients or ()))
+    table = pd.DataFrame.from_dict(by_patient, orient="index").reindex(index=index, columns=columns)
+    table = table.astype("float64")
+    table.index.name = "patient_id"
+    return table.reset_index()
+
+
+def case_tables(
+    patient: str, sequence: str, case: CaseFeatures, reader: str = "reader1"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two per-case files: one feature row, and the provenance in long form.
+
+    Returns:
+        (features: ``patient_id, sequence, <feature>...``; provenance: ``patient_id,
+        sequence, reader, key, value``).
+    """
+    features = pd.DataFrame([{"patient_id": patient, "sequence": sequence, **case.features}])
+    provenance = pd.DataFrame(
+        {
+            "patient_id": patient,
+            "sequence": sequence,
+            "reader": reader,
+            "key": list(case.provenance),
+            "value": list(case.provenance.values()),
+        }
+    )
+    return features, provenance
+
+
+def _read_tsv(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"patient_id": str, "sequence": str})
+
+
+def merge_case_files(
+    paths: Iterable[str | Path], *, patients: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """:func:`merge_cases` over per-case feature files written from :func:`case_tables`."""
+
+    def rows():
+        for path in paths:
+            yield from _read_tsv(path).to_dict(orient="records")
+
+    return merge_cases(rows(), patients=patients)
+
+
+def merge_provenance(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """All per-case provenance files in one long table, sorted by patient, sequence, reader."""
+    frames = [_read_tsv(path) for path in paths]
+    columns = ["patient_id", "sequence", "reader", "key", "value"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(frames, ignore_index=True)[columns]
+    return table.sort_values(["patient_id", "sequence", "reader"], kind="stable").reset_index(
+        drop=True
+    )

@@ -1,0 +1,196 @@
+"""The modelling design: feature table + split -> X / y per cohort, checked before tuning.
+
+Works the same for features extracted by the workflow (results/features/features.parquet)
+and for a ready table given as ``features_table`` (CSV, TSV or Parquet): feature columns
+are the numeric columns other than the ID, outcome, centre, cohort and label columns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .io import read_table
+
+log = logging.getLogger(__name__)
+
+SPLIT_COLUMNS = ("patient_id", "center", "cohort", "label")
+
+
+@dataclass
+class Design:
+    """Features and labels of every patient, with their cohort.
+
+    X: DataFrame indexed by patient_id (sorted), one column per feature (float);
+    y: Series of 0/1 labels (1 = positive class, e.g. complete response);
+    cohort: Series of ``train``, ``test`` or an external centre's name.
+    """
+
+    X: pd.DataFrame
+    y: pd.Series
+    cohort: pd.Series
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.X.columns)
+
+    def cohorts(self) -> list[str]:
+        """``train``, ``test``, then external centres in sorted order (those present)."""
+        present = set(self.cohort)
+        first = [c for c in ("train", "test") if c in present]
+        return first + sorted(present - {"train", "test"})
+
+    def subset(self, cohort: str) -> tuple[pd.DataFrame, pd.Series]:
+        keep = self.cohort == cohort
+        return self.X[keep], self.y[keep]
+
+    def train(self) -> tuple[pd.DataFrame, pd.Series]:
+        return self.subset("train")
+
+
+def read_feature_list(path: str | Path | None) -> list[str] | None:
+    """Feature names, one per line (e.g. results/features/robust_features.txt); None if no file."""
+    if not path:
+        return None
+    lines = Path(path).read_text().splitlines()
+    return [s.strip() for s in lines if s.strip() and not s.startswith("#")]
+
+
+def check_class_counts(y, n_folds: int, what: str) -> None:
+    """Raise InputError when a class has fewer patients than ``n_folds`` (stratified CV)."""
+    counts = pd.Series(np.asarray(y)).value_counts()
+    if len(counts) < 2:
+        raise InputError(f"{what}: only one outcome class among {len(y)} training patients")
+    if counts.min() < n_folds:
+        cls = counts.idxmin()
+        raise InputError(
+            f"{what}: {counts.min()} training patient(s) with label {cls} but {n_folds} folds "
+            f"requested; lower the number of folds or add patients"
+        )
+
+
+def feature_columns(table: pd.DataFrame, exclude: set[str]) -> list[str]:
+    """Numeric columns not in ``exclude`` (ID / outcome / centre / cohort columns)."""
+    return [
+        c
+        for c in table.columns
+        if c not in exclude
+        and pd.api.types.is_numeric_dtype(table[c])
+        and not pd.api.types.is_bool_dtype(table[c])
+    ]
+
+
+def load_design(
+    features_path: str | Path,
+    split_path: str | Path,
+    robust_path: str | Path | None = None,
+    id_column: str = "patient_id",
+    outcome_column: str = "response",
+    extra_excluded: tuple[str, ...] = (),
+) -> Design:
+    """Read the feature table and the split; return the checked Design.
+
+    features_path: CSV/TSV/Parquet with ``id_column`` and feature columns (and possibly
+    the outcome, centre, cohort columns, which are never features);
+    split_path: results/split/split.tsv (patient_id, center, cohort, label);
+    robust_path: optional list of features to keep (ICC filter).
+    Raises InputError on a missing ID or outcome column, duplicate IDs, split patients
+    without features, labels that are not 0/1, or no usable (non-constant) feature.
+    """
+    table = read_table(features_path)
+    name = Path(features_path).name
+    if id_column not in table.columns:
+        raise InputError(f"feature table {name}: no ID column {id_column!r}")
+    table[id_column] = table[id_column].astype(str)
+    dup = table[id_column][table[id_column].duplicated()]
+    if len(dup):
+        raise InputError(f"feature table {name}: duplicate patient id(s) {sorted(set(dup))[:5]}")
+    split = read_table(split_path, dtype={"patient_id": str})
+    missing = [c for c in ("patient_id", "cohort") if c not in split.columns]
+    if missing:
+        raise InputError(f"split table {Path(split_path).name}: missing column(s) {missing}")
+    if "label" in split.columns:
+        labels = split.set_index("patient_id")["label"]
+    elif outcome_column in table.columns:
+        labels = table.set_index(id_column)[outcome_column]
+    else:
+        raise InputError(
+            f"no outcome: neither a 'label' column in {Path(split_path).name} nor an outcome "
+            f"column {outcome_column!r} in {name}"
+        )
+    exclude = {id_column, outcome_column, "patient_id", "label", *SPLIT_COLUMNS, *extra_excluded}
+    columns = feature_columns(table, exclude)
+    robust = read_feature_list(robust_path)
+    if robust is not None:
+        unknown = sorted(set(robust) - set(columns))
+        if unknown:
+            log.warning(
+                "%d robust feature(s) not in the table, ignored: %s", len(unknown), unknown[:5]
+            )
+        columns = [c for c in columns if c in set(robust)]
+        if not columns:
+            raise InputError(f"no feature of {name} is in the robust feature list {robust_path}")
+    if not columns:
+        raise InputError(f"feature table {name}: no numeric feature column")
+
+    table = table.set_index(id_column)
+    patients = sorted(split["patient_id"])
+    absent = [p for p in patients if p not in table.index]
+    if absent:
+        raise InputError(
+            f"feature table {name}: {len(absent)} patient(s) of the split have no features, "
+            f"e.g. {absent[:5]}"
+        )
+    X = table.loc[patients, columns].astype(float)
+    y_raw = labels.reindex(patients)
+    if y_raw.isna().any():
+        raise InputError(f"outcome missing for patient(s) {list(y_raw[y_raw.isna()].index[:5])}")
+    if not set(pd.unique(y_raw)) <= {0, 1}:
+        raise InputError(f"outcome must be 0/1, got values {sorted(map(str, pd.unique(y_raw)))}")
+    y = y_raw.astype(int)
+    cohort = split.set_index("patient_id")["cohort"].reindex(patients).astype(str)
+    X.index.name = y.index.name = cohort.index.name = "patient_id"
+
+    train = (cohort == "train").to_numpy()
+    if not train.any():
+        raise InputError(f"split table {Path(split_path).name}: no patient in cohort 'train'")
+    Xt = X[train]
+    usable = Xt.notna().any() & (Xt.nunique(dropna=True) > 1)
+    if not usable.any():
+        raise InputError(
+            f"feature table {name}: every feature is constant or all-NaN on the training patients"
+        )
+    n_dropped = int((~usable).sum())
+    if n_dropped:
+        # The pipeline drops them too (fitted on training folds); logged for the user.
+        log.info("%d feature(s) constant or all-NaN on the training patients", n_dropped)
+    log.info(
+        "design: %d patients x %d features; cohorts %s",
+        len(X),
+        X.shape[1],
+        cohort.value_counts().sort_index().to_dict(),
+    )
+    return Design(X=X, y=y, cohort=cohort)
+
+
+def load_rule_design(inputs, params) -> Design:
+    """``load_design`` from a modelling rule's ``input`` (features, split[, robust]) and
+    ``params`` (id_column, outcome[, exclude: more non-feature columns]). The robust list
+    may be absent, a path or a 0/1-element list."""
+    robust = inputs.get("robust", None) if hasattr(inputs, "get") else None
+    if robust is not None and not isinstance(robust, str):
+        robust = list(robust)[0] if len(robust) else None
+    exclude = getattr(params, "exclude", None) or ()
+    return load_design(
+        inputs.features,
+        inputs.split,
+        robust or None,
+        params.id_column,
+        params.outcome,
+        extra_excluded=tuple(exclude),
+    )

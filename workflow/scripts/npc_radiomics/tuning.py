@@ -1,0 +1,632 @@
+"""Hyper-parameter tuning with fold-cached selection, nested CV and the final fit.
+
+Selection (impute, variance filter, scaler, mRMR, LASSO) depends on the fold's rows
+only, never on the classifier's hyper-parameters. So it is fitted once per inner fold
+(``fit_fold_selections``) and every trial fits just the classifier on the cached,
+already-selected matrices: same result as refitting the whole pipeline per trial,
+an order of magnitude faster (benchmarks/bench_tuning.py).
+
+Determinism with parallel workers
+---------------------------------
+Plain Optuna with several workers on one storage is not reproducible: what TPE
+proposes depends on which trials happened to finish first. Here each trial has a
+*slot* number 0..n_trials-1 and slots are grouped in batches of ``batch_size``. The
+parameters of slot s are drawn by a TPE sampler seeded with (seed, model, context, s)
+and conditioned on exactly the trials of the earlier batches, replayed in slot order
+into a private in-memory study. A slot's result therefore depends only on the seed,
+the data and ``batch_size``, never on the number of workers, their speed or
+``--cores``. Workers (Snakemake jobs) share the finished slots through an Optuna
+``JournalStorage`` file and claim slots with ``O_EXCL`` claim files, so any number of
+jobs (including one job at a time, as with ``--cores 1``) completes the same study.
+A worker waits only for slots that another live worker is computing; a claim whose
+heartbeat is older than ``stale_after_s`` is taken over. ``batch_size`` 1 is
+sequential TPE (best sample efficiency); a batch as large as the number of parallel
+jobs keeps them all busy. ``timeout_s`` stops claiming new slots: reproducible only if
+the timeout is not reached (a warning is logged when it is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from .config import derived_seed
+from .errors import InputError
+from .models import ParamSpec, build_model, suggest_params
+from .selection import selection_pipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    """Tuning and CV settings (config keys ``selection`` and ``tuning``)."""
+
+    n_trials: int = 100
+    inner_folds: int = 10
+    outer_folds: int = 5
+    batch_size: int = 1
+    timeout_s: float | None = None
+    mrmr_k: int = 100
+    lasso_folds: int = 10
+    n_lambdas: int = 50
+    lasso_rule: str = "min"
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> TuningSettings:
+        tun, sel = cfg["tuning"], cfg["selection"]
+        batch = tun.get("batch_size") or tun.get("n_jobs_per_model") or 1
+        return cls(
+            n_trials=int(tun["n_trials"]),
+            inner_folds=int(tun["inner_folds"]),
+            outer_folds=int(tun["outer_folds"]),
+            batch_size=int(batch),
+            timeout_s=tun.get("timeout_s"),
+            mrmr_k=int(sel["mrmr_k"]),
+            lasso_folds=int(sel["lasso"]["cv_folds"]),
+            n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),
+            lasso_rule=sel["lasso"].get("rule", "min"),
+        )
+
+    def selection(self, seed: int) -> Pipeline:
+        """The unfitted selection pipeline (its LASSO CV seeded from the master seed)."""
+        return selection_pipeline(
+            self.mrmr_k,
+            self.lasso_folds,
+            self.n_lambdas,
+            self.lasso_rule,
+            derived_seed(seed, "lasso"),
+        )
+
+
+def check_fold_sizes(y, settings: TuningSettings, nested: bool) -> None:
+    """InputError unless every CV level has at least one patient per class and fold.
+
+    Levels: outer folds (nested only), inner folds on the (outer-)training rows, and the
+    LASSO's CV folds on an inner fold's training rows. Checked before any tuning.
+    """
+    counts = pd.Series(np.asarray(y)).value_counts()
+    if len(counts) < 2:
+        raise InputError(f"only one outcome class among the {len(y)} training patients")
+    smallest, label = int(counts.min()), counts.idxmin()
+    levels = []
+    if nested:
+        levels.append(("tuning.outer_folds", settings.outer_folds))
+    levels += [
+        ("tuning.inner_folds", settings.inner_folds),
+        ("selection.lasso.cv_folds", settings.lasso_folds),
+    ]
+    n = smallest
+    for key, folds in levels:
+        if n < folds:
+            raise InputError(
+                f"config key {key}: {folds} folds but only {n} patient(s) with label {label} "
+                f"at that CV level ({smallest} in the training set); lower it or add patients"
+            )
+        n -= -(-n // folds)  # patients of that class left in a training part: n - ceil(n/k)
+
+
+def stratified_folds(y, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded stratified K-fold (train, validation) row indices."""
+    y = np.asarray(y)
+    skf = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    return list(skf.split(np.zeros((len(y), 1)), y))
+
+
+def outer_folds(y, settings: TuningSettings, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Outer folds of nested CV on the training set (the same for every model)."""
+    return stratified_folds(y, settings.outer_folds, derived_seed(seed, "outer_folds"))
+
+
+@dataclass
+class FoldCache:
+    """One inner fold with its selection fitted once: the classifier's inputs."""
+
+    X_train: np.ndarray  # (n_train, n_selected), already selected and scaled
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    features: list[str]
+
+
+def fit_fold_selections(X: pd.DataFrame, y, folds, selection: Pipeline) -> list[FoldCache]:
+    """Fit a clone of ``selection`` on each fold's training rows; cache the matrices."""
+    y = np.asarray(y)
+    cache = []
+    for i, (tr, va) in enumerate(folds):
+        t0 = time.perf_counter()
+        sel = clone(selection).fit(X.iloc[tr], y[tr])
+        names = list(sel.get_feature_names_out(list(X.columns)))
+        cache.append(
+            FoldCache(sel.transform(X.iloc[tr]), y[tr], sel.transform(X.iloc[va]), y[va], names)
+        )
+        log.info(
+            "fold %d/%d: selection fitted on %d patients -> %d features (%.1f s)",
+            i + 1,
+            len(folds),
+            len(tr),
+            len(names),
+            time.perf_counter() - t0,
+        )
+    return cache
+
+
+def cv_auc(model: str, params: dict, cache: list[FoldCache], seed: int, n_jobs: int = 1):
+    """Mean validation AUC over the cached folds, and the per-fold AUCs."""
+    aucs = []
+    for fold in cache:
+        clf = build_model(model, params, seed, n_jobs).fit(fold.X_train, fold.y_train)
+        aucs.append(float(roc_auc_score(fold.y_val, clf.predict_proba(fold.X_val)[:, 1])))
+    return float(np.mean(aucs)), aucs
+
+
+def model_pipeline(
+    model: str, params: dict, selection: Pipeline, seed: int, n_jobs: int = 1
+) -> Pipeline:
+    """One unfitted Pipeline: the selection steps, then the classifier."""
+    steps = list(clone(selection).steps)
+    return Pipeline(steps + [("model", build_model(model, params, seed, n_jobs))])
+
+
+def model_seed(seed: int, model: str) -> int:
+    """The classifier's random seed: one per model, the same for every trial and fold."""
+    return derived_seed(seed, "model", model)
+
+
+# ---------------------------------------------------------------------------------
+# Slot claims shared between worker jobs
+# ---------------------------------------------------------------------------------
+class _NoClaims:
+    """Single worker: nothing to coordinate."""
+
+    def active(self, slot: int) -> bool:
+        return False
+
+    def claim(self, slot: int) -> bool:
+        return True
+
+    def release(self, slot: int) -> None:
+        pass
+
+    def heartbeat(self, slot: int):
+        return _Heartbeat(None, 0)
+
+
+class _Heartbeat:
+    """Touches a claim file periodically while a slot is being computed."""
+
+    def __init__(self, path: Path | None, every_s: float):
+        self.path, self.every_s = path, every_s
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if self.path is not None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.every_s):
+            try:
+                os.utime(self.path)
+            except OSError:
+                return
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class _FileClaims:
+    """Claim files created with O_EXCL (atomic on local and NFS v3+ file systems)."""
+
+    def __init__(self, folder: Path, stale_after_s: float, heartbeat_s: float):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.stale_after_s, self.heartbeat_s = stale_after_s, heartbeat_s
+
+    def _path(self, slot: int) -> Path:
+        return self.folder / f"slot{slot:05d}.claim"
+
+    def active(self, slot: int) -> bool:
+        try:
+            age = time.time() - self._path(slot).stat().st_mtime
+        except FileNotFoundError:
+            return False
+        return age < self.stale_after_s
+
+    def claim(self, slot: int) -> bool:
+        path = self._path(slot)
+        if path.exists() and not self.active(slot):
+            try:  # take over a dead worker's claim; only one renamer wins
+                os.rename(path, path.with_suffix(f".stale-{uuid.uuid4().hex}"))
+                log.warning("slot %d: claim went stale, taking it over", slot)
+            except FileNotFoundError:
+                return False
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+        os.close(fd)
+        return True
+
+    def release(self, slot: int) -> None:
+        try:
+            os.unlink(self._path(slot))
+        except FileNotFoundError:
+            pass
+
+    def heartbeat(self, slot: int):
+        return _Heartbeat(self._path(slot), self.heartbeat_s)
+
+
+# ---------------------------------------------------------------------------------
+# The tuning loop
+# ---------------------------------------------------------------------------------
+def _quiet_optuna():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def study_fingerprint(
+    model: str,
+    X: pd.DataFrame,
+    y,
+    folds,
+    space: dict,
+    settings: TuningSettings,
+    seed: int,
+    context: str,
+) -> str:
+    """A short hash of everything a slot's result depends on (names the stored study)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X.to_numpy(dtype=float)).tobytes())
+    h.update(json.dumps(list(map(str, X.columns))).encode())
+    h.update(np.asarray(y, dtype=np.int64).tobytes())
+    for tr, va in folds:
+        h.update(np.asarray(tr, dtype=np.int64).tobytes() + b"|" + np.asarray(va).tobytes())
+    h.update(repr(sorted((k, repr(v)) for k, v in space.items())).encode())
+    fixed = {k: v for k, v in settings.__dict__.items() if k not in ("n_trials", "timeout_s")}
+    h.update(json.dumps([model, seed, context, fixed], sort_keys=True).encode())
+    h.update(_code_version().encode())
+    return h.hexdigest()[:16]
+
+
+def _code_version() -> str:
+    """Source of the modules that shape a trial's result, and the libraries' versions:
+    a journal written by other code or library versions is never reused."""
+    import lightgbm
+    import optuna
+    import sklearn
+    import xgboost
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for module in ("models.py", "selection.py", "tuning.py"):
+        h.update((here / module).read_bytes())
+    for lib in (np, pd, sklearn, optuna, xgboost, lightgbm):
+        h.update(f"{lib.__name__}={lib.__version__};".encode())
+    return h.hexdigest()
+
+
+def open_study(storage_path: str | Path | None, study_name: str):
+    """The shared record of finished slots: a journal-file study, or in memory."""
+    optuna = _quiet_optuna()
+    storage = None
+    if storage_path is not None:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        Path(storage_path).parent.mkdir(parents=True, exist_ok=True)
+        storage = JournalStorage(JournalFileBackend(str(storage_path)))
+    return optuna.create_study(
+        study_name=study_name, storage=storage, direction="maximize", load_if_exists=True
+    )
+
+
+def finished_slots(study) -> dict[int, object]:
+    """{slot: FrozenTrial} of the finished (complete or failed) slots; first record wins."""
+    from optuna.trial import TrialState
+
+    done: dict[int, object] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        slot = t.user_attrs.get("slot")
+        if slot is not None and slot not in done:
+            done[int(slot)] = t
+    return done
+
+
+def run_slots(
+    model: str,
+    space: dict[str, ParamSpec],
+    cache: list[FoldCache],
+    settings: TuningSettings,
+    seed: int,
+    context: str,
+    study,
+    claims=None,
+    worker: str = "0",
+    n_jobs: int = 1,
+    poll_s: float = 2.0,
+) -> int:
+    """Evaluate unfinished slots until all ``settings.n_trials`` are done; returns how many
+    this worker evaluated. See the module docstring for the determinism scheme."""
+    optuna = _quiet_optuna()
+    claims = claims or _NoClaims()
+    n, batch = settings.n_trials, max(1, settings.batch_size)
+    deadline = time.monotonic() + settings.timeout_s if settings.timeout_s else None
+    mseed = model_seed(seed, model)
+    evaluated = 0
+    while True:
+        done = finished_slots(study)
+        pending = [s for s in range(n) if s not in done]
+        if not pending:
+            return evaluated
+        if deadline is not None and time.monotonic() > deadline:
+            log.warning(
+                "timeout_s reached with %d/%d slots finished: results are not reproducible",
+                n - len(pending),
+                n,
+            )
+            return evaluated
+        slot = None
+        for s in pending:
+            if claims.active(s):
+                continue
+            if any(d not in done for d in range(s // batch * batch)):
+                break  # its earlier batches are still being computed by other workers
+            slot = s
+            break
+        if slot is None or not claims.claim(slot):
+            time.sleep(poll_s)
+            continue
+        if slot in finished_slots(study):  # finished between our read and our claim
+            claims.release(slot)
+            continue
+        history = [done[d] for d in range(slot // batch * batch)]
+        sampler = optuna.samplers.TPESampler(seed=derived_seed(seed, "tpe", model, context, slot))
+        private = optuna.create_study(direction="maximize", sampler=sampler)
+        private.add_trials(history)
+        trial = private.ask()
+        params = suggest_params(trial, space)
+        t0 = time.perf_counter()
+        attrs = {"slot": slot, "worker": worker, "params": params}
+        with claims.heartbeat(slot):
+            try:
+                value, fold_aucs = cv_auc(model, params, cache, mseed, n_jobs)
+                attrs["fold_aucs"] = fold_aucs
+                state = optuna.trial.TrialState.COMPLETE
+            except Exception as err:  # noqa: BLE001 - a failing combination is a failed trial
+                value, state = None, optuna.trial.TrialState.FAIL
+                attrs["error"] = f"{type(err).__name__}: {err}"
+        attrs["seconds"] = round(time.perf_counter() - t0, 3)
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                value=value,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs=attrs,
+            )
+        )
+        claims.release(slot)
+        evaluated += 1
+        best = best_slot(finished_slots(study))
+        log.info(
+            "%s %s slot %d (%d/%d finished): AUC %s [best %.4f at slot %s] %.1f s %s",
+            model,
+            context,
+            slot,
+            len(done) + 1,
+            n,
+            f"{value:.4f}" if value is not None else f"failed ({attrs['error']})",
+            best["value"] if best else float("nan"),
+            best["slot"] if best else "-",
+            attrs["seconds"],
+            json.dumps(params, sort_keys=True),
+        )
+
+
+def best_slot(done: dict) -> dict | None:
+    """The best finished slot: highest mean inner-CV AUC, ties to the lowest slot."""
+    complete = [(s, t) for s, t in sorted(done.items()) if t.value is not None]
+    if not complete:
+        return None
+    slot, trial = max(complete, key=lambda st: (st[1].value, -st[0]))
+    return {"slot": slot, "value": float(trial.value), "params": trial.user_attrs["params"]}
+
+
+def trials_table(done: dict, model: str) -> pd.DataFrame:
+    """One row per slot: slot, state, auc, fold_aucs, params (JSON), seconds, worker."""
+    rows = []
+    for slot, t in sorted(done.items()):
+        rows.append(
+            {
+                "model": model,
+                "slot": slot,
+                "state": t.state.name,
+                "auc": t.value,
+                "fold_aucs": json.dumps(t.user_attrs.get("fold_aucs")),
+                "params": json.dumps(t.user_attrs["params"], sort_keys=True),
+                "error": t.user_attrs.get("error", ""),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def tune(
+    model: str,
+    space: dict[str, ParamSpec],
+    X: pd.DataFrame,
+    y,
+    settings: TuningSettings,
+    seed: int,
+    context: str = "full",
+    selection: Pipeline | None = None,
+    storage_path: str | Path | None = None,
+    worker: str = "0",
+    n_jobs: int = 1,
+    stale_after_s: float = 900.0,
+    heartbeat_s: float = 30.0,
+    poll_s: float = 2.0,
+) -> tuple[object, str]:
+    """Tune one model on (X, y) with inner CV; returns (study, study_name).
+
+    context: ``full`` (whole training set) or ``outer<k>`` (nested CV); it seeds the
+    inner folds and names the study. storage_path: a journal file shared by the
+    worker jobs of this model (None: in memory, one worker).
+    """
+    selection = selection if selection is not None else settings.selection(seed)
+    check_fold_sizes(y, settings, nested=False)
+    folds = stratified_folds(y, settings.inner_folds, derived_seed(seed, "inner_folds", context))
+    name = f"{model}-{context}-" + study_fingerprint(
+        model, X, y, folds, space, settings, seed, context
+    )
+    study = open_study(storage_path, name)
+    pending = settings.n_trials - len([s for s in finished_slots(study) if s < settings.n_trials])
+    if pending <= 0:
+        log.info("%s: all %d slots already finished in %s", name, settings.n_trials, storage_path)
+        return study, name
+    log.info(
+        "%s: %d patients x %d features, %d inner folds, %d slots to go (batch %d, worker %s)",
+        name,
+        len(X),
+        X.shape[1],
+        len(folds),
+        pending,
+        settings.batch_size,
+        worker,
+    )
+    cache = fit_fold_selections(X, y, folds, selection)
+    claims = None
+    if storage_path is not None:
+        claims = _FileClaims(
+            Path(storage_path).parent / "claims" / name, stale_after_s, heartbeat_s
+        )
+    run_slots(model, space, cache, settings, seed, context, study, claims, worker, n_jobs, poll_s)
+    return study, name
+
+
+def best_params(study, model: str, n_trials: int) -> dict:
+    """Best parameters of a finished study as a JSON-ready dict (InputError if none)."""
+    done = {s: t for s, t in finished_slots(study).items() if s < n_trials}
+    best = best_slot(done)
+    if best is None:
+        errors = {t.user_attrs.get("error") for t in done.values()}
+        raise InputError(f"{model}: every tuning trial failed, e.g. {sorted(map(str, errors))[:1]}")
+    return {
+        "model": model,
+        "params": best["params"],
+        "inner_cv_auc": best["value"],
+        "slot": best["slot"],
+        "n_trials_finished": len(done),
+        "n_trials": n_trials,
+    }
+
+
+# ---------------------------------------------------------------------------------
+# Nested CV and the final model
+# ---------------------------------------------------------------------------------
+def nested_cv_fold(
+    model: str,
+    space: dict[str, ParamSpec],
+    X: pd.DataFrame,
+    y: pd.Series,
+    fold: int,
+    settings: TuningSettings,
+    seed: int,
+    selection: Pipeline | None = None,
+    n_jobs: int = 1,
+) -> tuple[pd.DataFrame, dict]:
+    """One outer fold: selection + tuning on its training part, predictions on the rest.
+
+    X, y: the training set only (indexed by patient_id). Returns the out-of-fold
+    predictions (patient_id, model, outer_fold, probability, label) and the fold's best
+    parameters.
+    """
+    selection = selection if selection is not None else settings.selection(seed)
+    check_fold_sizes(y, settings, nested=True)
+    folds = outer_folds(y, settings, seed)
+    if not 0 <= fold < len(folds):
+        raise InputError(f"outer fold {fold} does not exist ({len(folds)} outer folds)")
+    tr, va = folds[fold]
+    X_tr, y_tr = X.iloc[tr], y.iloc[tr]
+    study, _ = tune(
+        model, space, X_tr, y_tr, settings, seed, f"outer{fold}", selection, n_jobs=n_jobs
+    )
+    best = best_params(study, model, settings.n_trials)
+    pipe = model_pipeline(model, best["params"], selection, model_seed(seed, model), n_jobs)
+    pipe.fit(X_tr, y_tr.to_numpy())
+    prob = pipe.predict_proba(X.iloc[va])[:, 1]
+    pred = pd.DataFrame(
+        {
+            "patient_id": X.index[va],
+            "model": model,
+            "outer_fold": fold,
+            "probability": prob,
+            "label": y.iloc[va].to_numpy(),
+        }
+    ).sort_values("patient_id", kind="mergesort")
+    best["outer_fold"] = fold
+    best["selected_features"] = list(pipe[:-1].get_feature_names_out(list(X.columns)))
+    best["outer_auc"] = (
+        float(roc_auc_score(pred["label"], pred["probability"]))
+        if pred["label"].nunique() == 2
+        else None
+    )
+    return pred.reset_index(drop=True), best
+
+
+def fit_final(
+    model: str,
+    params: dict,
+    design,
+    settings: TuningSettings,
+    seed: int,
+    selection: Pipeline | None = None,
+    n_jobs: int = 1,
+) -> tuple[Pipeline, pd.DataFrame]:
+    """Fit selection + classifier on the whole training set; predict every cohort.
+
+    Returns the fitted pipeline and a tidy table (patient_id, cohort, model,
+    probability, label), cohorts in the order train, test, external centres.
+    """
+    selection = selection if selection is not None else settings.selection(seed)
+    X, y = design.train()
+    pipe = model_pipeline(model, params, selection, model_seed(seed, model), n_jobs)
+    pipe.fit(X, y.to_numpy())
+    rows = []
+    for cohort in design.cohorts():
+        Xc, yc = design.subset(cohort)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": Xc.index,
+                    "cohort": cohort,
+                    "model": model,
+                    "probability": pipe.predict_proba(Xc)[:, 1],
+                    "label": yc.to_numpy(),
+                }
+            )
+        )
+    return pipe, pd.concat(rows, ignore_index=True)

@@ -1,0 +1,27 @@
+"""Rule tune_model: best parameters and the trials table of a model's finished study."""
+
+import json
+
+from npc_radiomics.io import write_tsv
+from npc_radiomics.runtime import rule_setup
+from npc_radiomics.tuning import best_params, finished_slots, open_study, trials_table
+
+log = rule_setup(snakemake)
+model = snakemake.wildcards.model
+parts = [json.load(open(path)) for path in snakemake.input]
+names = {part["study_name"] for part in parts}
+if len(names) != 1:
+    raise RuntimeError(f"{model}: tuning parts disagree on the study: {sorted(names)}")
+study = open_study(parts[0]["journal"], names.pop())
+best = best_params(study, model, snakemake.params.n_trials)
+log.info(
+    "%s: best inner-CV AUC %.4f at slot %d: %s",
+    model,
+    best["inner_cv_auc"],
+    best["slot"],
+    best["params"],
+)
+with open(snakemake.output.best, "w") as fh:
+    json.dump(best, fh, indent=2, sort_keys=True)
+done = {s: t for s, t in finished_slots(study).items() if s < snakemake.params.n_trials}
+write_tsv(trials_table(done, model), snakemake.output.trials)
