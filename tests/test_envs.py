@@ -69,7 +69,18 @@ def test_every_rule_declares_cluster_essentials():
 
 def test_lock_has_the_design_card_libraries():
     lock = _lock()
-    for name in ("snakemake", "simpleitk", "pyradiomics-bhklab", "scikit-learn", "optuna",
-                 "xgboost", "lightgbm", "shap", "mrmr-selection", "statsmodels", "pandas",
-                 "seaborn"):
+    for name in (
+        "snakemake",
+        "simpleitk",
+        "pyradiomics-bhklab",
+        "scikit-learn",
+        "optuna",
+        "xgboost",
+        "lightgbm",
+        "shap",
+        "mrmr-selection",
+        "statsmodels",
+        "pandas",
+        "seaborn",
+    ):
         assert name in lock, name

@@ -45,8 +45,14 @@ def _config(tmp, table):
             "cohorts": {"train_centers": ["A"], "external_centers": ["B"]},
             "models": ["logistic_regression", "random_forest"],
             "selection": {"mrmr_k": 15, "lasso": {"cv_folds": 3, "n_lambdas": 12, "rule": "min"}},
-            "tuning": {"n_trials": 4, "inner_folds": 3, "outer_folds": 2, "n_jobs_per_model": 1,
-                       "batch_size": 2, "timeout_s": None},
+            "tuning": {
+                "n_trials": 4,
+                "inner_folds": 3,
+                "outer_folds": 2,
+                "n_jobs_per_model": 1,
+                "batch_size": 2,
+                "timeout_s": None,
+            },
         },
     )
 

@@ -1,5 +1,6 @@
 # Shared set-up: config and sheet validation, wildcard constraints, input functions.
 # Everything here runs when the DAG is built, so bad input stops the run before any job.
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path

@@ -24,6 +24,6 @@ if DEMO:
             settings=DEMO_SETTINGS,
             preset=config["demo"]["preset"],
             seed=rule_seed("demo"),
-            outdir=DEMO_DIR,
+            outdir=lambda wc, output: os.path.dirname(output.samples),
         script:
             "../scripts/demo_cohort.py"
