@@ -34,6 +34,27 @@ def read_sheet(path: str | Path, what: str) -> pd.DataFrame:
     return df
 
 
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def validate_rows(df: pd.DataFrame, schema_name: str, what: str) -> None:
+    """Validate every row against ``workflow/schemas/<schema_name>``; name the first bad line."""
+    import jsonschema
+
+    from .config import load_yaml
+
+    validator = jsonschema.Draft202012Validator(load_yaml(SCHEMA_DIR / schema_name))
+    for i, record in enumerate(df.to_dict(orient="records")):
+        record = {k: v for k, v in record.items() if not (isinstance(v, float) and pd.isna(v))}
+        error = next(iter(validator.iter_errors(record)), None)
+        if error is not None:
+            column = ".".join(str(p) for p in error.absolute_path) or "row"
+            raise InputError(
+                f"{what} line {_line(i)}: column {column}: {error.message} "
+                f"(patient {record.get('patient_id', '?')})"
+            )
+
+
 def validate_samples(
     samples: pd.DataFrame,
     sequences: list[str],
@@ -60,6 +81,8 @@ def validate_samples(
         for col in SAMPLE_COLUMNS:
             if not row[col]:
                 raise InputError(f"sample sheet line {_line(i)}: empty {col}")
+    validate_rows(df, "samples.schema.yaml", "sample sheet")
+    for i, row in df.iterrows():
         if row["sequence"] not in sequences:
             raise InputError(
                 f"sample sheet line {_line(i)}: unknown sequence {row['sequence']!r} for patient "
@@ -124,6 +147,7 @@ def validate_clinical(
         raise InputError(f"clinical table: missing outcome column {outcome!r}")
     df = clinical.copy()
     df["patient_id"] = df["patient_id"].astype(str).str.strip()
+    validate_rows(df[["patient_id"]], "clinical.schema.yaml", "clinical table")
     dup = df.duplicated("patient_id")
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])
