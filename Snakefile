@@ -1,11 +1,17 @@
 # npc-radiomics: multimodal MRI radiomics for short-term response prediction in NPC.
 # Usage: snakemake --profile profiles/local   (or profiles/slurm on a cluster)
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The repository's config/config.yaml always supplies the defaults (common.smk merges it);
+# a config/config.yaml in the working directory, then --configfile, override it.
+if os.path.exists("config/config.yaml"):
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
