@@ -14,7 +14,7 @@ $(STAMP): requirements.lock
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/snakemake --profile profiles/local
+	$(BIN)/snakemake --profile profiles/local --configfile config/demo.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

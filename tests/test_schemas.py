@@ -20,7 +20,9 @@ def test_default_config_is_valid():
     validate_config(DEFAULT, SCHEMA)
 
 
-@pytest.mark.parametrize("extra", sorted((ROOT / "tests" / "configs").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "extra", [ROOT / "config" / "demo.yaml", *sorted((ROOT / "tests" / "configs").glob("*.yaml"))]
+)
 def test_test_configs_are_valid_overrides(extra):
     from snakemake.utils import update_config
 
