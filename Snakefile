@@ -22,6 +22,17 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/clinical.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+onsuccess:
+    if os.path.exists("results/report/index.html"):
+        print(f"Report: {os.path.abspath('results/report/index.html')}")
 
 
 rule all:

@@ -238,11 +238,16 @@ def _snakemake(workdir: Path, snakefile: Path, configs: list[Path], cores: int, 
     return time.perf_counter() - start
 
 
-def bench_workflow(snakefile: Path, preset: str, params: Path, extra: Path | None) -> None:
+def bench_workflow(
+    snakefile: Path, preset: str, params: Path, extra: Path | None, keep: Path | None
+) -> None:
     imaging = ["results/features/features.parquet", "results/features/icc.tsv"]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_imaging_") as tmp:
+        if keep is not None:  # keep both working directories for inspection
+            tmp = keep
+            shutil.rmtree(tmp, ignore_errors=True)
         base = Path(tmp) / "cores1"
-        base.mkdir()
+        base.mkdir(parents=True)
         override = base / "bench_config.yaml"
         override.write_text(f"demo:\n  preset: {preset}\nfeatures:\n  params: {params}\n")
         configs = [override] + ([extra.resolve()] if extra else [])
@@ -270,6 +275,7 @@ def main() -> None:
     )
     parser.add_argument("--configfile", type=Path, default=None)
     parser.add_argument("--snakefile", type=Path, default=ROOT / "Snakefile")
+    parser.add_argument("--keep", type=Path, default=None, help="workflow runs' folder, kept")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     # Single-threaded timings: the ratios compare work, not thread pools.
@@ -282,7 +288,11 @@ def main() -> None:
         bench_memory(args.extract_params.resolve())
     if "workflow" not in skip:
         bench_workflow(
-            args.snakefile.resolve(), args.preset, args.params.resolve(), args.configfile
+            args.snakefile.resolve(),
+            args.preset,
+            args.params.resolve(),
+            args.configfile,
+            args.keep,
         )
     print(
         "[done] peak RSS of this process "

@@ -228,6 +228,73 @@ def modelling_targets():
     ]
 
 
+# ---- result paths of the evaluation and report stages, in one place ----------------------
+PREDICTIONS_TSV = "results/predictions/predictions.tsv"
+NESTED_CV_TSV = "results/predictions/nested_cv.tsv"
+PIPELINE = "results/models/{model}/pipeline.joblib"
+SELECTION_DIR = "results/selection"
+EVALUATION_DIR = "results/evaluation"
+SHAP_DIR = "results/shap"
+CLINICAL_DIR = "results/clinical"
+FIGURES_DIR = "results/figures"
+REPORT_DIR = "results/report"
+CHOSEN_MODEL_JSON = f"{EVALUATION_DIR}/chosen_model.json"
+
+
+def provenance_inputs(wildcards):
+    """The files whose checksums go into the provenance record: sheets, images, params."""
+    if FEATURES_IN:
+        return [config["features_table"]]
+    images = set(SAMPLES["image"]) | set(SAMPLES["mask"])
+    images |= {p for p in SAMPLES["mask_reader2"] if p}
+    sheets = [f"{DEMO_DIR}/samples.tsv"] if DEMO else [config["samples"]]
+    return (
+        sheets
+        + [CLINICAL_TSV, resource_path(config["features"]["params"])]
+        + sorted(images)
+    )
+
+
+def report_inputs(wildcards):
+    """Named inputs of the standalone report; parts that this run does not make are left
+    out, and the report shows them as gaps."""
+    inputs = {
+        "split": "results/split/split.tsv",
+        "metrics": f"{EVALUATION_DIR}/metrics.tsv",
+        "chosen": CHOSEN_MODEL_JSON,
+        "roc": f"{FIGURES_DIR}/roc_curves.png",
+        "pr": f"{FIGURES_DIR}/pr_curves.png",
+        "calibration": f"{FIGURES_DIR}/calibration_curves.png",
+        "dca": f"{FIGURES_DIR}/decision_curves.png",
+        "dca_ranges": f"{EVALUATION_DIR}/dca_ranges.tsv",
+        "shap_summary": f"{SHAP_DIR}/shap.json",
+        "shap_importance": f"{SHAP_DIR}/shap_importance.tsv",
+        "shap_beeswarm": f"{FIGURES_DIR}/shap_beeswarm.png",
+        "shap_bar": f"{FIGURES_DIR}/shap_bar.png",
+        "selected_features": f"{SELECTION_DIR}/selected_features.tsv",
+        "lasso_lambda": f"{SELECTION_DIR}/lasso_lambda.json",
+        "lasso_path": f"{FIGURES_DIR}/lasso_path.png",
+        "lasso_cv": f"{FIGURES_DIR}/lasso_cv.png",
+        "correlation": f"{FIGURES_DIR}/selected_feature_correlation.png",
+        "provenance": f"{REPORT_DIR}/provenance.json",
+    }
+    if not FEATURES_IN:
+        inputs["qc"] = "results/qc/qc.tsv"
+    if modelling_robust():
+        inputs["icc_histogram"] = "results/features/icc_hist.png"
+    if CLINICAL_TSV is not None:
+        for key, name in (
+            ("table1", "table1.tsv"),
+            ("table2", "table2.tsv"),
+            ("multivariable", "multivariable_model.tsv"),
+            ("clinical_model", "clinical_model.json"),
+            ("biomarker_aucs", "biomarker_aucs.tsv"),
+            ("delong_tests", "delong_tests.tsv"),
+        ):
+            inputs[key] = f"{CLINICAL_DIR}/{name}"
+    return inputs
+
+
 # ---- targets -------------------------------------------------------------------------
 def get_final_output():
     """Everything `snakemake` builds by default."""
@@ -236,4 +303,17 @@ def get_final_output():
         targets += ["results/qc/qc.tsv", "results/features/features.parquet"]
         targets += modelling_robust()
     targets += modelling_targets()
+    targets += [
+        f"{EVALUATION_DIR}/metrics.tsv",
+        f"{EVALUATION_DIR}/dca_ranges.tsv",
+        f"{SHAP_DIR}/shap_importance.tsv",
+        f"{REPORT_DIR}/provenance.json",
+        f"{REPORT_DIR}/index.html",
+    ]
+    if CLINICAL_TSV is not None:
+        targets += [
+            f"{CLINICAL_DIR}/table1.tsv",
+            f"{CLINICAL_DIR}/table2.tsv",
+            f"{CLINICAL_DIR}/delong_tests.tsv",
+        ]
     return targets

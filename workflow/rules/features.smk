@@ -92,7 +92,11 @@ rule icc:
     output:
         icc="results/features/icc.tsv",
         robust="results/features/robust_features.txt",
-        histogram=report("results/features/icc_hist.png", category="Features"),
+        histogram=report(
+            "results/features/icc_hist.png",
+            caption="../report/icc_histogram.rst",
+            category="2. Feature selection",
+        ),
     log:
         "results/logs/icc/icc.log",
     benchmark:

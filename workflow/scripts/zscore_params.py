@@ -18,6 +18,9 @@ def reference_cases(sequence):
             yield read_image(image), read_image(mask)
 
 
+log.info(
+    "%d reference images (reference: %s)", len(snakemake.input.images), snakemake.params.reference
+)
 table = zscore_table(
     {sequence: reference_cases(sequence) for sequence in snakemake.params.sequences},
     snakemake.params.reference,

@@ -363,8 +363,10 @@ def zscore_params(cases: Iterable[tuple[sitk.Image, sitk.Image]]) -> ZScoreStats
     """
     parts = [tumour_moments(image, mask) for image, mask in cases]
     pooled = pool_moments(parts)
+    if not parts:
+        raise ValueError("z-score reference: no reference patients (check the split)")
     if pooled.n == 0:
-        raise ValueError("z-score reference: no tumour voxels in the reference images")
+        raise ValueError(f"z-score reference: no tumour voxels in {len(parts)} reference images")
     sd = math.sqrt(pooled.m2 / pooled.n)
     if not sd > 0:
         raise ValueError("z-score reference: tumour intensities have zero spread")

@@ -29,7 +29,7 @@ PACKAGES = (
     "seaborn",
 )
 
-SEEDED_STEPS = ("demo", "split", "tuning", "evaluation")
+SEEDED_STEPS = ("demo", "split", "tuning", "evaluation", "shap", "clinical")
 
 
 def software_versions(packages=PACKAGES) -> dict[str, str]:

@@ -32,8 +32,10 @@ def limit_threads(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
     _limiter = threadpool_limits(limits=n)
-    import SimpleITK as sitk
-
+    try:  # not every rule family's env has SimpleITK
+        import SimpleITK as sitk
+    except ImportError:
+        return
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
 
 

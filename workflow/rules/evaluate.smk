@@ -1,0 +1,128 @@
+# Evaluation (SPEC steps 15, 17, 18): Table 3 with thresholds fixed on training
+# out-of-fold predictions, ROC / PR / calibration curves, decision curves, the chosen
+# model (best nested-CV AUC) and its SHAP explanation.
+
+
+rule evaluate:
+    input:
+        predictions=PREDICTIONS_TSV,
+        nested=NESTED_CV_TSV,
+    output:
+        metrics=report(
+            f"{EVALUATION_DIR}/metrics.tsv",
+            caption="../report/metrics.rst",
+            category="3. Model performance",
+        ),
+        thresholds=f"{EVALUATION_DIR}/thresholds.tsv",
+        roc=f"{EVALUATION_DIR}/roc_curves.tsv",
+        pr=f"{EVALUATION_DIR}/pr_curves.tsv",
+        calibration=f"{EVALUATION_DIR}/calibration_curves.tsv",
+        chosen=CHOSEN_MODEL_JSON,
+        roc_figure=report(
+            f"{FIGURES_DIR}/roc_curves.png",
+            caption="../report/roc_curves.rst",
+            category="3. Model performance",
+        ),
+        pr_figure=report(
+            f"{FIGURES_DIR}/pr_curves.png",
+            caption="../report/pr_curves.rst",
+            category="3. Model performance",
+        ),
+        calibration_figure=report(
+            f"{FIGURES_DIR}/calibration_curves.png",
+            caption="../report/calibration_curves.rst",
+            category="3. Model performance",
+        ),
+    log:
+        "results/logs/evaluate/evaluate.log",
+    benchmark:
+        "results/benchmarks/evaluate/evaluate.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        models=config["models"],
+        ci_method=config["evaluation"]["ci_method"],
+        n_bootstrap=config["evaluation"]["n_bootstrap"],
+        calibration_bins=config["evaluation"]["calibration_bins"],
+        seed=rule_seed("evaluation"),
+    script:
+        "../scripts/evaluate.py"
+
+
+rule decision_curves:
+    input:
+        predictions=PREDICTIONS_TSV,
+    output:
+        curves=f"{EVALUATION_DIR}/dca_curves.tsv",
+        ranges=report(
+            f"{EVALUATION_DIR}/dca_ranges.tsv",
+            caption="../report/dca_ranges.rst",
+            category="4. Decision curves",
+        ),
+        figure=report(
+            f"{FIGURES_DIR}/decision_curves.png",
+            caption="../report/decision_curves.rst",
+            category="4. Decision curves",
+        ),
+    log:
+        "results/logs/decision_curves/decision_curves.log",
+    benchmark:
+        "results/benchmarks/decision_curves/decision_curves.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        thresholds=config["evaluation"]["dca_thresholds"],
+    script:
+        "../scripts/decision_curves.py"
+
+
+rule shap_analysis:
+    input:
+        unpack(modelling_inputs),
+        chosen=CHOSEN_MODEL_JSON,
+        # Every final pipeline: all exist once predictions.tsv does, and depending on
+        # them all avoids a checkpoint just to learn which one was chosen.
+        pipelines=expand(PIPELINE, model=config["models"]),
+        checksums=expand(f"{PIPELINE}.sha256", model=config["models"]),
+    output:
+        summary=f"{SHAP_DIR}/shap.json",
+        values=f"{SHAP_DIR}/shap_values.tsv",
+        importance=report(
+            f"{SHAP_DIR}/shap_importance.tsv",
+            caption="../report/shap_importance.rst",
+            category="5. SHAP",
+        ),
+        beeswarm=report(
+            f"{FIGURES_DIR}/shap_beeswarm.png",
+            caption="../report/shap_beeswarm.rst",
+            category="5. SHAP",
+        ),
+        bar=report(
+            f"{FIGURES_DIR}/shap_bar.png",
+            caption="../report/shap_bar.rst",
+            category="5. SHAP",
+        ),
+    log:
+        "results/logs/shap_analysis/shap_analysis.log",
+    benchmark:
+        "results/benchmarks/shap_analysis/shap_analysis.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        id_column=MODELLING_ID,
+        outcome=OUTCOME,
+        seed=rule_seed("shap"),
+    script:
+        "../scripts/shap_analysis.py"

@@ -1,0 +1,9 @@
+"""Rule provenance: software versions, platform, config, seeds and input checksums."""
+
+from npc_radiomics.provenance import provenance_record, write_provenance
+from npc_radiomics.runtime import rule_setup
+
+log = rule_setup(snakemake)
+record = provenance_record(dict(snakemake.params.config), list(snakemake.input))
+write_provenance(record, snakemake.output[0])
+log.info("provenance: %d input checksums", len(record["inputs"]))

@@ -1,0 +1,9 @@
+"""Rule standalone_report: results/report/index.html, one self-contained file."""
+
+from npc_radiomics.results import write_standalone_report
+from npc_radiomics.runtime import rule_setup
+
+log = rule_setup(snakemake)
+inputs = {key: snakemake.input[key] for key in snakemake.input.keys()}
+path = write_standalone_report(snakemake.output[0], inputs, dict(snakemake.params.items()))
+log.info("standalone report written to %s", path)
