@@ -92,3 +92,27 @@ def test_informative_features_are_selected(two_runs):
     selected = pd.read_csv(two_runs["1"] / "results/selection/selected_features.tsv", sep="\t")
     names = set(selected.iloc[:, 0])
     assert len(names & {f"T2__feature_{k:02d}" for k in range(5)}) >= 2
+
+
+def test_a_model_that_fails_is_a_gap_not_a_stop(tmp_path):
+    """Every trial of svm fails (a precomputed kernel on a feature matrix): the run goes
+    on, the other model is evaluated and the report names the failed model."""
+    table = make_table(tmp_path / "features.csv", n_pool=40, n_external=10, n_features=20)
+    work = prepare_workdir(tmp_path / "work")
+    cfg = _config(work, table)
+    import yaml
+
+    overrides = yaml.safe_load(cfg.read_text())
+    overrides["models"] = ["logistic_regression", "svm"]
+    overrides["search_spaces"] = {"svm": {"kernel": "precomputed", "C": 1.0}}
+    cfg.write_text(yaml.safe_dump(overrides))
+    proc = run_workflow(work, cfg, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    best = (work / "results/models/svm/best_params.json").read_text()
+    assert '"failed": true' in best and "every tuning trial failed" in best
+    preds = pd.read_csv(work / "results/predictions/predictions.tsv", sep="\t")
+    assert set(preds["model"]) == {"logistic_regression"}
+    metrics = pd.read_csv(work / "results/evaluation/metrics.tsv", sep="\t")
+    assert "logistic_regression" in set(metrics["model"])
+    html = (work / "results/report/index.html").read_text()
+    assert "Model svm</b>: no predictions: the model failed to fit" in html

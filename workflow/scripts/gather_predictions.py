@@ -10,6 +10,8 @@ log = rule_setup(snakemake)
 
 def gather(paths, sort_by):
     frames = [read_table(path, dtype={"patient_id": str}) for path in paths]
+    # A failed model leaves an empty table (see fit_final / nested_cv): skip it.
+    frames = [f for f in frames if not f.empty] or frames[:1]
     return pd.concat(frames, ignore_index=True).sort_values(sort_by, kind="mergesort")
 
 

@@ -2,6 +2,9 @@
 
 import json
 
+import pandas as pd
+
+from npc_radiomics.errors import ModelFitError
 from npc_radiomics.io import write_tsv
 from npc_radiomics.runtime import rule_setup
 from npc_radiomics.tuning import best_params, finished_slots, open_study, trials_table
@@ -13,7 +16,16 @@ names = {part["study_name"] for part in parts}
 if len(names) != 1:
     raise RuntimeError(f"{model}: tuning parts disagree on the study: {sorted(names)}")
 study = open_study(parts[0]["journal"], names.pop())
-best = best_params(study, model, snakemake.params.n_trials)
+try:
+    best = best_params(study, model, snakemake.params.n_trials)
+except ModelFitError as err:
+    # Recorded, not raised: the other models go on and the report shows the gap.
+    log.error("%s failed: %s", model, err)
+    best = {"model": model, "failed": True, "reason": str(err)}
+    with open(snakemake.output.best, "w") as fh:
+        json.dump(best, fh, indent=2, sort_keys=True)
+    write_tsv(pd.DataFrame(columns=["model", "slot", "value"]), snakemake.output.trials)
+    raise SystemExit(0) from None
 log.info(
     "%s: best inner-CV AUC %.4f at slot %d: %s",
     model,

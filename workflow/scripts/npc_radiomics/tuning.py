@@ -46,7 +46,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from .config import derived_seed
-from .errors import InputError
+from .errors import InputError, ModelFitError
 from .models import ParamSpec, build_model, suggest_params
 from .selection import selection_pipeline
 
@@ -528,12 +528,14 @@ def tune(
 
 
 def best_params(study, model: str, n_trials: int) -> dict:
-    """Best parameters of a finished study as a JSON-ready dict (InputError if none)."""
+    """Best parameters of a finished study as a JSON-ready dict (ModelFitError if none)."""
     done = {s: t for s, t in finished_slots(study).items() if s < n_trials}
     best = best_slot(done)
     if best is None:
         errors = {t.user_attrs.get("error") for t in done.values()}
-        raise InputError(f"{model}: every tuning trial failed, e.g. {sorted(map(str, errors))[:1]}")
+        raise ModelFitError(
+            f"{model}: every tuning trial failed, e.g. {sorted(map(str, errors))[:1]}"
+        )
     return {
         "model": model,
         "params": best["params"],
