@@ -16,6 +16,7 @@ from npc_radiomics.preprocess import (
     pool_moments,
     preprocess_case,
     preprocess_mask,
+    reference_patient_ids,
     resample_isotropic,
     tumour_moments,
     zscore_apply,
@@ -209,3 +210,15 @@ def test_zscore_table_and_apply():
     pooled = np.concatenate(normalised).astype(np.float64)
     assert pooled.mean() == pytest.approx(0.0, abs=1e-5)
     assert pooled.std() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_reference_patients_are_training_patients_by_default():
+    import pandas as pd
+
+    split = pd.DataFrame(
+        {"patient_id": ["B1", "A2", "A1", "C1"], "cohort": ["train", "test", "train", "ND"]}
+    )
+    assert reference_patient_ids(split, "train") == ["A1", "B1"]
+    assert reference_patient_ids(split, "all") == ["A1", "A2", "B1", "C1"]
+    with pytest.raises(ValueError, match="reference"):
+        reference_patient_ids(split, "test")

@@ -166,26 +166,6 @@ def reader2_cases():
     return sorted(zip(rows["patient_id"], rows["sequence"]))
 
 
-def split_table():
-    """The split as a DataFrame (patient_id, center, cohort, label)."""
-    return pd.read_csv(
-        checkpoints.split.get().output[0], sep="\t", dtype={"patient_id": str}
-    )
-
-
-def train_patients():
-    """Sorted ids of the training patients (after the split)."""
-    split = split_table()
-    return sorted(split.loc[split["cohort"] == "train", "patient_id"])
-
-
-def reference_patients():
-    """Patients whose tumour voxels set the z-score statistics (config: train | all)."""
-    if config["preprocessing"]["normalization"]["reference"] == "all":
-        return sorted(split_table()["patient_id"])
-    return train_patients()
-
-
 def split_inputs(wildcards):
     """Inputs of the split rule: the clinical table and QC, or the ready feature table."""
     if FEATURES_IN:

@@ -53,17 +53,19 @@ rule preprocess_mask_reader2:
 
 rule zscore_params:
     input:
-        # reference_patients(): training patients (or all, per config) after the split.
+        # Every included patient's case; the script keeps the reference patients (train or
+        # all) from the split table, so this input needs no split-checkpoint lookup.
         images=lambda wc: expand(
             "results/preprocess/{patient}/{sequence}_image.nii.gz",
-            patient=reference_patients(),
+            patient=included_patients(),
             sequence=SEQUENCES,
         ),
         masks=lambda wc: expand(
             "results/preprocess/{patient}/{sequence}_mask.nii.gz",
-            patient=reference_patients(),
+            patient=included_patients(),
             sequence=SEQUENCES,
         ),
+        split="results/split/split.tsv",
     output:
         "results/normalization/zscore.tsv",
     log:

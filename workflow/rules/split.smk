@@ -1,8 +1,8 @@
 # Stratified, seeded train/test split of the training pool; external centres by name.
-# A checkpoint: the imaging stage fits normalisation on the training patients only.
+# The imaging stage fits normalisation on the training patients only (zscore_params).
 
 
-checkpoint split:
+rule split:
     input:
         unpack(split_inputs),
     output:

@@ -33,6 +33,7 @@ __all__ = [
     "zscore_params",
     "zscore_apply",
     "zscore_table",
+    "reference_patient_ids",
 ]
 
 # Spline order of N4's B-spline bias model (ITK default); control points = spans + order.
@@ -410,3 +411,18 @@ def zscore_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def reference_patient_ids(split: pd.DataFrame, reference: str) -> list[str]:
+    """Patients whose tumours set the z-score statistics, from the split table.
+
+    ``train``: the training cohort only (no information from test or external patients);
+    ``all``: every patient of the split (the paper's whole-cohort variant).
+    """
+    if reference == "all":
+        ids = split["patient_id"]
+    elif reference == "train":
+        ids = split.loc[split["cohort"] == "train", "patient_id"]
+    else:
+        raise ValueError(f"preprocessing.normalization.reference: unknown value {reference!r}")
+    return sorted(ids.astype(str))
