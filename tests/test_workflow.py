@@ -78,3 +78,34 @@ def test_every_job_left_a_benchmark_and_a_log(tiny_run):
     benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
     logs = list((tiny_run / "results/logs").rglob("*.log"))
     assert len(benchmarks) >= 3 * 32 and len(logs) >= 3 * 32
+
+
+def test_metrics_cover_every_model_and_cohort(tiny_run):
+    metrics = pd.read_csv(tiny_run / "results/evaluation/metrics.tsv", sep="\t")
+    models = {
+        "svm",
+        "knn",
+        "random_forest",
+        "extra_trees",
+        "xgboost",
+        "lightgbm",
+        "mlp",
+        "logistic_regression",
+    }
+    assert set(metrics["model"]) == models
+    assert {"train", "test", "ND", "nested_cv"} <= set(metrics["cohort"])
+    final = metrics[metrics["cohort"].isin(["train", "test", "ND"])]
+    assert final["auc"].between(0, 1).all()
+    assert (final["auc_ci_low"] <= final["auc"]).all() and (
+        final["auc"] <= final["auc_ci_high"]
+    ).all()
+
+
+def test_both_reports_are_made(tiny_run):
+    html = (tiny_run / "results/report/index.html").read_text()
+    assert "Table 3" in html and "data:image/png;base64," in html
+    proc = run_workflow(
+        tiny_run, ROOT / "tests" / "configs" / "tiny.yaml", "--report", str(tiny_run / "r.html")
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tiny_run / "r.html").stat().st_size > 100_000
