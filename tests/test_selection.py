@@ -174,3 +174,14 @@ def test_selection_pipeline_names_and_summary():
 
     full = Pipeline(list(clone(pipe).steps) + [("model", LogisticRegression())]).fit(df, y)
     assert full.predict_proba(df).shape == (120, 2)
+
+
+def test_lasso_cv_adapts_folds_to_a_small_class():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 6))
+    y = np.array([1] * 4 + [0] * 26)
+    X[y == 1, 0] += 2.0
+    lasso = LassoCVSelector(cv_folds=10, n_lambdas=10, random_state=0).fit(X, y)
+    assert lasso.n_folds_ == 4
+    with pytest.raises(ValueError, match=">= 2 patients per class"):
+        LassoCVSelector(cv_folds=10, n_lambdas=10).fit(X, np.r_[1, np.zeros(29)])

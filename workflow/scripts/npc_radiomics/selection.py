@@ -417,7 +417,20 @@ class LassoCVSelector(TransformerMixin, BaseEstimator):
             raise ValueError(f"LassoCVSelector needs two classes, got {len(classes)}")
         y01 = (y == classes[1]).astype(float)
         lambdas = lambda_grid(X, y01, int(self.n_lambdas), self.min_ratio)
-        folds = StratifiedKFold(int(self.cv_folds), shuffle=True, random_state=self.random_state)
+        # Inside the inner folds of a nested CV on a small cohort a class may have fewer
+        # patients than cv_folds: use as many folds as the smallest class allows (>= 2).
+        smallest = int(min(y01.sum(), len(y01) - y01.sum()))
+        if smallest < 2:
+            raise ValueError(f"LassoCVSelector needs >= 2 patients per class, got {smallest}")
+        self.n_folds_ = min(int(self.cv_folds), smallest)
+        if self.n_folds_ < int(self.cv_folds):
+            log.warning(
+                "LASSO CV: %d folds instead of %d (smallest class has %d patients)",
+                self.n_folds_,
+                self.cv_folds,
+                smallest,
+            )
+        folds = StratifiedKFold(self.n_folds_, shuffle=True, random_state=self.random_state)
         deviance, weights = [], []
         for train, val in folds.split(X, y01):
             coefs, icpt = _l1_path(

@@ -107,9 +107,10 @@ def check_fold_sizes(y, settings: TuningSettings, nested: bool) -> None:
     levels = []
     if nested:
         levels.append(("tuning.outer_folds", settings.outer_folds))
+    # The LASSO's own CV adapts its fold count to the smallest class (at least 2 folds).
     levels += [
         ("tuning.inner_folds", settings.inner_folds),
-        ("selection.lasso.cv_folds", settings.lasso_folds),
+        ("selection.lasso.cv_folds", min(2, settings.lasso_folds)),
     ]
     n = smallest
     for key, folds in levels:
