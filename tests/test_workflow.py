@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, prepare_workdir, run_workflow
 
 from npc_radiomics import demo
+from npc_radiomics.models import MODEL_NAMES
 
 pytestmark = pytest.mark.e2e
 
@@ -82,17 +83,7 @@ def test_every_job_left_a_benchmark_and_a_log(tiny_run):
 
 def test_metrics_cover_every_model_and_cohort(tiny_run):
     metrics = pd.read_csv(tiny_run / "results/evaluation/metrics.tsv", sep="\t")
-    models = {
-        "svm",
-        "knn",
-        "random_forest",
-        "extra_trees",
-        "xgboost",
-        "lightgbm",
-        "mlp",
-        "logistic_regression",
-    }
-    assert set(metrics["model"]) == models
+    assert set(metrics["model"]) == set(MODEL_NAMES)
     assert {"train", "test", "ND", "nested_cv"} <= set(metrics["cohort"])
     final = metrics[metrics["cohort"].isin(["train", "test", "ND"])]
     assert final["auc"].between(0, 1).all()
