@@ -587,19 +587,9 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
         )
         for r in shown.itertuples(index=False)
     ]
-    cols = [
-        "model",
-        "cohort",
-        "n",
-        "AUC (95% CI)",
-        "auprc",
-        "accuracy",
-        "sensitivity",
-        "specificity",
-        "threshold",
-        "brier",
-        "hl_p",
-    ]
+    # The SPEC's metrics columns, with the AUC and its CI merged into one readable column.
+    cols = [c for c in METRICS_COLUMNS if c not in ("auc_ci_low", "auc_ci_high")]
+    cols[cols.index("auc")] = "AUC (95% CI)"
     section.add(html.table(_p_values(shown[cols]), "Table 3"))
     notes = metrics[
         metrics["note"].notna() & (metrics["note"] != "") & (metrics["cohort"] != NESTED_CV)
