@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import yaml
+from conftest import ROOT
 from imaging_fixtures import head_phantom, mask_centroid_mm, mask_volume_mm3
 
+from npc_radiomics import demo
 from npc_radiomics.preprocess import (
     head_mask_otsu,
     isotropic_grid,
@@ -18,6 +21,7 @@ from npc_radiomics.preprocess import (
     preprocess_mask,
     reference_patient_ids,
     resample_isotropic,
+    slice_axis,
     tumour_moments,
     zscore_apply,
     zscore_params,
@@ -143,11 +147,80 @@ def test_n4_removes_the_bias_field(phantom):
 def test_n4_shrink_keeps_shrunken_voxels_near_isotropic():
     image = sitk.Image([256, 256, 36], sitk.sitkFloat32)
     image.SetSpacing([0.94, 0.94, 3.5])
+    assert n4_shrink_factors(image, 4) == [4, 4, 2]  # 3.76 x 3.76 x 7.0 mm
+    image.SetSpacing([0.47, 0.47, 5.0])
     assert n4_shrink_factors(image, 4) == [4, 4, 1]
     image.SetSpacing([1.0, 1.0, 1.0])
     assert n4_shrink_factors(image, 4) == [4, 4, 4]
+    assert n4_shrink_factors(image, 1) == [1, 1, 1]
     small = sitk.Image([256, 256, 10], sitk.sitkFloat32)
     assert n4_shrink_factors(small, 4) == [4, 4, 2]  # never below 4 voxels
+
+
+def test_slice_axis_is_the_thickest():
+    image = sitk.Image([20, 30, 10], sitk.sitkUInt8)
+    image.SetSpacing([0.9, 0.9, 3.5])
+    assert slice_axis(image) == 2
+    image.SetSpacing([4.0, 0.9, 0.9])  # sagittal slices
+    assert slice_axis(image) == 0
+    image.SetSpacing([1.0, 1.0, 1.0])
+    assert slice_axis(image) == 2
+
+
+@pytest.fixture(scope="module")
+def demo_t1(tmp_path_factory):
+    """The demo's first T1 ('small' preset) with its true head and planted log bias field."""
+    captured = {}
+    monkeypatch = pytest.MonkeyPatch()
+    paint, bias = demo._paint_phantom, demo._bias_field
+
+    def spy_paint(*args, **kwargs):
+        captured["labels"] = paint(*args, **kwargs)
+        return captured["labels"]
+
+    def spy_bias(*args, **kwargs):
+        captured.setdefault("bias", []).append(bias(*args, **kwargs))
+        return captured["bias"][-1]
+
+    monkeypatch.setattr(demo, "_paint_phantom", spy_paint)
+    monkeypatch.setattr(demo, "_bias_field", spy_bias)
+    try:
+        settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
+        cfg = demo.resolve_preset(settings, "small")
+        scan = demo.simulate_patient(cfg, 1, "QZ001", "QZ", 1, False)
+    finally:
+        monkeypatch.undo()
+    image = sitk.GetImageFromArray(scan.images["T1"].astype(np.float32))
+    image.SetSpacing(scan.spacing)
+    image.SetOrigin(scan.origin)
+    t1 = list(scan.images).index("T1")
+    return image, captured["labels"] > 0, np.log(captured["bias"][t1])
+
+
+def test_head_mask_covers_the_head_where_dark_tissue_fills_it(demo_t1):
+    # On T1 the muscle inside the scalp fat is below Otsu's threshold; a 3-D fill cannot
+    # close the open tube of the neck, the per-slice fill does.
+    image, true_head, _ = demo_t1
+    head = sitk.GetArrayViewFromImage(head_mask_otsu(image)) > 0
+    dice = 2 * (head & true_head).sum() / (head.sum() + true_head.sum())
+    assert dice > 0.97
+
+
+def test_n4_defaults_recover_the_demo_bias_field(demo_t1):
+    image, _, true_log_bias = demo_t1
+    head = head_mask_otsu(image)
+    inside = sitk.GetArrayViewFromImage(head) > 0
+    n4 = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["preprocessing"]["n4"]
+    log_bias = n4_log_bias_field(
+        image,
+        head,
+        shrink_factor=n4["shrink_factor"],
+        iterations=n4["iterations"],
+        convergence_threshold=n4["convergence_threshold"],
+        spline_distance_mm=n4["spline_distance_mm"],
+    )
+    estimate = sitk.GetArrayViewFromImage(log_bias)[inside]
+    assert np.corrcoef(estimate, true_log_bias[inside])[0, 1] > 0.95
 
 
 def _random_cases(rng, n, size=(20, 18, 6)):
