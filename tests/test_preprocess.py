@@ -19,10 +19,12 @@ from npc_radiomics.preprocess import (
     pool_moments,
     preprocess_case,
     preprocess_mask,
+    read_moments,
     reference_patient_ids,
     resample_isotropic,
     slice_axis,
     tumour_moments,
+    write_moments,
     zscore_apply,
     zscore_params,
     zscore_table,
@@ -258,6 +260,14 @@ def test_pooled_moments_have_no_cancellation():
     assert np.sqrt(pooled.m2 / pooled.n) == pytest.approx(allv.std(), rel=1e-6)
 
 
+def test_moments_file_round_trips_exactly(tmp_path):
+    rng = np.random.default_rng(6)
+    image, mask, _ = _random_cases(rng, 1)[0]
+    moments = tumour_moments(image, mask)
+    write_moments(moments, tmp_path / "m.json")
+    assert read_moments(tmp_path / "m.json") == moments
+
+
 def test_zscore_params_rejects_empty_reference():
     image = sitk.Image([4, 4, 4], sitk.sitkFloat32)
     mask = sitk.Image([4, 4, 4], sitk.sitkUInt8)
@@ -269,7 +279,11 @@ def test_zscore_table_and_apply():
     rng = np.random.default_rng(5)
     cases = _random_cases(rng, 3)
     table = zscore_table(
-        {"T1": ((i, m) for i, m, _ in cases), "T2": ((i, m) for i, m, _ in cases[:2])}, "train"
+        {
+            "T1": (tumour_moments(i, m) for i, m, _ in cases),
+            "T2": (tumour_moments(i, m) for i, m, _ in cases[:2]),
+        },
+        "train",
     )
     assert list(table.columns) == ["sequence", "mean", "sd", "n_voxels", "n_patients", "reference"]
     assert table["n_patients"].tolist() == [3, 2]

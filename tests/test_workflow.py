@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
+import SimpleITK as sitk
 from conftest import ROOT, prepare_workdir, run_workflow
 
 from npc_radiomics import demo
@@ -73,6 +75,27 @@ def test_feature_table_is_wide_per_patient(tiny_run):
     prefixes = {c.split("__", 1)[0] for c in columns}
     assert prefixes == {"T1", "T2", "CET1"}
     assert not any("diagnostics" in c for c in columns)
+
+
+def test_zscore_file_pools_the_training_tumours(tiny_run):
+    # The gather pools per-case moments; the result must equal numpy on the pooled voxels
+    # of the training patients' preprocessed images (and must not see any other patient).
+    split = pd.read_csv(tiny_run / "results/split/split.tsv", sep="\t")
+    zscore = pd.read_csv(tiny_run / "results/normalization/zscore.tsv", sep="\t")
+    train = sorted(split.loc[split["cohort"] == "train", "patient_id"])
+    for row in zscore.itertuples():
+        voxels = []
+        for patient in train:
+            folder = tiny_run / "results/preprocess" / patient
+            image = sitk.GetArrayFromImage(sitk.ReadImage(folder / f"{row.sequence}_image.nii.gz"))
+            mask = sitk.GetArrayFromImage(sitk.ReadImage(folder / f"{row.sequence}_mask.nii.gz"))
+            voxels.append(image[mask > 0].astype(np.float64))
+        pooled = np.concatenate(voxels)
+        assert row.reference == "train"
+        assert row.n_patients == len(train)
+        assert row.n_voxels == pooled.size
+        assert row.mean == pytest.approx(pooled.mean(), rel=1e-12)
+        assert row.sd == pytest.approx(pooled.std(), rel=1e-12)
 
 
 def test_every_job_left_a_benchmark_and_a_log(tiny_run):

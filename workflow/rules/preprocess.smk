@@ -9,6 +9,7 @@ rule preprocess_case:
     output:
         image="results/preprocess/{patient}/{sequence}_image.nii.gz",
         mask="results/preprocess/{patient}/{sequence}_mask.nii.gz",
+        moments="results/preprocess/{patient}/{sequence}_moments.json",
     log:
         "results/logs/preprocess_case/{patient}/{sequence}.log",
     benchmark:
@@ -53,15 +54,11 @@ rule preprocess_mask_reader2:
 
 rule zscore_params:
     input:
-        # Every included patient's case; the script keeps the reference patients (train or
-        # all) from the split table, so this input needs no split-checkpoint lookup.
-        images=lambda wc: expand(
-            "results/preprocess/{patient}/{sequence}_image.nii.gz",
-            patient=included_patients(),
-            sequence=SEQUENCES,
-        ),
-        masks=lambda wc: expand(
-            "results/preprocess/{patient}/{sequence}_mask.nii.gz",
+        # Every included patient's tumour moments (written by preprocess_case, so this
+        # gather reads a few numbers per case, not the images); the script keeps the
+        # reference patients (train or all) from the split table.
+        moments=lambda wc: expand(
+            "results/preprocess/{patient}/{sequence}_moments.json",
             patient=included_patients(),
             sequence=SEQUENCES,
         ),

@@ -1,6 +1,7 @@
 """Rules preprocess_case and preprocess_mask_reader2: N4 + 1 mm resampling of one case.
 
-preprocess_case: raw image + mask -> N4-corrected 1 mm image (float32) + mask (uint8).
+preprocess_case: raw image + mask -> N4-corrected 1 mm image (float32) + mask (uint8), and
+the tumour's intensity moments (n, mean, M2) that the z-score gather pools.
 preprocess_mask_reader2: a reader-2 mask -> uint8 mask on the preprocessed image's grid.
 """
 
@@ -9,7 +10,12 @@ from npc_radiomics.runtime import rule_setup
 log = rule_setup(snakemake)
 
 from npc_radiomics.io import read_image, write_image  # noqa: E402
-from npc_radiomics.preprocess import preprocess_case, preprocess_mask  # noqa: E402
+from npc_radiomics.preprocess import (  # noqa: E402
+    preprocess_case,
+    preprocess_mask,
+    tumour_moments,
+    write_moments,
+)
 
 spacing_mm = snakemake.params.spacing_mm
 label = snakemake.params.mask_label
@@ -33,6 +39,7 @@ else:
     )
     write_image(image, snakemake.output.image)
     write_image(mask, snakemake.output.mask)
+    write_moments(tumour_moments(image, mask), snakemake.output.moments)
     log.info(
         "%s: N4 %s, resampled to %s mm, size %s",
         snakemake.input.image,

@@ -7,9 +7,11 @@ tumour intensities of the reference patients).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,9 @@ __all__ = [
     "tumour_moments",
     "pool_moments",
     "zscore_params",
+    "zscore_stats",
+    "write_moments",
+    "read_moments",
     "zscore_apply",
     "zscore_table",
     "reference_patient_ids",
@@ -383,12 +388,24 @@ def zscore_params(cases: Iterable[tuple[sitk.Image, sitk.Image]]) -> ZScoreStats
             keeps only one case in memory.
 
     Returns:
+        :class:`ZScoreStats` (see :func:`zscore_stats`).
+    """
+    return zscore_stats(tumour_moments(image, mask) for image, mask in cases)
+
+
+def zscore_stats(parts: Iterable[TumourMoments]) -> ZScoreStats:
+    """Pooled mean and SD from per-case tumour moments (one per reference patient).
+
+    The workflow computes the moments in each case's preprocessing job, so the gather reads
+    a few numbers per case instead of every image: pooling is exact (:func:`pool_moments`).
+
+    Returns:
         :class:`ZScoreStats`; ``sd`` is the population SD (ddof = 0) of the pooled voxels.
 
     Raises:
         ValueError: if there are no tumour voxels at all, or they are all equal.
     """
-    parts = [tumour_moments(image, mask) for image, mask in cases]
+    parts = list(parts)
     pooled = pool_moments(parts)
     if not parts:
         raise ValueError("z-score reference: no reference patients (check the split)")
@@ -400,6 +417,17 @@ def zscore_params(cases: Iterable[tuple[sitk.Image, sitk.Image]]) -> ZScoreStats
     return ZScoreStats(pooled.mean, sd, pooled.n, sum(1 for p in parts if p.n > 0))
 
 
+def write_moments(moments: TumourMoments, path: str | Path) -> None:
+    """Save one case's tumour moments as JSON (floats round-trip exactly)."""
+    Path(path).write_text(json.dumps(asdict(moments)) + "\n")
+
+
+def read_moments(path: str | Path) -> TumourMoments:
+    """Read :func:`write_moments`' file."""
+    data = json.loads(Path(path).read_text())
+    return TumourMoments(int(data["n"]), float(data["mean"]), float(data["m2"]))
+
+
 def zscore_apply(image: sitk.Image, mean: float, sd: float) -> sitk.Image:
     """(image - mean) / sd as float32: intensities in SDs of the pooled reference tumours."""
     return sitk.Cast(
@@ -408,22 +436,22 @@ def zscore_apply(image: sitk.Image, mean: float, sd: float) -> sitk.Image:
 
 
 def zscore_table(
-    cases_by_sequence: Mapping[str, Iterable[tuple[sitk.Image, sitk.Image]]], reference: str
+    moments_by_sequence: Mapping[str, Iterable[TumourMoments]], reference: str
 ) -> pd.DataFrame:
     """The z-score statistics file: one row per sequence.
 
     Args:
-        cases_by_sequence: for each sequence, the (image, mask) pairs of the reference
-            patients (generators keep one case in memory at a time).
+        moments_by_sequence: for each sequence, the tumour moments of the reference
+            patients' cases (:func:`tumour_moments`), in a fixed (sorted) order.
         reference: which patients were pooled (``train`` or ``all``), recorded in the table.
 
     Returns:
         DataFrame ``sequence, mean, sd, n_voxels, n_patients, reference`` in input order.
     """
     rows = []
-    for sequence, cases in cases_by_sequence.items():
+    for sequence, moments in moments_by_sequence.items():
         try:
-            stats = zscore_params(cases)
+            stats = zscore_stats(moments)
         except ValueError as err:
             raise ValueError(f"sequence {sequence}: {err}") from None
         rows.append(
