@@ -9,6 +9,7 @@ settings) are provenance, kept apart from the feature values.
 from __future__ import annotations
 
 import copy
+import csv
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -168,9 +169,14 @@ def merge_cases(
         f"{seq}{SEPARATOR}{name}" for seq in sorted(column_order) for name in column_order[seq]
     ]
     index = sorted(set(by_patient) | set(patients or ()))
-    table = pd.DataFrame.from_dict(by_patient, orient="index").reindex(index=index, columns=columns)
-    table = table.astype("float64")
-    table.index.name = "patient_id"
+    # Filled column by column into one float64 block: DataFrame.from_dict on thousands of
+    # columns was most of the merge's time.
+    position = {name: j for j, name in enumerate(columns)}
+    data = np.full((len(index), len(columns)), np.nan)
+    for i, patient in enumerate(index):
+        for name, value in by_patient.get(patient, {}).items():
+            data[i, position[name]] = value
+    table = pd.DataFrame(data, index=pd.Index(index, name="patient_id"), columns=columns)
     return table.reset_index()
 
 
@@ -200,6 +206,22 @@ def _read_tsv(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"patient_id": str, "sequence": str})
 
 
+def _read_case_rows(path: str | Path) -> Iterable[dict[str, str | None]]:
+    """The rows of a per-case feature file as {column: text} (empty cell -> None).
+
+    A plain reader: pandas' parser costs ~40 ms on a 1,225-column row, which made the merge
+    of the demo's 192 files a 16 s serial step; values are parsed by ``float`` later
+    (correctly rounded, so they round-trip what the extraction job wrote).
+    """
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        header = next(reader)
+        for values in reader:
+            if len(values) != len(header):
+                raise ValueError(f"{path}: {len(values)} cells under {len(header)} columns")
+            yield {k: (v if v != "" else None) for k, v in zip(header, values, strict=True)}
+
+
 def merge_case_files(
     paths: Iterable[str | Path], *, patients: Iterable[str] | None = None
 ) -> pd.DataFrame:
@@ -207,7 +229,7 @@ def merge_case_files(
 
     def rows():
         for path in paths:
-            yield from _read_tsv(path).to_dict(orient="records")
+            yield from _read_case_rows(path)
 
     return merge_cases(rows(), patients=patients)
 
