@@ -64,26 +64,15 @@ def _demo_with_truth(preset: str, patient: str = "QZ001"):
     """The demo patient's images with the log bias field the generator planted in each."""
     from npc_radiomics import demo
 
-    planted = []
-    original = demo._bias_field
-
-    def spy(*args, **kwargs):
-        planted.append(original(*args, **kwargs))
-        return planted[-1]
-
-    demo._bias_field = spy
-    try:
-        settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
-        cfg = demo.resolve_preset(settings, preset)
-        scan = demo.simulate_patient(cfg, 1, patient, patient[:2], 1, False)
-    finally:
-        demo._bias_field = original
+    settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
+    cfg = demo.resolve_preset(settings, preset)
+    scan = demo.simulate_patient(cfg, 1, patient, patient[:2], 1, False)
     out = {}
-    for sequence, field in zip(scan.images, planted, strict=True):
-        image = sitk.GetImageFromArray(scan.images[sequence].astype(np.float32))
+    for sequence, array in scan.images.items():
+        image = sitk.GetImageFromArray(array.astype(np.float32))
         image.SetSpacing(scan.spacing)
         image.SetOrigin(scan.origin)
-        out[sequence] = (image, np.log(field))
+        out[sequence] = (image, scan.log_bias[sequence])
     return out
 
 
@@ -276,14 +265,15 @@ def bench_memory(params: Path) -> None:
 
 # ---------------------------------------------------------------------------------- 4
 def _snakemake(workdir: Path, snakefile: Path, configs: list[Path], cores: int, *targets):
+    """Run snakemake; returns (wall seconds, CPU seconds of Snakemake's own process)."""
+    import psutil
+
     cmd = [str(Path(sys.executable).with_name("snakemake")), *targets, "--cores", str(cores)]
     # As users run it (`make demo`): the local profile, with --cores overriding its `all`.
     cmd += ["--profile", str(ROOT / "profiles" / "local")]
     cmd += ["-s", str(snakefile), "-d", str(workdir), "--quiet", "rules"]
     if configs:
         cmd += ["--configfile", *map(str, configs)]
-    import psutil
-
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True)

@@ -198,6 +198,9 @@ class PatientScan:
     origin: tuple[float, float, float]
     aggressiveness: float  # the latent variable (non-CR higher)
     tumour_volume_cm3: float
+    # Ground truth for checking preprocessing (not written to disk):
+    head: np.ndarray  # bool, the head (every tissue but air)
+    log_bias: dict[str, np.ndarray]  # sequence -> float32 log of the planted bias field
 
 
 def _grid_mm(shape: tuple[int, int, int], spacing: np.ndarray) -> list[np.ndarray]:
@@ -386,7 +389,7 @@ def simulate_patient(
     # acquisition: blur, bias field, Rician noise, scanner gain and offset, int16
     rng_scan = _stream(seed, patient_id, "scan")
     psf_vox = [mm / s for mm, s in zip(scan["psf_sigma_mm"][::-1], spacing[::-1], strict=True)]
-    images = {}
+    images, log_bias = {}, {}
     for seq in cfg["sequences"]:
         contrast = np.array([cfg["tissue_signal"][seq][t] for t in TISSUES], np.float32)
         signal = contrast[labels] * tissue_texture
@@ -394,7 +397,9 @@ def simulate_patient(
             1.0 + props.heterogeneity[seq] * textures[seq], 0.1, None
         )
         signal = ndimage.gaussian_filter(signal, psf_vox)
-        signal *= _bias_field(rng_scan, xyz, fov / 2, scan["bias_field_sd"])
+        bias = _bias_field(rng_scan, xyz, fov / 2, scan["bias_field_sd"])
+        log_bias[seq] = np.log(bias)
+        signal *= bias
         noise = scanner["noise_sd"] * rng_scan.standard_normal((2, *shape), np.float32)
         magnitude = np.hypot(signal + noise[0], noise[1])
         gain = scanner["gain"][seq] * np.exp(scan["gain_log_sd"] * rng_scan.standard_normal())
@@ -423,6 +428,8 @@ def simulate_patient(
         origin=tuple(float(np.round(o, 3)) for o in origin),
         aggressiveness=props.aggressiveness,
         tumour_volume_cm3=float(tumour.sum() * np.prod(spacing) / 1e3),
+        head=labels > 0,
+        log_bias=log_bias,
     )
 
 

@@ -169,8 +169,8 @@ def merge_cases(
         f"{seq}{SEPARATOR}{name}" for seq in sorted(column_order) for name in column_order[seq]
     ]
     index = sorted(set(by_patient) | set(patients or ()))
-    # Filled column by column into one float64 block: DataFrame.from_dict on thousands of
-    # columns was most of the merge's time.
+    # Filled row by row into one float64 block: DataFrame.from_dict on thousands of columns
+    # was most of the merge's time.
     position = {name: j for j, name in enumerate(columns)}
     data = np.full((len(index), len(columns)), np.nan)
     for i, patient in enumerate(index):
