@@ -331,7 +331,7 @@ def main() -> None:
     parser.add_argument("--extract-preset", default="small")
     parser.add_argument("--extract-params", type=Path, default=DEFAULT_PARAMS)
     # The demo cohort as `make demo` makes it (preset 'small', full pyradiomics params): about
-    # 15 + 8 minutes on 2 cores; `--preset tiny --params resources/pyradiomics_params_fast.yaml`
+    # 14 + 7.5 minutes on 2 cores; `--preset tiny --params resources/pyradiomics_params_fast.yaml`
     # is a 6-minute proxy with short jobs, where Snakemake's own per-job work weighs more.
     parser.add_argument("--preset", default="small", help="demo preset of the workflow run")
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)

@@ -16,6 +16,7 @@ from npc_radiomics.models import parse_search_spaces
 from npc_radiomics.tuning import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
+from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
 
 
 def _stop(err):
@@ -23,6 +24,9 @@ def _stop(err):
     print(f"npc-radiomics input error: {err}", file=sys.stderr)
     raise SystemExit(1)
 
+
+# One pending scheduler re-evaluation at most (Snakemake's timers pile up with every job).
+limit_scheduler_wakeups()
 
 BASEDIR = Path(workflow.basedir)
 SCHEMAS = BASEDIR / "workflow" / "schemas"

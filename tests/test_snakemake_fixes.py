@@ -1,0 +1,64 @@
+"""Snakemake's scheduler wakes once per finished job and second, not once per both."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from conftest import ROOT, SNAKEMAKE
+
+N_JOBS = 40
+
+_SNAKEFILE = """
+import sys
+sys.path.insert(0, {scripts!r})
+if {patched}:
+    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+    assert limit_scheduler_wakeups()
+
+rule all:
+    input:
+        expand("out/{{i}}.txt", i=range({n}))
+
+rule sleep:
+    output:
+        "out/{{i}}.txt"
+    shell:
+        "sleep 0.3 && touch {{output}}"
+"""
+
+
+def _scheduler_passes(folder, patched: bool) -> tuple[int, float]:
+    """Run N_JOBS short jobs on 2 cores; the scheduler's passes and the wall time."""
+    folder.mkdir()
+    snakefile = folder / "Snakefile"
+    scripts = str(ROOT / "workflow" / "scripts")
+    snakefile.write_text(_SNAKEFILE.format(scripts=scripts, patched=patched, n=N_JOBS))
+    cmd = [SNAKEMAKE, "--cores", "2", "--scheduler", "greedy", "--verbose"]
+    cmd += ["-s", str(snakefile), "-d", str(folder)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    wall = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list((folder / "out").glob("*.txt"))) == N_JOBS
+    # Each pass of JobScheduler.schedule logs "Ready jobs: n" at debug level.
+    return proc.stderr.count("Ready jobs"), wall
+
+
+def test_scheduler_passes_stay_linear(tmp_path):
+    passes, wall = _scheduler_passes(tmp_path / "patched", patched=True)
+    # One pass per finished job plus about one a second from the single pending timer.
+    assert passes <= N_JOBS + wall + 10, (passes, wall)
+    # Control: the pinned Snakemake without the fix piles up timer chains. If this fails,
+    # upstream fixed the bug and npc_radiomics.snakemake_fixes can go.
+    unpatched, wall_unpatched = _scheduler_passes(tmp_path / "unpatched", patched=False)
+    assert unpatched > 2 * passes, (unpatched, passes, wall_unpatched)
+
+
+def test_the_workflow_applies_the_fix():
+    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    assert "limit_scheduler_wakeups()" in common
+    # Idempotent: the workflow's include and any later call leave one patch in place.
+    assert limit_scheduler_wakeups() and limit_scheduler_wakeups()
