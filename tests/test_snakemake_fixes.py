@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 from conftest import ROOT, SNAKEMAKE
@@ -62,3 +63,24 @@ def test_the_workflow_applies_the_fix():
     assert "limit_scheduler_wakeups()" in common
     # Idempotent: the workflow's include and any later call leave one patch in place.
     assert limit_scheduler_wakeups() and limit_scheduler_wakeups()
+
+
+def test_one_wakeup_chain_that_never_breaks():
+    """The wake-up a timer causes re-arms the next one; extra requests add no chain."""
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+
+    assert limit_scheduler_wakeups()
+
+    class Scheduler:  # the two members the patched method uses
+        _open_jobs = threading.Semaphore(0)
+        _schedule_reevalutation = JobScheduler._schedule_reevalutation
+
+    scheduler = Scheduler()
+    for _ in range(5):  # a scheduler pass, woken by the previous timer, re-arms at once
+        for _ in range(3):  # e.g. two finished jobs woke passes too: still one timer
+            scheduler._schedule_reevalutation(0.05)
+        assert scheduler._open_jobs.acquire(timeout=2), "the wake-up chain broke"
+    time.sleep(0.2)
+    assert not scheduler._open_jobs.acquire(blocking=False), "more than one chain"

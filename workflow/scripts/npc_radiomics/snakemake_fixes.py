@@ -46,13 +46,19 @@ def limit_scheduler_wakeups() -> bool:
 
     def _schedule_reevalutation(self, delay) -> None:
         with lock:
-            pending = getattr(self, "_npc_reevaluation_timer", None)
-            if pending is not None and pending.is_alive():
+            if getattr(self, "_npc_reevaluation_pending", False):
                 return  # that timer wakes the scheduler within the timespan anyway
-            timer = threading.Timer(delay, self._open_jobs.release)
-            timer.daemon = True
-            timer.start()
-            self._npc_reevaluation_timer = timer
+            self._npc_reevaluation_pending = True
+
+        def wake() -> None:
+            # Cleared before the release, so the pass this wakes can arm the next timer.
+            with lock:
+                self._npc_reevaluation_pending = False
+            self._open_jobs.release()
+
+        timer = threading.Timer(delay, wake)
+        timer.daemon = True
+        timer.start()
 
     setattr(_schedule_reevalutation, _PATCHED, True)
     JobScheduler._schedule_reevalutation = _schedule_reevalutation
