@@ -29,19 +29,19 @@ rule sleep:
 """
 
 
-def _scheduler_passes(folder, patched: bool) -> tuple[int, float]:
-    """Run N_JOBS short jobs on 2 cores; the scheduler's passes and the wall time."""
+def _scheduler_passes(folder, patched: bool, *args: str, n: int = N_JOBS) -> tuple[int, float]:
+    """Run ``n`` short jobs on 2 cores; the scheduler's passes and the wall time."""
     folder.mkdir()
     snakefile = folder / "Snakefile"
     scripts = str(ROOT / "workflow" / "scripts")
-    snakefile.write_text(_SNAKEFILE.format(scripts=scripts, patched=patched, n=N_JOBS))
-    cmd = [SNAKEMAKE, "--cores", "2", "--scheduler", "greedy", "--verbose"]
+    snakefile.write_text(_SNAKEFILE.format(scripts=scripts, patched=patched, n=n))
+    cmd = [SNAKEMAKE, "--cores", "2", "--scheduler", "greedy", "--verbose", *args]
     cmd += ["-s", str(snakefile), "-d", str(folder)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     wall = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(list((folder / "out").glob("*.txt"))) == N_JOBS
+    assert len(list((folder / "out").glob("*.txt"))) == n
     # Each pass of JobScheduler.schedule logs "Ready jobs: n" at debug level.
     return proc.stderr.count("Ready jobs"), wall
 
@@ -54,6 +54,16 @@ def test_scheduler_passes_stay_linear(tmp_path):
     # upstream fixed the bug and npc_radiomics.snakemake_fixes can go.
     unpatched, wall_unpatched = _scheduler_passes(tmp_path / "unpatched", patched=False)
     assert unpatched > 2 * passes, (unpatched, passes, wall_unpatched)
+
+
+def test_a_binding_rate_limit_still_releases_every_job(tmp_path):
+    # 12 jobs at most 4 per 2 s: the limiter holds jobs back twice, and only the pending
+    # re-evaluation timer can wake the scheduler for them once the running jobs are done.
+    passes, wall = _scheduler_passes(
+        tmp_path / "limited", True, "--max-jobs-per-timespan", "4/2s", n=12
+    )
+    assert wall >= 4.0, wall  # the limit held: 3 batches, 2 s apart
+    assert passes <= 12 + wall + 10, (passes, wall)
 
 
 def test_the_workflow_applies_the_fix():
