@@ -4,13 +4,13 @@ Loaded by ``workflow/rules/common.smk`` in Snakemake's own process, before any j
 
 Scheduler wake-ups that grow with every finished job
 -----------------------------------------------------
-``JobScheduler.schedule`` (Snakemake 8.17 to at least 9.27) ends every pass by starting a
+``JobScheduler.schedule`` (seen in 9.27.1, the pinned version) ends every pass by starting a
 ``threading.Timer`` that wakes the scheduler again after the ``--max-jobs-per-timespan``
 timespan (default ``100/1s``). The pass that timer wakes starts another timer, so each
 wake-up is a chain that never ends, and every finished job (which also wakes the scheduler)
 starts one more chain. After ``k`` finished jobs the scheduler runs ``k`` passes a second,
 each one re-checking the existence and size of the inputs of every ready job. On the demo
-cohort's imaging stage (324 jobs) this took 145 s of Snakemake's own CPU in a 430 s run
+cohort's imaging stage (387 jobs) this took 145 s of Snakemake's own CPU in a 430 s run
 with ``--cores 2``, CPU the two jobs then lacked. Upstream: snakemake/snakemake#3804 (the
 same threads "forkbombing" a 10,000-job run).
 
