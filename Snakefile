@@ -1,17 +1,29 @@
 # npc-radiomics: multimodal MRI radiomics for short-term response prediction in NPC.
 # Usage: snakemake --profile profiles/local   (or profiles/slurm on a cluster)
 import os
+import sys
+from pathlib import Path
 
 from snakemake.utils import min_version
 
-min_version("9.0")
+# The version the scheduler work-around (npc_radiomics/snakemake_fixes.py) was checked on.
+min_version("9.27.1")
 
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+from npc_radiomics.config import with_defaults
 
-# The repository's config/config.yaml always supplies the defaults (common.smk merges it);
-# a config/config.yaml in the working directory, then --configfile, override it.
+# Configuration, lowest precedence first (the one place that decides it):
+#   1. the repository's config/config.yaml: every default, whatever the working directory;
+#   2. config/config.yaml in the working directory, when there is one;
+#   3. each --configfile, in the order given;
+#   4. --config key=value on the command line.
+# Snakemake merges 2-4 into `config`; with_defaults puts them over 1, key by key.
 if os.path.exists("config/config.yaml"):
 
     configfile: "config/config.yaml"
+
+
+with_defaults(config, Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"

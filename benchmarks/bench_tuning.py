@@ -37,7 +37,6 @@ def main():
     from bench_mrmr import radiomics_like
 
     from npc_radiomics.config import derived_seed
-    from npc_radiomics.models import parse_search_spaces
     from npc_radiomics.tuning import (
         TuningSettings,
         finished_slots,
@@ -47,6 +46,7 @@ def main():
         trials_table,
         tune,
     )
+    from npc_radiomics.zoo import parse_search_spaces
 
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     space = parse_search_spaces(cfg["search_spaces"], [args.model])[args.model]

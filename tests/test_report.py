@@ -22,7 +22,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from npc_radiomics import plots, results
+from npc_radiomics import evaluation, io, plots
+from npc_radiomics import report as standalone
 from npc_radiomics.clinical import clinical_analysis
 from npc_radiomics.dca import beneficial_ranges, decision_curves, threshold_grid
 from npc_radiomics.io import write_tsv
@@ -109,10 +110,10 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
             )
         )
     predictions = pd.concat(predictions, ignore_index=True)
-    tables = results.evaluation_tables(predictions, pd.concat(nested), MODELS)
+    tables = evaluation.evaluation_tables(predictions, pd.concat(nested), MODELS)
     write_tsv(tables.metrics, out.setdefault("metrics", path("evaluation/metrics.tsv")))
-    results.write_json(tables.chosen, out.setdefault("chosen", path("evaluation/chosen.json")))
-    final = tables.metrics[tables.metrics["cohort"] != results.NESTED_CV]
+    io.write_json(tables.chosen, out.setdefault("chosen", path("evaluation/chosen.json")))
+    final = tables.metrics[tables.metrics["cohort"] != evaluation.NESTED_CV]
     plots.plot_roc_curves(tables.roc, out.setdefault("roc", path("figures/roc.png")), final)
     plots.plot_pr_curves(tables.pr, out.setdefault("pr", path("figures/pr.png")), final)
     plots.plot_calibration_curves(
@@ -145,7 +146,7 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
     write_tsv(
         analysis.stepwise.coefficients, out.setdefault("multivariable", path("clinical/mv.tsv"))
     )
-    results.write_json(
+    io.write_json(
         {"selected": analysis.stepwise.selected, "note": analysis.stepwise.note, "n": 60},
         out.setdefault("clinical_model", path("clinical/clinical_model.json")),
     )
@@ -155,7 +156,7 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
     # selection figures and table
     selected = pd.DataFrame({"feature": features.columns[:2], "coefficient": [0.8, -0.5]})
     write_tsv(selected, out.setdefault("selected_features", path("selection/selected.tsv")))
-    results.write_json(
+    io.write_json(
         {"lambda": 0.05, "rule": "min", "n_input": 3000, "n_mrmr": 100, "n_selected": 2},
         out.setdefault("lasso_lambda", path("selection/lambda.json")),
     )
@@ -185,7 +186,7 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
     pipe = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
     pipe.fit(features[train], y[train])
     shap = explain_chosen_model(pipe, features, split.set_index("patient_id")["cohort"], seed=1)
-    results.write_json(
+    io.write_json(
         {"status": "ok", **shap.summary(chosen)},
         out.setdefault("shap_summary", path("shap/shap.json")),
     )
@@ -219,7 +220,9 @@ PARAMS = {"positive_label": "CR", "negative_label": "non-CR", "entry_p": 0.1}
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     inputs = build_results(root)
-    return results.write_standalone_report(root / "report" / "index.html", inputs, PARAMS), inputs
+    return standalone.write_standalone_report(
+        root / "report" / "index.html", inputs, PARAMS
+    ), inputs
 
 
 def section_ids(document: str) -> list[str]:
@@ -228,7 +231,7 @@ def section_ids(document: str) -> list[str]:
 
 def test_every_section_is_present_in_order(report):
     path, _ = report
-    assert section_ids(path.read_text()) == list(results.SECTION_IDS)
+    assert section_ids(path.read_text()) == list(standalone.SECTION_IDS)
 
 
 def test_gaps_say_what_is_missing_and_why(report):
@@ -252,7 +255,7 @@ def test_chosen_model_comes_from_nested_cv_only(report):
 
 def test_report_is_byte_stable(report, tmp_path):
     """Same inputs, built again elsewhere: the same bytes (no timestamp, stable PNGs)."""
-    again = results.write_standalone_report(
+    again = standalone.write_standalone_report(
         tmp_path / "index.html", build_results(tmp_path), PARAMS
     )
     assert again.read_bytes() == report[0].read_bytes()
@@ -265,9 +268,9 @@ def test_report_with_almost_nothing_still_has_every_section(tmp_path):
         json.dumps({"selected": [], "note": "no clinical variable had univariate p < 0.1"})
     )
     inputs = {"clinical_model": str(model), "metrics": str(tmp_path / "absent.tsv")}
-    path = results.write_standalone_report(tmp_path / "index.html", inputs, PARAMS)
+    path = standalone.write_standalone_report(tmp_path / "index.html", inputs, PARAMS)
     document = path.read_text()
-    assert section_ids(document) == list(results.SECTION_IDS)
+    assert section_ids(document) == list(standalone.SECTION_IDS)
     assert "no clinical variable had univariate p &lt; 0.1" in document
     assert document.count('class="gap"') >= 8
 
@@ -275,8 +278,10 @@ def test_report_with_almost_nothing_still_has_every_section(tmp_path):
 def test_a_broken_file_costs_one_section_only(report, tmp_path):
     inputs = dict(report[1], metrics=str(tmp_path / "metrics.tsv"))
     Path(inputs["metrics"]).write_text("not\ta\tmetrics\ttable\n1\t2\t3\t4\n")
-    document = results.write_standalone_report(tmp_path / "index.html", inputs, PARAMS).read_text()
-    assert section_ids(document) == list(results.SECTION_IDS)
+    document = standalone.write_standalone_report(
+        tmp_path / "index.html", inputs, PARAMS
+    ).read_text()
+    assert section_ids(document) == list(standalone.SECTION_IDS)
     table3 = document.split('<section id="table3">')[1].split("</section>")[0]
     assert 'class="gap"' in table3
     assert "data:image/png;base64" in document.split('<section id="shap">')[1]
@@ -312,7 +317,7 @@ def test_report_opens_in_headless_chromium(report, tmp_path):
     # 10 figures: ROC, PR, calibration, DCA, ICC, LASSO path + CV, correlation, 2 x SHAP
     assert int(total.group(1)) == 10
     assert int(loaded.group(1)) == int(total.group(1)), "some images did not load"
-    assert section_ids(dom) == list(results.SECTION_IDS)
+    assert section_ids(dom) == list(standalone.SECTION_IDS)
 
 
 def test_report_screenshot(report, tmp_path):
@@ -371,15 +376,15 @@ def test_nested_cv_rows_are_mean_and_sd_of_outer_fold_aucs():
     from sklearn.metrics import roc_auc_score
 
     predictions, nested = _toy_predictions(np.random.default_rng(1))
-    tables = results.evaluation_tables(predictions, nested, ["knn", "logistic_regression"])
-    rows = tables.metrics[tables.metrics["cohort"] == results.NESTED_CV].set_index("model")
+    tables = evaluation.evaluation_tables(predictions, nested, ["knn", "logistic_regression"])
+    rows = tables.metrics[tables.metrics["cohort"] == evaluation.NESTED_CV].set_index("model")
     for model, g in nested.groupby("model"):
         folds = [roc_auc_score(f["label"], f["probability"]) for _, f in g.groupby("outer_fold")]
         assert rows.loc[model, "auc"] == pytest.approx(np.mean(folds))
         assert rows.loc[model, "auc_sd"] == pytest.approx(np.std(folds, ddof=1))
         assert rows.loc[model, "n_folds"] == 3
     # nested-CV row first per model, then train, test
-    assert list(tables.metrics["cohort"][:3]) == [results.NESTED_CV, "train", "test"]
+    assert list(tables.metrics["cohort"][:3]) == [evaluation.NESTED_CV, "train", "test"]
 
 
 def test_thresholds_and_choice_ignore_test_predictions():
@@ -388,8 +393,8 @@ def test_thresholds_and_choice_ignore_test_predictions():
     shifted = shifted.assign(cohort=predictions["cohort"])
     # only the test rows change: train rows stay as they were
     shifted.loc[shifted["cohort"] == "train"] = predictions.loc[predictions["cohort"] == "train"]
-    one = results.evaluation_tables(predictions, nested, ["knn", "logistic_regression"])
-    two = results.evaluation_tables(shifted, nested, ["knn", "logistic_regression"])
+    one = evaluation.evaluation_tables(predictions, nested, ["knn", "logistic_regression"])
+    two = evaluation.evaluation_tables(shifted, nested, ["knn", "logistic_regression"])
     pd.testing.assert_frame_equal(one.thresholds, two.thresholds)
     assert one.chosen == two.chosen
     assert one.chosen["model"] == "logistic_regression"
@@ -397,7 +402,7 @@ def test_thresholds_and_choice_ignore_test_predictions():
 
 def test_feature_table_runs_say_why_clinical_parts_are_missing(tmp_path):
     params = dict(PARAMS, features_table=True)
-    document = results.write_standalone_report(tmp_path / "index.html", {}, params).read_text()
+    document = standalone.write_standalone_report(tmp_path / "index.html", {}, params).read_text()
     for section in ("table1", "table2"):
         body = document.split(f'<section id="{section}">')[1].split("</section>")[0]
         assert "no clinical table: modelling started from a ready feature table" in body

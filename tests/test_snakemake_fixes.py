@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 
@@ -70,7 +71,7 @@ def test_the_workflow_applies_the_fix():
     from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
 
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
-    assert "limit_scheduler_wakeups()" in common
+    assert "limit_scheduler_wakeups(verbose=True)" in common
     # Idempotent: the workflow's include and any later call leave one patch in place.
     assert limit_scheduler_wakeups() and limit_scheduler_wakeups()
 
@@ -94,3 +95,76 @@ def test_one_wakeup_chain_that_never_breaks():
         assert scheduler._open_jobs.acquire(timeout=2), "the wake-up chain broke"
     time.sleep(0.2)
     assert not scheduler._open_jobs.acquire(blocking=False), "more than one chain"
+
+
+class _FakeScheduler:
+    """The two members the patched method uses."""
+
+    def __init__(self):
+        from snakemake.scheduling.job_scheduler import JobScheduler
+
+        self._open_jobs = threading.Semaphore(0)
+        self._reevaluate = JobScheduler._schedule_reevalutation.__get__(self)
+
+
+def test_an_earlier_deadline_replaces_a_later_pending_one():
+    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+
+    assert limit_scheduler_wakeups()
+    scheduler = _FakeScheduler()
+    scheduler._reevaluate(30.0)  # e.g. a long --max-jobs-per-timespan window
+    start = time.perf_counter()
+    scheduler._reevaluate(0.05)  # a shorter one asked for later must not wait 30 s
+    assert scheduler._open_jobs.acquire(timeout=2), "the earlier deadline was dropped"
+    assert time.perf_counter() - start < 1.0
+    scheduler._reevaluate(0.05)  # and the chain goes on after it
+    assert scheduler._open_jobs.acquire(timeout=2)
+
+
+def test_a_timer_that_fails_to_start_leaves_no_pending_flag(monkeypatch):
+    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+
+    assert limit_scheduler_wakeups()
+    scheduler = _FakeScheduler()
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as m:
+        m.setattr(threading.Timer, "start", refuse)
+        try:
+            scheduler._reevaluate(0.01)
+        except RuntimeError:
+            pass
+    scheduler._reevaluate(0.01)  # must arm a timer, not think one is pending
+    assert scheduler._open_jobs.acquire(timeout=2), "a failed start blocked every later one"
+
+
+def test_opt_out_and_version_check_leave_snakemake_alone(tmp_path):
+    # In a fresh interpreter: the variable turns the patch off, and a version the fix was
+    # not checked on is left alone; each says so in one line.
+    code = (
+        "import sys; sys.path.insert(0, {scripts!r})\n"
+        "import snakemake\n"
+        "from snakemake.scheduling.job_scheduler import JobScheduler\n"
+        "before = JobScheduler._schedule_reevalutation\n"
+        "{setup}\n"
+        "from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups\n"
+        "assert not limit_scheduler_wakeups(verbose=True)\n"
+        "assert JobScheduler._schedule_reevalutation is before\n"
+    )
+    scripts = str(ROOT / "workflow" / "scripts")
+    cases = {
+        "opt-out": ("import os; os.environ['NPC_RADIOMICS_NO_SCHEDULER_FIX'] = '1'", "off"),
+        "version": ("snakemake.__version__ = '99.0.0'", "99.0.0"),
+    }
+    for name, (setup, words) in cases.items():
+        proc = subprocess.run(
+            [sys.executable, "-c", code.format(scripts=scripts, setup=setup)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, (name, proc.stderr[-2000:])
+        lines = [line for line in proc.stderr.splitlines() if "npc-radiomics:" in line]
+        assert len(lines) == 1 and words in lines[0], (name, proc.stderr)

@@ -13,8 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from npc_radiomics.modelling import Design
-from npc_radiomics.models import parse_search_spaces
+from npc_radiomics.design import Design
 from npc_radiomics.selection import selection_pipeline
 from npc_radiomics.tuning import (
     TuningSettings,
@@ -26,6 +25,7 @@ from npc_radiomics.tuning import (
     trials_table,
     tune,
 )
+from npc_radiomics.zoo import parse_search_spaces
 
 SEED = 20251121
 SETTINGS = TuningSettings(

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from conftest import ROOT, prepare_workdir, run_workflow
 
 from npc_radiomics import demo
-from npc_radiomics.models import MODEL_NAMES
+from npc_radiomics.zoo import MODEL_NAMES
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ if CLINICAL_TSV is not None:
     rule clinical_analysis:
         input:
             clinical=CLINICAL_TSV,
-            split="results/split/split.tsv",
+            split=SPLIT_TSV,
             predictions=PREDICTIONS_TSV,
             chosen=CHOSEN_MODEL_JSON,
         output:

@@ -1,18 +1,15 @@
-# Shared set-up: config and sheet validation, wildcard constraints, input functions.
-# Everything here runs when the DAG is built, so bad input stops the run before any job.
+# Shared set-up: config and sheet validation, wildcard constraints, result paths and
+# input functions. Everything here runs when the DAG is built, so bad input stops the run
+# before any job. The Snakefile has already merged the config over the defaults.
 import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
-from snakemake.utils import update_config
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
-
-
-from npc_radiomics.config import derived_seed, load_yaml, validate_config
-from npc_radiomics.models import parse_search_spaces
+from npc_radiomics.config import SEED_STEPS, derived_seed, validate_config
+from npc_radiomics.zoo import parse_search_spaces
 from npc_radiomics.tuning import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
@@ -26,17 +23,10 @@ def _stop(err):
 
 
 # One pending scheduler re-evaluation at most (Snakemake's timers pile up with every job).
-limit_scheduler_wakeups()
+limit_scheduler_wakeups(verbose=True)
 
 BASEDIR = Path(workflow.basedir)
 SCHEMAS = BASEDIR / "workflow" / "schemas"
-
-# The repository's config/config.yaml holds every default; a user's --configfile or
-# --config only overrides keys (deep merge), whatever the working directory.
-_merged = load_yaml(BASEDIR / "config" / "config.yaml")
-update_config(_merged, config)
-config.clear()
-config.update(_merged)
 
 
 def resource_path(path):
@@ -121,9 +111,55 @@ wildcard_constraints:
     model="|".join(config["models"]),
 
 
-def rule_seed(*keys):
-    """Seed of one random step, derived from the master seed (stable across runs)."""
-    return derived_seed(config["seed"], *keys)
+def rule_seed(step):
+    """Seed of one random step (one of config.SEED_STEPS), derived from the master seed."""
+    assert step in SEED_STEPS, f"{step!r} is not in npc_radiomics.config.SEED_STEPS"
+    return derived_seed(config["seed"], step)
+
+
+# ---- result paths used by more than one rule or input function (one definition each) ---
+QC_CASE = "results/qc/cases/{patient}/{sequence}.tsv"
+QC_TSV = "results/qc/qc.tsv"
+SPLIT_TSV = "results/split/split.tsv"
+PREPROCESSED_IMAGE = "results/preprocess/{patient}/{sequence}_image.nii.gz"
+PREPROCESSED_MASK = "results/preprocess/{patient}/{sequence}_mask.nii.gz"
+PREPROCESSED_MASK_READER2 = (
+    "results/preprocess/{patient}/{sequence}_mask_reader2.nii.gz"
+)
+TUMOUR_MOMENTS = "results/preprocess/{patient}/{sequence}_moments.json"
+ZSCORE_TSV = "results/normalization/zscore.tsv"
+CASE_FEATURES = "results/features/cases/{patient}/{sequence}.tsv"
+CASE_FEATURES_READER2 = "results/features/cases/{patient}/{sequence}_reader2.tsv"
+CASE_PROVENANCE = "results/features/provenance/{patient}/{sequence}.tsv"
+CASE_PROVENANCE_READER2 = "results/features/provenance/{patient}/{sequence}_reader2.tsv"
+FEATURES_PARQUET = "results/features/features.parquet"
+FEATURES_READER2_PARQUET = "results/features/features_reader2.parquet"
+ROBUST_FEATURES = "results/features/robust_features.txt"
+ICC_HISTOGRAM = "results/features/icc_hist.png"
+SELECTION_DIR = "results/selection"
+MODEL_DIR = "results/models/{model}"
+TUNING_PART = f"{MODEL_DIR}/tuning/part{{part}}.json"
+BEST_PARAMS = f"{MODEL_DIR}/best_params.json"
+NESTED_FOLD = f"{MODEL_DIR}/nested_cv/fold{{fold}}.tsv"
+PIPELINE = f"{MODEL_DIR}/pipeline.joblib"
+MODEL_PREDICTIONS = f"{MODEL_DIR}/predictions.tsv"
+PREDICTIONS_TSV = "results/predictions/predictions.tsv"
+NESTED_CV_TSV = "results/predictions/nested_cv.tsv"
+EVALUATION_DIR = "results/evaluation"
+SHAP_DIR = "results/shap"
+CLINICAL_DIR = "results/clinical"
+FIGURES_DIR = "results/figures"
+REPORT_DIR = "results/report"
+CHOSEN_MODEL_JSON = f"{EVALUATION_DIR}/chosen_model.json"
+
+# Params shared by every modelling rule (design matrix, settings, seed).
+MODELLING_PARAMS = {
+    "settings": TUNING_SETTINGS,
+    "seed": config["seed"],
+    "id_column": MODELLING_ID,
+    "outcome": OUTCOME,
+    "exclude": [c for c in config["features_table_columns"].values() if c],
+}
 
 
 # ---- input functions: one patient x sequence -------------------------------------------
@@ -151,7 +187,7 @@ def get_mask_reader2(wildcards):
 
 def all_qc_cases():
     return [
-        f"results/qc/cases/{p}/{s}.tsv"
+        QC_CASE.format(patient=p, sequence=s)
         for p, s in zip(SAMPLES["patient_id"], SAMPLES["sequence"])
     ]
 
@@ -163,6 +199,12 @@ def included_patients():
     return sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
 
 
+def included_cases():
+    """(patient, sequence) of every included patient: patients sorted, sequences in the
+    config's order."""
+    return [(p, s) for p in included_patients() for s in SEQUENCES]
+
+
 def reader2_cases():
     """Sorted (patient, sequence) pairs with a reader-2 mask, among included patients."""
     keep = set(included_patients())
@@ -170,11 +212,16 @@ def reader2_cases():
     return sorted(zip(rows["patient_id"], rows["sequence"]))
 
 
+def case_paths(pattern, cases):
+    """``pattern`` formatted for each (patient, sequence) of ``cases``, in order."""
+    return [pattern.format(patient=p, sequence=s) for p, s in cases]
+
+
 def split_inputs(wildcards):
     """Inputs of the split rule: the clinical table and QC, or the ready feature table."""
     if FEATURES_IN:
         return {"table": config["features_table"]}
-    return {"clinical": CLINICAL_TSV, "qc": "results/qc/qc.tsv"}
+    return {"clinical": CLINICAL_TSV, "qc": QC_TSV}
 
 
 # ---- modelling inputs -----------------------------------------------------------------
@@ -182,7 +229,7 @@ def modelling_features():
     """The feature table the modelling stage reads: extracted, or the configured table."""
     if FEATURES_IN:
         return config["features_table"]
-    return "results/features/features.parquet"
+    return FEATURES_PARQUET
 
 
 def modelling_robust():
@@ -191,12 +238,12 @@ def modelling_robust():
         return []
     if not (SAMPLES["mask_reader2"] != "").any():
         return []
-    return ["results/features/robust_features.txt"]
+    return [ROBUST_FEATURES]
 
 
 def modelling_inputs(wildcards):
     """Inputs of every modelling rule: features, split and (optionally) the robust list."""
-    inputs = {"features": modelling_features(), "split": "results/split/split.tsv"}
+    inputs = {"features": modelling_features(), "split": SPLIT_TSV}
     robust = modelling_robust()
     if robust:
         inputs["robust"] = robust[0]
@@ -205,24 +252,11 @@ def modelling_inputs(wildcards):
 
 def modelling_targets():
     return [
-        "results/selection/selected_features.tsv",
-        "results/predictions/predictions.tsv",
-        "results/predictions/nested_cv.tsv",
-        *expand("results/models/{model}/best_params.json", model=config["models"]),
+        f"{SELECTION_DIR}/selected_features.tsv",
+        PREDICTIONS_TSV,
+        NESTED_CV_TSV,
+        *expand(BEST_PARAMS, model=config["models"]),
     ]
-
-
-# ---- result paths of the evaluation and report stages, in one place ----------------------
-PREDICTIONS_TSV = "results/predictions/predictions.tsv"
-NESTED_CV_TSV = "results/predictions/nested_cv.tsv"
-PIPELINE = "results/models/{model}/pipeline.joblib"
-SELECTION_DIR = "results/selection"
-EVALUATION_DIR = "results/evaluation"
-SHAP_DIR = "results/shap"
-CLINICAL_DIR = "results/clinical"
-FIGURES_DIR = "results/figures"
-REPORT_DIR = "results/report"
-CHOSEN_MODEL_JSON = f"{EVALUATION_DIR}/chosen_model.json"
 
 
 def provenance_inputs(wildcards):
@@ -243,7 +277,7 @@ def report_inputs(wildcards):
     """Named inputs of the standalone report; parts that this run does not make are left
     out, and the report shows them as gaps."""
     inputs = {
-        "split": "results/split/split.tsv",
+        "split": SPLIT_TSV,
         "metrics": f"{EVALUATION_DIR}/metrics.tsv",
         "chosen": CHOSEN_MODEL_JSON,
         "roc": f"{FIGURES_DIR}/roc_curves.png",
@@ -263,9 +297,9 @@ def report_inputs(wildcards):
         "provenance": f"{REPORT_DIR}/provenance.json",
     }
     if not FEATURES_IN:
-        inputs["qc"] = "results/qc/qc.tsv"
+        inputs["qc"] = QC_TSV
     if modelling_robust():
-        inputs["icc_histogram"] = "results/features/icc_hist.png"
+        inputs["icc_histogram"] = ICC_HISTOGRAM
     if CLINICAL_TSV is not None:
         for key, name in (
             ("table1", "table1.tsv"),
@@ -282,9 +316,9 @@ def report_inputs(wildcards):
 # ---- targets -------------------------------------------------------------------------
 def get_final_output():
     """Everything `snakemake` builds by default."""
-    targets = ["results/split/split.tsv"]
+    targets = [SPLIT_TSV]
     if not FEATURES_IN:
-        targets += ["results/qc/qc.tsv", "results/features/features.parquet"]
+        targets += [QC_TSV, FEATURES_PARQUET]
         targets += modelling_robust()
     targets += modelling_targets()
     targets += [

@@ -123,6 +123,8 @@ rule shap_analysis:
     params:
         id_column=MODELLING_ID,
         outcome=OUTCOME,
+        # The model of each pipeline in input.pipelines, in the same order.
+        models=config["models"],
         seed=rule_seed("shap"),
     script:
         "../scripts/shap_analysis.py"

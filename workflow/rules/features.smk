@@ -4,13 +4,13 @@
 
 rule extract_features:
     input:
-        image="results/preprocess/{patient}/{sequence}_image.nii.gz",
-        mask="results/preprocess/{patient}/{sequence}_mask.nii.gz",
-        zscore="results/normalization/zscore.tsv",
+        image=PREPROCESSED_IMAGE,
+        mask=PREPROCESSED_MASK,
+        zscore=ZSCORE_TSV,
         params=resource_path(config["features"]["params"]),
     output:
-        features="results/features/cases/{patient}/{sequence}.tsv",
-        provenance="results/features/provenance/{patient}/{sequence}.tsv",
+        features=CASE_FEATURES,
+        provenance=CASE_PROVENANCE,
     log:
         "results/logs/extract_features/{patient}/{sequence}.log",
     benchmark:
@@ -30,13 +30,13 @@ rule extract_features:
 
 use rule extract_features as extract_features_reader2 with:
     input:
-        image="results/preprocess/{patient}/{sequence}_image.nii.gz",
-        mask="results/preprocess/{patient}/{sequence}_mask_reader2.nii.gz",
-        zscore="results/normalization/zscore.tsv",
+        image=PREPROCESSED_IMAGE,
+        mask=PREPROCESSED_MASK_READER2,
+        zscore=ZSCORE_TSV,
         params=resource_path(config["features"]["params"]),
     output:
-        features="results/features/cases/{patient}/{sequence}_reader2.tsv",
-        provenance="results/features/provenance/{patient}/{sequence}_reader2.tsv",
+        features=CASE_FEATURES_READER2,
+        provenance=CASE_PROVENANCE_READER2,
     log:
         "results/logs/extract_features_reader2/{patient}/{sequence}.log",
     benchmark:
@@ -48,26 +48,13 @@ use rule extract_features as extract_features_reader2 with:
 
 rule merge_features:
     input:
-        reader1=lambda wc: expand(
-            "results/features/cases/{patient}/{sequence}.tsv",
-            patient=included_patients(),
-            sequence=SEQUENCES,
-        ),
-        reader2=lambda wc: [
-            f"results/features/cases/{p}/{s}_reader2.tsv" for p, s in reader2_cases()
-        ],
-        provenance=lambda wc: expand(
-            "results/features/provenance/{patient}/{sequence}.tsv",
-            patient=included_patients(),
-            sequence=SEQUENCES,
-        )
-        + [
-            f"results/features/provenance/{p}/{s}_reader2.tsv"
-            for p, s in reader2_cases()
-        ],
+        reader1=lambda wc: case_paths(CASE_FEATURES, included_cases()),
+        reader2=lambda wc: case_paths(CASE_FEATURES_READER2, reader2_cases()),
+        provenance=lambda wc: case_paths(CASE_PROVENANCE, included_cases())
+        + case_paths(CASE_PROVENANCE_READER2, reader2_cases()),
     output:
-        features="results/features/features.parquet",
-        features_reader2="results/features/features_reader2.parquet",
+        features=FEATURES_PARQUET,
+        features_reader2=FEATURES_READER2_PARQUET,
         provenance="results/features/provenance.tsv",
     log:
         "results/logs/merge_features/merge_features.log",
@@ -87,13 +74,13 @@ rule merge_features:
 
 rule icc:
     input:
-        features="results/features/features.parquet",
-        features_reader2="results/features/features_reader2.parquet",
+        features=FEATURES_PARQUET,
+        features_reader2=FEATURES_READER2_PARQUET,
     output:
         icc="results/features/icc.tsv",
-        robust="results/features/robust_features.txt",
+        robust=ROBUST_FEATURES,
         histogram=report(
-            "results/features/icc_hist.png",
+            ICC_HISTOGRAM,
             caption="../report/icc_histogram.rst",
             category="2. Feature selection",
         ),

@@ -6,7 +6,7 @@ rule tune_model_part:
     input:
         unpack(modelling_inputs),
     output:
-        "results/models/{model}/tuning/part{part}.json",
+        TUNING_PART,
     log:
         "results/logs/tune_model_part/{model}_{part}.log",
     benchmark:
@@ -20,27 +20,20 @@ rule tune_model_part:
         mem_mb=4000,
         runtime=720,
     params:
-        settings=TUNING_SETTINGS,
+        **MODELLING_PARAMS,
         search_spaces=lambda wc: {wc.model: config["search_spaces"][wc.model]},
-        seed=config["seed"],
-        id_column=MODELLING_ID,
-        outcome=OUTCOME,
-        exclude=[c for c in config["features_table_columns"].values() if c],
         # Shared by the parts of one model; not an output (several jobs write it).
-        journal=lambda wc: f"results/models/{wc.model}/tuning/study.journal",
+        journal=lambda wc: f"{MODEL_DIR.format(model=wc.model)}/tuning/study.journal",
     script:
-        "../scripts/tune_model.py"
+        "../scripts/tune_model_part.py"
 
 
 rule tune_model:
     input:
-        expand(
-            "results/models/{{model}}/tuning/part{part}.json",
-            part=range(N_TUNING_JOBS),
-        ),
+        expand(TUNING_PART, model="{model}", part=range(N_TUNING_JOBS)),
     output:
-        best="results/models/{model}/best_params.json",
-        trials="results/models/{model}/trials.tsv",
+        best=BEST_PARAMS,
+        trials=f"{MODEL_DIR}/trials.tsv",
     log:
         "results/logs/tune_model/{model}.log",
     benchmark:
@@ -54,15 +47,15 @@ rule tune_model:
     params:
         n_trials=TUNING_SETTINGS["n_trials"],
     script:
-        "../scripts/tune_gather.py"
+        "../scripts/tune_model.py"
 
 
 rule nested_cv_fold:
     input:
         unpack(modelling_inputs),
     output:
-        predictions="results/models/{model}/nested_cv/fold{fold}.tsv",
-        params="results/models/{model}/nested_cv/fold{fold}.json",
+        predictions=NESTED_FOLD,
+        params=f"{MODEL_DIR}/nested_cv/fold{{fold}}.json",
     log:
         "results/logs/nested_cv_fold/{model}_{fold}.log",
     benchmark:
@@ -76,24 +69,20 @@ rule nested_cv_fold:
         mem_mb=4000,
         runtime=720,
     params:
-        settings=TUNING_SETTINGS,
+        **MODELLING_PARAMS,
         search_spaces=lambda wc: {wc.model: config["search_spaces"][wc.model]},
-        seed=config["seed"],
-        id_column=MODELLING_ID,
-        outcome=OUTCOME,
-        exclude=[c for c in config["features_table_columns"].values() if c],
     script:
-        "../scripts/nested_cv.py"
+        "../scripts/nested_cv_fold.py"
 
 
 rule fit_final:
     input:
         unpack(modelling_inputs),
-        best="results/models/{model}/best_params.json",
+        best=BEST_PARAMS,
     output:
-        pipeline="results/models/{model}/pipeline.joblib",
-        checksum="results/models/{model}/pipeline.joblib.sha256",
-        predictions="results/models/{model}/predictions.tsv",
+        pipeline=PIPELINE,
+        checksum=f"{PIPELINE}.sha256",
+        predictions=MODEL_PREDICTIONS,
     log:
         "results/logs/fit_final/{model}.log",
     benchmark:
@@ -105,26 +94,22 @@ rule fit_final:
         mem_mb=4000,
         runtime=60,
     params:
-        settings=TUNING_SETTINGS,
-        seed=config["seed"],
-        id_column=MODELLING_ID,
-        outcome=OUTCOME,
-        exclude=[c for c in config["features_table_columns"].values() if c],
+        **MODELLING_PARAMS,
     script:
         "../scripts/fit_final.py"
 
 
 rule gather_predictions:
     input:
-        final=expand("results/models/{model}/predictions.tsv", model=config["models"]),
+        final=expand(MODEL_PREDICTIONS, model=config["models"]),
         nested=expand(
-            "results/models/{model}/nested_cv/fold{fold}.tsv",
+            NESTED_FOLD,
             model=config["models"],
             fold=range(TUNING_SETTINGS["outer_folds"]),
         ),
     output:
-        predictions="results/predictions/predictions.tsv",
-        nested="results/predictions/nested_cv.tsv",
+        predictions=PREDICTIONS_TSV,
+        nested=NESTED_CV_TSV,
     log:
         "results/logs/gather_predictions/gather_predictions.log",
     benchmark:

@@ -7,9 +7,9 @@ rule preprocess_case:
         image=get_image,
         mask=get_mask,
     output:
-        image="results/preprocess/{patient}/{sequence}_image.nii.gz",
-        mask="results/preprocess/{patient}/{sequence}_mask.nii.gz",
-        moments="results/preprocess/{patient}/{sequence}_moments.json",
+        image=PREPROCESSED_IMAGE,
+        mask=PREPROCESSED_MASK,
+        moments=TUMOUR_MOMENTS,
     log:
         "results/logs/preprocess_case/{patient}/{sequence}.log",
     benchmark:
@@ -31,10 +31,10 @@ rule preprocess_case:
 # The reader-2 mask goes onto the grid of the preprocessed image: no second N4 run.
 rule preprocess_mask_reader2:
     input:
-        mask=get_mask_reader2,
-        reference="results/preprocess/{patient}/{sequence}_image.nii.gz",
+        mask=lambda wc: get_mask_reader2(wc)[0],
+        reference=PREPROCESSED_IMAGE,
     output:
-        mask="results/preprocess/{patient}/{sequence}_mask_reader2.nii.gz",
+        mask=PREPROCESSED_MASK_READER2,
     log:
         "results/logs/preprocess_mask_reader2/{patient}/{sequence}.log",
     benchmark:
@@ -49,7 +49,7 @@ rule preprocess_mask_reader2:
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
     script:
-        "../scripts/preprocess_case.py"
+        "../scripts/preprocess_mask_reader2.py"
 
 
 rule zscore_params:
@@ -57,14 +57,10 @@ rule zscore_params:
         # Every included patient's tumour moments (written by preprocess_case, so this
         # gather reads a few numbers per case, not the images); the script keeps the
         # reference patients (train or all) from the split table.
-        moments=lambda wc: expand(
-            "results/preprocess/{patient}/{sequence}_moments.json",
-            patient=included_patients(),
-            sequence=SEQUENCES,
-        ),
-        split="results/split/split.tsv",
+        moments=lambda wc: case_paths(TUMOUR_MOMENTS, included_cases()),
+        split=SPLIT_TSV,
     output:
-        "results/normalization/zscore.tsv",
+        ZSCORE_TSV,
     log:
         "results/logs/zscore_params/zscore_params.log",
     benchmark:
@@ -76,6 +72,8 @@ rule zscore_params:
         mem_mb=2000,
         runtime=30,
     params:
+        # The (patient, sequence) of each moments file, in the same order.
+        cases=lambda wc: included_cases(),
         sequences=SEQUENCES,
         reference=config["preprocessing"]["normalization"]["reference"],
     script:

@@ -8,7 +8,7 @@ rule qc_case:
         mask=get_mask,
         mask_reader2=get_mask_reader2,
     output:
-        "results/qc/cases/{patient}/{sequence}.tsv",
+        QC_CASE,
     log:
         "results/logs/qc_case/{patient}/{sequence}.log",
     benchmark:
@@ -32,7 +32,7 @@ checkpoint qc:
     input:
         all_qc_cases(),
     output:
-        "results/qc/qc.tsv",
+        QC_TSV,
     log:
         "results/logs/qc/qc.log",
     benchmark:
@@ -46,4 +46,4 @@ checkpoint qc:
     params:
         sequences=SEQUENCES,
     script:
-        "../scripts/qc_gather.py"
+        "../scripts/qc.py"

@@ -7,11 +7,11 @@ rule select_features:
     input:
         unpack(modelling_inputs),
     output:
-        mrmr_ranking="results/selection/mrmr_ranking.tsv",
-        lasso_cv="results/selection/lasso_cv.tsv",
-        lasso_path="results/selection/lasso_path.tsv",
-        selected="results/selection/selected_features.tsv",
-        lambda_json="results/selection/lasso_lambda.json",
+        mrmr_ranking=f"{SELECTION_DIR}/mrmr_ranking.tsv",
+        lasso_cv=f"{SELECTION_DIR}/lasso_cv.tsv",
+        lasso_path=f"{SELECTION_DIR}/lasso_path.tsv",
+        selected=f"{SELECTION_DIR}/selected_features.tsv",
+        lambda_json=f"{SELECTION_DIR}/lasso_lambda.json",
     log:
         "results/logs/select_features/select_features.log",
     benchmark:
@@ -23,10 +23,6 @@ rule select_features:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=TUNING_SETTINGS,
-        seed=config["seed"],
-        id_column=MODELLING_ID,
-        outcome=OUTCOME,
-        exclude=[c for c in config["features_table_columns"].values() if c],
+        **MODELLING_PARAMS,
     script:
         "../scripts/select_features.py"

@@ -6,7 +6,7 @@ rule split:
     input:
         unpack(split_inputs),
     output:
-        "results/split/split.tsv",
+        SPLIT_TSV,
     log:
         "results/logs/split/split.log",
     benchmark:
@@ -29,4 +29,4 @@ rule split:
         samples=dict(zip(SAMPLES["patient_id"], SAMPLES["center"])),
         table_columns=config.get("features_table_columns", {"id": "patient_id"}),
     script:
-        "../scripts/make_split.py"
+        "../scripts/split.py"

@@ -1,6 +1,6 @@
 """Rule standalone_report: results/report/index.html, one self-contained file."""
 
-from npc_radiomics.results import write_standalone_report
+from npc_radiomics.report import write_standalone_report
 from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)

@@ -13,15 +13,18 @@ the direction of each biomarker) is fitted on the training cohort only.
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .errors import InputError
-from .metrics import check_predictions, cohort_order, delong_ci, delong_test
+from .layout import cohort_order
+from .metrics import check_predictions, delong_ci, delong_test
 
 TRAIN = "train"
 # Monte Carlo tables for the Fisher-Freeman-Halton test of tables larger than 2 x 2;
@@ -653,3 +656,64 @@ def clinical_analysis(
         ref = check_predictions(ref)
         tests = delong_versus(ref, scores, radiomics_name)
     return ClinicalAnalysis(t1, t2, step, clinical_pred, aucs, tests, direction)
+
+
+def clinical_rule(
+    clinical_path,
+    split_path,
+    predictions_path,
+    chosen_path,
+    out,
+    *,
+    outcome: str,
+    continuous: list[str],
+    categorical: list[str],
+    biomarkers: list[str],
+    entry_p: float,
+    stay_p: float,
+    seed: int,
+) -> str:
+    """Rule ``clinical_analysis``: read its inputs, run :func:`clinical_analysis` against
+    the chosen radiomics model, write every output of ``out``. Returns the line to log."""
+    from .io import read_table, write_json, write_tsv
+
+    data = merge_split(
+        read_table(clinical_path, dtype={"patient_id": str}),
+        read_table(split_path, dtype={"patient_id": str}),
+    )
+    chosen = json.loads(Path(chosen_path).read_text())["model"]
+    predictions = read_table(predictions_path, dtype={"patient_id": str})
+    result = clinical_analysis(
+        data,
+        outcome,
+        list(continuous),
+        list(categorical),
+        list(biomarkers),
+        entry_p=entry_p,
+        stay_p=stay_p,
+        radiomics=predictions[predictions["model"] == chosen] if chosen else None,
+        radiomics_name=chosen or "radiomics",
+        seed=seed,
+    )
+    step = result.stepwise
+    write_tsv(result.table1, out.table1)
+    write_tsv(result.table2, out.table2)
+    write_tsv(step.steps, out.stepwise_steps)
+    write_tsv(step.coefficients, out.multivariable)
+    write_json(
+        {
+            "candidates": step.candidates,
+            "selected": step.selected,
+            "n": step.n,
+            "entry_p": step.entry_p,
+            "stay_p": step.stay_p,
+            "note": step.note,
+            "biomarker_direction": result.biomarker_direction,
+            "radiomics_model": chosen,
+        },
+        out.model,
+    )
+    write_tsv(result.clinical_predictions, out.predictions)
+    write_tsv(result.comparator_aucs, out.biomarker_aucs)
+    write_tsv(result.delong_tests, out.delong_tests)
+    return f"clinical model: {step.selected or 'none'} {step.note}"

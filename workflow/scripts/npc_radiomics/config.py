@@ -17,6 +17,22 @@ def load_yaml(path: str | Path) -> dict:
         return yaml.safe_load(fh) or {}
 
 
+def with_defaults(config: dict, defaults_path: str | Path) -> dict:
+    """Put ``config`` (what Snakemake merged from config files and ``--config``) over the
+    defaults file, key by key (nested dicts merge; any other value replaces), in place.
+
+    Returns ``config``, now holding every key of the defaults.
+    """
+
+    from snakemake.utils import update_config  # Snakemake's own deep merge
+
+    merged = load_yaml(defaults_path)
+    update_config(merged, config)
+    config.clear()
+    config.update(merged)
+    return config
+
+
 def _key_path(error) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
@@ -42,6 +58,12 @@ def validate_config(cfg: dict, schema_path: str | Path) -> None:
         raise InputError(
             f"config key cohorts: centre(s) {sorted(overlap)} are both training and external"
         )
+
+
+#: The random steps seeded with ``derived_seed(seed, step)`` by their rules (rule_seed in
+#: common.smk; the provenance record lists them). The modelling rules take the master seed
+#: and derive per-purpose seeds from it themselves (see npc_radiomics.tuning).
+SEED_STEPS = ("demo", "split", "evaluation", "shap", "clinical")
 
 
 def derived_seed(master_seed: int, *keys: str) -> int:

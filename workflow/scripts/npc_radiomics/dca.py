@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .metrics import check_predictions, check_probabilities, cohort_order
+from .layout import cohort_order
+from .metrics import check_predictions, check_probabilities
 
 TREAT_ALL = "treat_all"
 TREAT_NONE = "treat_none"
@@ -165,3 +166,18 @@ def format_ranges(ranges: pd.DataFrame, cohort: str, model: str) -> str:
     return ", ".join(
         f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(r.threshold_low, r.threshold_high, strict=True)
     )
+
+
+def dca_rule(predictions_path, out, thresholds) -> str:
+    """Rule ``decision_curves``: net-benefit curves, beneficial ranges and the figure,
+    written to ``out`` (curves, ranges, figure). ``thresholds``: (start, stop, step)."""
+    from .io import read_table, write_tsv
+    from .plots import figure_or_placeholder, plot_decision_curves
+
+    predictions = read_table(predictions_path, dtype={"patient_id": str})
+    curves = decision_curves(predictions, threshold_grid(*thresholds))
+    ranges = beneficial_ranges(curves)
+    write_tsv(curves, out.curves)
+    write_tsv(ranges, out.ranges)
+    figure_or_placeholder(plot_decision_curves, out.figure, curves)
+    return f"decision curves: {curves['cohort'].nunique()} cohorts, {len(ranges)} range rows"

@@ -43,6 +43,7 @@ _DIAGNOSTICS_PREFIX = "diagnostics_"
 
 # pyradiomics logs every image type at INFO; keep the rule logs readable.
 logging.getLogger("radiomics").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -244,3 +245,33 @@ def merge_provenance(paths: Iterable[str | Path]) -> pd.DataFrame:
     return table.sort_values(["patient_id", "sequence", "reader"], kind="stable").reset_index(
         drop=True
     )
+
+
+def extract_rule(
+    image_path,
+    mask_path,
+    zscore_path,
+    params_path,
+    *,
+    patient: str,
+    sequence: str,
+    reader: str,
+    crop_margin_mm: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rules ``extract_features(_reader2)``: one case's feature row and provenance.
+
+    The preprocessed image is z-scored with its sequence's pooled statistics (the
+    ``zscore_params`` table), cropped to the ROI + margin, and passed to pyradiomics.
+    """
+    from .io import read_image
+
+    stats = pd.read_csv(zscore_path, sep="\t").set_index("sequence").loc[sequence]
+    case = extract_case(
+        read_image(image_path),
+        read_image(mask_path),
+        load_params(params_path),
+        crop_margin_mm=crop_margin_mm,
+        zscore=(float(stats["mean"]), float(stats["sd"])),
+    )
+    log.info("%s %s (%s): %d features", patient, sequence, reader, len(case.features))
+    return case_tables(patient, sequence, case, reader)

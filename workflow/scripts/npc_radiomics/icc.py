@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["icc2_1", "feature_icc", "icc_report", "plot_icc_histogram"]
+__all__ = ["icc2_1", "feature_icc", "icc_report"]
 
 # Fewer patients with two readers than this make ICC(2,1) and its CI meaningless.
 MIN_READER2_PATIENTS = 3
@@ -121,28 +121,6 @@ def feature_icc(
     return table
 
 
-def plot_icc_histogram(table: pd.DataFrame, threshold: float, path: str | Path) -> None:
-    """Histogram of the features' ICC(2,1) with the robustness threshold marked (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    values = table["icc"].to_numpy(dtype=float)
-    values = values[np.isfinite(values)]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.hist(np.clip(values, -1, 1), bins=np.linspace(-1, 1, 81), color="#4c72b0")
-    ax.axvline(threshold, color="#c44e52", linestyle="--", label=f"threshold {threshold:g}")
-    n_robust = int(table["robust"].sum())
-    ax.set_title(f"Inter-reader ICC(2,1): {n_robust} of {len(table)} features robust")
-    ax.set_xlabel("ICC(2,1)")
-    ax.set_ylabel("features")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def icc_report(
     reader1: pd.DataFrame,
     reader2: pd.DataFrame,
@@ -176,5 +154,7 @@ def icc_report(
     table.to_csv(icc_path, sep="\t", index=False, lineterminator="\n")
     robust = table.loc[table["robust"], "feature"]
     Path(robust_path).write_text("".join(f"{name}\n" for name in robust))
+    from .plots import plot_icc_histogram  # matplotlib only where a figure is drawn
+
     plot_icc_histogram(table, threshold, histogram_path)
     return table

@@ -6,8 +6,10 @@ one DICOM series. Tables: CSV, TSV or Parquet, chosen by the file's extension.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -73,3 +75,21 @@ def write_tsv(df: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, sep="\t", index=False, lineterminator="\n")
+
+
+def write_json(data: dict, path: str | Path) -> None:
+    """JSON with sorted keys and NaN as null: stable bytes for the same content."""
+
+    def clean(value):
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, np.generic):
+            return clean(value.item())
+        return value
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(clean(data), indent=2, sort_keys=True) + "\n")

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import InputError
+from .layout import PREDICTION_COLUMNS, cohort_order
 
 #: Columns of ``results/evaluation/metrics.tsv`` fixed by the SPEC, in order.
 METRICS_COLUMNS = [
@@ -48,7 +49,6 @@ EXTRA_COLUMNS = [
     "ci_method",
     "note",
 ]
-PREDICTION_COLUMNS = ["patient_id", "cohort", "model", "probability", "label"]
 
 # Below this many patients in either class the AUC CI and HL test are still computed
 # but flagged: the normal approximation behind DeLong and the chi2 of HL are poor.
@@ -522,13 +522,6 @@ def check_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     df["probability"] = prob.astype(float)
     df["label"] = df["label"].astype(int)
     return df
-
-
-def cohort_order(cohorts) -> list[str]:
-    """train, test, then other cohorts (external centres) sorted by name."""
-    cohorts = list(dict.fromkeys(cohorts))
-    first = [c for c in ("train", "test") if c in cohorts]
-    return first + sorted(c for c in cohorts if c not in first)
 
 
 def _groups(df: pd.DataFrame):

@@ -8,6 +8,7 @@ no software tag, SVGs a fixed hash salt, PDFs no dates.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .errors import InputError  # noqa: E402
+from .shap_analysis import shap_importance  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies; 8 models fit
 PALETTE = [
@@ -83,6 +87,29 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     return path
 
 
+def placeholder_figure(path: str | Path, message: str) -> Path:
+    """A small PNG that says why a figure could not be drawn (the rule's output must exist)."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(PANEL_IN, PANEL_IN * 0.4))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"Not available:\n{message}", ha="center", va="center", wrap=True)
+    return save_figure(fig, path)
+
+
+def figure_or_placeholder(plot, path: str | Path, *args, **kwargs) -> str:
+    """Call ``plot(*args, path, **kwargs)``; on InputError draw a placeholder instead.
+
+    Returns "" when the figure was drawn, else the reason (for the log and the report).
+    """
+    try:
+        plot(*args, path, **kwargs)
+        return ""
+    except InputError as err:
+        log.warning("figure %s not drawn: %s", path, err)
+        placeholder_figure(path, str(err))
+        return str(err)
+
+
 def _panels(n: int, height: float = PANEL_IN) -> tuple[plt.Figure, np.ndarray]:
     fig, axes = plt.subplots(1, n, figsize=(PANEL_IN * n, height), squeeze=False)
     return fig, axes[0]
@@ -94,7 +121,7 @@ def _model_colours(models) -> dict[str, str]:
 
 
 def _cohorts(df: pd.DataFrame) -> list[str]:
-    from .metrics import cohort_order
+    from .layout import cohort_order
 
     return cohort_order(df["cohort"])
 
@@ -351,20 +378,6 @@ def plot_lasso_cv(
 
 
 # --------------------------------------------------------------------------- SHAP
-
-
-def shap_importance(shap_values, feature_names) -> pd.DataFrame:
-    """Mean |SHAP| per feature (in the model output's units), largest first.
-
-    ``shap_values``: array (n_patients, n_features). Ties keep the input order.
-    """
-    values = np.asarray(shap_values, dtype=float)
-    names = list(feature_names)
-    if values.ndim != 2 or values.shape[1] != len(names):
-        raise InputError("SHAP: values must have shape (n_patients, n_features) matching names")
-    importance = np.abs(values).mean(axis=0)
-    order = np.argsort(-importance, kind="mergesort")
-    return pd.DataFrame({"feature": [names[j] for j in order], "mean_abs_shap": importance[order]})
 
 
 def _swarm_offsets(x: np.ndarray, bins: int = 100, width: float = 0.4) -> np.ndarray:

@@ -582,3 +582,42 @@ def selection_summary(selection, feature_names) -> dict:
         "selected": selected,
         "lambda": lam,
     }
+
+
+def selection_figures_rule(inputs, design, out, lasso_folds: int) -> str:
+    """Rule ``selection_figures``: LASSO path and CV curve from ``select_features``'
+    tables (``inputs``: lasso_path, lasso_cv, lambda_json, selected), and the correlation
+    of the selected features on the training patients only (raw features), into ``out``."""
+    import json
+    from pathlib import Path
+
+    from .io import read_table
+    from .plots import (
+        figure_or_placeholder,
+        plot_correlation_heatmap,
+        plot_lasso_cv,
+        plot_lasso_path,
+    )
+
+    lam = json.loads(Path(inputs.lambda_json).read_text())
+    path = read_table(inputs.lasso_path).pivot(
+        index="lambda", columns="feature", values="coefficient"
+    )
+    cv = read_table(inputs.lasso_cv)
+    figure_or_placeholder(
+        plot_lasso_path, out.lasso_path, path.index.to_numpy(), path.to_numpy(), lam["lambda"]
+    )
+    figure_or_placeholder(
+        plot_lasso_cv,
+        out.lasso_cv,
+        cv["lambda"],
+        cv["mean_deviance"],
+        cv["se_deviance"],
+        lam["lambda"],
+        lambda_1se=lam.get("lambda_1se"),
+        folds=lasso_folds,
+    )
+    selected = [f for f in read_table(inputs.selected)["feature"] if f in design.X.columns]
+    X_train, _ = design.train()
+    figure_or_placeholder(plot_correlation_heatmap, out.correlation, X_train[selected])
+    return f"selection figures: {len(selected)} selected features"

@@ -259,12 +259,59 @@ def explain_chosen_model(
     return explain_model(pipeline, train, test, seed, "test", background_size)
 
 
+def shap_importance(shap_values, feature_names) -> pd.DataFrame:
+    """Mean |SHAP| per feature (in the model output's units), largest first.
+
+    ``shap_values``: array (n_patients, n_features). Ties keep the input order.
+    """
+    values = np.asarray(shap_values, dtype=float)
+    names = list(feature_names)
+    if values.ndim != 2 or values.shape[1] != len(names):
+        raise InputError("SHAP: values must have shape (n_patients, n_features) matching names")
+    importance = np.abs(values).mean(axis=0)
+    order = np.argsort(-importance, kind="mergesort")
+    return pd.DataFrame({"feature": [names[j] for j in order], "mean_abs_shap": importance[order]})
+
+
 def importance_table(result: ShapResult) -> pd.DataFrame:
     """rank, feature, mean_abs_shap, mean_shap (in ``result.output`` units), largest first."""
-    from .plots import shap_importance
-
     table = shap_importance(result.values, result.features)
     signed = pd.Series(result.values.mean(axis=0), index=result.features)
     table["mean_shap"] = signed.reindex(table["feature"]).to_numpy()
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
+
+
+def shap_rule(model: str | None, pipeline_paths: dict[str, str], design, seed: int, out) -> str:
+    """Rule ``shap_analysis``: explain the chosen ``model`` and write every output of
+    ``out`` (summary, values, importance, beeswarm, bar).
+
+    ``pipeline_paths`` maps each model to its fitted pipeline (checked against its
+    SHA-256 before loading). With no chosen model every output says so instead of
+    failing the run. Returns the line to log.
+    """
+    from .io import write_json, write_tsv
+    from .plots import placeholder_figure, plot_shap_bar, plot_shap_beeswarm
+    from .tuning import load_pipeline
+
+    if model is None:
+        reason = "no chosen model (no model has a nested-CV AUC)"
+        write_json({"status": "unavailable", "model": None, "note": reason}, out.summary)
+        write_tsv(pd.DataFrame(columns=["patient_id"]), out.values)
+        write_tsv(
+            pd.DataFrame(columns=["rank", "feature", "mean_abs_shap", "mean_shap"]),
+            out.importance,
+        )
+        placeholder_figure(out.beeswarm, reason)
+        placeholder_figure(out.bar, reason)
+        return reason
+    if model not in pipeline_paths:
+        raise InputError(f"chosen model {model}: no fitted pipeline among {sorted(pipeline_paths)}")
+    pipeline = load_pipeline(pipeline_paths[model])
+    result = explain_chosen_model(pipeline, design.X, design.cohort, seed)
+    write_json({"status": "ok", **result.summary(model)}, out.summary)
+    write_tsv(result.values_table(), out.values)
+    write_tsv(importance_table(result), out.importance)
+    plot_shap_beeswarm(result.values, result.feature_values, result.features, out.beeswarm)
+    plot_shap_bar(result.values, result.features, out.bar)
+    return f"SHAP of {model}: max additivity error {result.max_additivity_error:.2e}"

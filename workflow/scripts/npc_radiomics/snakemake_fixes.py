@@ -14,52 +14,100 @@ cohort's imaging stage (387 jobs) this took 145 s of Snakemake's own CPU in a 43
 with ``--cores 2``, CPU the two jobs then lacked. Upstream: snakemake/snakemake#3804 (the
 same threads "forkbombing" a 10,000-job run).
 
-The fix keeps one pending re-evaluation at most. The rate limit still works: if it holds
-jobs back, the single pending timer wakes the scheduler when the timespan has passed. The
-timer is a daemon, so Snakemake no longer waits up to one timespan after the last job.
+The fix keeps one pending re-evaluation at most (the earliest deadline asked for wins).
+The rate limit still works: if it holds jobs back, the single pending timer wakes the
+scheduler when the timespan has passed. The timer is a daemon, so Snakemake no longer
+waits up to one timespan after the last job.
+
+The patch is applied only to the Snakemake versions it was checked against
+(:data:`CHECKED_VERSIONS`) and only when the method still has the signature
+``(self, delay)``; ``NPC_RADIOMICS_NO_SCHEDULER_FIX=1`` in the environment turns it off.
+One line on stderr says whether it applied and why.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+import os
+import sys
 import threading
+import time
 
 _PATCHED = "_npc_single_reevaluation"
+#: Snakemake versions whose ``JobScheduler._schedule_reevalutation`` this was checked on.
+CHECKED_VERSIONS = ("9.27.1",)
+#: Set to 1 to leave Snakemake's scheduler as it is.
+OPT_OUT_ENV = "NPC_RADIOMICS_NO_SCHEDULER_FIX"
+
+log = logging.getLogger(__name__)
 
 
-def limit_scheduler_wakeups() -> bool:
+def _say(message: str) -> None:
+    print(f"npc-radiomics: {message}", file=sys.stderr)
+
+
+def limit_scheduler_wakeups(verbose: bool = False) -> bool:
     """Patch ``JobScheduler`` to keep at most one pending re-evaluation timer.
 
-    Returns True if the patch is in place (now or from an earlier call), False if this
-    Snakemake has no such method (a version that changed the scheduler: nothing to fix).
+    Returns True if the patch is in place (now or from an earlier call), False if it was
+    not applied: opted out (:data:`OPT_OUT_ENV`), a Snakemake version other than
+    :data:`CHECKED_VERSIONS`, or a method that is gone or has another signature. With
+    ``verbose``, one line on stderr says which.
     """
+    say = _say if verbose else log.debug
+    if os.environ.get(OPT_OUT_ENV, "") not in ("", "0"):
+        say(f"scheduler work-around off ({OPT_OUT_ENV} is set)")
+        return False
     try:
+        import snakemake
         from snakemake.scheduling.job_scheduler import JobScheduler
     except ImportError:  # pragma: no cover - a Snakemake without this module
+        say("scheduler work-around not applied: no snakemake.scheduling.job_scheduler")
         return False
+    version = getattr(snakemake, "__version__", "unknown")
     original = getattr(JobScheduler, "_schedule_reevalutation", None)
-    if original is None:
-        return False
-    if getattr(original, _PATCHED, False):
+    if original is not None and getattr(original, _PATCHED, False):
         return True
+    if version not in CHECKED_VERSIONS:
+        say(
+            f"scheduler work-around not applied: Snakemake {version} is not among the "
+            f"checked versions {list(CHECKED_VERSIONS)}"
+        )
+        return False
+    if original is None or list(inspect.signature(original).parameters) != ["self", "delay"]:
+        say("scheduler work-around not applied: JobScheduler._schedule_reevalutation changed")
+        return False
 
     lock = threading.Lock()
 
     def _schedule_reevalutation(self, delay) -> None:
+        deadline = time.monotonic() + float(delay)
         with lock:
-            if getattr(self, "_npc_reevaluation_pending", False):
-                return  # that timer wakes the scheduler within the timespan anyway
-            self._npc_reevaluation_pending = True
+            pending = getattr(self, "_npc_reevaluation_timer", None)
+            if pending is not None:
+                if deadline >= self._npc_reevaluation_deadline:
+                    return  # the pending timer wakes the scheduler before that anyway
+                pending.cancel()  # an earlier deadline replaces the later one
 
-        def wake() -> None:
-            # Cleared before the release, so the pass this wakes can arm the next timer.
-            with lock:
-                self._npc_reevaluation_pending = False
-            self._open_jobs.release()
+            def wake() -> None:
+                # Cleared before the release, so the pass this wakes can arm the next timer.
+                with lock:
+                    if self._npc_reevaluation_timer is timer:
+                        self._npc_reevaluation_timer = None
+                self._open_jobs.release()
 
-        timer = threading.Timer(delay, wake)
-        timer.daemon = True
-        timer.start()
+            timer = threading.Timer(delay, wake)
+            timer.daemon = True
+            self._npc_reevaluation_timer = timer
+            self._npc_reevaluation_deadline = deadline
+            try:
+                timer.start()
+            except BaseException:
+                self._npc_reevaluation_timer = None  # no timer runs: let the next call arm one
+                raise
 
     setattr(_schedule_reevalutation, _PATCHED, True)
     JobScheduler._schedule_reevalutation = _schedule_reevalutation
+    say(f"scheduler work-around applied (Snakemake {version}, snakemake#3804)")
     return True

@@ -122,3 +122,48 @@ def split_from_table(
         patients = patients.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
         return patients[["patient_id", "center", "cohort", "label"]]
     return make_split(patients, train_centers, external_centers, test_size, seed, stratify)
+
+
+def split_rule(
+    *,
+    outcome: str,
+    train_centers: list[str],
+    external_centers: list[str],
+    test_size: float,
+    seed: int,
+    stratify: bool,
+    table: str | None = None,
+    table_columns: dict | None = None,
+    clinical: str | None = None,
+    qc: str | None = None,
+    samples: dict[str, str] | None = None,
+    continuous: list[str] = (),
+    categorical: list[str] = (),
+) -> pd.DataFrame:
+    """Rule ``split``: the split from a ready feature table (``table`` with its
+    ``table_columns``), or from the clinical table, the QC table and the sample sheet's
+    patient -> centre map (``samples``)."""
+    from . import sheets
+    from .io import read_table
+
+    if table is not None:
+        cols = table_columns or {"id": "patient_id"}
+        return split_from_table(
+            read_table(table),
+            cols["id"],
+            outcome,
+            cols.get("center"),
+            cols.get("cohort"),
+            train_centers,
+            external_centers,
+            test_size,
+            seed,
+            stratify,
+        )
+    clinical_df = sheets.validate_clinical(
+        sheets.read_sheet(clinical, "clinical table"), outcome, continuous, categorical
+    )
+    sheets.cross_check(pd.DataFrame({"patient_id": sorted(samples)}), clinical_df)
+    qc_df = read_table(qc, dtype={"patient_id": str})
+    patients = patients_from_clinical(clinical_df, qc_df, samples, outcome)
+    return make_split(patients, train_centers, external_centers, test_size, seed, stratify)

@@ -45,10 +45,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from .config import derived_seed
+from .config import derived_seed, file_sha256
 from .errors import InputError, ModelFitError
-from .models import ParamSpec, build_model, suggest_params
+from .layout import NESTED_PREDICTION_COLUMNS, PREDICTION_COLUMNS
 from .selection import selection_pipeline
+from .zoo import ParamSpec, build_model, parse_search_spaces, suggest_params
 
 log = logging.getLogger(__name__)
 
@@ -633,3 +634,151 @@ def fit_final(
             )
         )
     return pipe, pd.concat(rows, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------
+# The modelling rules' entry points (one call per rule script)
+# ---------------------------------------------------------------------------------
+def tune_part(
+    model: str,
+    search_spaces: dict,
+    design,
+    settings: TuningSettings,
+    seed: int,
+    journal: str | Path,
+    worker: str,
+    n_jobs: int = 1,
+) -> dict:
+    """Rule ``tune_model_part``: one worker of a model's study on the whole training set.
+
+    Returns the part record (study name, journal, part) that rule ``tune_model`` gathers.
+    """
+    space = parse_search_spaces(search_spaces, [model])[model]
+    X, y = design.train()
+    check_fold_sizes(y, settings, nested=True)
+    _, name = tune(
+        model,
+        space,
+        X,
+        y,
+        settings,
+        seed,
+        "full",
+        storage_path=journal,
+        worker=worker,
+        n_jobs=n_jobs,
+    )
+    return {"study_name": name, "journal": str(journal), "part": worker}
+
+
+def gather_tuning(parts: list[dict], model: str, n_trials: int) -> tuple[dict, pd.DataFrame]:
+    """Rule ``tune_model``: the best parameters and the trials table of a finished study.
+
+    A model whose every trial failed is recorded (``failed: true`` and the reason) with an
+    empty trials table, so the other models go on and the report shows the gap.
+    """
+    names = {part["study_name"] for part in parts}
+    if len(names) != 1:
+        raise RuntimeError(f"{model}: tuning parts disagree on the study: {sorted(names)}")
+    study = open_study(parts[0]["journal"], names.pop())
+    try:
+        best = best_params(study, model, n_trials)
+    except ModelFitError as err:
+        log.error("%s failed: %s", model, err)
+        failed = {"model": model, "failed": True, "reason": str(err)}
+        return failed, pd.DataFrame(columns=["model", "slot", "value"])
+    log.info(
+        "%s: best inner-CV AUC %.4f at slot %d: %s",
+        model,
+        best["inner_cv_auc"],
+        best["slot"],
+        best["params"],
+    )
+    done = {s: t for s, t in finished_slots(study).items() if s < n_trials}
+    return best, trials_table(done, model)
+
+
+def nested_cv_rule(
+    model: str,
+    search_spaces: dict,
+    design,
+    fold: int,
+    settings: TuningSettings,
+    seed: int,
+    n_jobs: int = 1,
+) -> tuple[pd.DataFrame, dict]:
+    """Rule ``nested_cv_fold``: :func:`nested_cv_fold` on the design's training set.
+
+    A numerical failure of the model (:class:`ModelFitError`) is recorded, not raised:
+    empty predictions and ``failed: true`` with the reason.
+    """
+    space = parse_search_spaces(search_spaces, [model])[model]
+    X, y = design.train()
+    try:
+        pred, info = nested_cv_fold(model, space, X, y, fold, settings, seed, n_jobs=n_jobs)
+        log.info("%s outer fold %s: AUC %s", model, fold, info["outer_auc"])
+    except ModelFitError as err:
+        log.error("%s outer fold %s failed: %s", model, fold, err)
+        pred = pd.DataFrame(columns=NESTED_PREDICTION_COLUMNS)
+        info = {"model": model, "outer_fold": fold, "failed": True, "reason": str(err)}
+    return pred, info
+
+
+def final_model(
+    model: str, best: dict, design, settings: TuningSettings, seed: int, n_jobs: int = 1
+) -> tuple[Pipeline | None, pd.DataFrame]:
+    """Rule ``fit_final``: :func:`fit_final` with the tuned parameters ``best``.
+
+    A model whose tuning failed has no pipeline (None) and an empty predictions table.
+    """
+    if best.get("failed"):
+        log.error("%s: not fitted, tuning failed: %s", model, best["reason"])
+        return None, pd.DataFrame(columns=PREDICTION_COLUMNS)
+    pipe, pred = fit_final(model, best["params"], design, settings, seed, n_jobs=n_jobs)
+    log.info(
+        "%s: %d selected features; predictions for %s",
+        model,
+        len(pipe[:-1].get_feature_names_out(design.features)),
+        design.cohorts(),
+    )
+    return pipe, pred
+
+
+def save_pipeline(pipe: Pipeline | None, path: str | Path, checksum_path: str | Path) -> None:
+    """The fitted pipeline as joblib (this workflow's own use) and its SHA-256 beside it."""
+    import joblib
+
+    joblib.dump(pipe, path)
+    Path(checksum_path).write_text(f"{file_sha256(path)}  {Path(path).name}\n")
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
+    """Load a pipeline that :func:`save_pipeline` wrote; refuses one whose SHA-256 differs
+    from its ``.sha256`` file (the pickle is only trusted as the file this run wrote)."""
+    import joblib
+
+    expected = Path(f"{path}.sha256").read_text().split()[0]
+    if file_sha256(path) != expected:
+        raise InputError(f"{path}: SHA-256 differs from {path}.sha256")
+    return joblib.load(path)
+
+
+def selection_rule(design, settings: TuningSettings, seed: int, out) -> str:
+    """Rule ``select_features``: the selection fitted on the whole training set, for the
+    report (mRMR ranking, LASSO CV curve and path, lambda, selected features in ``out``).
+    The model rules refit the same selection inside every CV fold."""
+    from .io import write_json, write_tsv
+    from .selection import selection_summary
+
+    X, y = design.train()
+    check_fold_sizes(y, settings, nested=True)
+    selection = settings.selection(seed).fit(X, y.to_numpy())
+    summary = selection_summary(selection, list(X.columns))
+    write_tsv(summary["mrmr_ranking"], out.mrmr_ranking)
+    write_tsv(summary["lasso_cv"], out.lasso_cv)
+    write_tsv(summary["lasso_path"], out.lasso_path)
+    write_tsv(summary["selected"], out.selected)
+    write_json(summary["lambda"], out.lambda_json)
+    return (
+        f"selected {len(summary['selected'])} features at lambda {summary['lambda']['lambda']:.4g}"
+    )

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from npc_radiomics.errors import InputError
-from npc_radiomics.models import MODEL_NAMES, build_model, parse_search_spaces, suggest_params
+from npc_radiomics.zoo import MODEL_NAMES, build_model, parse_search_spaces, suggest_params
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/config.yaml").read_text())
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from npc_radiomics.design import load_design
 from npc_radiomics.errors import InputError
-from npc_radiomics.modelling import load_design
 from npc_radiomics.tuning import TuningSettings, check_fold_sizes
 
 

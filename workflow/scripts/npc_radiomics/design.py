@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .errors import InputError
 from .io import read_table
+from .layout import cohort_order
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,7 @@ class Design:
 
     def cohorts(self) -> list[str]:
         """``train``, ``test``, then external centres in sorted order (those present)."""
-        present = set(self.cohort)
-        first = [c for c in ("train", "test") if c in present]
-        return first + sorted(present - {"train", "test"})
+        return cohort_order(self.cohort)
 
     def subset(self, cohort: str) -> tuple[pd.DataFrame, pd.Series]:
         keep = self.cohort == cohort
@@ -59,19 +57,6 @@ def read_feature_list(path: str | Path | None) -> list[str] | None:
         return None
     lines = Path(path).read_text().splitlines()
     return [s.strip() for s in lines if s.strip() and not s.startswith("#")]
-
-
-def check_class_counts(y, n_folds: int, what: str) -> None:
-    """Raise InputError when a class has fewer patients than ``n_folds`` (stratified CV)."""
-    counts = pd.Series(np.asarray(y)).value_counts()
-    if len(counts) < 2:
-        raise InputError(f"{what}: only one outcome class among {len(y)} training patients")
-    if counts.min() < n_folds:
-        cls = counts.idxmin()
-        raise InputError(
-            f"{what}: {counts.min()} training patient(s) with label {cls} but {n_folds} folds "
-            f"requested; lower the number of folds or add patients"
-        )
 
 
 def feature_columns(table: pd.DataFrame, exclude: set[str]) -> list[str]:

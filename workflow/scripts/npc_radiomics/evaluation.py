@@ -1,0 +1,289 @@
+"""Evaluation tables (rule ``evaluate``): Table 3, thresholds, curve data, the chosen model.
+
+Youden thresholds fixed on the training out-of-fold predictions of nested CV, metrics
+per model x cohort plus one nested-CV row per model, ROC / PR / calibration curve data,
+and the chosen model, picked by its mean nested-CV AUC only (never by test or external
+results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .io import read_table
+from .layout import NESTED_PREDICTION_COLUMNS, PREDICTION_COLUMNS, cohort_order, cohort_rank
+from .metrics import (
+    EXTRA_COLUMNS,
+    METRICS_COLUMNS,
+    curve_table,
+    evaluate_one,
+    evaluate_predictions,
+    youden_thresholds,
+)
+
+#: Cohort name of the nested-CV rows in metrics.tsv (training out-of-fold predictions).
+NESTED_CV = "nested_cv"
+#: Columns added after metrics.EXTRA_COLUMNS: spread of the AUC over outer folds.
+NESTED_COLUMNS = ["auc_sd", "n_folds"]
+
+
+def _concat_tables(paths, columns: list[str], sort_by: list[str]) -> pd.DataFrame:
+    """Concatenate per-model tables; a failed model's empty table is skipped."""
+    frames = [read_table(path, dtype={"patient_id": str}) for path in paths]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(frames, ignore_index=True)
+    return table.sort_values(sort_by, kind="mergesort").reset_index(drop=True)
+
+
+def gather_predictions(final_paths, nested_paths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rule ``gather_predictions``: every model's final predictions (sorted by model,
+    cohort in :func:`~npc_radiomics.layout.cohort_order`, patient) and every outer fold's
+    nested-CV predictions (sorted by model, outer fold, patient)."""
+    final = _concat_tables(final_paths, PREDICTION_COLUMNS, ["model", "patient_id"])
+    final = final.sort_values(
+        ["model", "cohort", "patient_id"],
+        key=lambda s: pd.Series(cohort_rank(s), index=s.index) if s.name == "cohort" else s,
+        kind="mergesort",
+    )
+    nested = _concat_tables(
+        nested_paths, NESTED_PREDICTION_COLUMNS, ["model", "outer_fold", "patient_id"]
+    )
+    return final[PREDICTION_COLUMNS], nested
+
+
+def nested_cv_predictions(nested: pd.DataFrame) -> pd.DataFrame:
+    """Out-of-fold predictions of nested CV as a predictions table (cohort ``nested_cv``).
+
+    ``nested``: patient_id, model, outer_fold, probability, label (results/predictions/
+    nested_cv.tsv). The outer_fold column is kept.
+    """
+    missing = [c for c in NESTED_PREDICTION_COLUMNS if c not in nested]
+    if missing:
+        raise InputError(f"nested-CV predictions: missing column(s) {missing}")
+    return nested.assign(cohort=NESTED_CV)
+
+
+def nested_cv_summary(nested: pd.DataFrame) -> pd.DataFrame:
+    """Per model: n_folds, n (patients), auc_mean, auc_sd over outer folds, fold_aucs.
+
+    A fold with one class has no AUC and is left out of the mean (``n_folds`` counts the
+    folds with an AUC); auc_sd is the sample SD (ddof 1), NaN with fewer than 2 folds.
+    """
+    from .metrics import auc
+
+    rows = []
+    for model, g in nested.groupby("model", sort=True):
+        g = g[g["probability"].notna()]
+        fold_aucs = [
+            auc(f["label"].to_numpy(), f["probability"].to_numpy())
+            for _, f in g.groupby("outer_fold", sort=True)
+        ]
+        finite = [a for a in fold_aucs if np.isfinite(a)]
+        rows.append(
+            {
+                "model": model,
+                "n": len(g),
+                "n_folds": len(finite),
+                "auc_mean": float(np.mean(finite)) if finite else np.nan,
+                "auc_sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan,
+                "fold_aucs": ";".join(f"{a:.4f}" for a in fold_aucs),
+            }
+        )
+    columns = ["model", "n", "n_folds", "auc_mean", "auc_sd", "fold_aucs"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def choose_model(summary: pd.DataFrame, models: list[str]) -> dict:
+    """The chosen model: highest mean nested-CV AUC; ties to the smaller SD, then the name.
+
+    Test and external cohorts play no part: picking on them would make their AUCs
+    optimistic. Returns a JSON-ready dict with the ranking and the reason; ``model`` is
+    None when no model has a nested-CV AUC.
+    """
+    ranked = summary[np.isfinite(summary["auc_mean"])].copy()
+    ranked["_sd"] = ranked["auc_sd"].fillna(np.inf)
+    ranked = ranked.sort_values(["auc_mean", "_sd", "model"], ascending=[False, True, True])
+    ranking = [
+        {
+            "rank": k,
+            "model": r.model,
+            "auc_mean": float(r.auc_mean),
+            "auc_sd": None if not np.isfinite(r.auc_sd) else float(r.auc_sd),
+            "n_folds": int(r.n_folds),
+        }
+        for k, r in enumerate(ranked.itertuples(index=False), start=1)
+    ]
+    without = sorted(set(models) - set(ranked["model"]))
+    if not ranking:
+        return {
+            "model": None,
+            "reason": "no model has a nested-CV AUC (every model failed or every fold has "
+            "one class)",
+            "ranking": [],
+            "models_without_nested_cv": without,
+        }
+    best = ranking[0]
+    sd = f" ± {best['auc_sd']:.3f}" if best["auc_sd"] is not None else ""
+    return {
+        "model": best["model"],
+        "reason": (
+            f"highest mean AUC over {best['n_folds']} outer folds of nested cross-validation "
+            f"on the training set ({best['auc_mean']:.3f}{sd}); test and external cohorts "
+            "were not used to choose"
+        ),
+        "ranking": ranking,
+        "models_without_nested_cv": without,
+    }
+
+
+@dataclass
+class EvaluationTables:
+    """Everything rule ``evaluate`` writes."""
+
+    metrics: pd.DataFrame
+    thresholds: pd.DataFrame
+    roc: pd.DataFrame
+    pr: pd.DataFrame
+    calibration: pd.DataFrame
+    chosen: dict
+
+
+def _nested_rows(
+    oof: pd.DataFrame, summary: pd.DataFrame, thresholds: dict[str, float], hl_groups: int
+) -> pd.DataFrame:
+    """One metrics row per model for nested CV: AUC mean and SD over outer folds; the
+    other metrics on the pooled out-of-fold predictions."""
+    rows = []
+    for model, g in oof.groupby("model", sort=True):
+        g = g[g["probability"].notna()]
+        s = summary.set_index("model").loc[model]
+        row = {"model": model, "cohort": NESTED_CV}
+        row.update(
+            evaluate_one(
+                g["label"].to_numpy(),
+                g["probability"].to_numpy(),
+                thresholds.get(model, np.nan),
+                hl_groups=hl_groups,
+            )
+        )
+        row.update(
+            auc=s["auc_mean"],
+            auc_ci_low=np.nan,
+            auc_ci_high=np.nan,
+            auc_sd=s["auc_sd"],
+            n_folds=int(s["n_folds"]),
+            ci_method="",
+        )
+        note = (
+            f"auc = mean of {int(s['n_folds'])} outer-fold AUCs (SD in auc_sd); other metrics "
+            "on the pooled out-of-fold predictions, threshold chosen on them (optimistic)"
+        )
+        row["note"] = f"{note}; {row['note']}" if row["note"] else note
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evaluation_tables(
+    predictions: pd.DataFrame,
+    nested: pd.DataFrame,
+    models: list[str],
+    ci_method: str = "delong",
+    n_bootstrap: int = 2000,
+    calibration_bins: int = 10,
+    seed: int = 0,
+) -> EvaluationTables:
+    """Table 3 and the curve data (SPEC step 15).
+
+    predictions: final models on train, test and each external centre (patient_id,
+    cohort, model, probability, label); nested: nested-CV out-of-fold predictions on the
+    training set (patient_id, model, outer_fold, probability, label); models: the
+    configured models, so that one missing from the predictions is reported.
+    The Youden threshold of each model comes from its out-of-fold predictions only.
+    """
+    oof = nested_cv_predictions(nested)
+    thresholds = youden_thresholds(oof)
+    metrics = evaluate_predictions(
+        predictions,
+        thresholds,
+        ci_method=ci_method,
+        n_bootstrap=n_bootstrap,
+        hl_groups=calibration_bins,
+        seed=seed,
+    )
+    summary = nested_cv_summary(oof)
+    nested_rows = _nested_rows(oof, summary, thresholds, calibration_bins)
+    columns = METRICS_COLUMNS + EXTRA_COLUMNS + NESTED_COLUMNS
+    metrics = pd.concat([metrics, nested_rows], ignore_index=True).reindex(columns=columns)
+    order = {c: k for k, c in enumerate(cohort_order(metrics["cohort"]))}
+    order[NESTED_CV] = -1  # the unbiased estimate first, as it decides the chosen model
+    metrics = metrics.sort_values(
+        ["model", "cohort"], key=lambda s: s.map(order) if s.name == "cohort" else s
+    ).reset_index(drop=True)
+    metrics["n_folds"] = metrics["n_folds"].astype("Int64")
+    threshold_table = pd.DataFrame(
+        {
+            "model": sorted(thresholds),
+            "threshold": [thresholds[m] for m in sorted(thresholds)],
+            "source": "Youden J on nested-CV out-of-fold predictions (training set)",
+        }
+    )
+    chosen = choose_model(summary, models)
+    chosen["missing_models"] = sorted(set(models) - set(predictions["model"]))
+    return EvaluationTables(
+        metrics=metrics,
+        thresholds=threshold_table,
+        roc=curve_table(predictions, "roc"),
+        pr=curve_table(predictions, "pr"),
+        calibration=curve_table(predictions, "calibration", calibration_bins),
+        chosen=chosen,
+    )
+
+
+def evaluation_rule(
+    predictions_path,
+    nested_path,
+    out,
+    *,
+    models: list[str],
+    ci_method: str,
+    n_bootstrap: int,
+    calibration_bins: int,
+    seed: int,
+) -> str:
+    """Rule ``evaluate``: :func:`evaluation_tables` from the gathered predictions, written
+    to ``out`` (metrics, thresholds, roc, pr, calibration, chosen and the three figures,
+    whose legends carry the final models' AUCs). Returns the line to log."""
+    from .io import write_json, write_tsv
+    from .plots import (
+        figure_or_placeholder,
+        plot_calibration_curves,
+        plot_pr_curves,
+        plot_roc_curves,
+    )
+
+    tables = evaluation_tables(
+        read_table(predictions_path, dtype={"patient_id": str}),
+        read_table(nested_path, dtype={"patient_id": str}),
+        models=list(models),
+        ci_method=ci_method,
+        n_bootstrap=n_bootstrap,
+        calibration_bins=calibration_bins,
+        seed=seed,
+    )
+    write_tsv(tables.metrics, out.metrics)
+    write_tsv(tables.thresholds, out.thresholds)
+    write_tsv(tables.roc, out.roc)
+    write_tsv(tables.pr, out.pr)
+    write_tsv(tables.calibration, out.calibration)
+    write_json(tables.chosen, out.chosen)
+    final = tables.metrics[tables.metrics["cohort"] != NESTED_CV]
+    figure_or_placeholder(plot_roc_curves, out.roc_figure, tables.roc, metrics=final)
+    figure_or_placeholder(plot_pr_curves, out.pr_figure, tables.pr, metrics=final)
+    figure_or_placeholder(plot_calibration_curves, out.calibration_figure, tables.calibration)
+    return f"chosen model: {tables.chosen['model']} ({tables.chosen['reason']})"
