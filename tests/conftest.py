@@ -100,10 +100,28 @@ def write_config(path: Path, overrides: dict) -> Path:
     return path
 
 
+_SNAKEMAKE_MARKED = {"value": False}
+
+
+@pytest.fixture(autouse=True)
+def _snakemake_marker(request):
+    """Record whether the running test carries the ``snakemake`` marker."""
+    _SNAKEMAKE_MARKED["value"] = request.node.get_closest_marker("snakemake") is not None
+    yield
+    _SNAKEMAKE_MARKED["value"] = False
+
+
+def require_snakemake_marker() -> None:
+    """Fail a test that starts Snakemake without the ``snakemake`` marker (so that
+    ``-m "not snakemake"`` really leaves out every test that starts it)."""
+    assert _SNAKEMAKE_MARKED["value"], "a test that starts Snakemake must be marked snakemake"
+
+
 def run_workflow(
     workdir: Path, configfile: Path | None, *args: str, timeout: int = 1800, check: bool = False
 ) -> subprocess.CompletedProcess:
     """Run snakemake on the repository's Snakefile with results under ``workdir``."""
+    require_snakemake_marker()
     # Targets and flags first: --configfile takes several values and would swallow them.
     cmd = [SNAKEMAKE, *args, "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
     if "--cores" not in args and "-c" not in args:

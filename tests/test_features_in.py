@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import prepare_workdir, run_workflow, write_config
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.snakemake]
 
 COMPARED = [
     "results/split/split.tsv",

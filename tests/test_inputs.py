@@ -8,6 +8,8 @@ import pytest
 import SimpleITK as sitk
 from conftest import run_workflow, write_config
 
+pytestmark = pytest.mark.snakemake
+
 
 def _error_lines(proc) -> list[str]:
     return [line for line in proc.stderr.splitlines() if "npc-radiomics input error" in line]

@@ -7,7 +7,8 @@ import sys
 import threading
 import time
 
-from conftest import ROOT, SNAKEMAKE
+import pytest
+from conftest import ROOT, SNAKEMAKE, require_snakemake_marker
 
 N_JOBS = 40
 
@@ -32,6 +33,7 @@ rule sleep:
 
 def _scheduler_passes(folder, patched: bool, *args: str, n: int = N_JOBS) -> tuple[int, float]:
     """Run ``n`` short jobs on 2 cores; the scheduler's passes and the wall time."""
+    require_snakemake_marker()
     folder.mkdir()
     snakefile = folder / "Snakefile"
     scripts = str(ROOT / "workflow" / "scripts")
@@ -47,6 +49,7 @@ def _scheduler_passes(folder, patched: bool, *args: str, n: int = N_JOBS) -> tup
     return proc.stderr.count("Ready jobs"), wall
 
 
+@pytest.mark.snakemake
 def test_scheduler_passes_stay_linear(tmp_path):
     passes, wall = _scheduler_passes(tmp_path / "patched", patched=True)
     # One pass per finished job plus about one a second from the single pending timer.
@@ -57,6 +60,7 @@ def test_scheduler_passes_stay_linear(tmp_path):
     assert unpatched > 2 * passes, (unpatched, passes, wall_unpatched)
 
 
+@pytest.mark.snakemake
 def test_a_binding_rate_limit_still_releases_every_job(tmp_path):
     # 12 jobs at most 4 per 2 s: the limiter holds jobs back twice, and only the pending
     # re-evaluation timer can wake the scheduler for them once the running jobs are done.

@@ -13,7 +13,7 @@ from conftest import ROOT, prepare_workdir, run_workflow
 from npc_radiomics import demo
 from npc_radiomics.zoo import MODEL_NAMES
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.snakemake]
 
 
 def _job_counts(stdout: str) -> dict[str, int]:
@@ -48,6 +48,7 @@ def tiny_run(tmp_path_factory):
     work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
     proc = run_workflow(work, ROOT / "tests" / "configs" / "tiny.yaml", "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
+    (work / "snakemake.stderr").write_text(proc.stderr)
     return work
 
 
@@ -99,9 +100,18 @@ def test_zscore_file_pools_the_training_tumours(tiny_run):
 
 
 def test_every_job_left_a_benchmark_and_a_log(tiny_run):
+    # One benchmark file and one log per job that ran (every job but the target rule all).
+    finished = re.findall(
+        r"Finished jobid: \d+ \(Rule: (\w+)\)", (tiny_run / "snakemake.stderr").read_text()
+    )
+    jobs = [rule for rule in finished if rule != "all"]
+    assert len(jobs) > 3 * 32  # the per-case fan-out ran
     benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
     logs = list((tiny_run / "results/logs").rglob("*.log"))
-    assert len(benchmarks) >= 3 * 32 and len(logs) >= 3 * 32
+    assert len(benchmarks) == len(logs) == len(jobs)
+    per_rule = {rule: jobs.count(rule) for rule in set(jobs)}
+    for rule, n in per_rule.items():
+        assert len(list((tiny_run / "results/benchmarks" / rule).rglob("*.tsv"))) == n, rule
 
 
 def test_metrics_cover_every_model_and_cohort(tiny_run):

@@ -1,4 +1,4 @@
-# Clinical baseline (SPEC step 16): Table 1, Table 2, the stepwise multivariable model,
+# Clinical baseline (pipeline step 16): Table 1, Table 2, the stepwise multivariable model,
 # biomarker and clinical-model AUCs, DeLong tests of the chosen radiomics model against
 # each. Only with a clinical table (not when modelling starts from a ready feature table).
 if CLINICAL_TSV is not None:

@@ -1,4 +1,4 @@
-# Evaluation (SPEC steps 15, 17, 18): Table 3 with thresholds fixed on training
+# Evaluation (pipeline steps 15, 17, 18): Table 3 with thresholds fixed on training
 # out-of-fold predictions, ROC / PR / calibration curves, decision curves, the chosen
 # model (best nested-CV AUC) and its SHAP explanation.
 

@@ -1,4 +1,4 @@
-# Radiomics features (SPEC steps 5-7): pyradiomics per patient x sequence (and per
+# Radiomics features (pipeline steps 5-7): pyradiomics per patient x sequence (and per
 # reader-2 mask), the merged wide table, and the ICC(2,1) robustness filter.
 
 

@@ -1,4 +1,4 @@
-# Imaging preprocessing (SPEC steps 2-4): N4 + 1 mm resampling per patient x sequence,
+# Imaging preprocessing (pipeline steps 2-4): N4 + 1 mm resampling per patient x sequence,
 # then the pooled z-score statistics of the reference patients' tumours per sequence.
 
 

@@ -1,4 +1,4 @@
-# The report (SPEC step 19): the provenance record, the selection figures, and the
+# The report (pipeline step 19): the provenance record, the selection figures, and the
 # standalone HTML summary results/report/index.html. Every figure and table of the
 # evaluation, clinical and SHAP rules is tagged with report() and a caption, so
 # `snakemake --report results/report.html` works after a run.

@@ -94,7 +94,7 @@ def decision_curves(
 ) -> pd.DataFrame:
     """Decision curves of every model (or ``models``) on every cohort.
 
-    ``predictions``: SPEC predictions table (patient_id, cohort, model, probability,
+    ``predictions``: the predictions table (patient_id, cohort, model, probability,
     label). Returns columns cohort, strategy, threshold, net_benefit, n, prevalence;
     treat-all / treat-none appear once per cohort (computed on the patients of the
     first model: all models are scored on the same patients of a cohort).

@@ -198,7 +198,7 @@ def evaluation_tables(
     calibration_bins: int = 10,
     seed: int = 0,
 ) -> EvaluationTables:
-    """Table 3 and the curve data (SPEC step 15).
+    """Table 3 and the curve data (pipeline step 15).
 
     predictions: final models on train, test and each external centre (patient_id,
     cohort, model, probability, label); nested: nested-CV out-of-fold predictions on the

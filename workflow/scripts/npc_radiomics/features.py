@@ -1,6 +1,6 @@
 """Radiomics feature extraction with pyradiomics, and the merge into the wide table.
 
-SPEC steps 5-6. One call of :func:`extract_case` gives the features of one patient x
+pipeline steps 5-6. One call of :func:`extract_case` gives the features of one patient x
 sequence (x reader); :func:`merge_cases` joins the per-case rows into one row per patient
 with columns ``<sequence>__<feature>``. pyradiomics' diagnostics (versions, hashes,
 settings) are provenance, kept apart from the feature values.

@@ -1,6 +1,6 @@
 """Inter-reader robustness of radiomics features: ICC(2,1) vectorised over features.
 
-SPEC step 7. ICC(2,1) (Shrout & Fleiss) = ICC(A,1) (McGraw & Wong): two-way random
+pipeline step 7. ICC(2,1) (Shrout & Fleiss) = ICC(A,1) (McGraw & Wong): two-way random
 effects, absolute agreement, single rater. The 95% CI is McGraw & Wong's, computed
 exactly as ``pingouin.intraclass_corr`` does for its ``ICC(A,1)`` / ``ICC2`` row.
 """

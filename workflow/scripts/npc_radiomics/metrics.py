@@ -22,7 +22,7 @@ from scipy import stats
 from .errors import InputError
 from .layout import PREDICTION_COLUMNS, cohort_order
 
-#: Columns of ``results/evaluation/metrics.tsv`` fixed by the SPEC, in order.
+#: Columns of ``results/evaluation/metrics.tsv`` fixed by the results layout (docs/pipeline.md), in order.
 METRICS_COLUMNS = [
     "model",
     "cohort",
@@ -38,7 +38,7 @@ METRICS_COLUMNS = [
     "brier",
     "hl_p",
 ]
-#: Extra columns written after the SPEC's ones.
+#: Extra columns written after the results layout's ones.
 EXTRA_COLUMNS = [
     "n_positive",
     "n_negative",
@@ -491,7 +491,7 @@ def calibration_curve(y, p, bins: int = 10, strategy: str = "quantile") -> pd.Da
 
 
 def check_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Validate a predictions table (SPEC: patient_id, cohort, model, probability, label).
+    """Validate a predictions table (results layout: patient_id, cohort, model, probability, label).
 
     Rows with a missing probability are kept (a model that failed for some patients);
     callers drop them with a note. Raises InputError on missing columns, duplicated
@@ -546,7 +546,7 @@ def evaluate_one(
 ) -> dict:
     """All metrics of one model on one cohort; never raises on degenerate cohorts.
 
-    Returns a dict with the SPEC's metric keys plus n_positive, n_negative, ppv, npv,
+    Returns a dict with the results layout's metric keys plus n_positive, n_negative, ppv, npv,
     hl_chi2, hl_df, ci_method and ``note`` (";"-separated reasons for any NaN or caveat).
     """
     y, p = check_probabilities(y, p)

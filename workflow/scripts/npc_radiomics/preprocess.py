@@ -1,6 +1,6 @@
 """Image preprocessing: N4 bias-field correction, 1 mm resampling, pooled z-score.
 
-SPEC steps 2-4. Images are SimpleITK images in physical space (mm); intensities are
+pipeline steps 2-4. Images are SimpleITK images in physical space (mm); intensities are
 arbitrary MR units until :func:`zscore_apply` turns them into z units (SDs of the pooled
 tumour intensities of the reference patients).
 """

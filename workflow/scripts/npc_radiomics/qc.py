@@ -1,4 +1,4 @@
-"""Input QC per patient x sequence (SPEC step 1).
+"""Input QC per patient x sequence (pipeline step 1).
 
 Checks: image readable; mask readable; mask geometry equals the image's (size exactly;
 spacing, origin and direction within a relative tolerance); mask binary or carrying the

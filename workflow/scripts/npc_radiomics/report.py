@@ -323,7 +323,7 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
         )
         for r in shown.itertuples(index=False)
     ]
-    # The SPEC's metrics columns, with the AUC and its CI merged into one readable column.
+    # The results layout's metrics columns, with the AUC and its CI merged into one readable column.
     cols = [c for c in METRICS_COLUMNS if c not in ("auc_ci_low", "auc_ci_high")]
     cols[cols.index("auc")] = "AUC (95% CI)"
     section.add(html.table(_p_values(shown[cols]), "Table 3"))

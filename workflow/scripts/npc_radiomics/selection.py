@@ -501,7 +501,7 @@ def selection_pipeline(
     lasso_rule: str = "min",
     seed: int = 0,
 ):
-    """Unfitted selection steps, SPEC step 10: impute, drop constant, standardise, mRMR, LASSO.
+    """Unfitted selection steps, pipeline step 10: impute, drop constant, standardise, mRMR, LASSO.
 
     Median imputation comes first because LASSO cannot take NaN; an all-NaN training
     column is dropped by the imputer, a constant one by the variance filter.

@@ -1,4 +1,4 @@
-"""SHAP explanations of the chosen model (SPEC step 18).
+"""SHAP explanations of the chosen model (pipeline step 18).
 
 The fitted model is a scikit-learn ``Pipeline``: selection steps (impute, variance
 filter, scaler, mRMR, LASSO), then the classifier as the last step. SHAP values are
@@ -244,7 +244,7 @@ def explain_model(
 def explain_chosen_model(
     pipeline, X: pd.DataFrame, cohort: pd.Series, seed: int, background_size: int = BACKGROUND_SIZE
 ) -> ShapResult:
-    """SHAP for the test cohort with a training background (SPEC step 18).
+    """SHAP for the test cohort with a training background (pipeline step 18).
 
     X: raw features of every patient (index patient_id); cohort: ``train``, ``test`` or a
     centre per patient. Without test patients the training cohort is explained instead,
