@@ -22,7 +22,7 @@ from scipy import stats
 from .errors import InputError
 from .layout import PREDICTION_COLUMNS, cohort_order
 
-#: Columns of ``results/evaluation/metrics.tsv`` fixed by the results layout (docs/pipeline.md), in order.
+#: Columns of ``results/evaluation/metrics.tsv`` (results layout, docs/pipeline.md), in order.
 METRICS_COLUMNS = [
     "model",
     "cohort",
