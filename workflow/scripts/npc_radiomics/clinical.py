@@ -421,30 +421,25 @@ def stepwise_logistic(
             break  # a cycle: entry and removal undo each other
         seen.add(tuple(sorted(selected)))
     steps_df = pd.DataFrame(steps, columns=steps_columns)
-    if not selected:
+
+    def no_model(note: str) -> StepwiseResult:
         return StepwiseResult(
             list(candidates),
             [],
             steps_df,
             empty_coef,
             n=len(d),
-            note=f"no candidate entered the stepwise model at p < {entry_p}",
+            note=note,
             entry_p=entry_p,
             stay_p=stay_p,
         )
+
+    if not selected:
+        return no_model(f"no candidate entered the stepwise model at p < {entry_p}")
     # refit in the order of entry, which is how the model is reported
     final = fit_logit(y, d[selected])
     if final.result is None:
-        return StepwiseResult(
-            list(candidates),
-            [],
-            steps_df,
-            empty_coef,
-            n=len(d),
-            note=f"final model {selected} could not be fitted: {final.note}",
-            entry_p=entry_p,
-            stay_p=stay_p,
-        )
+        return no_model(f"final model {selected} could not be fitted: {final.note}")
     model = final.result
     coefficients = _coefficient_rows(model, ["intercept", *selected]).assign(n=len(d), note="")
     return StepwiseResult(

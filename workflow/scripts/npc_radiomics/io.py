@@ -78,7 +78,8 @@ def write_tsv(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def write_json(data: dict, path: str | Path) -> None:
-    """JSON with sorted keys and NaN as null: stable bytes for the same content."""
+    """JSON with sorted keys, NaN as null and other objects (paths, ...) as their str:
+    stable bytes for the same content. The one JSON writer of the workflow."""
 
     def clean(value):
         if isinstance(value, float) and not np.isfinite(value):
@@ -92,4 +93,4 @@ def write_json(data: dict, path: str | Path) -> None:
         return value
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(clean(data), indent=2, sort_keys=True) + "\n")
+    Path(path).write_text(json.dumps(clean(data), indent=2, sort_keys=True, default=str) + "\n")

@@ -145,6 +145,37 @@ def _auc_labels(metrics: pd.DataFrame | None, column: str = "auc") -> dict:
 # --------------------------------------------------------------------------- model curves
 
 
+def _curve_panels(
+    curves: pd.DataFrame, path: str | Path, draw, reference, axes_labels, legend
+) -> Path:
+    """One panel per cohort, one curve per model (same colour everywhere).
+
+    ``draw(ax, rows, colour, model, cohort)`` draws one model's curve; ``reference(ax,
+    cohort)`` the no-skill line; ``axes_labels``: (xlabel, ylabel); ``legend``: (loc,
+    title or None).
+    """
+    colours = _model_colours(curves["model"])
+    cohorts = _cohorts(curves)
+    with plt.rc_context(STYLE):
+        fig, axes = _panels(len(cohorts))
+        for ax, cohort in zip(axes, cohorts, strict=True):
+            reference(ax, cohort)
+            for model in sorted(curves["model"].unique()):
+                d = curves[(curves["model"] == model) & (curves["cohort"] == cohort)]
+                if len(d):
+                    draw(ax, d, colours[model], model, cohort)
+            ax.set(
+                xlim=(-0.01, 1.01),
+                ylim=(-0.01, 1.01),
+                aspect="equal",
+                title=cohort,
+                xlabel=axes_labels[0],
+                ylabel=axes_labels[1],
+            )
+            ax.legend(loc=legend[0], title=legend[1])
+    return save_figure(fig, path)
+
+
 def plot_roc_curves(
     roc: pd.DataFrame, path: str | Path, metrics: pd.DataFrame | None = None
 ) -> Path:
@@ -155,33 +186,17 @@ def plot_roc_curves(
     """
     _require(roc, ["model", "cohort", "fpr", "tpr"], "ROC curves")
     labels = _auc_labels(metrics)
-    colours = _model_colours(roc["model"])
-    cohorts = _cohorts(roc)
-    with plt.rc_context(STYLE):
-        fig, axes = _panels(len(cohorts))
-        for ax, cohort in zip(axes, cohorts, strict=True):
-            ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=REFERENCE_GREY)
-            for model in sorted(roc["model"].unique()):
-                d = roc[(roc["model"] == model) & (roc["cohort"] == cohort)]
-                if len(d):
-                    # straight segments between all distinct thresholds are the exact
-                    # ROC, diagonal where tied scores mix both classes
-                    ax.plot(
-                        d["fpr"],
-                        d["tpr"],
-                        color=colours[model],
-                        label=labels.get((model, cohort), model),
-                    )
-            ax.set(
-                xlim=(-0.01, 1.01),
-                ylim=(-0.01, 1.01),
-                aspect="equal",
-                title=cohort,
-                xlabel="1 - specificity",
-                ylabel="Sensitivity",
-            )
-            ax.legend(loc="lower right", title="AUC (95% CI)" if labels else None)
-    return save_figure(fig, path)
+
+    def draw(ax, d, colour, model, cohort):
+        # straight segments between all distinct thresholds are the exact ROC, diagonal
+        # where tied scores mix both classes
+        ax.plot(d["fpr"], d["tpr"], color=colour, label=labels.get((model, cohort), model))
+
+    def reference(ax, cohort):
+        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=REFERENCE_GREY)
+
+    legend = ("lower right", "AUC (95% CI)" if labels else None)
+    return _curve_panels(roc, path, draw, reference, ("1 - specificity", "Sensitivity"), legend)
 
 
 def plot_pr_curves(pr: pd.DataFrame, path: str | Path, metrics: pd.DataFrame | None = None) -> Path:
@@ -189,37 +204,28 @@ def plot_pr_curves(pr: pd.DataFrame, path: str | Path, metrics: pd.DataFrame | N
     reference. ``pr``: model, cohort, recall, precision; ``metrics`` adds AUPRC labels."""
     _require(pr, ["model", "cohort", "recall", "precision"], "PR curves")
     labels = _auc_labels(metrics, "auprc")
-    colours = _model_colours(pr["model"])
-    cohorts = _cohorts(pr)
-    with plt.rc_context(STYLE):
-        fig, axes = _panels(len(cohorts))
-        for ax, cohort in zip(axes, cohorts, strict=True):
-            for model in sorted(pr["model"].unique()):
-                d = pr[(pr["model"] == model) & (pr["cohort"] == cohort)]
-                if len(d):
-                    # precision P_k holds on (R_{k-1}, R_k]: the area is average precision
-                    ax.step(
-                        d["recall"],
-                        d["precision"],
-                        where="pre",
-                        color=colours[model],
-                        label=labels.get((model, cohort), model),
-                    )
-            if metrics is not None:
-                m = metrics[metrics["cohort"] == cohort]
-                if len(m) and m["n"].iloc[0] > 0:
-                    prevalence = m["n_positive"].iloc[0] / m["n"].iloc[0]
-                    ax.axhline(prevalence, ls="--", lw=0.8, color=REFERENCE_GREY)
-            ax.set(
-                xlim=(-0.01, 1.01),
-                ylim=(-0.01, 1.01),
-                aspect="equal",
-                title=cohort,
-                xlabel="Recall (sensitivity)",
-                ylabel="Precision (PPV)",
-            )
-            ax.legend(loc="lower left", title="AUPRC" if labels else None)
-    return save_figure(fig, path)
+
+    def draw(ax, d, colour, model, cohort):
+        # precision P_k holds on (R_{k-1}, R_k]: the area is average precision
+        ax.step(
+            d["recall"],
+            d["precision"],
+            where="pre",
+            color=colour,
+            label=labels.get((model, cohort), model),
+        )
+
+    def reference(ax, cohort):
+        # the prevalence (no-skill) line, drawn first so the curves lie over it
+        if metrics is not None:
+            m = metrics[metrics["cohort"] == cohort]
+            if len(m) and m["n"].iloc[0] > 0:
+                prevalence = m["n_positive"].iloc[0] / m["n"].iloc[0]
+                ax.axhline(prevalence, ls="--", lw=0.8, color=REFERENCE_GREY)
+
+    labels_xy = ("Recall (sensitivity)", "Precision (PPV)")
+    legend = ("lower left", "AUPRC" if labels else None)
+    return _curve_panels(pr, path, draw, reference, labels_xy, legend)
 
 
 def plot_calibration_curves(calibration: pd.DataFrame, path: str | Path) -> Path:

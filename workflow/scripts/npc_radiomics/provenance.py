@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
-import json
 import platform
 import sys
 from pathlib import Path
 
 from .config import SEED_STEPS, derived_seed, file_sha256
+from .io import write_json
 
 PACKAGES = (
     "snakemake",
@@ -70,5 +70,4 @@ def provenance_record(config: dict, inputs: list[str]) -> dict:
 
 
 def write_provenance(record: dict, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    write_json(record, path)
