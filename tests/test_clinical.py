@@ -133,13 +133,18 @@ def test_stepwise_selects_planted_predictors_and_matches_direct_fit():
     )
 
 
-def test_no_variable_passing_entry_is_reported_not_raised():
-    d = clinical_table(signal=0.0, seed=11)
-    rng = np.random.default_rng(0)
-    rad = d[["patient_id", "cohort"]].assign(
+def radiomics_scores(d: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A radiomics model's predictions for the patients of ``d``, mildly informative."""
+    rng = np.random.default_rng(seed)
+    return d[["patient_id", "cohort"]].assign(
         probability=np.clip(0.5 + 0.3 * (d["response"] - 0.5) + rng.normal(0, 0.2, len(d)), 0, 1),
         label=d["response"],
     )
+
+
+def test_no_variable_passing_entry_is_reported_not_raised():
+    d = clinical_table(signal=0.0, seed=11)
+    rad = radiomics_scores(d, seed=0)
     res = clinical.clinical_analysis(
         d, "response", CONTINUOUS, CATEGORICAL, BIOMARKERS, entry_p=1e-6, radiomics=rad
     )
@@ -152,11 +157,7 @@ def test_no_variable_passing_entry_is_reported_not_raised():
 
 def test_clinical_analysis_end_to_end():
     d = clinical_table(signal=1.5, seed=2)
-    rng = np.random.default_rng(1)
-    rad = d[["patient_id", "cohort"]].assign(
-        probability=np.clip(0.5 + 0.3 * (d["response"] - 0.5) + rng.normal(0, 0.2, len(d)), 0, 1),
-        label=d["response"],
-    )
+    rad = radiomics_scores(d, seed=1)
     res = clinical.clinical_analysis(
         d, "response", CONTINUOUS, CATEGORICAL, BIOMARKERS, radiomics=rad
     )

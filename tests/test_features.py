@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from imaging_fixtures import head_phantom
+from conftest import head_phantom
 
 from npc_radiomics.features import (
     CaseFeatures,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import predictions_frame
 from scipy import stats
 from sklearn.metrics import (
     average_precision_score,
@@ -192,18 +193,8 @@ def predictions_table() -> pd.DataFrame:
     for model, sep in (("svm", 2.0), ("lr", 1.0)):
         for cohort, n, seed in (("train", 80, 1), ("test", 40, 2), ("ND", 30, 3)):
             y, p = scored_cohort(n, sep, seed + len(model))
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "patient_id": [f"{cohort}{i:03d}" for i in range(n)],
-                        "cohort": cohort,
-                        "model": model,
-                        "probability": p,
-                        "label": y,
-                    }
-                )
-            )
-    return pd.concat(parts, ignore_index=True)
+            parts.append((cohort, model, cohort, p, y))
+    return predictions_frame(parts)
 
 
 def test_evaluate_predictions_table():

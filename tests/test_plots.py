@@ -6,6 +6,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import predictions_frame
 
 from npc_radiomics import dca, metrics, plots
 from npc_radiomics.errors import InputError
@@ -20,18 +21,8 @@ def predictions() -> pd.DataFrame:
         y = rng.integers(0, 2, n)
         for model, strength in (("svm", 2.0), ("lr", 1.0), ("knn", 0.5)):
             p = 1 / (1 + np.exp(-(strength * (y - 0.5) + rng.normal(0, 1, n))))
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "patient_id": [f"{cohort}{i}" for i in range(n)],
-                        "cohort": cohort,
-                        "model": model,
-                        "probability": p,
-                        "label": y,
-                    }
-                )
-            )
-    return pd.concat(parts, ignore_index=True)
+            parts.append((cohort, model, cohort, p, y))
+    return predictions_frame(parts)
 
 
 def check_image(path, min_width_px: int = 600) -> np.ndarray:

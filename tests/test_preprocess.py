@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import yaml
-from conftest import ROOT
-from imaging_fixtures import head_phantom, mask_centroid_mm, mask_volume_mm3
+from conftest import ROOT, head_phantom, mask_centroid_mm, mask_volume_mm3
 
 from npc_radiomics import demo
 from npc_radiomics.preprocess import (
