@@ -259,7 +259,7 @@ def test_all_predictions_missing_is_not_an_error():
 
 @pytest.mark.parametrize(
     ("column", "value", "message"),
-    [("label", 2, "not 0/1"), ("probability", 1.5, "outside"), ("patient_id", "train000", "twice")],
+    [("label", 2, "not 0/1"), ("probability", 1.5, "outside"), ("patient_id", "train0", "twice")],
 )
 def test_bad_predictions_raise(column, value, message):
     preds = predictions_table()
