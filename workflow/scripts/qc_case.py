@@ -4,7 +4,7 @@ import pandas as pd
 
 from npc_radiomics.errors import InputError
 from npc_radiomics.io import write_tsv
-from npc_radiomics.qc import QC_COLUMNS, qc_case
+from npc_radiomics.qc import QC_COLUMNS, QCSettings, qc_case
 from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)
@@ -15,8 +15,7 @@ row = qc_case(
     snakemake.input.image,
     snakemake.input.mask,
     snakemake.input.mask_reader2[0] if snakemake.input.mask_reader2 else "",
-    mask_label=snakemake.params.mask_label,
-    tolerance=snakemake.params.tolerance,
+    settings=QCSettings.from_config(snakemake.params.qc),
 )
 log.info("%s %s: %s %s", row["patient_id"], row["sequence"], row["status"], row["reason"])
 if row["status"] != "pass" and snakemake.params.on_fail == "stop":
