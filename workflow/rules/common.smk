@@ -16,7 +16,14 @@ from npc_radiomics.models import parse_search_spaces
 from npc_radiomics.tuning import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
+from npc_radiomics import split as split_checks
 from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+
+
+def _warn(lines):
+    """Print start-up warnings, one line each; the run goes on."""
+    for line in lines:
+        print(f"npc-radiomics warning: {line}", file=sys.stderr)
 
 
 def _stop(err):
@@ -92,13 +99,17 @@ try:
             base_dir=".",
         )
         CLINICAL_TSV = config["clinical"]
-        _clinical = sheets.validate_clinical(
-            sheets.read_sheet(CLINICAL_TSV, "clinical table"),
+        _clinical = sheets.read_clinical(
+            CLINICAL_TSV,
             OUTCOME,
             config["clinical_variables"]["continuous"],
             config["clinical_variables"]["categorical"],
+            config.get("evaluation", {}).get("biomarkers", []),
         )
         sheets.cross_check(SAMPLES, _clinical)
+        _warn(sheets.startup_checks(config, SAMPLES, _clinical))
+    if FEATURES_IN:
+        _warn(split_checks.check_features_input(config))
 except InputError as err:
     _stop(err)
 
@@ -159,7 +170,9 @@ def all_qc_cases():
 # ---- checkpoints: patients that passed QC, and the split --------------------------------
 def included_patients():
     """Sorted ids of the patients that passed QC on every sequence."""
-    qc = pd.read_csv(checkpoints.qc.get().output[0], sep="\t", dtype=str)
+    qc = pd.read_csv(
+        checkpoints.qc.get().output[0], sep="\t", dtype=str, keep_default_na=False
+    )
     return sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
 
 

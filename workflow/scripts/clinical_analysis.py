@@ -7,12 +7,14 @@ from npc_radiomics.clinical import clinical_analysis, merge_split
 from npc_radiomics.io import read_table, write_tsv
 from npc_radiomics.results import write_json
 from npc_radiomics.runtime import rule_setup
+from npc_radiomics.sheets import read_clinical
 
 log = rule_setup(snakemake)
 p, out = snakemake.params, snakemake.output
 data = merge_split(
-    read_table(snakemake.input.clinical, dtype={"patient_id": str}),
-    read_table(snakemake.input.split, dtype={"patient_id": str}),
+    # The same reader as the start-up validation (common.smk): one reading of the table.
+    read_clinical(snakemake.input.clinical, p.outcome, p.continuous, p.categorical, p.biomarkers),
+    read_table(snakemake.input.split),
 )
 chosen = json.loads(Path(snakemake.input.chosen).read_text())["model"]
 predictions = read_table(snakemake.input.predictions, dtype={"patient_id": str})
