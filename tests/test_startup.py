@@ -195,3 +195,14 @@ def test_features_table_centre_typo_stops(tmp_path):
     _startup_fails(
         tmp_path, config, ["config key features_table_columns.center", "'centre'", "null"]
     )
+
+
+def test_features_table_duplicated_column_stops(tmp_path):
+    path = tmp_path / "table.csv"
+    _table().rename(columns={"f3": "f1"}).to_csv(path, index=False)
+    config = {
+        "features_table": str(path),
+        "features_table_columns": {"id": "case", "center": "site", "cohort": None},
+        "cohorts": {"train_centers": ["A"], "external_centers": ["B"]},
+    }
+    _startup_fails(tmp_path, config, ["features table table.csv", "duplicated column", "'f1'"])
