@@ -265,3 +265,14 @@ def test_exclude_mode_drops_patient_with_nan_image(tmp_path, user_cohort):
     assert "NaN/inf" in t1["reason"] and str(t1["image_valid"]) == "False"
     split = pd.read_csv(tmp_path / "results/split/split.tsv", sep="\t")
     assert "A006" not in set(split["patient_id"])
+
+
+@pytest.mark.parametrize("name", ["img.nrrd", "img.mha", "img.nii"])
+def test_truncated_uncompressed_formats(tmp_path, name):
+    path = str(tmp_path / name)
+    sitk.WriteImage(sitk.GetImageFromArray(_intensity()), path, False)
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) * 2 // 3])
+    row, _, _ = _qc(tmp_path, image=path)
+    _assert_fails(row, "image_readable", ["image unreadable"], path)
+    assert "No such file" not in row["reason"]

@@ -7,6 +7,7 @@ one DICOM series. Tables: CSV, TSV or Parquet, chosen by the file's extension.
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -44,8 +45,26 @@ def read_image(path: str | Path):
             return reader.Execute()
         return sitk.ReadImage(str(path))
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else "unknown error"
-        raise InputError(f"cannot read image {path}: {first}") from None
+        raise InputError(f"cannot read image {path}: {_itk_reason(str(err))}") from None
+
+
+def _itk_reason(message: str) -> str:
+    """The informative part of an ITK exception: the ``ITK ERROR`` line without the object
+    address, and the reason unless it is a stale errno (``No such file`` for a file that
+    exists but is truncated)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return "unknown error"
+    error = next((x for x in lines if x.startswith("ITK ERROR")), None)
+    if error is None:
+        return lines[-1]
+    text = re.sub(r"^ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", error)
+    if text.endswith(":") and lines[-1] != error:  # the detail is on the last line
+        text += " " + lines[-1]
+    reason = next((x for x in lines if x.startswith("Reason:")), "")
+    if reason and "No such file" not in reason:
+        text += " " + reason
+    return text
 
 
 # NIfTI datatype codes of floating-point voxels -> numpy type (byte order added per file)
