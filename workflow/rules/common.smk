@@ -91,6 +91,13 @@ try:
             check_files=False,
         )
         CLINICAL_TSV = f"{DEMO_DIR}/clinical.tsv"
+        sheets.design_checks(
+            config,
+            SAMPLES,
+            demo_cohort.response_labels(
+                DEMO_SETTINGS, config["demo"]["preset"], derived_seed(config["seed"], "demo")
+            ),
+        )
     else:
         SAMPLES = sheets.validate_samples(
             sheets.read_sheet(config["samples"], "sample sheet"),

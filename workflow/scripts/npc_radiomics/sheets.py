@@ -356,30 +356,41 @@ def startup_checks(cfg: dict, samples: pd.DataFrame, clinical: pd.DataFrame) -> 
     """Checks of the validated sheets that the later stages would otherwise hit hours into
     a run; raises :class:`InputError`, returns warning lines.
 
-    Every configured centre has patients; class counts allow the split and every CV level
-    (:func:`npc_radiomics.split.check_design`); enough reader-2 patients for the ICC
-    filter; declared clinical variables with no value or one level on the training pool
-    (warnings).
+    :func:`design_checks` with the clinical table's outcomes, and declared clinical
+    variables with no value or one level on the training pool (warnings).
+    """
+    outcome = cfg["outcome"]["column"]
+    design_checks(cfg, samples, clinical.set_index("patient_id")[outcome].to_dict())
+    train_centers = set(cfg["cohorts"]["train_centers"])
+    pool = sorted(set(samples.loc[samples["center"].isin(train_centers), "patient_id"]))
+    variables = [
+        *cfg["clinical_variables"]["continuous"],
+        *cfg["clinical_variables"]["categorical"],
+    ]
+    return clinical_warnings(clinical, variables, pool)
+
+
+def design_checks(cfg: dict, samples: pd.DataFrame, labels: dict[str, int]) -> None:
+    """Every configured centre has patients; class counts allow the split and every CV
+    level (:func:`npc_radiomics.split.check_design`); enough reader-2 patients for the
+    ICC filter. ``labels``: patient_id -> outcome (0/1) of every patient of ``samples``.
     """
     from .config import derived_seed
     from .icc import MIN_READER2_PATIENTS
     from .split import check_design
     from .tuning import TuningSettings
 
-    outcome = cfg["outcome"]["column"]
     centers = samples.drop_duplicates("patient_id").set_index("patient_id")["center"]
-    labels = clinical.set_index("patient_id")[outcome]
     patients = pd.DataFrame(
         {
             "patient_id": centers.index.to_numpy(),
             "center": centers.to_numpy(),
-            "label": labels.reindex(centers.index).to_numpy(),
+            "label": [int(labels[p]) for p in centers.index],
         }
     )
-    train_centers = list(cfg["cohorts"]["train_centers"])
     check_design(
         patients,
-        train_centers,
+        list(cfg["cohorts"]["train_centers"]),
         list(cfg["cohorts"]["external_centers"]),
         cfg["split"]["test_size"],
         derived_seed(cfg["seed"], "split"),
@@ -393,9 +404,3 @@ def startup_checks(cfg: dict, samples: pd.DataFrame, clinical: pd.DataFrame) -> 
             f"needs >= {MIN_READER2_PATIENTS} (add reader-2 masks or set robustness.enabled: "
             "false)"
         )
-    pool = sorted(patients.loc[patients["center"].isin(train_centers), "patient_id"])
-    variables = [
-        *cfg["clinical_variables"]["continuous"],
-        *cfg["clinical_variables"]["categorical"],
-    ]
-    return clinical_warnings(clinical, variables, pool)
