@@ -206,3 +206,28 @@ def test_features_table_duplicated_column_stops(tmp_path):
         "cohorts": {"train_centers": ["A"], "external_centers": ["B"]},
     }
     _startup_fails(tmp_path, config, ["features table table.csv", "duplicated column", "'f1'"])
+
+
+def test_clinical_variables_empty_or_single_level_warn():
+    from npc_radiomics.sheets import clinical_warnings, validate_clinical
+
+    clinical = validate_clinical(
+        pd.DataFrame(
+            {
+                "patient_id": ["A1", "A2", "A3", "B1"],
+                "response": ["1", "0", "1", "0"],
+                "ki67": ["NA", "", "nan", "12"],  # only the external patient has a value
+                "gender": ["1", "1", "1", "0"],
+                "age": ["50", "61", "", "70"],
+            }
+        ),
+        "response",
+        ["ki67", "age"],
+        ["gender"],
+    )
+    lines = clinical_warnings(clinical, ["ki67", "age", "gender"], ["A1", "A2", "A3"])
+    assert len(lines) == 2
+    assert "'ki67' has no value among the training-pool patients" in lines[0]
+    assert "'gender' has a single level (1)" in lines[1]
+    whole = clinical_warnings(clinical, ["ki67", "age", "gender"])  # every row
+    assert len(whole) == 1 and "'ki67' has a single level (12)" in whole[0]
