@@ -70,6 +70,7 @@ def test_killed_worker_claim_is_taken_over_at_once(tmp_path):
 
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=30)
+    worker.stderr.close()
     assert claim.exists()  # the dead worker's claim is still on disk, seconds old
     assert time.time() - claim.stat().st_mtime < 900
     assert not claims.active(0)  # ... but recognised as dead at once
