@@ -231,3 +231,20 @@ def test_clinical_variables_empty_or_single_level_warn():
     assert "'gender' has a single level (1)" in lines[1]
     whole = clinical_warnings(clinical, ["ki67", "age", "gender"])  # every row
     assert len(whole) == 1 and "'ki67' has a single level (12)" in whole[0]
+
+
+def test_demo_clinical_columns_checked_before_the_demo_job():
+    from conftest import ROOT
+
+    from npc_radiomics.config import load_yaml
+    from npc_radiomics.demo import CLINICAL_COLUMNS
+    from npc_radiomics.sheets import check_clinical_columns
+
+    cfg = load_yaml(ROOT / "config" / "config.yaml")
+    check_clinical_columns(CLINICAL_COLUMNS, cfg, "the demo clinical table")  # defaults fit
+    cfg["evaluation"]["biomarkers"] = ["ldh", "crp"]
+    with pytest.raises(InputError, match=r"evaluation.biomarkers: 'crp' is not a column of the"):
+        check_clinical_columns(CLINICAL_COLUMNS, cfg, "the demo clinical table")
+    cfg["clinical_variables"]["categorical"] = ["sex"]
+    with pytest.raises(InputError, match=r"clinical_variables.categorical: 'sex'"):
+        check_clinical_columns(CLINICAL_COLUMNS, cfg, "the demo clinical table")

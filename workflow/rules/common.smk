@@ -91,6 +91,9 @@ try:
             check_files=False,
         )
         CLINICAL_TSV = f"{DEMO_DIR}/clinical.tsv"
+        sheets.check_clinical_columns(
+            demo_cohort.CLINICAL_COLUMNS, config, "the demo clinical table"
+        )
         sheets.design_checks(
             config,
             SAMPLES,

@@ -404,3 +404,18 @@ def design_checks(cfg: dict, samples: pd.DataFrame, labels: dict[str, int]) -> N
             f"needs >= {MIN_READER2_PATIENTS} (add reader-2 masks or set robustness.enabled: "
             "false)"
         )
+
+
+def check_clinical_columns(columns: list[str] | tuple[str, ...], cfg: dict, what: str) -> None:
+    """The outcome, declared clinical variables and ``evaluation.biomarkers`` are columns of
+    a clinical table with these ``columns`` (e.g. the demo's, known before it is written)."""
+    keys = [("outcome.column", [cfg["outcome"]["column"]])]
+    keys += [(f"clinical_variables.{k}", v) for k, v in cfg["clinical_variables"].items()]
+    keys += [("evaluation.biomarkers", cfg.get("evaluation", {}).get("biomarkers", []))]
+    for key, names in keys:
+        missing = [n for n in names if n not in columns]
+        if missing:
+            raise InputError(
+                f"config key {key}: {missing[0]!r} is not a column of {what} (columns: "
+                f"{[c for c in columns if c != 'patient_id']})"
+            )
