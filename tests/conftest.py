@@ -58,8 +58,12 @@ def write_case(
     return str(img_path), str(mask_path)
 
 
-def make_user_cohort(root: Path, n_train: int = 10, n_external: int = 4, seed: int = 0) -> dict:
-    """A complete user cohort: images, masks, samples.tsv, clinical.tsv, config overrides."""
+def make_user_cohort(root: Path, n_train: int = 24, n_external: int = 4, seed: int = 0) -> dict:
+    """A complete user cohort: images, masks, samples.tsv, clinical.tsv, config overrides.
+
+    24 training patients (12 per class) are the fewest whose split leaves two patients per
+    class at the LASSO's CV level inside 2 x 2 nested folds: the start-up checks refuse
+    fewer (common.smk, npc_radiomics.split.check_design)."""
     rng = np.random.default_rng(seed)
     rows, clinical = [], []
     patients = [(f"A{i:03d}", "A") for i in range(n_train)] + [
@@ -92,6 +96,8 @@ def make_user_cohort(root: Path, n_train: int = 10, n_external: int = 4, seed: i
         "clinical": str(clinical_tsv),
         "demo": {"enabled": False, "preset": "tiny", "settings": "resources/demo_cohort.yaml"},
         "cohorts": {"train_centers": ["A"], "external_centers": ["B"]},
+        "selection": {"mrmr_k": 10, "lasso": {"cv_folds": 2}},
+        "tuning": {"n_trials": 2, "inner_folds": 2, "outer_folds": 2},
     }
     return {"samples": samples_tsv, "clinical": clinical_tsv, "config": config, "root": root}
 

@@ -37,9 +37,9 @@ def test_valid_cohort_dry_run_shows_fan_out(tmp_path, user_cohort):
     cfg = write_config(tmp_path / "config.yaml", user_cohort["config"])
     proc = run_workflow(tmp_path, cfg, "-n")
     assert proc.returncode == 0, proc.stderr
-    # 14 patients x 3 sequences of per-case QC jobs.
+    # 28 patients x 3 sequences of per-case QC jobs.
     assert "qc_case" in proc.stdout
-    assert any(line.split()[:2] == ["qc_case", "42"] for line in proc.stdout.splitlines())
+    assert any(line.split()[:2] == ["qc_case", "84"] for line in proc.stdout.splitlines())
 
 
 def test_missing_image_file(tmp_path, user_cohort):
@@ -176,7 +176,7 @@ def test_exclude_mode_drops_patient_and_lists_it(tmp_path, user_cohort):
     assert bad.loc[bad["sequence"] == "T1", "reason"].str.contains("empty").all()
     split = pd.read_csv(tmp_path / "results/split/split.tsv", sep="\t")
     assert "A005" not in set(split["patient_id"])
-    assert len(split) == 13
+    assert len(split) == 27
 
 
 def test_unreadable_image_file(tmp_path, user_cohort):

@@ -13,7 +13,14 @@ from npc_radiomics.zoo import parse_search_spaces
 from npc_radiomics.tuning import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
+from npc_radiomics import split as split_checks
 from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+
+
+def _warn(lines):
+    """Print start-up warnings, one line each; the run goes on."""
+    for line in lines:
+        print(f"npc-radiomics warning: {line}", file=sys.stderr)
 
 
 def _stop(err):
@@ -74,6 +81,16 @@ try:
             check_files=False,
         )
         CLINICAL_TSV = f"{DEMO_DIR}/clinical.tsv"
+        sheets.check_clinical_columns(
+            demo_cohort.CLINICAL_COLUMNS, config, "the demo clinical table"
+        )
+        sheets.design_checks(
+            config,
+            SAMPLES,
+            demo_cohort.response_labels(
+                DEMO_SETTINGS, config["demo"]["preset"], derived_seed(config["seed"], "demo")
+            ),
+        )
     else:
         SAMPLES = sheets.validate_samples(
             sheets.read_sheet(config["samples"], "sample sheet"),
@@ -82,13 +99,17 @@ try:
             base_dir=".",
         )
         CLINICAL_TSV = config["clinical"]
-        _clinical = sheets.validate_clinical(
-            sheets.read_sheet(CLINICAL_TSV, "clinical table"),
+        _clinical = sheets.read_clinical(
+            CLINICAL_TSV,
             OUTCOME,
             config["clinical_variables"]["continuous"],
             config["clinical_variables"]["categorical"],
+            config.get("evaluation", {}).get("biomarkers", []),
         )
         sheets.cross_check(SAMPLES, _clinical)
+        _warn(sheets.startup_checks(config, SAMPLES, _clinical))
+    if FEATURES_IN:
+        _warn(split_checks.check_features_input(config))
 except InputError as err:
     _stop(err)
 
@@ -195,7 +216,9 @@ def all_qc_cases():
 # ---- checkpoints: patients that passed QC, and the split --------------------------------
 def included_patients():
     """Sorted ids of the patients that passed QC on every sequence."""
-    qc = pd.read_csv(checkpoints.qc.get().output[0], sep="\t", dtype=str)
+    qc = pd.read_csv(
+        checkpoints.qc.get().output[0], sep="\t", dtype=str, keep_default_na=False
+    )
     return sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
 
 

@@ -22,8 +22,7 @@ rule qc_case:
     params:
         center=get_center,
         on_fail=config["qc"]["on_fail"],
-        mask_label=config["qc"]["mask_label"],
-        tolerance=config["qc"]["geometry_tolerance"],
+        qc=config["qc"],
     script:
         "../scripts/qc_case.py"
 

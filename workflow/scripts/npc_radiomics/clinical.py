@@ -671,10 +671,12 @@ def clinical_rule(
     """Rule ``clinical_analysis``: read its inputs, run :func:`clinical_analysis` against
     the chosen radiomics model, write every output of ``out``. Returns the line to log."""
     from .io import read_table, write_json, write_tsv
+    from .sheets import read_clinical
 
     data = merge_split(
-        read_table(clinical_path, dtype={"patient_id": str}),
-        read_table(split_path, dtype={"patient_id": str}),
+        # The same reader as the start-up validation (common.smk): one reading of the table.
+        read_clinical(clinical_path, outcome, continuous, categorical, biomarkers),
+        read_table(split_path),
     )
     chosen = json.loads(Path(chosen_path).read_text())["model"]
     predictions = read_table(predictions_path, dtype={"patient_id": str})

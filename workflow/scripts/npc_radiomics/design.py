@@ -87,7 +87,7 @@ def load_design(
     Raises InputError on a missing ID or outcome column, duplicate IDs, split patients
     without features, labels that are not 0/1, or no usable (non-constant) feature.
     """
-    table = read_table(features_path)
+    table = read_table(features_path, text_columns=[id_column])
     name = Path(features_path).name
     if id_column not in table.columns:
         raise InputError(f"feature table {name}: no ID column {id_column!r}")

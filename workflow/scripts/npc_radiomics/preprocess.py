@@ -20,6 +20,8 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
+from .errors import InputError
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -282,8 +284,20 @@ def resample_isotropic(
 
 
 def binarise_mask(mask: sitk.Image, label: int = 1) -> sitk.Image:
-    """uint8 mask with 1 where ``mask == label`` and 0 elsewhere (same grid)."""
-    return sitk.Cast(sitk.Equal(mask, int(label)), sitk.sitkUInt8)
+    """uint8 mask with 1 on the tumour and 0 elsewhere (same grid).
+
+    The tumour is chosen by :func:`npc_radiomics.qc.tumour_label`, the rule QC applied:
+    voxels equal to ``label`` (config ``qc.mask_label``), or the 1s of a binary mask.
+    """
+    from .qc import tumour_label
+
+    values = np.unique(sitk.GetArrayViewFromImage(mask))
+    tumour = tumour_label(values, int(label))
+    if tumour is None:
+        raise InputError(
+            f"mask is neither binary nor carries label {label}: labels {values[:10].tolist()}"
+        )
+    return sitk.Cast(sitk.Equal(mask, tumour), sitk.sitkUInt8)
 
 
 def preprocess_case(

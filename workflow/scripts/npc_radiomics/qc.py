@@ -1,19 +1,24 @@
 """Input QC per patient x sequence (pipeline step 1).
 
-Checks: image readable; mask readable; mask geometry equals the image's (size exactly;
-spacing, origin and direction within a relative tolerance); mask binary or carrying the
-configured label; tumour non-empty; the same for the second reader's mask when given.
+Checks, in order (the QC table's columns): image readable (the whole file decompresses and
+a NIfTI holds the voxels its header declares); image valid (a 3D scalar volume, no NaN/inf,
+not constant, not a 0/1 mask); mask readable; mask geometry equals the image's (size
+exactly; spacing, origin and direction within a relative tolerance); mask labels (integer,
+a label mask rather than an intensity image, binary or carrying ``qc.mask_label``); tumour
+non-empty; ROI valid (at least ``qc.min_roi_voxels`` voxels, extending over two axes, some
+intensity spread inside); the same mask checks for the second reader's mask when given.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .io import read_image
+from .io import read_image, verify_image_file
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +30,12 @@ QC_COLUMNS = [
     "mask",
     "mask_reader2",
     "image_readable",
+    "image_valid",
     "mask_readable",
     "geometry_match",
     "mask_labels_ok",
     "mask_nonempty",
+    "roi_valid",
     "reader2_ok",
     "size",
     "spacing_mm",
@@ -37,6 +44,51 @@ QC_COLUMNS = [
     "status",
     "reason",
 ]
+
+# A label mask carries a handful of labels; an intensity image given as the mask (image and
+# mask columns swapped) carries hundreds of distinct values.
+MAX_MASK_LABELS = 255
+
+
+@dataclass(frozen=True)
+class QCSettings:
+    """Config ``qc`` (see config/config.yaml): the thresholds of the checks."""
+
+    mask_label: int = 1
+    tolerance: float = 1e-3
+    min_roi_voxels: int = 27
+    max_mask_fraction: float = 0.5
+
+    @classmethod
+    def from_config(cls, qc: dict) -> QCSettings:
+        return cls(
+            mask_label=int(qc.get("mask_label", 1)),
+            tolerance=float(qc.get("geometry_tolerance", 1e-3)),
+            min_roi_voxels=int(qc.get("min_roi_voxels", 27)),
+            max_mask_fraction=float(qc.get("max_mask_fraction", 0.5)),
+        )
+
+
+class _Fail(Exception):
+    """A failed check: ``check`` is the QC column that stays False."""
+
+    def __init__(self, check: str, message: str):
+        super().__init__(message)
+        self.check = check
+
+
+def tumour_label(values: np.ndarray, mask_label: int) -> int | None:
+    """Which value of a mask is the tumour, the one rule QC and preprocessing share.
+
+    ``values``: the distinct values of the mask. The configured ``mask_label`` when the
+    mask carries it; else 1 when the mask is binary (0/1); else None (no tumour label).
+    """
+    values = np.asarray(values)
+    if np.any(values == mask_label):
+        return int(mask_label)
+    if values.size and set(np.unique(values).tolist()) <= {0, 1}:
+        return 1
+    return None
 
 
 def geometry_mismatch(image, mask, tolerance: float = 1e-3) -> str | None:
@@ -60,31 +112,122 @@ def geometry_mismatch(image, mask, tolerance: float = 1e-3) -> str | None:
     return None
 
 
-def _check_mask(image, mask_path: str, label: int, tolerance: float, who: str) -> dict:
-    """Run the mask checks; return counts, or raise InputError with the reason."""
+def scalar_3d_problem(image) -> str | None:
+    """Why ``image`` is not a 3D scalar volume (2D, 4D, vector/RGB, one slice), or None."""
+    dim = image.GetDimension()
+    if dim != 3:
+        return f"is {dim}D (size {tuple(image.GetSize())}); only 3D scalar images are supported"
+    components = image.GetNumberOfComponentsPerPixel()
+    if components != 1:
+        return (
+            f"has {components} components per voxel (vector or RGB image); only 3D scalar "
+            "images are supported"
+        )
+    if min(image.GetSize()) < 2:
+        return f"has a single slice (size {tuple(image.GetSize())}): a 2D image, not a 3D volume"
+    return None
+
+
+def _read(path: str, what: str, check: str):
+    """(image, NaN/inf voxels stored in the file) or raise _Fail."""
+    try:
+        nonfinite = verify_image_file(path)
+        return read_image(path), nonfinite
+    except InputError as err:
+        raise _Fail(check, f"{what} unreadable: {err}") from None
+
+
+def _check_image(path: str):
+    """Read the image and check it is a finite, non-constant 3D scalar volume."""
     import SimpleITK as sitk
 
-    try:
-        mask = read_image(mask_path)
-    except InputError as err:
-        raise InputError(f"{who} unreadable: {err}") from None
-    mismatch = geometry_mismatch(image, mask, tolerance)
+    image, stored_nonfinite = _read(path, "image", "image_readable")
+    problem = scalar_3d_problem(image)
+    if problem:
+        raise _Fail("image_valid", f"image {problem} ({path})")
+    values = sitk.GetArrayViewFromImage(image)
+    # ITK's NIfTI reader turns stored NaN into 0: count in the file's bytes as well.
+    bad = max(int(values.size - np.count_nonzero(np.isfinite(values))), stored_nonfinite)
+    if bad:
+        raise _Fail(
+            "image_valid",
+            f"image has {bad} NaN/inf voxel(s) of {values.size}; they would spread through N4 "
+            f"and resampling into every feature ({path})",
+        )
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        raise _Fail("image_valid", f"image is constant (every voxel = {low:g}) ({path})")
+    if low >= 0 and high <= 1 and np.array_equal(values, np.round(values)):
+        raise _Fail(
+            "image_valid",
+            f"image holds only 0 and 1: a mask, not an MR image (image and mask columns "
+            f"swapped?) ({path})",
+        )
+    return image
+
+
+def _check_mask(image, image_path: str, mask_path: str, settings: QCSettings, who: str) -> int:
+    """Run the mask and ROI checks; return the tumour's voxel count or raise _Fail."""
+    import SimpleITK as sitk
+
+    mask, _ = _read(mask_path, who, "mask_readable")
+    problem = scalar_3d_problem(mask)
+    if problem:
+        raise _Fail("mask_readable", f"{who} {problem} ({mask_path})")
+    mismatch = geometry_mismatch(image, mask, settings.tolerance)
     if mismatch:
-        raise InputError(f"{who} geometry differs from the image: {mismatch} ({mask_path})")
+        raise _Fail(
+            "geometry_match", f"{who} geometry differs from the image: {mismatch} ({mask_path})"
+        )
     values = sitk.GetArrayViewFromImage(mask)
     labels = np.unique(values)
-    if not np.all(np.equal(np.mod(labels, 1), 0)):
-        raise InputError(f"{who} has non-integer values ({mask_path})")
-    binary = set(labels.tolist()) <= {0, 1}
-    if not binary and label not in labels:
-        raise InputError(
-            f"{who} is neither binary nor carries label {label}: labels {labels[:10].tolist()} "
-            f"({mask_path})"
+    swapped = "an intensity image? image and mask columns swapped?"
+    if not np.all(np.isfinite(labels)) or not np.all(np.equal(np.mod(labels, 1), 0)):
+        raise _Fail("mask_labels_ok", f"{who} has non-integer values ({swapped}) ({mask_path})")
+    if len(labels) > MAX_MASK_LABELS:
+        raise _Fail(
+            "mask_labels_ok",
+            f"{who} has {len(labels)} distinct values, not a label mask ({swapped}) ({mask_path})",
         )
-    voxels = int(np.count_nonzero(values == (1 if binary else label)))
+    fraction = np.count_nonzero(values) / values.size
+    if fraction > settings.max_mask_fraction:
+        raise _Fail(
+            "mask_labels_ok",
+            f"{who} is non-zero in {fraction:.0%} of the voxels (more than qc.max_mask_fraction "
+            f"{settings.max_mask_fraction:g}; {swapped}) ({mask_path})",
+        )
+    label = tumour_label(labels, settings.mask_label)
+    if label is None:
+        raise _Fail(
+            "mask_labels_ok",
+            f"{who} is neither binary nor carries label {settings.mask_label}: labels "
+            f"{labels[:10].tolist()} ({mask_path})",
+        )
+    roi = values == label
+    voxels = int(np.count_nonzero(roi))
     if voxels == 0:
-        raise InputError(f"{who} is empty (no tumour voxel) ({mask_path})")
-    return {"voxels": voxels, "labels_ok": True}
+        raise _Fail("mask_nonempty", f"{who} is empty (no tumour voxel) ({mask_path})")
+    if voxels < settings.min_roi_voxels:
+        raise _Fail(
+            "roi_valid",
+            f"{who} tumour too small: {voxels} voxel(s), fewer than qc.min_roi_voxels "
+            f"{settings.min_roi_voxels} ({mask_path})",
+        )
+    extent = [int(np.ptp(axis)) + 1 for axis in np.nonzero(roi)]
+    if sum(e > 1 for e in extent) < 2:
+        raise _Fail(
+            "roi_valid",
+            f"{who} tumour spans a single voxel along two axes (extent {extent[::-1]} voxels "
+            f"x, y, z): too few dimensions for texture features ({mask_path})",
+        )
+    inside = sitk.GetArrayViewFromImage(image)[roi]
+    if float(inside.min()) == float(inside.max()):
+        raise _Fail(
+            "roi_valid",
+            f"{who}: zero intensity spread inside the tumour (every voxel = "
+            f"{float(inside.min()):g}) in image {image_path} ({mask_path})",
+        )
+    return voxels
 
 
 def qc_case(
@@ -94,14 +237,24 @@ def qc_case(
     image_path: str,
     mask_path: str,
     mask_reader2_path: str = "",
-    mask_label: int = 1,
-    tolerance: float = 1e-3,
+    settings: QCSettings | None = None,
 ) -> dict:
     """QC one patient x sequence; returns one row of the QC table (see ``QC_COLUMNS``).
 
-    Never raises for bad data: a failing check gives ``status == "fail"`` and a
-    ``reason`` naming patient, sequence and file; the caller decides to stop or exclude.
+    Never raises for bad data: a failing check gives ``status == "fail"``, the check's
+    column False, and a ``reason`` naming patient, sequence and file; the caller decides
+    to stop or exclude.
     """
+    settings = settings or QCSettings()
+    checks = [
+        "image_readable",
+        "image_valid",
+        "mask_readable",
+        "geometry_match",
+        "mask_labels_ok",
+        "mask_nonempty",
+        "roi_valid",
+    ]
     row = dict.fromkeys(QC_COLUMNS, "")
     row.update(
         patient_id=patient_id,
@@ -110,40 +263,29 @@ def qc_case(
         image=image_path,
         mask=mask_path,
         mask_reader2=mask_reader2_path or "",
-        image_readable=False,
-        mask_readable=False,
-        geometry_match=False,
-        mask_labels_ok=False,
-        mask_nonempty=False,
         reader2_ok="" if not mask_reader2_path else False,
         status="fail",
     )
+    row.update(dict.fromkeys(checks, False))
     where = f"patient {patient_id} sequence {sequence}"
     try:
-        image = read_image(image_path)
-    except InputError as err:
-        row["reason"] = f"{where}: image unreadable: {err}"
+        image = _check_image(image_path)
+        row["size"] = "x".join(map(str, image.GetSize()))
+        row["spacing_mm"] = "x".join(f"{s:.4g}" for s in image.GetSpacing())
+        voxels = _check_mask(image, image_path, mask_path, settings, "mask")
+        row["tumour_voxels"] = voxels
+        row["tumour_volume_ml"] = round(voxels * float(np.prod(image.GetSpacing())) / 1e3, 4)
+    except _Fail as fail:
+        # Every check before the failing one passed.
+        row.update(dict.fromkeys(checks[: checks.index(fail.check)], True))
+        row["reason"] = f"{where}: {fail}"
         return row
-    row["image_readable"] = True
-    row["size"] = "x".join(map(str, image.GetSize()))
-    row["spacing_mm"] = "x".join(f"{s:.4g}" for s in image.GetSpacing())
-    try:
-        result = _check_mask(image, mask_path, mask_label, tolerance, "mask")
-    except InputError as err:
-        msg = str(err)
-        row["mask_readable"] = "unreadable" not in msg
-        row["geometry_match"] = row["mask_readable"] and "geometry" not in msg
-        row["mask_labels_ok"] = row["geometry_match"] and "label" not in msg
-        row["reason"] = f"{where}: {msg}"
-        return row
-    row.update(mask_readable=True, geometry_match=True, mask_labels_ok=True, mask_nonempty=True)
-    row["tumour_voxels"] = result["voxels"]
-    row["tumour_volume_ml"] = round(result["voxels"] * float(np.prod(image.GetSpacing())) / 1e3, 4)
+    row.update(dict.fromkeys(checks, True))
     if mask_reader2_path:
         try:
-            _check_mask(image, mask_reader2_path, mask_label, tolerance, "reader-2 mask")
-        except InputError as err:
-            row["reason"] = f"{where}: {err}"
+            _check_mask(image, image_path, mask_reader2_path, settings, "reader-2 mask")
+        except _Fail as fail:
+            row["reason"] = f"{where}: {fail}"
             return row
         row["reader2_ok"] = True
     row["status"] = "pass"
@@ -163,3 +305,33 @@ def gather_qc(rows: list[pd.DataFrame], sequences: list[str]) -> pd.DataFrame:
     failed = set(df.loc[df["status"] != "pass", "patient_id"])
     df["patient_status"] = np.where(df["patient_id"].isin(failed), "excluded", "included")
     return df
+
+
+def qc_rule(
+    patient: str,
+    center: str,
+    sequence: str,
+    image: str,
+    mask: str,
+    mask_reader2: str,
+    qc_config: dict,
+    on_fail: str,
+) -> pd.DataFrame:
+    """Rule ``qc_case``: the case's QC row, or an InputError when it fails and
+    ``on_fail`` is ``stop`` (``exclude``: the failing row is kept and the patient dropped
+    at the checkpoint)."""
+    row = qc_case(
+        patient,
+        center,
+        sequence,
+        image,
+        mask,
+        mask_reader2,
+        settings=QCSettings.from_config(qc_config),
+    )
+    log.info("%s %s: %s %s", row["patient_id"], row["sequence"], row["status"], row["reason"])
+    if row["status"] != "pass" and on_fail == "stop":
+        raise InputError(
+            f"QC failed: {row['reason']} (set qc.on_fail: exclude to drop the patient)"
+        )
+    return pd.DataFrame([row], columns=QC_COLUMNS)

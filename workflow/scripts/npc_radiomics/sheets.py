@@ -6,8 +6,12 @@ file, so a bad sheet stops the run before any job starts.
 
 from __future__ import annotations
 
+import csv
+import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -16,21 +20,70 @@ SAMPLE_COLUMNS = ("patient_id", "center", "sequence", "image", "mask")
 OPTIONAL_SAMPLE_COLUMNS = ("mask_reader2",)
 
 
-def _line(index: int) -> int:
-    """Sheet line of a 0-based data row (line 1 is the header)."""
-    return int(index) + 2
+def _line(df: pd.DataFrame, label) -> int:
+    """Sheet line of the row with index ``label``.
+
+    :func:`read_sheet` indexes rows by their real line in the file (blank lines counted);
+    a table built in memory has a 0-based index under a header on line 1.
+    """
+    return int(label) if df.index.name == "line" else int(label) + 2
+
+
+def _line_at(df: pd.DataFrame, position: int) -> int:
+    """Sheet line of the row at 0-based ``position``."""
+    return _line(df, df.index[position])
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def read_sheet(path: str | Path, what: str) -> pd.DataFrame:
-    """Read a tab-separated sheet as strings, with empty cells as empty strings."""
+    """Read a tab-separated sheet as strings, exactly as written but for surrounding space.
+
+    Everything is text (``NA``, ``None``, ``null``, ``nan`` and ``007`` stay as written;
+    empty cells are empty strings). A UTF-8 byte-order mark, any line ending (LF, CRLF,
+    CR) and blank lines are accepted; cells and column names are stripped of surrounding
+    white space. The index is each row's real line number in the file (name ``line``),
+    so messages name the line an editor shows. Raises :class:`InputError` for duplicated
+    or empty column names and rows with more cells than the header.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} not found: {path}")
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
-    except Exception as err:  # pandas raises several types for malformed text
-        raise InputError(f"cannot parse {what} {path}: {err}") from None
-    df.columns = [c.strip() for c in df.columns]
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{what} {path}: not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
+    rows: list[tuple[int, list[str]]] = []
+    for number, line in enumerate(_NEWLINE.split(text), start=1):
+        if line.strip():
+            cells = next(csv.reader([line], delimiter="\t", quotechar='"'), [])
+            rows.append((number, [c.strip() for c in cells]))
+    if not rows:
+        raise InputError(f"{what} {path} is empty")
+    header_line, header = rows[0]
+    seen: dict[str, int] = {}
+    for k, name in enumerate(header, start=1):
+        if not name:
+            raise InputError(f"{what} line {header_line}: column {k} has no name")
+        if name in seen:
+            raise InputError(
+                f"{what} line {header_line}: duplicated column name {name!r} "
+                f"(columns {seen[name]} and {k})"
+            )
+        seen[name] = k
+    width = len(header)
+    data, lines = [], []
+    for number, cells in rows[1:]:
+        if len(cells) > width and any(cells[width:]):
+            raise InputError(
+                f"{what} line {number}: {len(cells)} cells but the header has {width} columns"
+            )
+        data.append((cells + [""] * width)[:width])
+        lines.append(number)
+    df = pd.DataFrame(data, columns=header, index=pd.Index(lines, name="line"), dtype=object)
     return df
 
 
@@ -44,13 +97,13 @@ def validate_rows(df: pd.DataFrame, schema_name: str, what: str) -> None:
     from .config import load_yaml
 
     validator = jsonschema.Draft202012Validator(load_yaml(SCHEMA_DIR / schema_name))
-    for i, record in enumerate(df.to_dict(orient="records")):
+    for label, record in zip(df.index, df.to_dict(orient="records"), strict=True):
         record = {k: v for k, v in record.items() if not (isinstance(v, float) and pd.isna(v))}
         error = next(iter(validator.iter_errors(record)), None)
         if error is not None:
             column = ".".join(str(p) for p in error.absolute_path) or "row"
             raise InputError(
-                f"{what} line {_line(i)}: column {column}: {error.message} "
+                f"{what} line {_line(df, label)}: column {column}: {error.message} "
                 f"(patient {record.get('patient_id', '?')})"
             )
 
@@ -80,17 +133,17 @@ def validate_samples(
     for i, row in df.iterrows():
         for col in SAMPLE_COLUMNS:
             if not row[col]:
-                raise InputError(f"sample sheet line {_line(i)}: empty {col}")
+                raise InputError(f"sample sheet line {_line(df, i)}: empty {col}")
     validate_rows(df, "samples.schema.yaml", "sample sheet")
     for i, row in df.iterrows():
         if row["sequence"] not in sequences:
             raise InputError(
-                f"sample sheet line {_line(i)}: unknown sequence {row['sequence']!r} for patient "
-                f"{row['patient_id']} (config sequences: {sequences})"
+                f"sample sheet line {_line(df, i)}: unknown sequence {row['sequence']!r} for "
+                f"patient {row['patient_id']} (config sequences: {sequences})"
             )
         if row["center"] not in centers:
             raise InputError(
-                f"sample sheet line {_line(i)}: centre {row['center']!r} of patient "
+                f"sample sheet line {_line(df, i)}: centre {row['center']!r} of patient "
                 f"{row['patient_id']} is neither a training nor an external centre in config"
             )
     dup = df.duplicated(["patient_id", "sequence"], keep="first")
@@ -98,7 +151,7 @@ def validate_samples(
         i = int(dup.to_numpy().nonzero()[0][0])
         row = df.iloc[i]
         raise InputError(
-            f"sample sheet line {_line(i)}: duplicated patient {row['patient_id']} "
+            f"sample sheet line {_line_at(df, i)}: duplicated patient {row['patient_id']} "
             f"sequence {row['sequence']}"
         )
     centers_per_patient = df.groupby("patient_id")["center"].nunique()
@@ -113,12 +166,13 @@ def validate_samples(
     base_dir = Path(base_dir)
     for col in ("image", "mask", "mask_reader2"):
         df[col] = [str(base_dir / p) if p and not Path(p).is_absolute() else p for p in df[col]]
+    _check_shared_files(df)
     if check_files:
         for i, row in df.iterrows():
             for col in ("image", "mask", "mask_reader2"):
                 if row[col] and not Path(row[col]).exists():
                     raise InputError(
-                        f"sample sheet line {_line(i)}: {col} file not found for patient "
+                        f"sample sheet line {_line(df, i)}: {col} file not found for patient "
                         f"{row['patient_id']} sequence {row['sequence']}: {row[col]}"
                     )
     order = {s: k for k, s in enumerate(sequences)}
@@ -129,17 +183,68 @@ def validate_samples(
     ]
 
 
+def _check_shared_files(df: pd.DataFrame) -> None:
+    """A copy-paste error in the sheet: one image file on two rows, or one mask file for
+    two patients (a patient may share a mask between co-registered sequences)."""
+    for col, per_patient in (("image", False), ("mask", True), ("mask_reader2", True)):
+        first: dict[str, tuple] = {}
+        for label, pid, seq, path in zip(
+            df.index, df["patient_id"], df["sequence"], df[col], strict=True
+        ):
+            if not path:
+                continue
+            key = os.path.normcase(os.path.realpath(path))
+            if key in first:
+                line0, pid0, seq0 = first[key]
+                if not per_patient or pid0 != pid:
+                    raise InputError(
+                        f"sample sheet line {_line(df, label)}: {col} of patient {pid} sequence "
+                        f"{seq} is the same file as on line {line0} (patient {pid0} sequence "
+                        f"{seq0}): {path}"
+                    )
+            else:
+                first[key] = (_line(df, label), pid, seq)
+
+
+# Cells that mean "not recorded" in a clinical variable (never in ids or centre names).
+MISSING = ("", "NA", "N/A", "NaN", "nan", "None", "null", "NULL", ".")
+
+
+def _numeric_column(df: pd.DataFrame, col: str, what: str, hint: str) -> pd.Series:
+    """``df[col]`` as numbers (missing cells NaN); InputError naming the first text cell."""
+    text = df[col].fillna("").astype(str).str.strip()
+    missing = text.isin(MISSING)
+    values = pd.to_numeric(text.where(~missing, None), errors="coerce")
+    bad = values.isna() & ~missing
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(
+            f"clinical table line {_line_at(df, i)}: {what} {col!r} of patient "
+            f"{df['patient_id'].iloc[i]} is not a number: {text.iloc[i]!r}{hint}"
+        )
+    if np.isinf(values).any():
+        i = int(np.isinf(values).to_numpy().nonzero()[0][0])
+        raise InputError(
+            f"clinical table line {_line_at(df, i)}: {what} {col!r} of patient "
+            f"{df['patient_id'].iloc[i]} is infinite"
+        )
+    return values
+
+
 def validate_clinical(
     clinical: pd.DataFrame,
     outcome: str,
     continuous: list[str],
     categorical: list[str],
+    biomarkers: list[str] | tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Check the clinical table; return it with typed columns, sorted by patient_id.
 
-    The outcome must be present and 0/1 for every patient; declared variables must exist
-    as columns (missing values inside them are allowed and reported later); continuous
-    variables must be numeric.
+    The outcome must be present and 0/1 for every patient; declared variables and the
+    ``evaluation.biomarkers`` must exist as columns and hold numbers (categorical
+    variables numerically coded, as the clinical stage's regressions need); cells in
+    :data:`MISSING` are missing values (allowed, reported by :func:`clinical_warnings`).
+    Other columns are left as text.
     """
     if "patient_id" not in clinical.columns:
         raise InputError("clinical table: missing column 'patient_id'")
@@ -152,13 +257,13 @@ def validate_clinical(
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])
         raise InputError(
-            f"clinical table line {_line(i)}: duplicated patient {df['patient_id'].iloc[i]}"
+            f"clinical table line {_line_at(df, i)}: duplicated patient {df['patient_id'].iloc[i]}"
         )
     for i, (pid, value) in enumerate(zip(df["patient_id"], df[outcome], strict=True)):
         text = str(value).strip()
         if text in ("", "nan", "NA", "NaN", "None"):
             raise InputError(
-                f"clinical table line {_line(i)}: patient {pid} has no outcome ({outcome!r})"
+                f"clinical table line {_line_at(df, i)}: patient {pid} has no outcome ({outcome!r})"
             )
         try:
             number = float(text)
@@ -166,24 +271,67 @@ def validate_clinical(
             number = None
         if number not in (0.0, 1.0):
             raise InputError(
-                f"clinical table line {_line(i)}: outcome {outcome!r} of patient {pid} is "
+                f"clinical table line {_line_at(df, i)}: outcome {outcome!r} of patient {pid} is "
                 f"{text!r}; must be 1 (complete response) or 0 (non-CR)"
             )
     df[outcome] = df[outcome].astype(float).astype(int)
-    for col in [*continuous, *categorical]:
+    for col in [*continuous, *categorical, *biomarkers]:
         if col not in df.columns:
-            raise InputError(f"clinical table: declared clinical variable {col!r} is not a column")
-    for col in continuous:
-        values = pd.to_numeric(df[col].replace({"": None}), errors="coerce")
-        bad = values.isna() & ~df[col].astype(str).str.strip().isin(["", "nan", "NA", "NaN"])
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
+            key = "evaluation.biomarkers" if col in biomarkers else "clinical_variables"
             raise InputError(
-                f"clinical table line {_line(i)}: variable {col!r} of patient "
-                f"{df['patient_id'].iloc[i]} is not a number: {df[col].iloc[i]!r}"
+                f"clinical table: {key} names {col!r}, which is not a column (columns: "
+                f"{sorted(c for c in df.columns if c != 'patient_id')[:20]})"
             )
-        df[col] = values
-    return df.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+    for col in dict.fromkeys([*continuous, *biomarkers]):
+        if col not in categorical:
+            df[col] = _numeric_column(df, col, "variable", "")
+    for col in categorical:
+        df[col] = _numeric_column(
+            df,
+            col,
+            "categorical variable",
+            "; code categories as numbers (e.g. gender 0/1, stages 1-4)",
+        )
+    out = df.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+    out.index.name = None
+    return out
+
+
+def read_clinical(
+    path: str | Path,
+    outcome: str,
+    continuous: list[str],
+    categorical: list[str],
+    biomarkers: list[str] | tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """The one reader of the clinical table, used at start-up and by the clinical stage:
+    :func:`read_sheet` then :func:`validate_clinical`."""
+    return validate_clinical(
+        read_sheet(path, "clinical table"), outcome, continuous, categorical, biomarkers
+    )
+
+
+def clinical_warnings(
+    clinical: pd.DataFrame, variables: list[str], patients: list[str] | None = None
+) -> list[str]:
+    """Lines warning of declared variables with no value or a single level.
+
+    ``patients``: restrict to these (e.g. the training pool, where the clinical models
+    are fitted); default every row.
+    """
+    df = clinical if patients is None else clinical[clinical["patient_id"].isin(patients)]
+    where = "" if patients is None else " among the training-pool patients"
+    out = []
+    for col in variables:
+        values = df[col].dropna()
+        if values.empty:
+            out.append(f"clinical table: variable {col!r} has no value{where}; it is left out")
+        elif values.nunique() == 1:
+            out.append(
+                f"clinical table: variable {col!r} has a single level ({values.iloc[0]:g})"
+                f"{where}; it cannot enter a regression"
+            )
+    return out
 
 
 def cross_check(samples: pd.DataFrame, clinical: pd.DataFrame) -> None:
@@ -202,3 +350,72 @@ def cross_check(samples: pd.DataFrame, clinical: pd.DataFrame) -> None:
             f"patient {no_images[0]} has a clinical row but no images in the sample sheet"
             + (f" ({len(no_images) - 1} more)" if len(no_images) > 1 else "")
         )
+
+
+def startup_checks(cfg: dict, samples: pd.DataFrame, clinical: pd.DataFrame) -> list[str]:
+    """Checks of the validated sheets that the later stages would otherwise hit hours into
+    a run; raises :class:`InputError`, returns warning lines.
+
+    :func:`design_checks` with the clinical table's outcomes, and declared clinical
+    variables with no value or one level on the training pool (warnings).
+    """
+    outcome = cfg["outcome"]["column"]
+    design_checks(cfg, samples, clinical.set_index("patient_id")[outcome].to_dict())
+    train_centers = set(cfg["cohorts"]["train_centers"])
+    pool = sorted(set(samples.loc[samples["center"].isin(train_centers), "patient_id"]))
+    variables = [
+        *cfg["clinical_variables"]["continuous"],
+        *cfg["clinical_variables"]["categorical"],
+    ]
+    return clinical_warnings(clinical, variables, pool)
+
+
+def design_checks(cfg: dict, samples: pd.DataFrame, labels: dict[str, int]) -> None:
+    """Every configured centre has patients; class counts allow the split and every CV
+    level (:func:`npc_radiomics.split.check_design`); enough reader-2 patients for the
+    ICC filter. ``labels``: patient_id -> outcome (0/1) of every patient of ``samples``.
+    """
+    from .config import derived_seed
+    from .icc import MIN_READER2_PATIENTS
+    from .split import check_design
+    from .tuning import TuningSettings
+
+    centers = samples.drop_duplicates("patient_id").set_index("patient_id")["center"]
+    patients = pd.DataFrame(
+        {
+            "patient_id": centers.index.to_numpy(),
+            "center": centers.to_numpy(),
+            "label": [int(labels[p]) for p in centers.index],
+        }
+    )
+    check_design(
+        patients,
+        list(cfg["cohorts"]["train_centers"]),
+        list(cfg["cohorts"]["external_centers"]),
+        cfg["split"]["test_size"],
+        derived_seed(cfg["seed"], "split"),
+        cfg["split"]["stratify"],
+        TuningSettings.from_config(cfg),
+    )
+    reader2 = sorted(set(samples.loc[samples["mask_reader2"] != "", "patient_id"]))
+    if cfg.get("robustness", {}).get("enabled", True) and 0 < len(reader2) < MIN_READER2_PATIENTS:
+        raise InputError(
+            f"sample sheet: {len(reader2)} patient(s) have a mask_reader2, the ICC filter "
+            f"needs >= {MIN_READER2_PATIENTS} (add reader-2 masks or set robustness.enabled: "
+            "false)"
+        )
+
+
+def check_clinical_columns(columns: list[str] | tuple[str, ...], cfg: dict, what: str) -> None:
+    """The outcome, declared clinical variables and ``evaluation.biomarkers`` are columns of
+    a clinical table with these ``columns`` (e.g. the demo's, known before it is written)."""
+    keys = [("outcome.column", [cfg["outcome"]["column"]])]
+    keys += [(f"clinical_variables.{k}", v) for k, v in cfg["clinical_variables"].items()]
+    keys += [("evaluation.biomarkers", cfg.get("evaluation", {}).get("biomarkers", []))]
+    for key, names in keys:
+        missing = [n for n in names if n not in columns]
+        if missing:
+            raise InputError(
+                f"config key {key}: {missing[0]!r} is not a column of {what} (columns: "
+                f"{[c for c in columns if c != 'patient_id']})"
+            )
