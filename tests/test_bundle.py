@@ -369,3 +369,133 @@ def test_warnings_are_silent_for_a_bundle_made_here(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_bundle(directory)
+
+
+# ------------------------------------------------------------------ the rules' functions
+class _Namespace(dict):
+    """Attribute access over a dict, like Snakemake's input / params / output."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_bundle_rule_picks_the_chosen_model_and_reads_thresholds_tsv(tmp_path):
+    from npc_radiomics.bundle import bundle_rule
+    from npc_radiomics.tuning import save_pipeline
+
+    X, y = _design()
+    thresholds, metrics, split, zscore, provenance = _tables(tmp_path, "knn")
+    paths = {}
+    for model, params in (("logistic_regression", {"C": 1.0}), ("knn", {"n_neighbors": 5})):
+        pipe = _fit(model, params, X, y)
+        paths[model] = tmp_path / f"{model}.joblib"
+        save_pipeline(pipe, paths[model], f"{paths[model]}.sha256")
+    for name, table in (("thresholds", thresholds), ("metrics", metrics), ("split", split)):
+        table.to_csv(tmp_path / f"{name}.tsv", sep="\t", index=False)
+    provenance.to_csv(tmp_path / "provenance.tsv", sep="\t", index=False)
+    (tmp_path / "chosen.json").write_text(json.dumps({"model": "knn", "reason": "best"}))
+    inputs = _Namespace(
+        chosen=tmp_path / "chosen.json",
+        pipelines=[str(paths["logistic_regression"]), str(paths["knn"])],
+        thresholds=tmp_path / "thresholds.tsv",
+        metrics=tmp_path / "metrics.tsv",
+        split=tmp_path / "split.tsv",
+        zscore=zscore,
+        params=PARAMS,
+        feature_provenance=tmp_path / "provenance.tsv",
+    )
+    params = _Namespace(models=["logistic_regression", "knn"], settings=SETTINGS, config=CONFIG)
+    bundle_rule(inputs, params, tmp_path / "chosen_bundle")
+    chosen = load_bundle(tmp_path / "chosen_bundle")
+    assert chosen.model == "knn" and chosen.threshold == 0.4375
+    assert chosen.manifest["threshold"]["source"] == "fixed on OOF"
+    assert type(chosen.pipeline[-1]).__name__ == "CappedKNeighborsClassifier"
+    bundle_rule(inputs, params, tmp_path / "lr_bundle", model="logistic_regression")
+    other = load_bundle(tmp_path / "lr_bundle")
+    assert other.model == "logistic_regression" and other.manifest["choice"]["chosen"] is False
+    assert other.threshold is None  # thresholds.tsv has no row for it: recorded, not invented
+    assert "no threshold" in other.manifest["threshold"]["source"]
+
+
+def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
+    from npc_radiomics.features import CaseFeatures, case_tables
+    from npc_radiomics.predict import predict_rule
+
+    X, y = _design(n=60)
+    pipe = _fit(X=X.iloc[:40], y=y[:40])
+    directory = make_bundle(tmp_path, pipe)
+    new = X.iloc[40:]
+    feature_paths, provenance_paths, qc_rows = [], [], []
+    for row in new.itertuples(index=False):
+        values = dict(zip(X.columns[1:], row[1:], strict=True))
+        for sequence in SEQUENCES:
+            prefix = f"{sequence}__"
+            case = CaseFeatures(
+                {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)},
+                {"Versions_PyRadiomics": "v3.1.4"},
+            )
+            features, provenance = case_tables(row.patient_id, sequence, case)
+            feature_paths.append(tmp_path / f"{row.patient_id}_{sequence}.tsv")
+            provenance_paths.append(tmp_path / f"{row.patient_id}_{sequence}_prov.tsv")
+            features.to_csv(feature_paths[-1], sep="\t", index=False)
+            provenance.to_csv(provenance_paths[-1], sep="\t", index=False)
+            qc_rows.append(
+                {
+                    "patient_id": row.patient_id,
+                    "sequence": sequence,
+                    "reason": "",
+                    "patient_status": "included",
+                }
+            )
+    pd.DataFrame(qc_rows).to_csv(tmp_path / "qc.tsv", sep="\t", index=False)
+    out_dir = tmp_path / "predict"
+    out = _Namespace(
+        {
+            k: str(out_dir / v)
+            for k, v in {
+                "predictions": "predictions.tsv",
+                "features": "features.tsv",
+                "html": "index.html",
+                "metrics": "metrics.tsv",
+                "calibration": "calibration.tsv",
+                "dca": "dca.tsv",
+                "calibration_figure": "calibration.png",
+                "dca_figure": "dca.png",
+            }.items()
+        }
+    )
+    params = _Namespace(
+        outcomes=dict(zip(new["patient_id"], map(int, y[40:]), strict=True)),
+        allow_extractor_mismatch=False,
+        ci_method="delong",
+        n_bootstrap=200,
+        calibration_bins=4,
+        dca_thresholds=[0.1, 0.9, 0.1],
+        seed=1,
+    )
+    inputs = _Namespace(
+        features=feature_paths,
+        provenance=provenance_paths,
+        qc=tmp_path / "qc.tsv",
+        bundle=directory / MANIFEST,
+    )
+    predict_rule(inputs, params, out)
+    got = pd.read_csv(out.predictions, sep="\t")
+    expected = pipe.predict_proba(new.set_index("patient_id"))[:, 1]
+    np.testing.assert_allclose(got["probability"], expected, rtol=0, atol=1e-12)
+    from npc_radiomics.metrics import delong_ci
+
+    metrics = pd.read_csv(out.metrics, sep="\t").iloc[0]
+    reference = delong_ci(y[40:], expected)
+    assert metrics["auc"] == pytest.approx(reference.auc, abs=1e-12)
+    assert metrics["auc_ci_low"] == pytest.approx(reference.ci_low, abs=1e-12)
+    assert metrics["threshold"] == 0.4375 and metrics["n"] == 20
+    dca = pd.read_csv(out.dca, sep="\t")
+    assert {"treat_all", "treat_none", "logistic_regression"} <= set(dca["strategy"])
+    assert "External validation" in Path(out.html).read_text()
+    # Features from another pyradiomics are refused unless overridden.
+    for path in provenance_paths[:1]:
+        table = pd.read_csv(path, sep="\t")
+        table["value"] = "v9.9.9"
+        table.to_csv(path, sep="\t", index=False)
+    with pytest.raises(BundleError, match="pyradiomics v9.9.9 extracted the new patients"):
+        predict_rule(inputs, params, out)
