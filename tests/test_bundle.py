@@ -499,3 +499,22 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
         table.to_csv(path, sep="\t", index=False)
     with pytest.raises(BundleError, match="pyradiomics v9.9.9 extracted the new patients"):
         predict_rule(inputs, params, out)
+
+
+def test_a_failed_model_gives_a_sealed_empty_bundle_that_loading_refuses(tmp_path):
+    thresholds, metrics, split, zscore, provenance = _tables(tmp_path)
+    out = tmp_path / "bundle"
+    write_bundle(
+        out,
+        pipeline=None,
+        model="svm",
+        choice={"model": "svm"},
+        thresholds=thresholds,
+        metrics=metrics,
+        split=split,
+        settings=SETTINGS,
+        config=CONFIG,
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["checksums.sha256", "manifest.json"]
+    with pytest.raises(BundleError, match="holds no model: model svm has no fitted pipeline"):
+        load_bundle(out)

@@ -309,7 +309,9 @@ def write_bundle(
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     if pipeline is None:
-        raise InputError(f"model {model} has no fitted pipeline (its tuning failed)")
+        return write_empty_bundle(
+            directory, model, f"model {model} has no fitted pipeline (its tuning failed)"
+        )
     features = [str(f) for f in getattr(pipeline, "feature_names_in_", [])]
     if not features:
         raise InputError(f"model {model}: the pipeline does not record its feature names")
@@ -390,6 +392,27 @@ def write_bundle(
     return manifest
 
 
+def write_empty_bundle(directory: str | Path, model: str | None, reason: str) -> dict:
+    """A sealed bundle that holds no model (every model failed, or this one did): the run
+    goes on and shows the gap; :func:`load_bundle` refuses it with the reason."""
+    from .io import write_json
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model,
+        "failed": True,
+        "reason": reason,
+        "files": {},
+    }
+    write_json(manifest, directory / MANIFEST)
+    seal(directory)
+    log.error("bundle %s holds no model: %s", directory, reason)
+    return manifest
+
+
 def bundle_rule(inputs, params, out_dir, model: str | None = None) -> str:
     """Rule ``bundle`` (chosen model) / ``bundle_model`` (``model`` given): one bundle.
 
@@ -402,7 +425,8 @@ def bundle_rule(inputs, params, out_dir, model: str | None = None) -> str:
     if model is None:
         model = choice.get("model")
         if model is None:
-            raise InputError(f"no model to bundle: {choice.get('reason')}")
+            write_empty_bundle(out_dir, None, f"no model to bundle: {choice.get('reason')}")
+            return f"no model to bundle: {choice.get('reason')}"
     else:
         choice = {
             "model": model,
@@ -427,6 +451,8 @@ def bundle_rule(inputs, params, out_dir, model: str | None = None) -> str:
             pd.read_csv(inputs.feature_provenance, sep="\t", dtype=str) if images else None
         ),
     )
+    if manifest.get("failed"):
+        return f"bundle of {model}: no model ({manifest['reason']})"
     return f"bundle of {model}: {len(manifest['features'])} input features -> {out_dir}"
 
 
@@ -520,6 +546,8 @@ def load_bundle(
             f"bundle {directory}: format version {manifest.get('format_version')}, this "
             f"workflow reads {FORMAT_VERSION}"
         )
+    if manifest.get("failed"):
+        raise BundleError(f"bundle {directory} holds no model: {manifest.get('reason')}")
     listed = manifest.get("files", {})
     for name, digest in sorted(listed.items()):
         if sums.get(name) != digest:
