@@ -211,7 +211,7 @@ def test_a_changed_byte_in_any_file_is_refused(tmp_path):
         with pytest.raises(BundleError) as err:
             load_bundle(copy)
         message = str(err.value)
-        assert "\n" not in message and "refused" in message or "malformed" in message, message
+        assert "\n" not in message and ("refused" in message or "malformed" in message), message
 
 
 def test_missing_or_extra_file_is_refused(tmp_path):

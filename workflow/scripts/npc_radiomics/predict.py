@@ -300,15 +300,19 @@ def write_page(path, bundle: Bundle, predictions, qc, evaluation, out) -> None:
     perf = m["performance"]
     training = m["training"]
     about = Section("bundle", "Model bundle")
+
+    def number(value):
+        return "n/a" if value is None else f"{value:.3f}"
+
     about.add(
         text(
             f"Model {m['model']} ({len(m['features'])} input features, "
             f"{m['n_selected_features']} after selection); bundle hash {bundle.hash}. "
-            f"Decision threshold {threshold['value']} ({threshold['source']}). Probability "
-            f"of {m['outcome']['column']} = 1 ({m['outcome']['coding']['1']}). Trained on "
-            f"{training['n']} patients ({training['events']} events) from centre(s) "
-            f"{', '.join(training['centres'])}; nested-CV AUC {perf['nested_cv_auc']}, "
-            f"test AUC {perf['test_auc']}."
+            f"Decision threshold {number(threshold['value'])} ({threshold['source']}). "
+            f"Probability of {m['outcome']['column']} = 1 ({m['outcome']['coding']['1']}). "
+            f"Trained on {training['n']} patients ({training['events']} events) from "
+            f"centre(s) {', '.join(training['centres'])}; nested-CV AUC "
+            f"{number(perf['nested_cv_auc'])}, test AUC {number(perf['test_auc'])}."
         )
     )
     sections = [about]
