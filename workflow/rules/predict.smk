@@ -3,60 +3,6 @@
 # pyradiomics fan out as in training, with the bundle's settings, its frozen z-score
 # statistics and its params file; the bundle's pipeline only predicts. The bundle and the
 # sheet were checked at start-up (common.smk), before any job.
-PREDICT_DIR = "results/predict"
-PREDICT_QC_CASE = f"{PREDICT_DIR}/qc/cases/{{patient}}/{{sequence}}.tsv"
-PREDICT_QC_TSV = f"{PREDICT_DIR}/qc/qc.tsv"
-PREDICT_IMAGE = f"{PREDICT_DIR}/preprocess/{{patient}}/{{sequence}}_image.nii.gz"
-PREDICT_MASK = f"{PREDICT_DIR}/preprocess/{{patient}}/{{sequence}}_mask.nii.gz"
-PREDICT_CASE_FEATURES = f"{PREDICT_DIR}/features/cases/{{patient}}/{{sequence}}.tsv"
-PREDICT_CASE_PROVENANCE = (
-    f"{PREDICT_DIR}/features/provenance/{{patient}}/{{sequence}}.tsv"
-)
-
-
-def _predict_case(wildcards):
-    rows = PREDICT_SETUP.samples
-    keep = (rows["patient_id"] == wildcards.patient) & (
-        rows["sequence"] == wildcards.sequence
-    )
-    return rows[keep].iloc[0]
-
-
-def predict_bundle_file(name):
-    return str(Path(config["predict"]["bundle"]) / name)
-
-
-def predict_setting(key):
-    return PREDICT_SETUP.settings[key]
-
-
-def predict_included_cases():
-    """(patient, sequence) of the new patients that passed QC (reads the checkpoint)."""
-    qc = pd.read_csv(checkpoints.predict_qc.get().output[0], sep="\t", dtype=str)
-    patients = sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
-    return [(p, s) for p in patients for s in SEQUENCES]
-
-
-def predict_outputs():
-    """Named outputs of rule predict (with outcomes: the external-validation tables)."""
-    outputs = {
-        "predictions": f"{PREDICT_DIR}/predictions.tsv",
-        "features": f"{PREDICT_DIR}/features.tsv",
-        "html": f"{PREDICT_DIR}/index.html",
-    }
-    if PREDICT and PREDICT_SETUP.outcomes:
-        outputs.update(
-            metrics=f"{PREDICT_DIR}/metrics.tsv",
-            calibration=f"{PREDICT_DIR}/calibration_curve.tsv",
-            dca=f"{PREDICT_DIR}/decision_curve.tsv",
-            calibration_figure=f"{PREDICT_DIR}/calibration_curve.png",
-            dca_figure=f"{PREDICT_DIR}/decision_curve.png",
-        )
-    return outputs
-
-
-def predict_targets():
-    return list(predict_outputs().values())
 
 
 use rule qc_case as predict_qc_case with:
