@@ -46,6 +46,8 @@ CHECKSUMS = "checksums.sha256"
 PIPELINE_FILE = "pipeline.skops"
 PARAMS_FILE = "pyradiomics_params.yaml"
 ZSCORE_FILE = "zscore.tsv"
+#: Snakemake's marker in a directory() output: not part of the bundle, ignored.
+SNAKEMAKE_MARKER = ".snakemake_timestamp"
 
 #: Packages whose versions the manifest records and loading compares (the pipeline's).
 PIPELINE_PACKAGES = (
@@ -144,7 +146,13 @@ def _checksums_text(directory: Path, names: list[str]) -> str:
 
 
 def _files(directory: Path) -> list[str]:
-    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+    """The bundle's files (relative names), without the checksums file and Snakemake's
+    directory marker."""
+    return sorted(
+        str(p.relative_to(directory))
+        for p in directory.rglob("*")
+        if p.is_file() and p.name not in (CHECKSUMS, SNAKEMAKE_MARKER)
+    )
 
 
 def verify_checksums(directory: str | Path) -> dict[str, str]:
@@ -169,7 +177,7 @@ def verify_checksums(directory: str | Path) -> dict[str, str]:
     for name in sorted(expected):
         if not (directory / name).is_file():
             raise BundleError(f"bundle {directory}: file {name} is missing")
-    present = [n for n in _files(directory) if n != CHECKSUMS]
+    present = _files(directory)
     extra = sorted(set(present) - set(expected))
     if extra:
         raise BundleError(f"bundle {directory}: file {extra[0]} is not in {CHECKSUMS}")
@@ -189,7 +197,7 @@ def verify_checksums(directory: str | Path) -> dict[str, str]:
 def seal(directory: str | Path) -> str:
     """Write ``checksums.sha256`` for every file of ``directory``; returns the bundle hash."""
     directory = Path(directory)
-    names = [n for n in _files(directory) if n != CHECKSUMS]
+    names = _files(directory)
     (directory / CHECKSUMS).write_text(_checksums_text(directory, names))
     return file_sha256(directory / MANIFEST)
 
