@@ -37,6 +37,9 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/clinical.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/bundle_common.smk"
+include: "workflow/rules/bundle.smk"
+include: "workflow/rules/predict.smk"
 
 
 report: "workflow/report/workflow.rst"

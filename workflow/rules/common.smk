@@ -49,16 +49,26 @@ try:
 except InputError as err:
     _stop(err)
 
+# Predict mode (config predict.samples, rules in predict.smk): new patients are scored with
+# a frozen bundle; the training sheets are never read, the bundle sets the sequences.
+PREDICT = bool(config["predict"]["samples"])
 SEQUENCES = list(config["sequences"])
 TRAIN_CENTERS = list(config["cohorts"]["train_centers"])
 EXTERNAL_CENTERS = list(config["cohorts"]["external_centers"])
 OUTCOME = config["outcome"]["column"]
-FEATURES_IN = bool(config.get("features_table"))
-DEMO = bool(config["demo"]["enabled"]) and not FEATURES_IN
+FEATURES_IN = bool(config.get("features_table")) and not PREDICT
+DEMO = bool(config["demo"]["enabled"]) and not FEATURES_IN and not PREDICT
 DEMO_DIR = "results/demo"
 
 try:
-    if FEATURES_IN:
+    if PREDICT:
+        from npc_radiomics.predict import predict_setup
+
+        PREDICT_SETUP = predict_setup(config["predict"])
+        SEQUENCES = PREDICT_SETUP.sequences
+        SAMPLES = pd.DataFrame(columns=list(sheets.SAMPLE_COLUMNS) + ["mask_reader2"])
+        CLINICAL_TSV = None
+    elif FEATURES_IN:
         SAMPLES = pd.DataFrame(columns=list(sheets.SAMPLE_COLUMNS) + ["mask_reader2"])
         CLINICAL_TSV = None
     elif DEMO:
@@ -338,7 +348,9 @@ def report_inputs(wildcards):
 
 # ---- targets -------------------------------------------------------------------------
 def get_final_output():
-    """Everything `snakemake` builds by default."""
+    """Everything `snakemake` builds by default (in predict mode: the predictions)."""
+    if PREDICT:
+        return predict_targets()
     targets = [SPLIT_TSV]
     if not FEATURES_IN:
         targets += [QC_TSV, FEATURES_PARQUET]
@@ -351,6 +363,7 @@ def get_final_output():
         f"{REPORT_DIR}/provenance.json",
         f"{REPORT_DIR}/index.html",
     ]
+    targets += bundle_targets()
     if CLINICAL_TSV is not None:
         targets += [
             f"{CLINICAL_DIR}/table1.tsv",

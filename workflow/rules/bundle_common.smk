@@ -1,0 +1,105 @@
+# Paths, input functions and params of the bundle rules (bundle.smk) and of predict mode
+# (predict.smk); the predict-mode switch and its start-up checks are in common.smk.
+
+# ---- the model bundle ----------------------------------------------------------------
+BUNDLE_DIR = "results/bundle"
+MODEL_BUNDLE_DIR = "results/bundles/{model}"
+
+
+def bundle_inputs(wildcards):
+    """Inputs of the bundle rules: every final pipeline (the chosen one is only known once
+    evaluation ran), the evaluation tables, the split and, for images, the z-score
+    statistics, the pyradiomics params and the extraction provenance."""
+    inputs = {
+        "chosen": CHOSEN_MODEL_JSON,
+        "pipelines": expand(PIPELINE, model=config["models"]),
+        "checksums": expand(f"{PIPELINE}.sha256", model=config["models"]),
+        "thresholds": f"{EVALUATION_DIR}/thresholds.tsv",
+        "metrics": f"{EVALUATION_DIR}/metrics.tsv",
+        "split": SPLIT_TSV,
+    }
+    if not FEATURES_IN:
+        inputs["zscore"] = ZSCORE_TSV
+        inputs["params"] = resource_path(config["features"]["params"])
+        inputs["feature_provenance"] = "results/features/provenance.tsv"
+    return inputs
+
+
+def bundle_targets():
+    """The bundle directories a training run makes."""
+    if config["bundle"]["models"] == "all":
+        return [BUNDLE_DIR] + expand(MODEL_BUNDLE_DIR, model=config["models"])
+    return [BUNDLE_DIR]
+
+
+BUNDLE_PARAMS = {
+    "models": config["models"],
+    "config": config,
+    "settings": {
+        "input": "features_table" if FEATURES_IN else "images",
+        "id_column": MODELLING_ID,
+        "sequences": SEQUENCES,
+        "outcome": config["outcome"],
+        "preprocessing": config["preprocessing"],
+        "mask_label": config["qc"]["mask_label"],
+        "geometry_tolerance": config["qc"]["geometry_tolerance"],
+        "crop_margin_mm": config["features"]["crop_margin_mm"],
+    },
+}
+
+
+# ---- predict mode --------------------------------------------------------------------
+PREDICT_DIR = "results/predict"
+PREDICT_QC_CASE = f"{PREDICT_DIR}/qc/cases/{{patient}}/{{sequence}}.tsv"
+PREDICT_QC_TSV = f"{PREDICT_DIR}/qc/qc.tsv"
+PREDICT_IMAGE = f"{PREDICT_DIR}/preprocess/{{patient}}/{{sequence}}_image.nii.gz"
+PREDICT_MASK = f"{PREDICT_DIR}/preprocess/{{patient}}/{{sequence}}_mask.nii.gz"
+PREDICT_CASE_FEATURES = f"{PREDICT_DIR}/features/cases/{{patient}}/{{sequence}}.tsv"
+PREDICT_CASE_PROVENANCE = (
+    f"{PREDICT_DIR}/features/provenance/{{patient}}/{{sequence}}.tsv"
+)
+
+
+def _predict_case(wildcards):
+    rows = PREDICT_SETUP.samples
+    keep = (rows["patient_id"] == wildcards.patient) & (
+        rows["sequence"] == wildcards.sequence
+    )
+    return rows[keep].iloc[0]
+
+
+def predict_bundle_file(name):
+    return str(Path(config["predict"]["bundle"]) / name)
+
+
+def predict_setting(key):
+    return PREDICT_SETUP.settings[key]
+
+
+def predict_included_cases():
+    """(patient, sequence) of the new patients that passed QC (reads the checkpoint)."""
+    qc = pd.read_csv(checkpoints.predict_qc.get().output[0], sep="\t", dtype=str)
+    patients = sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
+    return [(p, s) for p in patients for s in SEQUENCES]
+
+
+def predict_outputs():
+    """Named outputs of the predict job; with outcomes also the external-validation tables."""
+    outputs = {
+        "predictions": f"{PREDICT_DIR}/predictions.tsv",
+        "features": f"{PREDICT_DIR}/features.tsv",
+        "html": f"{PREDICT_DIR}/index.html",
+    }
+    if PREDICT and PREDICT_SETUP.outcomes:
+        outputs.update(
+            metrics=f"{PREDICT_DIR}/metrics.tsv",
+            calibration=f"{PREDICT_DIR}/calibration_curve.tsv",
+            dca=f"{PREDICT_DIR}/decision_curve.tsv",
+            calibration_figure=f"{PREDICT_DIR}/calibration_curve.png",
+            dca_figure=f"{PREDICT_DIR}/decision_curve.png",
+        )
+    return outputs
+
+
+def predict_targets():
+    return list(predict_outputs().values())
