@@ -110,11 +110,13 @@ def write_config(path: Path, overrides: dict) -> Path:
 _SNAKEMAKE_MARKED = {"value": False}
 
 
-@pytest.fixture(autouse=True)
-def _snakemake_marker(request):
-    """Record whether the running test carries the ``snakemake`` marker."""
-    _SNAKEMAKE_MARKED["value"] = request.node.get_closest_marker("snakemake") is not None
-    yield
+def pytest_runtest_setup(item):
+    """Record whether the test about to run carries the ``snakemake`` marker (a hook, not
+    a fixture: it runs before the test's fixtures, module-scoped ones included)."""
+    _SNAKEMAKE_MARKED["value"] = item.get_closest_marker("snakemake") is not None
+
+
+def pytest_runtest_teardown(item):
     _SNAKEMAKE_MARKED["value"] = False
 
 

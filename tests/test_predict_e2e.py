@@ -24,18 +24,9 @@ EXTERNAL = "ND"
 SEQUENCES = ["T1", "T2", "CET1"]
 
 
-def _mark_snakemake(request) -> None:
-    """conftest's marker check is set by a function-scoped fixture, which runs after
-    module-scoped ones: set it here from the module's own marker."""
-    import conftest
-
-    conftest._SNAKEMAKE_MARKED["value"] = request.node.get_closest_marker("snakemake") is not None
-
-
 @pytest.fixture(scope="module")
 def training_run(tmp_path_factory, request):
     """The whole workflow on the tiny demo preset (with one bundle per model)."""
-    _mark_snakemake(request)
     work = prepare_workdir(tmp_path_factory.mktemp("train"))
     config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
     config["bundle"] = {"models": "all"}
