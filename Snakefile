@@ -15,6 +15,7 @@ if os.path.exists("config/config.yaml"):
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/split.smk"
