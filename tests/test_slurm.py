@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import filecmp
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -90,12 +91,19 @@ def test_result_tables_are_byte_identical_to_the_local_run(runs):
 def test_jobs_ran_on_slurm_grouped_and_tuning_split(runs):
     local, remote, log = runs
     logs = remote / ".snakemake" / "slurm_logs"
-    n_cases = len(pd.read_csv(remote / "results/demo/samples.tsv", sep="\t"))
-    # group-components in profiles/slurm: 50 cases per group job of each per-case stage
-    for group in ("qc_cases", "preprocess_cases", "feature_cases"):
-        folders = list(logs.glob(f"group_{group}*"))
+    sheet = pd.read_csv(remote / "results/demo/samples.tsv", sep="\t", keep_default_na=False)
+    n_cases, n_reader2 = len(sheet), int((sheet["mask_reader2"] != "").sum())
+    # group-components in profiles/slurm: 50 components per group job. A case's reader-2
+    # mask joins its preprocess_case component; its reader-2 extraction is one of its own.
+    components = {
+        "qc_cases": n_cases,
+        "preprocess_cases": n_cases,
+        "feature_cases": n_cases + n_reader2,
+    }
+    for group, n in components.items():
+        folders = list(logs.glob(f"group_{group}_*"))
         assert folders, f"no group job of {group}: {sorted(p.name for p in logs.iterdir())}"
-        assert sum(len(list(f.glob("*.log"))) for f in folders) == math.ceil(n_cases / 50)
+        assert sum(len(list(f.glob("*.log"))) for f in folders) == math.ceil(n / 50), group
     assert not list(logs.glob("rule_qc_case")) and not list(logs.glob("rule_extract_features"))
     # every rule job went through sbatch: one SLURM log per (group) job, none run locally
     submitted = len(list(logs.rglob("*.log")))
@@ -119,3 +127,52 @@ def test_cluster_script_is_idempotent(cluster):
     name, state = node.stdout.split()
     assert name == "localhost" and state in ("idle", "mix", "alloc")
     assert Path("/etc/slurm/slurm.conf").resolve().is_file()
+
+
+RETRY_SNAKEFILE = """
+import sys
+
+sys.path.insert(0, config["scripts"])
+from npc_radiomics.cluster import fixed_resource
+
+
+rule slow:
+    output:
+        "done.txt",
+    resources:
+        mem_mb=fixed_resource(500),
+        runtime=fixed_resource(1),
+    shell:
+        "sleep 80; echo $SLURM_JOB_ID > {output}"
+"""
+
+
+def test_job_killed_at_its_time_limit_is_retried_with_more(cluster, tmp_path):
+    # The workflow's resource callables on a job that outlives its first time limit (1 min):
+    # SLURM kills it (TIMEOUT), Snakemake resubmits it with 2x runtime and memory.
+    (tmp_path / "Snakefile").write_text(RETRY_SNAKEFILE)
+    cmd = [
+        "timeout", "-s", "INT", "-k", "60", "600",
+        SNAKEMAKE, "--executor", "slurm", "--jobs", "1", "--retries", "1",
+        "--slurm-init-seconds-before-status-checks", "5", "--slurm-status-command", "sacct",
+        "-s", str(tmp_path / "Snakefile"), "-d", str(tmp_path),
+        "--config", f"scripts={ROOT / 'workflow' / 'scripts'}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=720)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    assert "SLURM status is: 'TIMEOUT'" in log and "Trying to restart job" in log
+    assert "runtime=1, mem_mb=500," in log and "runtime=2, mem_mb=1000," in log
+    ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
+    assert len(ids) == 2
+    acct = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", "JobID,State,Timelimit,ReqMem"],
+        capture_output=True,
+        text=True,
+    )
+    rows = sorted((line.split("|") for line in acct.stdout.split()), key=lambda r: int(r[0]))
+    assert [r[1:] for r in rows] == [
+        ["TIMEOUT", "00:01:00", "500M"],
+        ["COMPLETED", "00:02:00", "1000M"],
+    ]
+    assert (tmp_path / "done.txt").read_text().strip() == ids[1]
