@@ -20,8 +20,7 @@ demo: $(STAMP)
 # the cluster is up for the whole session and always torn down (needs root, installs the
 # Debian packages on first use).
 test: $(STAMP)
-	tests/slurm/cluster.sh up
-	trap 'tests/slurm/cluster.sh down' EXIT; $(BIN)/python -m pytest
+	trap 'tests/slurm/cluster.sh down' EXIT; tests/slurm/cluster.sh up && $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -57,7 +57,14 @@ wait_for() {
   done
 }
 
-pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive FILE: the pid in FILE runs the daemon the file is named after (not a reused pid).
+pid_alive() {
+  [ -s "$1" ] || return 1
+  local pid name
+  pid=$(cat "$1")
+  name=$(basename "$1" .pid)
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]
+}
 
 install_packages() {
   local missing=()
@@ -142,6 +149,10 @@ StoragePass=npc
 StorageLoc=slurm_acct_db
 EOF
   chmod 600 "$CONF_DIR/slurmdbd.conf"
+  link_conf
+}
+
+link_conf() {
   if [ -e "$ETC_CONF" ] || [ -L "$ETC_CONF" ]; then
     [ "$(readlink "$ETC_CONF")" = "$SLURM_CONF" ] ||
       die "$ETC_CONF exists and is not this test cluster's: not touching a real SLURM"
@@ -167,7 +178,7 @@ start_munge() {
 db() { mariadb --socket="$DB_SOCKET" -u root "$@"; }
 
 start_mariadb() {
-  if pid_alive "$RUN_DIR/mariadb.pid" && db -e "select 1" >/dev/null 2>&1; then return 0; fi
+  if pid_alive "$RUN_DIR/mariadbd.pid" && db -e "select 1" >/dev/null 2>&1; then return 0; fi
   if [ ! -d "$STATE/mysql/mysql" ]; then
     mariadb-install-db --no-defaults --user=root --datadir="$STATE/mysql" \
       --auth-root-authentication-method=socket >"$LOG_DIR/mariadb-install.log" 2>&1 ||
@@ -175,7 +186,7 @@ start_mariadb() {
   fi
   # Private instance: own data dir, socket and port on 127.0.0.1 (no clash with a system one).
   nohup /usr/sbin/mariadbd --no-defaults --user=root --datadir="$STATE/mysql" \
-    --socket="$DB_SOCKET" --pid-file="$RUN_DIR/mariadb.pid" --bind-address=127.0.0.1 \
+    --socket="$DB_SOCKET" --pid-file="$RUN_DIR/mariadbd.pid" --bind-address=127.0.0.1 \
     --port="$DB_PORT" --log-error="$LOG_DIR/mariadb.log" --innodb-buffer-pool-size=64M \
     </dev/null >/dev/null 2>&1 &
   wait_for 60 db -e "select 1" || die "mariadbd does not answer on $DB_SOCKET"
@@ -216,6 +227,7 @@ up() {
   [ "$(id -u)" -eq 0 ] || die "run as root (starts munged, mariadbd and the SLURM daemons)"
   mkdir -p "$STATE" "$LOG_DIR" "$RUN_DIR"
   if pid_alive "$RUN_DIR/slurmctld.pid" && pid_alive "$RUN_DIR/slurmd.pid" && node_ready; then
+    link_conf
     say "already up ($SLURM_CONF)"
     return 0
   fi
@@ -256,15 +268,15 @@ stop_pidfile() {
 }
 
 down() {
-  [ -d "$RUN_DIR" ] || return 0
   local start=$SECONDS
   if pid_alive "$RUN_DIR/slurmctld.pid"; then
     scancel --full --quiet -u root 2>/dev/null || true
   fi
+  mkdir -p "$RUN_DIR"
   stop_pidfile slurmd "$RUN_DIR/slurmd.pid"
   stop_pidfile slurmctld "$RUN_DIR/slurmctld.pid"
   stop_pidfile slurmdbd "$RUN_DIR/slurmdbd.pid"
-  stop_pidfile mariadbd "$RUN_DIR/mariadb.pid"
+  stop_pidfile mariadbd "$RUN_DIR/mariadbd.pid"
   if [ -e "$RUN_DIR/munged.ours" ]; then
     stop_pidfile munged /run/munge/munged.pid
     rm -f "$RUN_DIR/munged.ours"
