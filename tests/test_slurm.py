@@ -13,6 +13,7 @@ import filecmp
 import math
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -55,8 +56,10 @@ def squeue_jobs() -> list[str]:
 def runs(cluster, tmp_path_factory):
     """(local workdir, SLURM workdir, SLURM run's stdout+stderr) for the same config."""
     local = prepare_workdir(tmp_path_factory.mktemp("local"))
+    start = time.perf_counter()
     proc = run_workflow(local, None, "--cores", "2", "--configfile", *CONFIGS)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
+    local_s = time.perf_counter() - start
 
     remote = prepare_workdir(tmp_path_factory.mktemp("slurm"))
     before = set(squeue_jobs())
@@ -68,9 +71,12 @@ def runs(cluster, tmp_path_factory):
         "-s", str(ROOT / "Snakefile"), "-d", str(remote),
         "--configfile", *CONFIGS, PARALLEL,
     ]  # fmt: skip
+    start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SLURM_TIMEOUT_S + 120)
+    slurm_s = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"SLURM run failed ({proc.returncode}):\n{log[-8000:]}"
+    print(f"\nlocal --cores 2: {local_s:.0f} s; SLURM: {slurm_s:.0f} s ({slurm_s / local_s:.2f}x)")
     assert set(squeue_jobs()) <= before, "the SLURM run left jobs in the queue"
     return local, remote, log
 
