@@ -6,8 +6,11 @@
 # features) for the modelling rules. Both are multiplied by the attempt number, so with
 # --retries (profiles/slurm) a job SLURM killed for memory or time comes back with 2x, 3x.
 # The callables live in npc_radiomics.cluster (unit-tested).
-from npc_radiomics.cluster import fixed_resource, table_resource
+from npc_radiomics.cluster import cap_group_components, fixed_resource, table_resource
 from npc_radiomics.cluster import case_resource as _case_resource
+
+# group-components means at most n cases per SLURM group job (see npc_radiomics.cluster).
+cap_group_components()
 
 
 def case_resource(base, per_image_mb):

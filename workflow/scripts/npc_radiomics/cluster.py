@@ -64,3 +64,56 @@ def fixed_resource(base: float) -> Callable:
         return grown(base, attempt)
 
     return resource
+
+
+def _case_count(group) -> int:
+    """Cases (distinct wildcard values) in a group job."""
+    return len({tuple(sorted(job.wildcards_dict.items())) for job in group.jobs})
+
+
+def _group_order(group) -> str:
+    return min(str(sorted(job.wildcards_dict.items())) for job in group.jobs)
+
+
+def cap_group_components() -> None:
+    """Keep ``--group-components NAME=n`` at n cases per group job (Snakemake 9.27).
+
+    Snakemake merges n connected components into one group job every time it updates the
+    DAG (after each checkpoint or job that changes it), and its group-job cache hands back
+    the already merged groups, so n components become n x n, then all of them: the tiny
+    demo's 96 QC cases ended up in one serial SLURM job. Here the merge packs groups in a
+    stable order and never lets a group grow past n cases.
+    """
+    from collections import defaultdict
+
+    from snakemake.dag import DAG
+
+    if getattr(DAG, "_npc_capped_groups", False):
+        return
+
+    def _update_group_components(self):
+        by_id = defaultdict(set)
+        for group in self._group.values():
+            by_id[group.groupid].add(group)
+        for groupid, groups in by_id.items():
+            lookup = self.workflow.parent_groupids.get(groupid, groupid)
+            n = self.workflow.group_settings.group_components.get(lookup, 1)
+            if n <= 1:
+                continue
+            primary, filled = None, 0
+            for group in sorted(groups, key=_group_order):
+                size = _case_count(group)
+                if primary is not None and filled + size <= n:
+                    primary.merge(group)
+                    filled += size
+                    # a merged group is sorted and sized anew by finalize()
+                    primary._toposorted = primary._resources = None
+                    for job in primary:
+                        self._group[job] = primary
+                else:
+                    primary, filled = group, size
+        for group in self._group.values():
+            group.finalize()
+
+    DAG._update_group_components = _update_group_components
+    DAG._npc_capped_groups = True
