@@ -16,8 +16,11 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/snakemake --profile profiles/local --configfile config/demo.yaml
 
+# The suite includes an end-to-end run on a real single-node SLURM (tests/test_slurm.py):
+# the cluster is up for the whole session and always torn down (needs root, installs the
+# Debian packages on first use).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	trap 'tests/slurm/cluster.sh down' EXIT; tests/slurm/cluster.sh up && $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

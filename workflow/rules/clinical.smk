@@ -46,8 +46,8 @@ if CLINICAL_TSV is not None:
             "../../envs/report.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=15,
+            mem_mb=fixed_resource(1000),
+            runtime=fixed_resource(15),
         params:
             outcome=OUTCOME,
             continuous=config["clinical_variables"]["continuous"],

@@ -18,8 +18,8 @@ if DEMO:
             "../../envs/core.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=30,
+            mem_mb=fixed_resource(2000),
+            runtime=fixed_resource(30),
         params:
             settings=DEMO_SETTINGS,
             preset=config["demo"]["preset"],

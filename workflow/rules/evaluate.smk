@@ -41,8 +41,8 @@ rule evaluate:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=table_resource(1000, 5),
+        runtime=fixed_resource(30),
     params:
         models=config["models"],
         ci_method=config["evaluation"]["ci_method"],
@@ -76,8 +76,8 @@ rule decision_curves:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(15),
     params:
         thresholds=config["evaluation"]["dca_thresholds"],
     script:
@@ -118,8 +118,8 @@ rule shap_analysis:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=table_resource(1500, 10),
+        runtime=fixed_resource(60),
     params:
         id_column=MODELLING_ID,
         outcome=OUTCOME,

@@ -15,12 +15,14 @@ rule extract_features:
         "results/logs/extract_features/{patient}/{sequence}.log",
     benchmark:
         "results/benchmarks/extract_features/{patient}/{sequence}.tsv"
+    group:
+        "feature_cases"
     conda:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=case_resource(1000, 150),
+        runtime=case_resource(10, 5),
     params:
         reader="reader1",
         crop_margin_mm=config["features"]["crop_margin_mm"],
@@ -64,8 +66,8 @@ rule merge_features:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=table_resource(1000, 5),
+        runtime=fixed_resource(20),
     params:
         patients=lambda wc: included_patients(),
     script:
@@ -92,8 +94,8 @@ rule icc:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=table_resource(1000, 5),
+        runtime=fixed_resource(20),
     params:
         threshold=config["robustness"]["icc_threshold"],
         enabled=config["robustness"]["enabled"],

@@ -17,8 +17,8 @@ rule tune_model_part:
         "../../envs/modelling.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=720,
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(720),
     params:
         **MODELLING_PARAMS,
         search_spaces=lambda wc: {wc.model: config["search_spaces"][wc.model]},
@@ -42,8 +42,8 @@ rule tune_model:
         "../../envs/modelling.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(10),
     params:
         n_trials=TUNING_SETTINGS["n_trials"],
     script:
@@ -66,8 +66,8 @@ rule nested_cv_fold:
         "../../envs/modelling.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=720,
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(720),
     params:
         **MODELLING_PARAMS,
         search_spaces=lambda wc: {wc.model: config["search_spaces"][wc.model]},
@@ -91,8 +91,8 @@ rule fit_final:
         "../../envs/modelling.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(60),
     params:
         **MODELLING_PARAMS,
     script:
@@ -118,7 +118,7 @@ rule gather_predictions:
         "../../envs/modelling.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(10),
     script:
         "../scripts/gather_predictions.py"

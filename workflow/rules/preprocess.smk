@@ -14,12 +14,14 @@ rule preprocess_case:
         "results/logs/preprocess_case/{patient}/{sequence}.log",
     benchmark:
         "results/benchmarks/preprocess_case/{patient}/{sequence}.tsv"
+    group:
+        "preprocess_cases"
     conda:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=case_resource(1000, 150),
+        runtime=case_resource(10, 5),
     params:
         n4=config["preprocessing"]["n4"],
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
@@ -39,12 +41,14 @@ rule preprocess_mask_reader2:
         "results/logs/preprocess_mask_reader2/{patient}/{sequence}.log",
     benchmark:
         "results/benchmarks/preprocess_mask_reader2/{patient}/{sequence}.tsv"
+    group:
+        "preprocess_cases"
     conda:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=case_resource(600, 50),
+        runtime=case_resource(5, 1),
     params:
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
@@ -69,8 +73,8 @@ rule zscore_params:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(10),
     params:
         # The (patient, sequence) of each moments file, in the same order.
         cases=lambda wc: included_cases(),

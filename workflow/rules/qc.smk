@@ -13,12 +13,14 @@ rule qc_case:
         "results/logs/qc_case/{patient}/{sequence}.log",
     benchmark:
         "results/benchmarks/qc_case/{patient}/{sequence}.tsv"
+    group:
+        "qc_cases"
     conda:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=case_resource(500, 20),
+        runtime=case_resource(5, 1),
     params:
         center=get_center,
         on_fail=config["qc"]["on_fail"],
@@ -40,8 +42,8 @@ checkpoint qc:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(10),
     params:
         sequences=SEQUENCES,
     script:

@@ -17,8 +17,8 @@ rule provenance:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(30),
     params:
         config=config,
     script:
@@ -56,8 +56,8 @@ rule selection_figures:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=15,
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(15),
     params:
         id_column=MODELLING_ID,
         outcome=OUTCOME,
@@ -79,8 +79,8 @@ rule standalone_report:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=fixed_resource(2000),
+        runtime=fixed_resource(15),
     params:
         title="npc-radiomics: results",
         positive_label=config["outcome"]["positive_label"],

@@ -20,8 +20,8 @@ rule select_features:
         "../../envs/modelling.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(30),
     params:
         **MODELLING_PARAMS,
     script:

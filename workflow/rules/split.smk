@@ -15,8 +15,8 @@ rule split:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(10),
     params:
         outcome=OUTCOME,
         continuous=config["clinical_variables"]["continuous"],

@@ -1,0 +1,95 @@
+"""SLURM benchmark: one config's wall time locally vs on the test SLURM, with and without
+group jobs for the per-case stages; prints the ratios measured in one run (issue 12 target:
+SLURM at most 2x local on the single test node).
+
+Modes (each in a fresh working directory, the same config):
+- ``local``: ``--profile profiles/local --cores 2``.
+- ``grouped``: ``--profile profiles/slurm`` (group-components: 50 cases per SLURM job).
+- ``ungrouped``: the same with ``--group-components qc_cases=1 preprocess_cases=1
+  feature_cases=1``, i.e. one SLURM job per case and stage.
+
+Brings the test cluster up with tests/slurm/cluster.sh (and down again if it started it).
+Every SLURM run is wrapped in ``timeout -s INT``. Prints the SLURM submissions per mode.
+
+Usage (as root, from the repository root):
+    .venv/bin/python benchmarks/bench_slurm.py [--modes local,grouped,ungrouped]
+        [--configfile tests/configs/tiny.yaml tests/configs/slurm.yaml] [--timeout 3600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
+UNGROUPED = ["--group-components", "qc_cases=1", "preprocess_cases=1", "feature_cases=1"]
+
+
+def run(mode: str, configfiles: list[str], timeout: int) -> tuple[float, int]:
+    work = Path(tempfile.mkdtemp(prefix=f"bench_slurm_{mode}_"))
+    for sub in ("config", "resources"):
+        shutil.copytree(ROOT / sub, work / sub)
+    if mode == "local":
+        cmd = [SNAKEMAKE, "--profile", str(ROOT / "profiles/local"), "--cores", "2"]
+    else:
+        cmd = ["timeout", "-s", "INT", "-k", "60", str(timeout), SNAKEMAKE]
+        cmd += ["--profile", str(ROOT / "profiles/slurm")]
+        cmd += ["--slurm-init-seconds-before-status-checks", "5"]
+        if mode == "ungrouped":
+            cmd += UNGROUPED
+    cmd += ["-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", *configfiles]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{mode} run failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    submitted = (proc.stdout + proc.stderr).count("has been submitted with SLURM jobid")
+    shutil.rmtree(work)
+    return wall, submitted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="local,grouped,ungrouped")
+    parser.add_argument(
+        "--configfile",
+        nargs="+",
+        default=[
+            str(ROOT / "tests/configs/tiny.yaml"),
+            str(ROOT / "tests/configs/slurm.yaml"),
+        ],
+    )
+    parser.add_argument("--timeout", type=int, default=3600)
+    args = parser.parse_args()
+    modes = args.modes.split(",")
+    started = False
+    if any(m != "local" for m in modes):
+        started = subprocess.run([str(CLUSTER), "status"], capture_output=True).returncode != 0
+        subprocess.run([str(CLUSTER), "up"], check=True)
+    try:
+        results = {}
+        for mode in modes:
+            results[mode] = run(mode, args.configfile, args.timeout)
+            wall, n = results[mode]
+            print(f"{mode:10s} {wall:7.1f} s   {n:4d} SLURM jobs", flush=True)
+    finally:
+        if started:
+            subprocess.run([str(CLUSTER), "down"], check=False)
+    if "local" in results:
+        for mode in modes:
+            if mode != "local":
+                ratio = results[mode][0] / results["local"][0]
+                print(f"{mode} / local: {ratio:.2f}x (target <= 2x)")
+    if "grouped" in results and "ungrouped" in results:
+        print(f"ungrouped / grouped: {results['ungrouped'][0] / results['grouped'][0]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""End-to-end on a real SLURM: the workflow through every stage with --profile profiles/slurm.
+
+tests/slurm/cluster.sh brings up a single-node SLURM on localhost (munged, MariaDB +
+slurmdbd, slurmctld, slurmd); `make test` keeps it up for the whole session, and the
+fixture below brings it up (and down again) when pytest runs on its own. The SLURM run uses
+group jobs for the per-case stages and two tuning jobs per model sharing one Optuna journal;
+its result tables must be byte-identical to a local run with one tuning job per model.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import math
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, SNAKEMAKE, prepare_workdir, run_workflow
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slurm, pytest.mark.snakemake]
+
+CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
+CONFIGS = [str(ROOT / "tests" / "configs" / name) for name in ("tiny.yaml", "slurm.yaml")]
+PARALLEL = str(ROOT / "tests" / "configs" / "slurm_parallel.yaml")
+# A hung status check must not hang CI: SIGINT after this, SIGKILL 60 s later.
+SLURM_TIMEOUT_S = 2400
+TABLES = [
+    "results/split/split.tsv",
+    "results/features/features.parquet",
+    "results/predictions/predictions.tsv",
+    "results/evaluation/metrics.tsv",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    was_up = subprocess.run([str(CLUSTER), "status"], capture_output=True).returncode == 0
+    if not was_up:
+        proc = subprocess.run([str(CLUSTER), "up"], capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"test SLURM did not come up:\n{proc.stderr[-6000:]}"
+    yield
+    if not was_up:
+        subprocess.run([str(CLUSTER), "down"], capture_output=True, timeout=300)
+
+
+def squeue_jobs() -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory):
+    """(local workdir, SLURM workdir, SLURM run's stdout+stderr) for the same config."""
+    local = prepare_workdir(tmp_path_factory.mktemp("local"))
+    start = time.perf_counter()
+    proc = run_workflow(local, None, "--cores", "2", "--configfile", *CONFIGS)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
+    local_s = time.perf_counter() - start
+
+    remote = prepare_workdir(tmp_path_factory.mktemp("slurm"))
+    before = set(squeue_jobs())
+    cmd = [
+        "timeout", "-s", "INT", "-k", "60", str(SLURM_TIMEOUT_S),
+        SNAKEMAKE, "--profile", str(ROOT / "profiles" / "slurm"),
+        # Poll every 5 s at first instead of the profile's 40 s: the test cluster is idle.
+        "--slurm-init-seconds-before-status-checks", "5",
+        "-s", str(ROOT / "Snakefile"), "-d", str(remote),
+        "--configfile", *CONFIGS, PARALLEL,
+    ]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SLURM_TIMEOUT_S + 120)
+    slurm_s = time.perf_counter() - start
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"SLURM run failed ({proc.returncode}):\n{log[-8000:]}"
+    print(f"\nlocal --cores 2: {local_s:.0f} s; SLURM: {slurm_s:.0f} s ({slurm_s / local_s:.2f}x)")
+    assert set(squeue_jobs()) <= before, "the SLURM run left jobs in the queue"
+    return local, remote, log
+
+
+def test_result_tables_are_byte_identical_to_the_local_run(runs):
+    local, remote, _ = runs
+    selection = sorted(p.name for p in (local / "results/selection").glob("*.tsv"))
+    assert "selected_features.tsv" in selection
+    assert selection == sorted(p.name for p in (remote / "results/selection").glob("*.tsv"))
+    for rel in TABLES + [f"results/selection/{name}" for name in selection]:
+        assert (remote / rel).is_file(), rel
+        assert filecmp.cmp(local / rel, remote / rel, shallow=False), f"{rel} differs"
+    metrics = pd.read_csv(remote / "results/evaluation/metrics.tsv", sep="\t")
+    assert set(metrics["model"]) == {"logistic_regression", "knn"}
+    assert (remote / "results/report/index.html").stat().st_size > 10_000
+
+
+def test_jobs_ran_on_slurm_grouped_and_tuning_split(runs):
+    local, remote, log = runs
+    logs = remote / ".snakemake" / "slurm_logs"
+    sheet = pd.read_csv(remote / "results/demo/samples.tsv", sep="\t", keep_default_na=False)
+    n_cases, n_reader2 = len(sheet), int((sheet["mask_reader2"] != "").sum())
+    # group-components in profiles/slurm: 50 components per group job. A case's reader-2
+    # mask joins its preprocess_case component; its reader-2 extraction is one of its own.
+    components = {
+        "qc_cases": n_cases,
+        "preprocess_cases": n_cases,
+        "feature_cases": n_cases + n_reader2,
+    }
+    for group, n in components.items():
+        folders = list(logs.glob(f"group_{group}_*"))
+        assert folders, f"no group job of {group}: {sorted(p.name for p in logs.iterdir())}"
+        assert sum(len(list(f.glob("*.log"))) for f in folders) == math.ceil(n / 50), group
+    assert not list(logs.glob("rule_qc_case")) and not list(logs.glob("rule_extract_features"))
+    # every rule job went through sbatch: one SLURM log per (group) job, none run locally
+    submitted = len(list(logs.rglob("*.log")))
+    assert submitted == log.count("has been submitted with SLURM jobid")
+    assert submitted >= 20
+
+    # two tuning jobs per model in the SLURM run, one locally
+    def parts(workdir: Path, model: str) -> list[str]:
+        return sorted(p.name for p in (workdir / f"results/models/{model}/tuning").glob("part*"))
+
+    for model in ("logistic_regression", "knn"):
+        assert parts(remote, model) == ["part0.json", "part1.json"]
+        assert parts(local, model) == ["part0.json"]
+
+
+def test_cluster_script_is_idempotent(cluster):
+    again = subprocess.run([str(CLUSTER), "up"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "already up" in again.stderr
+    node = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], capture_output=True, text=True)
+    name, state = node.stdout.split()
+    assert name == "localhost" and state in ("idle", "mix", "alloc")
+    assert Path("/etc/slurm/slurm.conf").resolve().is_file()
+
+
+RETRY_SNAKEFILE = """
+import sys
+
+sys.path.insert(0, config["scripts"])
+from npc_radiomics.cluster import fixed_resource
+
+
+rule slow:
+    output:
+        "done.txt",
+    resources:
+        mem_mb=fixed_resource(500),
+        runtime=fixed_resource(1),
+    shell:
+        "sleep 80; echo $SLURM_JOB_ID > {output}"
+"""
+
+
+def test_job_killed_at_its_time_limit_is_retried_with_more(cluster, tmp_path):
+    # The workflow's resource callables on a job that outlives its first time limit (1 min):
+    # SLURM kills it (TIMEOUT), Snakemake resubmits it with 2x runtime and memory.
+    (tmp_path / "Snakefile").write_text(RETRY_SNAKEFILE)
+    cmd = [
+        "timeout", "-s", "INT", "-k", "60", "600",
+        SNAKEMAKE, "--executor", "slurm", "--jobs", "1", "--retries", "1",
+        "--slurm-init-seconds-before-status-checks", "5", "--slurm-status-command", "sacct",
+        "-s", str(tmp_path / "Snakefile"), "-d", str(tmp_path),
+        "--config", f"scripts={ROOT / 'workflow' / 'scripts'}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=720)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    assert "SLURM status is: 'TIMEOUT'" in log and "Trying to restart job" in log
+    assert "runtime=1, mem_mb=500," in log and "runtime=2, mem_mb=1000," in log
+    ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
+    assert len(ids) == 2
+    acct = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", "JobID,State,Timelimit,ReqMem"],
+        capture_output=True,
+        text=True,
+    )
+    rows = sorted((line.split("|") for line in acct.stdout.split()), key=lambda r: int(r[0]))
+    assert [r[1:] for r in rows] == [
+        ["TIMEOUT", "00:01:00", "500M"],
+        ["COMPLETED", "00:02:00", "1000M"],
+    ]
+    assert (tmp_path / "done.txt").read_text().strip() == ids[1]
