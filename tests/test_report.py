@@ -180,6 +180,8 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
     )
     icc = pd.DataFrame({"feature": features.columns, "icc": [0.95, 0.9, 0.5]})
     plots.plot_icc_histogram(icc, 0.85, out.setdefault("icc_histogram", path("figures/icc.png")))
+    icc = icc.assign(robust=icc["icc"] > 0.85, n_patients=[7, 7, 6], reference="train")
+    write_tsv(icc, out.setdefault("icc", path("features/icc.tsv")))
 
     # SHAP of a small fitted pipeline, explained on the test patients
     train = (split["cohort"] == "train").to_numpy()
@@ -240,6 +242,12 @@ def test_gaps_say_what_is_missing_and_why(report):
     assert "one class only" in document  # external centre XC
     assert "Chosen model: " in document
     assert "nested cross-validation" in document
+
+
+def test_report_says_how_many_patients_the_icc_rests_on(report):
+    document = report[0].read_text()
+    assert "ICC(2,1) rests on 7 training-cohort patients" in document
+    assert "2 of 3 features are robust" in document
 
 
 def test_chosen_model_comes_from_nested_cv_only(report):

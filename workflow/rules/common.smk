@@ -135,6 +135,7 @@ CASE_PROVENANCE_READER2 = "results/features/provenance/{patient}/{sequence}_read
 FEATURES_PARQUET = "results/features/features.parquet"
 FEATURES_READER2_PARQUET = "results/features/features_reader2.parquet"
 ROBUST_FEATURES = "results/features/robust_features.txt"
+ICC_TSV = "results/features/icc.tsv"
 ICC_HISTOGRAM = "results/features/icc_hist.png"
 SELECTION_DIR = "results/selection"
 MODEL_DIR = "results/models/{model}"
@@ -300,6 +301,7 @@ def report_inputs(wildcards):
         inputs["qc"] = QC_TSV
     if modelling_robust():
         inputs["icc_histogram"] = ICC_HISTOGRAM
+        inputs["icc"] = ICC_TSV
     if CLINICAL_TSV is not None:
         for key, name in (
             ("table1", "table1.tsv"),

@@ -255,6 +255,20 @@ def table2_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
+def icc_basis(icc: pd.DataFrame | None) -> str:
+    """One sentence: how many patients (and which reference) the ICC filter rests on."""
+    if icc is None or icc.empty:
+        return "ICC table not available."
+    n = int(icc["n_patients"].max())
+    reference = icc["reference"].iloc[0] if "reference" in icc else "all"
+    who = "training-cohort patients" if reference == "train" else "patients of every cohort"
+    return (
+        f"ICC(2,1) rests on {n} {who} with a second reader's mask "
+        f"(robustness.reference: {reference}); {int(icc['robust'].sum())} of {len(icc)} "
+        "features are robust."
+    )
+
+
 def features_section(inputs: dict, params: dict) -> html.Section:
     section = html.Section("features", "Feature robustness and selection")
     lam = _read_json(inputs, "lasso_lambda")
@@ -287,6 +301,8 @@ def features_section(inputs: dict, params: dict) -> html.Section:
                 )
             )
             continue
+        if key == "icc_histogram":
+            section.add(html.text(icc_basis(_read_tsv(inputs, "icc")), "note"))
         section.add(_figure(inputs, key, caption))
     if selected is None:
         section.add(_missing(inputs, "selected_features", "Selected features"))
