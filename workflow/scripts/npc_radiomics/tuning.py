@@ -324,7 +324,7 @@ def _code_version() -> str:
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for module in ("models.py", "selection.py", "tuning.py"):
+    for module in ("zoo.py", "selection.py", "tuning.py"):
         h.update((here / module).read_bytes())
     for lib in (np, pd, sklearn, optuna, xgboost, lightgbm):
         h.update(f"{lib.__name__}={lib.__version__};".encode())
