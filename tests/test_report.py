@@ -110,7 +110,13 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
             )
         )
     predictions = pd.concat(predictions, ignore_index=True)
-    tables = evaluation.evaluation_tables(predictions, pd.concat(nested), MODELS)
+    records = [
+        {"model": m, "threshold": 0.4 + k / 10, "source": "Youden J on CV predictions of the final"}
+        for k, m in enumerate(MODELS[:2])
+    ] + [{"model": m, "threshold": None, "failed": True, "reason": "x"} for m in MODELS[2:]]
+    tables = evaluation.evaluation_tables(
+        predictions, pd.concat(nested), MODELS, threshold_records=records
+    )
     write_tsv(tables.metrics, out.setdefault("metrics", path("evaluation/metrics.tsv")))
     io.write_json(tables.chosen, out.setdefault("chosen", path("evaluation/chosen.json")))
     final = tables.metrics[tables.metrics["cohort"] != evaluation.NESTED_CV]
@@ -384,7 +390,9 @@ def test_nested_cv_rows_are_mean_and_sd_of_outer_fold_aucs():
     from sklearn.metrics import roc_auc_score
 
     predictions, nested = _toy_predictions(np.random.default_rng(1))
-    tables = evaluation.evaluation_tables(predictions, nested, ["knn", "logistic_regression"])
+    tables = evaluation.evaluation_tables(
+        predictions, nested, ["knn", "logistic_regression"], threshold_method="youden_nested_cv"
+    )
     rows = tables.metrics[tables.metrics["cohort"] == evaluation.NESTED_CV].set_index("model")
     for model, g in nested.groupby("model"):
         folds = [roc_auc_score(f["label"], f["probability"]) for _, f in g.groupby("outer_fold")]
@@ -401,11 +409,39 @@ def test_thresholds_and_choice_ignore_test_predictions():
     shifted = shifted.assign(cohort=predictions["cohort"])
     # only the test rows change: train rows stay as they were
     shifted.loc[shifted["cohort"] == "train"] = predictions.loc[predictions["cohort"] == "train"]
-    one = evaluation.evaluation_tables(predictions, nested, ["knn", "logistic_regression"])
-    two = evaluation.evaluation_tables(shifted, nested, ["knn", "logistic_regression"])
+    kw = {"models": ["knn", "logistic_regression"], "threshold_method": "youden_nested_cv"}
+    one = evaluation.evaluation_tables(predictions, nested, **kw)
+    two = evaluation.evaluation_tables(shifted, nested, **kw)
     pd.testing.assert_frame_equal(one.thresholds, two.thresholds)
     assert one.chosen == two.chosen
     assert one.chosen["model"] == "logistic_regression"
+
+
+def test_final_models_are_judged_at_the_fit_final_thresholds():
+    predictions, nested = _toy_predictions(np.random.default_rng(3))
+    records = [
+        {"model": "knn", "threshold": 0.31, "source": "final CV"},
+        {"model": "logistic_regression", "threshold": 0.62, "source": "final CV"},
+    ]
+    tables = evaluation.evaluation_tables(
+        predictions, nested, ["knn", "logistic_regression"], threshold_records=records
+    )
+    assert list(tables.thresholds.columns[:3]) == ["model", "threshold", "source"]
+    assert tables.thresholds.set_index("model")["threshold"].to_dict() == {
+        "knn": 0.31,
+        "logistic_regression": 0.62,
+    }
+    final = tables.metrics[tables.metrics["cohort"] != evaluation.NESTED_CV]
+    assert final.groupby("model")["threshold"].unique().map(list).to_dict() == {
+        "knn": [0.31],
+        "logistic_regression": [0.62],
+    }
+    # the nested-CV rows keep their own out-of-fold threshold, listed beside it
+    nested_rows = tables.metrics[tables.metrics["cohort"] == evaluation.NESTED_CV]
+    assert (
+        nested_rows.set_index("model")["threshold"]
+        == tables.thresholds.set_index("model")["nested_cv_threshold"]
+    ).all()
 
 
 def test_feature_table_runs_say_why_clinical_parts_are_missing(tmp_path):

@@ -18,6 +18,8 @@ from npc_radiomics.selection import selection_pipeline
 from npc_radiomics.tuning import (
     TuningSettings,
     best_params,
+    final_cv_threshold,
+    final_model,
     finished_slots,
     fit_final,
     nested_cv_fold,
@@ -122,6 +124,40 @@ def test_no_test_or_external_patient_reaches_a_fit(design):
     )
     outer_train = set(X.index[outer_folds(y, SETTINGS, SEED)[1][0]])
     assert Spy.seen and all(set(ids) <= outer_train for ids in Spy.seen)
+
+
+def test_threshold_is_youden_on_cv_predictions_of_the_final_configuration(design):
+    from sklearn.base import clone
+
+    from npc_radiomics.metrics import youden_threshold
+
+    best = {"params": {"n_neighbors": 7, "weights": "distance"}}
+    pipe, _, record = final_model("knn", best, design, SETTINGS, SEED)
+    X, y = design.train()
+    # Independent recomputation: the final pipeline's own configuration refitted on each
+    # outer fold's training rows, pooled out-of-fold probabilities, Youden's J.
+    prob = pd.Series(np.nan, index=X.index)
+    for tr, va in outer_folds(y, SETTINGS, SEED):
+        fold_pipe = clone(pipe).fit(X.iloc[tr], y.iloc[tr].to_numpy())
+        prob.iloc[va] = fold_pipe.predict_proba(X.iloc[va])[:, 1]
+    assert record["threshold"] == pytest.approx(youden_threshold(y.to_numpy(), prob.to_numpy()))
+    assert record["n"] == len(X) and "final configuration" in record["source"]
+    # kNN with distance weights: the refit predicts its own training patients as 0 or 1,
+    # so a threshold from those in-sample scores would be meaningless; this one is not.
+    assert 0 < record["threshold"] < 1
+
+
+def test_test_cohort_labels_change_no_threshold(design):
+    best = {"params": {"C": 0.5}}
+    _, _, one = final_model("logistic_regression", best, design, SETTINGS, SEED)
+    test = (design.cohort == "test").to_numpy()
+    flipped = Design(X=design.X, y=design.y.where(~test, 1 - design.y), cohort=design.cohort)
+    _, pred, two = final_model("logistic_regression", best, flipped, SETTINGS, SEED)
+    assert one == two
+    assert (pred.query("cohort == 'test'")["label"].to_numpy() == 1 - design.y[test]).all()
+    X, y = design.train()
+    record, oof = final_cv_threshold("logistic_regression", best["params"], X, y, SETTINGS, SEED)
+    assert record == one and set(oof["patient_id"]) == set(X.index)
 
 
 def test_feature_informative_only_in_test_is_never_selected(design):

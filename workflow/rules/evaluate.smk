@@ -1,5 +1,5 @@
-# Evaluation (pipeline steps 15, 17, 18): Table 3 with thresholds fixed on training
-# out-of-fold predictions, ROC / PR / calibration curves, decision curves, the chosen
+# Evaluation (pipeline steps 15, 17, 18): Table 3 with thresholds fixed on the training
+# set on each final model's scale, ROC / PR / calibration curves, decision curves, the chosen
 # model (best nested-CV AUC) and its SHAP explanation.
 
 
@@ -7,6 +7,7 @@ rule evaluate:
     input:
         predictions=PREDICTIONS_TSV,
         nested=NESTED_CV_TSV,
+        thresholds=expand(MODEL_THRESHOLD, model=config["models"]),
     output:
         metrics=report(
             f"{EVALUATION_DIR}/metrics.tsv",
@@ -49,6 +50,7 @@ rule evaluate:
         n_bootstrap=config["evaluation"]["n_bootstrap"],
         calibration_bins=config["evaluation"]["calibration_bins"],
         seed=rule_seed("evaluation"),
+        threshold_method=config["evaluation"]["threshold"],
     script:
         "../scripts/evaluate.py"
 

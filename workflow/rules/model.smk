@@ -83,6 +83,7 @@ rule fit_final:
         pipeline=PIPELINE,
         checksum=f"{PIPELINE}.sha256",
         predictions=MODEL_PREDICTIONS,
+        threshold=MODEL_THRESHOLD,
     log:
         "results/logs/fit_final/{model}.log",
     benchmark:

@@ -8,6 +8,7 @@ message = evaluation_rule(
     snakemake.input.predictions,
     snakemake.input.nested,
     snakemake.output,
+    threshold_paths=list(snakemake.input.thresholds),
     **dict(snakemake.params.items()),
 )
 log.info(message)

@@ -1,6 +1,7 @@
 """Evaluation tables (rule ``evaluate``): Table 3, thresholds, curve data, the chosen model.
 
-Youden thresholds fixed on the training out-of-fold predictions of nested CV, metrics
+Youden thresholds fixed on the training set on each final model's own probability scale
+(cross-validated predictions of its final configuration, written by rule fit_final), metrics
 per model x cohort plus one nested-CV row per model, ROC / PR / calibration curve data,
 and the chosen model, picked by its mean nested-CV AUC only (never by test or external
 results).
@@ -8,7 +9,9 @@ results).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -189,6 +192,46 @@ def _nested_rows(
     return pd.DataFrame(rows)
 
 
+#: ``evaluation.threshold`` values: where the threshold applied to the final models comes from.
+THRESHOLD_METHODS = ("youden_final_cv", "youden_nested_cv")
+NESTED_SOURCE = "Youden J on nested-CV out-of-fold predictions (training set)"
+
+
+def final_thresholds(
+    records: list[dict] | None, nested_thresholds: dict[str, float], method: str
+) -> pd.DataFrame:
+    """thresholds.tsv: model, threshold, source, nested_cv_threshold.
+
+    ``youden_final_cv`` (default): each model's threshold from cross-validated
+    predictions of its final configuration (``records``, written by rule fit_final), on
+    the final model's own probability scale. ``youden_nested_cv``: the nested-CV fold
+    models' pooled out-of-fold predictions (other hyper-parameters, another scale).
+    """
+    if method not in THRESHOLD_METHODS:
+        raise InputError(f"config key evaluation.threshold: {method!r} not in {THRESHOLD_METHODS}")
+    rows = []
+    if method == "youden_final_cv":
+        if records is None:
+            raise InputError("evaluation.threshold youden_final_cv needs the fit_final thresholds")
+        for r in sorted(records, key=lambda r: r["model"]):
+            t = r.get("threshold")
+            rows.append(
+                {
+                    "model": r["model"],
+                    "threshold": np.nan if t is None else float(t),
+                    "source": r.get("source") or f"model failed: {r.get('reason', '')}",
+                }
+            )
+    else:
+        rows = [
+            {"model": m, "threshold": t, "source": NESTED_SOURCE}
+            for m, t in sorted(nested_thresholds.items())
+        ]
+    table = pd.DataFrame(rows, columns=["model", "threshold", "source"])
+    table["nested_cv_threshold"] = table["model"].map(nested_thresholds)
+    return table
+
+
 def evaluation_tables(
     predictions: pd.DataFrame,
     nested: pd.DataFrame,
@@ -197,17 +240,23 @@ def evaluation_tables(
     n_bootstrap: int = 2000,
     calibration_bins: int = 10,
     seed: int = 0,
+    threshold_records: list[dict] | None = None,
+    threshold_method: str = "youden_final_cv",
 ) -> EvaluationTables:
     """Table 3 and the curve data (pipeline step 15).
 
     predictions: final models on train, test and each external centre (patient_id,
     cohort, model, probability, label); nested: nested-CV out-of-fold predictions on the
     training set (patient_id, model, outer_fold, probability, label); models: the
-    configured models, so that one missing from the predictions is reported.
-    The Youden threshold of each model comes from its out-of-fold predictions only.
+    configured models, so that one missing from the predictions is reported;
+    threshold_records: per model, the threshold that rule fit_final derived on the
+    training set (see :func:`final_thresholds`). The nested-CV rows use the Youden
+    threshold of the nested-CV out-of-fold predictions themselves (their own scale).
     """
     oof = nested_cv_predictions(nested)
-    thresholds = youden_thresholds(oof)
+    nested_thresholds = youden_thresholds(oof)
+    threshold_table = final_thresholds(threshold_records, nested_thresholds, threshold_method)
+    thresholds = dict(zip(threshold_table["model"], threshold_table["threshold"], strict=True))
     metrics = evaluate_predictions(
         predictions,
         thresholds,
@@ -217,7 +266,7 @@ def evaluation_tables(
         seed=seed,
     )
     summary = nested_cv_summary(oof)
-    nested_rows = _nested_rows(oof, summary, thresholds, calibration_bins)
+    nested_rows = _nested_rows(oof, summary, nested_thresholds, calibration_bins)
     columns = METRICS_COLUMNS + EXTRA_COLUMNS + NESTED_COLUMNS
     metrics = pd.concat([metrics, nested_rows], ignore_index=True).reindex(columns=columns)
     order = {c: k for k, c in enumerate(cohort_order(metrics["cohort"]))}
@@ -226,13 +275,6 @@ def evaluation_tables(
         ["model", "cohort"], key=lambda s: s.map(order) if s.name == "cohort" else s
     ).reset_index(drop=True)
     metrics["n_folds"] = metrics["n_folds"].astype("Int64")
-    threshold_table = pd.DataFrame(
-        {
-            "model": sorted(thresholds),
-            "threshold": [thresholds[m] for m in sorted(thresholds)],
-            "source": "Youden J on nested-CV out-of-fold predictions (training set)",
-        }
-    )
     chosen = choose_model(summary, models)
     chosen["missing_models"] = sorted(set(models) - set(predictions["model"]))
     return EvaluationTables(
@@ -250,6 +292,8 @@ def evaluation_rule(
     nested_path,
     out,
     *,
+    threshold_paths=None,
+    threshold_method: str = "youden_final_cv",
     models: list[str],
     ci_method: str,
     n_bootstrap: int,
@@ -275,6 +319,10 @@ def evaluation_rule(
         n_bootstrap=n_bootstrap,
         calibration_bins=calibration_bins,
         seed=seed,
+        threshold_records=None
+        if threshold_paths is None
+        else [json.loads(Path(p).read_text()) for p in threshold_paths],
+        threshold_method=threshold_method,
     )
     write_tsv(tables.metrics, out.metrics)
     write_tsv(tables.thresholds, out.thresholds)

@@ -320,9 +320,13 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
     section.add(
         html.text(
             "AUC with 95% CI (DeLong unless configured otherwise); accuracy, sensitivity and "
-            "specificity at each model's Youden threshold fixed on its training out-of-fold "
-            "predictions; Brier score; Hosmer-Lemeshow p. Row nested_cv: mean ± SD of the AUC "
-            "over outer folds of nested cross-validation on the training set.",
+            "specificity at each model's Youden threshold, fixed on the training set on the "
+            "final model's own probability scale (cross-validated predictions of its final "
+            "configuration; results/evaluation/thresholds.tsv names the source); Brier "
+            "score; Hosmer-Lemeshow p. Train rows are in-sample (the final model scoring the "
+            "patients it was fitted on): optimistic. Row nested_cv: mean ± SD of the AUC over "
+            "outer folds of nested cross-validation on the training set, the unbiased "
+            "estimate, its other metrics at the nested-CV out-of-fold threshold.",
             "note",
         )
     )

@@ -636,6 +636,65 @@ def fit_final(
     return pipe, pd.concat(rows, ignore_index=True)
 
 
+#: thresholds.tsv ``source`` of a threshold from :func:`final_cv_threshold`.
+FINAL_CV_SOURCE = (
+    "Youden J on {k}-fold cross-validated predictions of the final configuration "
+    "(tuned parameters, selection refitted in each fold; training set)"
+)
+
+
+def final_cv_threshold(
+    model: str,
+    params: dict,
+    X: pd.DataFrame,
+    y: pd.Series,
+    settings: TuningSettings,
+    seed: int,
+    selection: Pipeline | None = None,
+    n_jobs: int = 1,
+) -> tuple[dict, pd.DataFrame]:
+    """The decision threshold on the final model's own probability scale.
+
+    The final configuration (``params`` and the selection, refitted on each fold's
+    training rows) is cross-validated on the training set over the outer folds of nested
+    CV; Youden's J on the pooled out-of-fold probabilities gives the cut-off. Only the
+    training patients ``X, y`` are used. Returns (threshold record, out-of-fold
+    predictions patient_id, model, fold, probability, label).
+    """
+    from .metrics import youden_threshold
+
+    selection = selection if selection is not None else settings.selection(seed)
+    folds = outer_folds(y, settings, seed)
+    rows = []
+    for k, (tr, va) in enumerate(folds):
+        pipe = model_pipeline(model, params, selection, model_seed(seed, model), n_jobs)
+        pipe.fit(X.iloc[tr], y.iloc[tr].to_numpy())
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": X.index[va],
+                    "model": model,
+                    "fold": k,
+                    "probability": pipe.predict_proba(X.iloc[va])[:, 1],
+                    "label": y.iloc[va].to_numpy(),
+                }
+            )
+        )
+    oof = pd.concat(rows, ignore_index=True).sort_values("patient_id", kind="mergesort")
+    threshold = youden_threshold(oof["label"].to_numpy(), oof["probability"].to_numpy())
+    record = {
+        "model": model,
+        "threshold": None if not np.isfinite(threshold) else float(threshold),
+        "source": FINAL_CV_SOURCE.format(k=len(folds)),
+        "n_folds": len(folds),
+        "n": len(oof),
+        "cv_auc": float(roc_auc_score(oof["label"], oof["probability"]))
+        if oof["label"].nunique() == 2
+        else None,
+    }
+    return record, oof.reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------------------
 # The modelling rules' entry points (one call per rule script)
 # ---------------------------------------------------------------------------------
@@ -726,22 +785,29 @@ def nested_cv_rule(
 
 def final_model(
     model: str, best: dict, design, settings: TuningSettings, seed: int, n_jobs: int = 1
-) -> tuple[Pipeline | None, pd.DataFrame]:
-    """Rule ``fit_final``: :func:`fit_final` with the tuned parameters ``best``.
+) -> tuple[Pipeline | None, pd.DataFrame, dict]:
+    """Rule ``fit_final``: :func:`fit_final` with the tuned parameters ``best``, and the
+    model's threshold from :func:`final_cv_threshold` (training set only).
 
-    A model whose tuning failed has no pipeline (None) and an empty predictions table.
+    A model whose tuning failed has no pipeline (None), an empty predictions table and a
+    threshold record with ``failed: true``.
     """
     if best.get("failed"):
         log.error("%s: not fitted, tuning failed: %s", model, best["reason"])
-        return None, pd.DataFrame(columns=PREDICTION_COLUMNS)
+        record = {"model": model, "threshold": None, "failed": True, "reason": best["reason"]}
+        return None, pd.DataFrame(columns=PREDICTION_COLUMNS), record
     pipe, pred = fit_final(model, best["params"], design, settings, seed, n_jobs=n_jobs)
+    X, y = design.train()
+    record, _ = final_cv_threshold(model, best["params"], X, y, settings, seed, n_jobs=n_jobs)
     log.info(
-        "%s: %d selected features; predictions for %s",
+        "%s: %d selected features; predictions for %s; threshold %s (CV AUC %s)",
         model,
         len(pipe[:-1].get_feature_names_out(design.features)),
         design.cohorts(),
+        record["threshold"],
+        record["cv_auc"],
     )
-    return pipe, pred
+    return pipe, pred, record
 
 
 def save_pipeline(pipe: Pipeline | None, path: str | Path, checksum_path: str | Path) -> None:
