@@ -118,6 +118,12 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
         predictions, pd.concat(nested), MODELS, threshold_records=records
     )
     write_tsv(tables.metrics, out.setdefault("metrics", path("evaluation/metrics.tsv")))
+    out["best_params"] = []
+    for k, model in enumerate(MODELS[:2]):
+        reasons = {"ValueError: degenerate fold": k} if k else {}
+        best = {"model": model, "n_trials_finished": 10, "n_failed": k, "failure_reasons": reasons}
+        io.write_json(best, path(f"models/{model}/best_params.json"))
+        out["best_params"].append(path(f"models/{model}/best_params.json"))
     io.write_json(tables.chosen, out.setdefault("chosen", path("evaluation/chosen.json")))
     final = tables.metrics[tables.metrics["cohort"] != evaluation.NESTED_CV]
     plots.plot_roc_curves(tables.roc, out.setdefault("roc", path("figures/roc.png")), final)
@@ -248,6 +254,11 @@ def test_gaps_say_what_is_missing_and_why(report):
     assert "one class only" in document  # external centre XC
     assert "Chosen model: " in document
     assert "nested cross-validation" in document
+
+
+def test_report_counts_failed_trials_per_model(report):
+    document = report[0].read_text()
+    assert "failed trials" in document and "1 x ValueError: degenerate fold" in document
 
 
 def test_report_says_how_many_patients_the_icc_rests_on(report):
@@ -451,3 +462,18 @@ def test_feature_table_runs_say_why_clinical_parts_are_missing(tmp_path):
         body = document.split(f'<section id="{section}">')[1].split("</section>")[0]
         assert "no clinical table: modelling started from a ready feature table" in body
     assert "No image QC" in document
+
+
+def test_a_model_missing_an_outer_fold_cannot_be_chosen():
+    predictions, nested = _toy_predictions(np.random.default_rng(2))
+    kw = {"models": ["knn", "logistic_regression"], "threshold_method": "youden_nested_cv"}
+    full = evaluation.evaluation_tables(predictions, nested, **kw)
+    assert full.chosen["model"] == "logistic_regression"
+    # the best model's outer fold 2 failed: its mean over 2 folds must not win
+    gap = nested[~((nested["model"] == "logistic_regression") & (nested["outer_fold"] == 2))]
+    tables = evaluation.evaluation_tables(predictions, gap, **kw)
+    assert tables.chosen["model"] == "knn"
+    assert tables.chosen["models_missing_outer_folds"] == ["logistic_regression"]
+    # with the configured fold count, even a model missing a fold everyone lacks is out
+    again = evaluation.evaluation_tables(predictions, gap, outer_folds=4, **kw)
+    assert again.chosen["model"] is None

@@ -241,3 +241,67 @@ def test_stale_claim_of_a_dead_worker_is_taken_over(design, tmp_path):
         "knn", SPACES["knn"], X, y, more, SEED, storage_path=journal, stale_after_s=60, poll_s=0.05
     )
     assert sorted(finished_slots(study)) == [0, 1, 2]
+
+
+class _Broken(BaseEstimator):
+    """A classifier whose fit raises what it is given (a bug, or a numerical failure)."""
+
+    def __init__(self, error=None):
+        self.error = error
+
+    def fit(self, X, y):
+        raise self.error
+
+    def predict_proba(self, X):  # pragma: no cover - never reached
+        raise AssertionError
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NameError("name 'coef' is not defined"),
+        TypeError("fit() got an unexpected keyword"),
+        AttributeError("'NoneType' object has no attribute 'shape'"),
+        KeyError("n_neighbors"),
+        ImportError("no module named lightgbm"),
+    ],
+)
+def test_a_programming_error_inside_fit_stops_the_run(design, monkeypatch, error):
+    import npc_radiomics.tuning as tuning
+
+    monkeypatch.setattr(tuning, "build_model", lambda *a, **k: _Broken(error))
+    X, y = design.train()
+    with pytest.raises(type(error)):
+        tune("knn", SPACES["knn"], X, y, SETTINGS, SEED)
+
+
+def test_numerical_failures_are_failed_trials_counted_with_their_reason(design, monkeypatch):
+    import npc_radiomics.tuning as tuning
+    from npc_radiomics.errors import ModelFitError
+    from npc_radiomics.zoo import build_model
+
+    calls = {"n": 0}
+
+    def flaky(model, params, seed, n_jobs=1):
+        calls["n"] += 1
+        if params["n_neighbors"] > 8:
+            return _Broken(ValueError("degenerate fold"))
+        return build_model(model, params, seed, n_jobs)
+
+    monkeypatch.setattr(tuning, "build_model", flaky)
+    X, y = design.train()
+    settings = TuningSettings(**{**SETTINGS.__dict__, "n_trials": 6})
+    study, _ = tune("knn", SPACES["knn"], X, y, settings, SEED)
+    done = finished_slots(study)
+    table = trials_table(done, "knn")
+    failed = table[table["state"] == "FAIL"]
+    assert 0 < len(failed) < 6 and set(failed["error"]) == {"ValueError: degenerate fold"}
+    best = best_params(study, "knn", settings.n_trials)
+    assert best["n_failed"] == len(failed)
+    assert best["failure_reasons"] == {"ValueError: degenerate fold": len(failed)}
+
+    # every trial failing numerically: a failed model, not a crash
+    monkeypatch.setattr(tuning, "build_model", lambda *a, **k: _Broken(ValueError("no")))
+    study, _ = tune("knn", SPACES["knn"], X, y, SETTINGS, SEED + 5)
+    with pytest.raises(ModelFitError, match="every tuning trial failed"):
+        best_params(study, "knn", SETTINGS.n_trials)

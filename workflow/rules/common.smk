@@ -297,6 +297,7 @@ def report_inputs(wildcards):
         "lasso_cv": f"{FIGURES_DIR}/lasso_cv.png",
         "correlation": f"{FIGURES_DIR}/selected_feature_correlation.png",
         "provenance": f"{REPORT_DIR}/provenance.json",
+        "best_params": expand(BEST_PARAMS, model=config["models"]),
     }
     if not FEATURES_IN:
         inputs["qc"] = QC_TSV

@@ -51,6 +51,7 @@ rule evaluate:
         calibration_bins=config["evaluation"]["calibration_bins"],
         seed=rule_seed("evaluation"),
         threshold_method=config["evaluation"]["threshold"],
+        outer_folds=TUNING_SETTINGS["outer_folds"],
     script:
         "../scripts/evaluate.py"
 

@@ -92,23 +92,35 @@ def nested_cv_summary(nested: pd.DataFrame) -> pd.DataFrame:
             {
                 "model": model,
                 "n": len(g),
+                "n_folds_predicted": int(g["outer_fold"].nunique()),
                 "n_folds": len(finite),
                 "auc_mean": float(np.mean(finite)) if finite else np.nan,
                 "auc_sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan,
                 "fold_aucs": ";".join(f"{a:.4f}" for a in fold_aucs),
             }
         )
-    columns = ["model", "n", "n_folds", "auc_mean", "auc_sd", "fold_aucs"]
+    columns = ["model", "n", "n_folds_predicted", "n_folds", "auc_mean", "auc_sd", "fold_aucs"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def choose_model(summary: pd.DataFrame, models: list[str]) -> dict:
+def choose_model(
+    summary: pd.DataFrame, models: list[str], n_outer_folds: int | None = None
+) -> dict:
     """The chosen model: highest mean nested-CV AUC; ties to the smaller SD, then the name.
 
     Test and external cohorts play no part: picking on them would make their AUCs
-    optimistic. Returns a JSON-ready dict with the ranking and the reason; ``model`` is
-    None when no model has a nested-CV AUC.
+    optimistic. A model missing the predictions of any outer fold (a failed fold; of
+    ``n_outer_folds``, default the most any model has) is not a candidate: its mean
+    would rest on the folds where it happened to work. Returns a JSON-ready dict with the
+    ranking and the reason; ``model`` is None when no model qualifies.
     """
+    if "n_folds_predicted" in summary and len(summary):
+        expected = n_outer_folds or int(summary["n_folds_predicted"].max())
+        incomplete = summary["n_folds_predicted"] < expected
+    else:
+        expected, incomplete = n_outer_folds, pd.Series(False, index=summary.index)
+    without_all_folds = sorted(summary.loc[incomplete, "model"])
+    summary = summary[~incomplete]
     ranked = summary[np.isfinite(summary["auc_mean"])].copy()
     ranked["_sd"] = ranked["auc_sd"].fillna(np.inf)
     ranked = ranked.sort_values(["auc_mean", "_sd", "model"], ascending=[False, True, True])
@@ -126,10 +138,11 @@ def choose_model(summary: pd.DataFrame, models: list[str]) -> dict:
     if not ranking:
         return {
             "model": None,
-            "reason": "no model has a nested-CV AUC (every model failed or every fold has "
-            "one class)",
+            "reason": "no model has a nested-CV AUC on every outer fold (models failed or "
+            "every fold has one class)",
             "ranking": [],
             "models_without_nested_cv": without,
+            "models_missing_outer_folds": without_all_folds,
         }
     best = ranking[0]
     sd = f" ± {best['auc_sd']:.3f}" if best["auc_sd"] is not None else ""
@@ -142,6 +155,7 @@ def choose_model(summary: pd.DataFrame, models: list[str]) -> dict:
         ),
         "ranking": ranking,
         "models_without_nested_cv": without,
+        "models_missing_outer_folds": without_all_folds,
     }
 
 
@@ -242,6 +256,7 @@ def evaluation_tables(
     seed: int = 0,
     threshold_records: list[dict] | None = None,
     threshold_method: str = "youden_final_cv",
+    outer_folds: int | None = None,
 ) -> EvaluationTables:
     """Table 3 and the curve data (pipeline step 15).
 
@@ -275,7 +290,7 @@ def evaluation_tables(
         ["model", "cohort"], key=lambda s: s.map(order) if s.name == "cohort" else s
     ).reset_index(drop=True)
     metrics["n_folds"] = metrics["n_folds"].astype("Int64")
-    chosen = choose_model(summary, models)
+    chosen = choose_model(summary, models, outer_folds)
     chosen["missing_models"] = sorted(set(models) - set(predictions["model"]))
     return EvaluationTables(
         metrics=metrics,
@@ -294,6 +309,7 @@ def evaluation_rule(
     *,
     threshold_paths=None,
     threshold_method: str = "youden_final_cv",
+    outer_folds: int | None = None,
     models: list[str],
     ci_method: str,
     n_bootstrap: int,
@@ -323,6 +339,7 @@ def evaluation_rule(
         if threshold_paths is None
         else [json.loads(Path(p).read_text()) for p in threshold_paths],
         threshold_method=threshold_method,
+        outer_folds=outer_folds,
     )
     write_tsv(tables.metrics, out.metrics)
     write_tsv(tables.thresholds, out.thresholds)

@@ -379,9 +379,40 @@ def chosen_section(inputs: dict, params: dict) -> html.Section:
     ranking = pd.DataFrame(chosen.get("ranking", []), columns=columns)
     if len(ranking):
         section.add(html.table(ranking, "Nested cross-validation AUC per model (training set)"))
+    incomplete = set(chosen.get("models_missing_outer_folds", []))
     for model in chosen.get("models_without_nested_cv", []):
-        section.add(html.gap(f"Model {model}", "no nested-CV AUC: not a candidate"))
+        why = (
+            "an outer fold of nested CV failed: not a candidate"
+            if model in incomplete
+            else "no nested-CV AUC: not a candidate"
+        )
+        section.add(html.gap(f"Model {model}", why))
+    failures = tuning_failures(inputs.get("best_params") or [])
+    if failures is not None:
+        section.add(html.table(failures, "Tuning on the whole training set: failed trials"))
     return section
+
+
+def tuning_failures(paths) -> pd.DataFrame | None:
+    """model, trials, failed, reasons (count x reason) from each best_params.json."""
+    rows = []
+    for path in paths if isinstance(paths, (list, tuple)) else [paths]:
+        if not Path(path).exists():
+            continue
+        best = json.loads(Path(path).read_text())
+        reasons = best.get("failure_reasons") or {}
+        rows.append(
+            {
+                "model": best.get("model"),
+                "trials": best.get("n_trials_finished", ""),
+                "failed": best.get("n_failed", ""),
+                "reasons": "; ".join(f"{n} x {r}" for r, n in reasons.items())
+                or ("" if not best.get("failed") else best.get("reason", "")),
+            }
+        )
+    if not rows:
+        return None
+    return pd.DataFrame(rows).sort_values("model", kind="mergesort")
 
 
 def curves_section(inputs: dict, params: dict) -> html.Section:

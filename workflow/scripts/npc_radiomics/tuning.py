@@ -358,6 +358,23 @@ def finished_slots(study) -> dict[int, object]:
     return done
 
 
+#: Exceptions of a trial that mean "this model cannot fit this combination or fold"
+#: (convergence, a degenerate fold, a singular matrix): the trial is recorded as failed
+#: and tuning goes on. Anything else (TypeError, NameError, AttributeError, KeyError,
+#: ImportError, ...) is a programming error and stops the run with its traceback.
+NUMERICAL_FAILURES = (ModelFitError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+def failure_summary(done: dict) -> dict:
+    """Failed trials of a study: ``{"n_failed": k, "failure_reasons": {reason: count}}``."""
+    reasons: dict[str, int] = {}
+    for t in done.values():
+        if t.value is None:
+            reason = str(t.user_attrs.get("error", "unknown"))
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return {"n_failed": sum(reasons.values()), "failure_reasons": dict(sorted(reasons.items()))}
+
+
 def run_slots(
     model: str,
     space: dict[str, ParamSpec],
@@ -413,14 +430,21 @@ def run_slots(
         params = suggest_params(trial, space)
         t0 = time.perf_counter()
         attrs = {"slot": slot, "worker": worker, "params": params}
-        with claims.heartbeat(slot):
-            try:
+        try:
+            with claims.heartbeat(slot):
                 value, fold_aucs = cv_auc(model, params, cache, mseed, n_jobs)
-                attrs["fold_aucs"] = fold_aucs
-                state = optuna.trial.TrialState.COMPLETE
-            except Exception as err:  # noqa: BLE001 - a failing combination is a failed trial
-                value, state = None, optuna.trial.TrialState.FAIL
-                attrs["error"] = f"{type(err).__name__}: {err}"
+            attrs["fold_aucs"] = fold_aucs
+            state = optuna.trial.TrialState.COMPLETE
+        except InputError:
+            claims.release(slot)
+            raise
+        except NUMERICAL_FAILURES as err:  # the model cannot fit this combination / fold
+            value, state = None, optuna.trial.TrialState.FAIL
+            attrs["error"] = f"{type(err).__name__}: {err}"
+        except BaseException:  # a programming error: stop the run, with the traceback
+            claims.release(slot)
+            log.error("%s %s slot %d: not a numerical failure, stopping", model, context, slot)
+            raise
         attrs["seconds"] = round(time.perf_counter() - t0, 3)
         study.add_trial(
             optuna.trial.create_trial(
@@ -461,6 +485,9 @@ def best_slot(done: dict) -> dict | None:
 def trials_table(done: dict, model: str) -> pd.DataFrame:
     """One row per slot: slot, state, auc, fold_aucs, params (JSON), seconds, worker."""
     rows = []
+    columns = ["model", "slot", "state", "auc", "fold_aucs", "params", "error"]
+    if not done:
+        return pd.DataFrame(columns=columns)
     for slot, t in sorted(done.items()):
         rows.append(
             {
@@ -545,6 +572,7 @@ def best_params(study, model: str, n_trials: int) -> dict:
         "slot": best["slot"],
         "n_trials_finished": len(done),
         "n_trials": n_trials,
+        **failure_summary(done),
     }
 
 
@@ -733,27 +761,30 @@ def tune_part(
 def gather_tuning(parts: list[dict], model: str, n_trials: int) -> tuple[dict, pd.DataFrame]:
     """Rule ``tune_model``: the best parameters and the trials table of a finished study.
 
-    A model whose every trial failed is recorded (``failed: true`` and the reason) with an
-    empty trials table, so the other models go on and the report shows the gap.
+    A model whose every trial failed numerically is recorded (``failed: true`` and the
+    reason), so the other models go on and the report shows the gap. Either way the
+    record counts the failed trials and their reasons, and the table lists every trial.
     """
     names = {part["study_name"] for part in parts}
     if len(names) != 1:
         raise RuntimeError(f"{model}: tuning parts disagree on the study: {sorted(names)}")
     study = open_study(parts[0]["journal"], names.pop())
+    done = {s: t for s, t in finished_slots(study).items() if s < n_trials}
     try:
         best = best_params(study, model, n_trials)
     except ModelFitError as err:
         log.error("%s failed: %s", model, err)
-        failed = {"model": model, "failed": True, "reason": str(err)}
-        return failed, pd.DataFrame(columns=["model", "slot", "value"])
+        failed = {"model": model, "failed": True, "reason": str(err), **failure_summary(done)}
+        return failed, trials_table(done, model)
     log.info(
-        "%s: best inner-CV AUC %.4f at slot %d: %s",
+        "%s: best inner-CV AUC %.4f at slot %d (%d of %d trials failed): %s",
         model,
         best["inner_cv_auc"],
         best["slot"],
+        best["n_failed"],
+        len(done),
         best["params"],
     )
-    done = {s: t for s, t in finished_slots(study).items() if s < n_trials}
     return best, trials_table(done, model)
 
 
@@ -768,15 +799,19 @@ def nested_cv_rule(
 ) -> tuple[pd.DataFrame, dict]:
     """Rule ``nested_cv_fold``: :func:`nested_cv_fold` on the design's training set.
 
-    A numerical failure of the model (:class:`ModelFitError`) is recorded, not raised:
-    empty predictions and ``failed: true`` with the reason.
+    A numerical failure of the model (:data:`NUMERICAL_FAILURES`: every trial failed, or
+    the fold's refit did) is recorded, not raised: empty predictions and ``failed: true``
+    with the reason; such a model cannot be chosen. Bad input and programming errors stop
+    the run.
     """
     space = parse_search_spaces(search_spaces, [model])[model]
     X, y = design.train()
     try:
         pred, info = nested_cv_fold(model, space, X, y, fold, settings, seed, n_jobs=n_jobs)
         log.info("%s outer fold %s: AUC %s", model, fold, info["outer_auc"])
-    except ModelFitError as err:
+    except InputError:
+        raise
+    except NUMERICAL_FAILURES as err:
         log.error("%s outer fold %s failed: %s", model, fold, err)
         pred = pd.DataFrame(columns=NESTED_PREDICTION_COLUMNS)
         info = {"model": model, "outer_fold": fold, "failed": True, "reason": str(err)}
