@@ -194,6 +194,18 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
     plots.plot_icc_histogram(icc, 0.85, out.setdefault("icc_histogram", path("figures/icc.png")))
     icc = icc.assign(robust=icc["icc"] > 0.85, n_patients=[7, 7, 6], reference="train")
     write_tsv(icc, out.setdefault("icc", path("features/icc.tsv")))
+    non_finite = pd.DataFrame(
+        {
+            "feature": ["T1__shape_Flatness"],
+            "n_nan_train": [4],
+            "n_inf_train": [1],
+            "share_train": [0.12],
+            "n_nan_other": [2],
+            "n_inf_other": [0],
+            "action": ["dropped"],
+        }
+    )
+    write_tsv(non_finite, out.setdefault("non_finite", path("selection/non_finite.tsv")))
 
     # SHAP of a small fitted pipeline, explained on the test patients
     train = (split["cohort"] == "train").to_numpy()
@@ -254,6 +266,12 @@ def test_gaps_say_what_is_missing_and_why(report):
     assert "one class only" in document  # external centre XC
     assert "Chosen model: " in document
     assert "nested cross-validation" in document
+
+
+def test_report_lists_non_finite_features(report):
+    document = report[0].read_text()
+    assert "1 feature(s) have NaN or infinite values: 1 dropped" in document
+    assert "T1__shape_Flatness" in document
 
 
 def test_report_counts_failed_trials_per_model(report):

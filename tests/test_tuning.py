@@ -305,3 +305,48 @@ def test_numerical_failures_are_failed_trials_counted_with_their_reason(design, 
     study, _ = tune("knn", SPACES["knn"], X, y, SETTINGS, SEED + 5)
     with pytest.raises(ModelFitError, match="every tuning trial failed"):
         best_params(study, "knn", SETTINGS.n_trials)
+
+
+def test_non_finite_features_are_dropped_or_imputed_on_training_rows_only(design):
+    from npc_radiomics.selection import NonFiniteFilter, non_finite_tables
+
+    X = design.X.copy()
+    train = (design.cohort == "train").to_numpy()
+    tr_ids = X.index[train]
+    # f00 (informative) has a few inf / NaN in training: imputed, still usable;
+    # f01 (informative) is non-finite in 30% of training patients: dropped;
+    # f02 is NaN in every held-out patient only: kept (held-out rows decide nothing).
+    X.loc[tr_ids[:2], "T1__f00"] = np.inf
+    X.loc[tr_ids[2:4], "T1__f00"] = -np.inf
+    X.loc[tr_ids[4], "T1__f00"] = np.nan
+    X.loc[tr_ids[: int(0.3 * len(tr_ids))], "T1__f01"] = np.inf
+    X.loc[X.index[~train], "T1__f02"] = np.nan
+    broken = Design(X=X, y=design.y, cohort=design.cohort)
+    pipe, pred = fit_final("logistic_regression", {"C": 1.0}, broken, SETTINGS, SEED)
+    assert np.isfinite(pred["probability"]).all()
+    kept = list(pipe.named_steps["non_finite"].get_feature_names_out(broken.features))
+    assert "T1__f01" not in kept and {"T1__f00", "T1__f02"} <= set(kept)
+    assert "T1__f00" in pipe[:-1].get_feature_names_out(broken.features)  # imputed, selected
+    record, _ = final_cv_threshold(
+        "logistic_regression", {"C": 1.0}, *broken.train(), SETTINGS, SEED
+    )
+    assert record["threshold"] is not None
+    features, patients = non_finite_tables(X, design.cohort, SETTINGS.max_non_finite_share)
+    table = features.set_index("feature")
+    assert table.loc["T1__f00", ["n_inf_train", "n_nan_train", "action"]].tolist() == [
+        4,
+        1,
+        "imputed",
+    ]
+    assert table.loc["T1__f01", "action"] == "dropped"
+    assert table.loc["T1__f02", ["n_nan_train", "n_nan_other", "action"]].tolist() == [
+        0,
+        (~train).sum(),
+        "held-out only",
+    ]
+    assert set(patients["patient_id"]) == set(tr_ids[: int(0.3 * len(tr_ids))]) | set(
+        X.index[~train]
+    ) | set(tr_ids[:5])
+    # the filter decides from its fit rows only
+    f = NonFiniteFilter(0.1).fit(X.iloc[train])
+    assert f.support_.sum() == X.shape[1] - 1

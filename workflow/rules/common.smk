@@ -138,6 +138,7 @@ ROBUST_FEATURES = "results/features/robust_features.txt"
 ICC_TSV = "results/features/icc.tsv"
 ICC_HISTOGRAM = "results/features/icc_hist.png"
 SELECTION_DIR = "results/selection"
+NON_FINITE_TSV = f"{SELECTION_DIR}/non_finite.tsv"
 MODEL_DIR = "results/models/{model}"
 TUNING_PART = f"{MODEL_DIR}/tuning/part{{part}}.json"
 BEST_PARAMS = f"{MODEL_DIR}/best_params.json"
@@ -298,6 +299,7 @@ def report_inputs(wildcards):
         "correlation": f"{FIGURES_DIR}/selected_feature_correlation.png",
         "provenance": f"{REPORT_DIR}/provenance.json",
         "best_params": expand(BEST_PARAMS, model=config["models"]),
+        "non_finite": NON_FINITE_TSV,
     }
     if not FEATURES_IN:
         inputs["qc"] = QC_TSV

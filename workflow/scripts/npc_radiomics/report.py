@@ -304,6 +304,22 @@ def features_section(inputs: dict, params: dict) -> html.Section:
         if key == "icc_histogram":
             section.add(html.text(icc_basis(_read_tsv(inputs, "icc")), "note"))
         section.add(_figure(inputs, key, caption))
+    non_finite = _read_tsv(inputs, "non_finite")
+    if non_finite is not None:
+        if non_finite.empty:
+            section.add(html.text("No feature has a NaN or infinite value.", "note"))
+        else:
+            counts = non_finite["action"].value_counts().to_dict()
+            section.add(
+                html.text(
+                    f"{len(non_finite)} feature(s) have NaN or infinite values: "
+                    + ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+                    + " (dropped: non-finite in more than the configured share of training "
+                    "patients; the rest median-imputed inside the pipeline).",
+                    "note",
+                )
+            )
+            section.add(html.table(non_finite.head(50), "Non-finite feature values (first 50)"))
     if selected is None:
         section.add(_missing(inputs, "selected_features", "Selected features"))
     else:

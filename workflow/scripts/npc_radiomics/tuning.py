@@ -67,6 +67,7 @@ class TuningSettings:
     lasso_folds: int = 10
     n_lambdas: int = 50
     lasso_rule: str = "min"
+    max_non_finite_share: float = 0.1
 
     @classmethod
     def from_config(cls, cfg: dict) -> TuningSettings:
@@ -82,6 +83,7 @@ class TuningSettings:
             lasso_folds=int(sel["lasso"]["cv_folds"]),
             n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),
             lasso_rule=sel["lasso"].get("rule", "min"),
+            max_non_finite_share=float(sel.get("max_non_finite_share", 0.1)),
         )
 
     def selection(self, seed: int) -> Pipeline:
@@ -92,6 +94,7 @@ class TuningSettings:
             self.n_lambdas,
             self.lasso_rule,
             derived_seed(seed, "lasso"),
+            self.max_non_finite_share,
         )
 
 
@@ -869,10 +872,13 @@ def selection_rule(design, settings: TuningSettings, seed: int, out) -> str:
     report (mRMR ranking, LASSO CV curve and path, lambda, selected features in ``out``).
     The model rules refit the same selection inside every CV fold."""
     from .io import write_json, write_tsv
-    from .selection import selection_summary
+    from .selection import non_finite_tables, selection_summary
 
     X, y = design.train()
     check_fold_sizes(y, settings, nested=True)
+    features, patients = non_finite_tables(design.X, design.cohort, settings.max_non_finite_share)
+    write_tsv(features, out.non_finite)
+    write_tsv(patients, out.non_finite_patients)
     selection = settings.selection(seed).fit(X, y.to_numpy())
     summary = selection_summary(selection, list(X.columns))
     write_tsv(summary["mrmr_ranking"], out.mrmr_ranking)
@@ -880,6 +886,8 @@ def selection_rule(design, settings: TuningSettings, seed: int, out) -> str:
     write_tsv(summary["lasso_path"], out.lasso_path)
     write_tsv(summary["selected"], out.selected)
     write_json(summary["lambda"], out.lambda_json)
+    dropped = int((features["action"] == "dropped").sum())
     return (
+        f"{len(features)} feature(s) with non-finite values ({dropped} dropped); "
         f"selected {len(summary['selected'])} features at lambda {summary['lambda']['lambda']:.4g}"
     )
