@@ -495,3 +495,43 @@ def test_a_model_missing_an_outer_fold_cannot_be_chosen():
     # with the configured fold count, even a model missing a fold everyone lacks is out
     again = evaluation.evaluation_tables(predictions, gap, outer_folds=4, **kw)
     assert again.chosen["model"] is None
+
+
+def test_evaluate_rule_draws_the_chosen_models_smoothed_calibration(tmp_path):
+    from types import SimpleNamespace
+
+    from npc_radiomics.metrics import CALIBRATION_COLUMNS, METRICS_COLUMNS
+
+    predictions, nested = _toy_predictions(np.random.default_rng(4))
+    write_tsv(predictions, tmp_path / "predictions.tsv")
+    write_tsv(nested, tmp_path / "nested.tsv")
+    paths = []
+    for model in ("knn", "logistic_regression"):
+        paths.append(tmp_path / f"{model}.json")
+        io.write_json({"model": model, "threshold": 0.5, "source": "final CV"}, paths[-1])
+    names = ["metrics", "thresholds", "roc", "pr", "calibration", "calibration_smooth"]
+    out = SimpleNamespace(
+        **{n: tmp_path / f"{n}.tsv" for n in names},
+        chosen=tmp_path / "chosen.json",
+        **{f: tmp_path / f"{f}.png" for f in ("roc_figure", "pr_figure", "calibration_figure")},
+    )
+    evaluation.evaluation_rule(
+        tmp_path / "predictions.tsv",
+        tmp_path / "nested.tsv",
+        out,
+        threshold_paths=paths,
+        models=["knn", "logistic_regression"],
+        ci_method="delong",
+        n_bootstrap=50,
+        calibration_bins=5,
+        seed=1,
+    )
+    chosen = json.loads(out.chosen.read_text())["model"]
+    smooth = pd.read_csv(out.calibration_smooth, sep="\t")
+    assert set(smooth["model"]) == {chosen} and set(smooth["cohort"]) == {"train", "test"}
+    assert out.calibration_figure.stat().st_size > 5000
+    metrics = pd.read_csv(out.metrics, sep="\t")
+    assert list(metrics.columns[: len(METRICS_COLUMNS)]) == METRICS_COLUMNS
+    assert metrics[CALIBRATION_COLUMNS].notna().all().all()
+    thresholds = pd.read_csv(out.thresholds, sep="\t")
+    assert list(thresholds.columns[:3]) == ["model", "threshold", "source"]

@@ -18,6 +18,7 @@ rule evaluate:
         roc=f"{EVALUATION_DIR}/roc_curves.tsv",
         pr=f"{EVALUATION_DIR}/pr_curves.tsv",
         calibration=f"{EVALUATION_DIR}/calibration_curves.tsv",
+        calibration_smooth=f"{EVALUATION_DIR}/calibration_smooth.tsv",
         chosen=CHOSEN_MODEL_JSON,
         roc_figure=report(
             f"{FIGURES_DIR}/roc_curves.png",

@@ -20,6 +20,8 @@ from .errors import InputError
 from .io import read_table
 from .layout import NESTED_PREDICTION_COLUMNS, PREDICTION_COLUMNS, cohort_order, cohort_rank
 from .metrics import (
+    CALIBRATION_COLUMNS,
+    CI_COLUMNS,
     EXTRA_COLUMNS,
     METRICS_COLUMNS,
     curve_table,
@@ -169,10 +171,16 @@ class EvaluationTables:
     pr: pd.DataFrame
     calibration: pd.DataFrame
     chosen: dict
+    calibration_smooth: pd.DataFrame | None = None
 
 
 def _nested_rows(
-    oof: pd.DataFrame, summary: pd.DataFrame, thresholds: dict[str, float], hl_groups: int
+    oof: pd.DataFrame,
+    summary: pd.DataFrame,
+    thresholds: dict[str, float],
+    hl_groups: int,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One metrics row per model for nested CV: AUC mean and SD over outer folds; the
     other metrics on the pooled out-of-fold predictions."""
@@ -187,6 +195,8 @@ def _nested_rows(
                 g["probability"].to_numpy(),
                 thresholds.get(model, np.nan),
                 hl_groups=hl_groups,
+                n_bootstrap=n_bootstrap,
+                seed=seed,
             )
         )
         row.update(
@@ -281,8 +291,8 @@ def evaluation_tables(
         seed=seed,
     )
     summary = nested_cv_summary(oof)
-    nested_rows = _nested_rows(oof, summary, nested_thresholds, calibration_bins)
-    columns = METRICS_COLUMNS + EXTRA_COLUMNS + NESTED_COLUMNS
+    nested_rows = _nested_rows(oof, summary, nested_thresholds, calibration_bins, n_bootstrap, seed)
+    columns = METRICS_COLUMNS + EXTRA_COLUMNS + NESTED_COLUMNS + CALIBRATION_COLUMNS + CI_COLUMNS
     metrics = pd.concat([metrics, nested_rows], ignore_index=True).reindex(columns=columns)
     order = {c: k for k, c in enumerate(cohort_order(metrics["cohort"]))}
     order[NESTED_CV] = -1  # the unbiased estimate first, as it decides the chosen model
@@ -292,7 +302,9 @@ def evaluation_tables(
     metrics["n_folds"] = metrics["n_folds"].astype("Int64")
     chosen = choose_model(summary, models, outer_folds)
     chosen["missing_models"] = sorted(set(models) - set(predictions["model"]))
+    smooth = chosen_calibration(predictions, chosen["model"], min(n_bootstrap, 500), seed)
     return EvaluationTables(
+        calibration_smooth=smooth,
         metrics=metrics,
         thresholds=threshold_table,
         roc=curve_table(predictions, "roc"),
@@ -300,6 +312,30 @@ def evaluation_tables(
         calibration=curve_table(predictions, "calibration", calibration_bins),
         chosen=chosen,
     )
+
+
+def chosen_calibration(
+    predictions: pd.DataFrame, model: str | None, n_bootstrap: int, seed: int
+) -> pd.DataFrame:
+    """LOWESS calibration (with bootstrap band) of the chosen model per cohort:
+    model, cohort, predicted, observed, ci_low, ci_high."""
+    from .metrics import smoothed_calibration
+
+    columns = ["model", "cohort", "predicted", "observed", "ci_low", "ci_high"]
+    if model is None:
+        return pd.DataFrame(columns=columns)
+    g = predictions[(predictions["model"] == model) & predictions["probability"].notna()]
+    parts = [
+        smoothed_calibration(
+            c["label"].to_numpy(), c["probability"].to_numpy(), n_bootstrap, seed=seed
+        ).assign(model=model, cohort=cohort)
+        for cohort in cohort_order(g["cohort"])
+        for c in [g[g["cohort"] == cohort]]
+    ]
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
 
 
 def evaluation_rule(
@@ -322,13 +358,15 @@ def evaluation_rule(
     from .io import write_json, write_tsv
     from .plots import (
         figure_or_placeholder,
-        plot_calibration_curves,
+        placeholder_figure,
         plot_pr_curves,
         plot_roc_curves,
+        plot_smoothed_calibration,
     )
 
+    predictions = read_table(predictions_path, dtype={"patient_id": str})
     tables = evaluation_tables(
-        read_table(predictions_path, dtype={"patient_id": str}),
+        predictions,
         read_table(nested_path, dtype={"patient_id": str}),
         models=list(models),
         ci_method=ci_method,
@@ -350,5 +388,16 @@ def evaluation_rule(
     final = tables.metrics[tables.metrics["cohort"] != NESTED_CV]
     figure_or_placeholder(plot_roc_curves, out.roc_figure, tables.roc, metrics=final)
     figure_or_placeholder(plot_pr_curves, out.pr_figure, tables.pr, metrics=final)
-    figure_or_placeholder(plot_calibration_curves, out.calibration_figure, tables.calibration)
+    write_tsv(tables.calibration_smooth, out.calibration_smooth)
+    chosen = tables.chosen["model"]
+    if chosen is None:
+        placeholder_figure(out.calibration_figure, "no chosen model: no calibration figure")
+    else:
+        figure_or_placeholder(
+            plot_smoothed_calibration,
+            out.calibration_figure,
+            tables.calibration_smooth,
+            predictions[predictions["model"] == chosen],
+            chosen,
+        )
     return f"chosen model: {tables.chosen['model']} ({tables.chosen['reason']})"

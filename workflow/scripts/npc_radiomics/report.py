@@ -373,10 +373,51 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
             models = sorted(g["model"])
             who = "all models" if set(models) == all_models else ", ".join(models)
             section.add(html.gap(f"{cohort} cohort, {who}", note))
+    uncertainty = calibration_table(metrics)
+    if uncertainty is not None:
+        section.add(
+            html.text(
+                "95% CIs: Wilson for sensitivity, specificity, PPV and NPV; stratified "
+                "bootstrap for AUPRC and Brier. Calibration intercept (calibration-in-the-"
+                "large, ideal 0) and slope (ideal 1) by logistic recalibration with Wald CIs; "
+                "ICI: integrated calibration index (mean |LOWESS - predicted|). "
+                "Hosmer-Lemeshow df = g - 2 on the training (development) rows, g on the "
+                "other cohorts. Train rows are in-sample: the final model scoring the "
+                "patients it was fitted on.",
+                "note",
+            )
+        )
+        section.add(html.table(uncertainty, "Uncertainty and calibration per model and cohort"))
     chosen = _read_json(inputs, "chosen") or {}
     for model in chosen.get("missing_models", []):
         section.add(html.gap(f"Model {model}", "no predictions: the model failed to fit"))
     return section
+
+
+def _with_ci(df: pd.DataFrame, name: str, digits: int = 2) -> list[str]:
+    low, high = f"{name}_ci_low", f"{name}_ci_high"
+    if low not in df:
+        return [_fmt(v, digits) for v in df[name]]
+    return [
+        f"{v:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+        if np.isfinite(v) and np.isfinite(lo) and np.isfinite(hi)
+        else _fmt(v, digits)
+        for v, lo, hi in zip(df[name], df[low], df[high], strict=True)
+    ]
+
+
+def calibration_table(metrics: pd.DataFrame) -> pd.DataFrame | None:
+    """The CI and calibration columns of metrics.tsv, one readable column per metric."""
+    if "calibration_slope" not in metrics:
+        return None
+    out = metrics[["model", "cohort"]].copy()
+    for name in ("sensitivity", "specificity", "ppv", "npv", "auprc", "brier"):
+        out[name] = _with_ci(metrics, name)
+    out["intercept"] = _with_ci(metrics, "calibration_intercept")
+    out["slope"] = _with_ci(metrics, "calibration_slope")
+    out["ICI"] = [_fmt(v) for v in metrics["ici"]]
+    out["HL df"] = metrics["hl_df"]
+    return out
 
 
 def chosen_section(inputs: dict, params: dict) -> html.Section:
@@ -435,7 +476,14 @@ def curves_section(inputs: dict, params: dict) -> html.Section:
     section = html.Section("curves", "ROC, precision-recall and calibration curves")
     section.add(_figure(inputs, "roc", "ROC curves of all models per cohort; legend: AUC (95% CI)"))
     section.add(_figure(inputs, "pr", "Precision-recall curves; dashed: prevalence of CR"))
-    section.add(_figure(inputs, "calibration", "Calibration: observed fraction of CR per risk bin"))
+    section.add(
+        _figure(
+            inputs,
+            "calibration",
+            "Calibration of the chosen model: LOWESS with 95% bootstrap band, deciles of "
+            "predicted risk, rug of predictions (train panel in-sample)",
+        )
+    )
     return section
 
 
