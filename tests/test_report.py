@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from npc_radiomics import evaluation, io, plots
 from npc_radiomics import report as standalone
 from npc_radiomics.clinical import clinical_analysis
-from npc_radiomics.dca import beneficial_ranges, decision_curves, threshold_grid
+from npc_radiomics.dca import beneficial_ranges, decision_curves, net_benefit_ci, threshold_grid
 from npc_radiomics.io import write_tsv
 from npc_radiomics.provenance import provenance_record, write_provenance
 from npc_radiomics.shap_analysis import explain_chosen_model, importance_table
@@ -133,6 +133,10 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
     )
     curves = decision_curves(predictions, threshold_grid(0.05, 0.95, 0.05))
     write_tsv(beneficial_ranges(curves), out.setdefault("dca_ranges", path("evaluation/dca.tsv")))
+    write_tsv(
+        net_benefit_ci(predictions, [0.3, 0.5], n_bootstrap=50, seed=2),
+        out.setdefault("net_benefit_ci", path("evaluation/net_benefit_ci.tsv")),
+    )
     plots.plot_decision_curves(curves, out.setdefault("dca", path("figures/dca.png")))
 
     # clinical table: EBV-DNA carries the signal, so a multivariable model exists
@@ -266,6 +270,11 @@ def test_gaps_say_what_is_missing_and_why(report):
     assert "one class only" in document  # external centre XC
     assert "Chosen model: " in document
     assert "nested cross-validation" in document
+
+
+def test_report_shows_net_benefit_with_cis(report):
+    document = report[0].read_text()
+    assert "Net benefit of the chosen model and treat-all" in document
 
 
 def test_report_lists_non_finite_features(report):

@@ -288,6 +288,7 @@ def report_inputs(wildcards):
         "calibration": f"{FIGURES_DIR}/calibration_curves.png",
         "dca": f"{FIGURES_DIR}/decision_curves.png",
         "dca_ranges": f"{EVALUATION_DIR}/dca_ranges.tsv",
+        "net_benefit_ci": f"{EVALUATION_DIR}/net_benefit_ci.tsv",
         "shap_summary": f"{SHAP_DIR}/shap.json",
         "shap_importance": f"{SHAP_DIR}/shap_importance.tsv",
         "shap_beeswarm": f"{FIGURES_DIR}/shap_beeswarm.png",

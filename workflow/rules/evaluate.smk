@@ -62,6 +62,7 @@ rule decision_curves:
         predictions=PREDICTIONS_TSV,
     output:
         curves=f"{EVALUATION_DIR}/dca_curves.tsv",
+        ci=f"{EVALUATION_DIR}/net_benefit_ci.tsv",
         ranges=report(
             f"{EVALUATION_DIR}/dca_ranges.tsv",
             caption="../report/dca_ranges.rst",
@@ -84,6 +85,9 @@ rule decision_curves:
         runtime=15,
     params:
         thresholds=config["evaluation"]["dca_thresholds"],
+        ci_thresholds=config["evaluation"]["net_benefit_ci_thresholds"],
+        n_bootstrap=config["evaluation"]["n_bootstrap"],
+        seed=rule_seed("evaluation"),
     script:
         "../scripts/decision_curves.py"
 

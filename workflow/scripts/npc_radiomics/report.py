@@ -553,6 +553,23 @@ def decision_curves_section(inputs: dict, params: dict) -> html.Section:
         for m in sorted(ranges.loc[ranges["cohort"] == c, "model"].unique())
     ]
     section.add(html.table(pd.DataFrame(rows), "Useful threshold ranges"))
+    ci = _read_tsv(inputs, "net_benefit_ci")
+    chosen = (_read_json(inputs, "chosen") or {}).get("model")
+    if ci is not None and len(ci):
+        from .dca import TREAT_ALL
+
+        shown = ci[ci["strategy"].isin([chosen, TREAT_ALL])].copy()
+        shown["net benefit (95% CI)"] = [
+            f"{r.net_benefit:.3f} ({r.ci_low:.3f} to {r.ci_high:.3f})"
+            for r in shown.itertuples(index=False)
+        ]
+        section.add(
+            html.table(
+                shown[["cohort", "strategy", "threshold", "n", "net benefit (95% CI)"]],
+                "Net benefit of the chosen model and treat-all at a few thresholds "
+                "(bootstrap 95% CI)",
+            )
+        )
     return section
 
 
