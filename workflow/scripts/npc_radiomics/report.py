@@ -107,7 +107,7 @@ def _p_values(df: pd.DataFrame) -> pd.DataFrame:
     """p-value columns (``p_value``, ``*_p``, ``hl_p``) as text, "<0.001" for the smallest."""
     out = df.copy()
     for col in out.columns:
-        if col == "p_value" or str(col).endswith("_p") or col == "p":
+        if col in ("p_value", "p_holm", "p") or str(col).endswith("_p"):
             values = pd.to_numeric(out[col], errors="coerce")
             out[col] = [
                 "" if not np.isfinite(v) else "<0.001" if v < 0.001 else f"{v:.3f}" for v in values
@@ -526,7 +526,9 @@ def clinical_comparison_section(inputs: dict, params: dict) -> html.Section:
         section.add(
             html.table(
                 _p_values(tests),
-                "Paired DeLong tests: chosen radiomics model versus each",
+                "Paired DeLong tests: chosen radiomics model versus each (p_value "
+                "unadjusted, p_holm Holm-adjusted over every test of the table; on the "
+                "training cohort both sides are out-of-fold predictions)",
             )
         )
     return section
