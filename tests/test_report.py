@@ -544,3 +544,55 @@ def test_evaluate_rule_draws_the_chosen_models_smoothed_calibration(tmp_path):
     assert metrics[CALIBRATION_COLUMNS].notna().all().all()
     thresholds = pd.read_csv(out.thresholds, sep="\t")
     assert list(thresholds.columns[:3]) == ["model", "threshold", "source"]
+
+
+def test_nested_model_choice_scores_the_fold_winner_on_held_out_patients():
+    from npc_radiomics.metrics import auc
+
+    predictions, nested = _toy_predictions(np.random.default_rng(5))
+    # inner-CV AUCs (outer-training part only): knn wins fold 0, logistic regression 1-2
+    inner = {("knn", 0): 0.9, ("logistic_regression", 0): 0.7}
+    infos = [
+        {
+            "model": m,
+            "outer_fold": k,
+            "inner_cv_auc": inner.get((m, k), 0.8 if m == "knn" else 0.85),
+        }
+        for m in ("knn", "logistic_regression")
+        for k in range(3)
+    ]
+    tables = evaluation.evaluation_tables(
+        predictions,
+        nested,
+        ["knn", "logistic_regression"],
+        threshold_method="youden_nested_cv",
+        fold_infos=infos,
+    )
+    honest = tables.chosen["nested_choice"]
+    assert [f["model"] for f in honest["folds"]] == [
+        "knn",
+        "logistic_regression",
+        "logistic_regression",
+    ]
+    expected = []
+    for f in honest["folds"]:
+        g = nested[(nested["model"] == f["model"]) & (nested["outer_fold"] == f["outer_fold"])]
+        expected.append(auc(g["label"], g["probability"]))
+    assert honest["auc_mean"] == pytest.approx(np.mean(expected))
+    best = tables.chosen["ranking"][0]["auc_mean"]
+    assert honest["auc_mean"] <= best + 1e-12  # the max of the per-model means is optimistic
+    assert "optimistic" in tables.chosen["optimism_note"]
+    # test-cohort labels play no part in it
+    flipped = predictions.assign(
+        label=np.where(
+            predictions["cohort"] == "test", 1 - predictions["label"], predictions["label"]
+        )
+    )
+    again = evaluation.evaluation_tables(
+        flipped,
+        nested,
+        ["knn", "logistic_regression"],
+        threshold_method="youden_nested_cv",
+        fold_infos=infos,
+    )
+    assert again.chosen == tables.chosen

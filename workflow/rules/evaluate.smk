@@ -8,6 +8,11 @@ rule evaluate:
         predictions=PREDICTIONS_TSV,
         nested=NESTED_CV_TSV,
         thresholds=expand(MODEL_THRESHOLD, model=config["models"]),
+        fold_params=expand(
+            NESTED_FOLD_PARAMS,
+            model=config["models"],
+            fold=range(TUNING_SETTINGS["outer_folds"]),
+        ),
     output:
         metrics=report(
             f"{EVALUATION_DIR}/metrics.tsv",

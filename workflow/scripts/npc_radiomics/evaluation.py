@@ -267,6 +267,7 @@ def evaluation_tables(
     threshold_records: list[dict] | None = None,
     threshold_method: str = "youden_final_cv",
     outer_folds: int | None = None,
+    fold_infos: list[dict] | None = None,
 ) -> EvaluationTables:
     """Table 3 and the curve data (pipeline step 15).
 
@@ -302,6 +303,14 @@ def evaluation_tables(
     metrics["n_folds"] = metrics["n_folds"].astype("Int64")
     chosen = choose_model(summary, models, outer_folds)
     chosen["missing_models"] = sorted(set(models) - set(predictions["model"]))
+    if fold_infos is not None:
+        chosen["nested_choice"] = nested_model_choice(fold_infos, nested)
+    if chosen["model"] is not None:
+        chosen["optimism_note"] = (
+            f"the chosen model's nested-CV AUC is the best of {len(chosen['ranking'])} "
+            "models' estimates: optimistic as an estimate of the procedure; "
+            "nested_choice (model chosen inside each outer fold) is the honest one"
+        )
     smooth = chosen_calibration(predictions, chosen["model"], min(n_bootstrap, 500), seed)
     return EvaluationTables(
         calibration_smooth=smooth,
@@ -312,6 +321,57 @@ def evaluation_tables(
         calibration=curve_table(predictions, "calibration", calibration_bins),
         chosen=chosen,
     )
+
+
+def nested_model_choice(fold_infos: list[dict], nested: pd.DataFrame) -> dict:
+    """The honest estimate of "tune eight models, keep the best": the choice nested too.
+
+    In each outer fold the model with the highest inner-CV AUC (its best tuning trial,
+    computed on that fold's training part only; ties to the name) is chosen, and scored
+    on the fold's held-out patients. The mean of those outer-fold AUCs estimates the
+    whole procedure, choice included; the chosen model's own nested-CV mean is the
+    maximum of several noisy estimates, hence optimistic. ``fold_infos``: the
+    ``nested_cv/fold{k}.json`` records (model, outer_fold, inner_cv_auc; failed folds
+    have ``failed``); ``nested``: nested-CV predictions.
+    """
+    from .metrics import auc
+
+    folds = sorted({int(f["outer_fold"]) for f in fold_infos})
+    rows = []
+    for k in folds:
+        candidates = [
+            f
+            for f in fold_infos
+            if int(f["outer_fold"]) == k
+            and not f.get("failed")
+            and f.get("inner_cv_auc") is not None
+        ]
+        if not candidates:
+            rows.append({"outer_fold": k, "model": None, "inner_cv_auc": None, "outer_auc": None})
+            continue
+        candidates.sort(key=lambda f: f["model"])  # max keeps the first: ties to the name
+        best = max(candidates, key=lambda f: float(f["inner_cv_auc"]))
+        g = nested[(nested["model"] == best["model"]) & (nested["outer_fold"] == k)]
+        a = auc(g["label"].to_numpy(), g["probability"].to_numpy()) if len(g) else float("nan")
+        rows.append(
+            {
+                "outer_fold": k,
+                "model": best["model"],
+                "inner_cv_auc": float(best["inner_cv_auc"]),
+                "outer_auc": None if not np.isfinite(a) else float(a),
+            }
+        )
+    aucs = [r["outer_auc"] for r in rows if r["outer_auc"] is not None]
+    complete = len(aucs) == len(rows) and len(rows) > 0
+    return {
+        "auc_mean": float(np.mean(aucs)) if complete else None,
+        "auc_sd": float(np.std(aucs, ddof=1)) if complete and len(aucs) > 1 else None,
+        "folds": rows,
+        "note": (
+            "model chosen inside each outer fold by inner-CV AUC, scored on the fold's "
+            "held-out patients: the estimate of the whole procedure including the choice"
+        ),
+    }
 
 
 def chosen_calibration(
@@ -346,6 +406,7 @@ def evaluation_rule(
     threshold_paths=None,
     threshold_method: str = "youden_final_cv",
     outer_folds: int | None = None,
+    fold_param_paths=None,
     models: list[str],
     ci_method: str,
     n_bootstrap: int,
@@ -378,6 +439,9 @@ def evaluation_rule(
         else [json.loads(Path(p).read_text()) for p in threshold_paths],
         threshold_method=threshold_method,
         outer_folds=outer_folds,
+        fold_infos=None
+        if fold_param_paths is None
+        else [json.loads(Path(p).read_text()) for p in fold_param_paths],
     )
     write_tsv(tables.metrics, out.metrics)
     write_tsv(tables.thresholds, out.thresholds)

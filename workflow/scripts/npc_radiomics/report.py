@@ -432,6 +432,26 @@ def chosen_section(inputs: dict, params: dict) -> html.Section:
         section.add(
             html.text(f"Chosen model: {chosen['model']}, because it has the {chosen['reason']}.")
         )
+    if chosen.get("optimism_note"):
+        section.add(html.text(f"Note: {chosen['optimism_note']}.", "note"))
+    honest = chosen.get("nested_choice")
+    if honest:
+        if honest.get("auc_mean") is not None:
+            sd = f" ± {honest['auc_sd']:.3f} (SD)" if honest.get("auc_sd") is not None else ""
+            section.add(
+                html.text(
+                    "Whole-procedure estimate (model choice nested in each outer fold): "
+                    f"AUC {honest['auc_mean']:.3f}{sd}."
+                )
+            )
+        else:
+            section.add(html.gap("Whole-procedure estimate", "an outer fold has no candidate"))
+        section.add(
+            html.table(
+                pd.DataFrame(honest["folds"]),
+                "Model chosen inside each outer fold by inner-CV AUC, and its held-out AUC",
+            )
+        )
     columns = ["rank", "model", "auc_mean", "auc_sd", "n_folds"]
     ranking = pd.DataFrame(chosen.get("ranking", []), columns=columns)
     if len(ranking):
