@@ -111,6 +111,13 @@ def _snakemake_marker(request):
     _SNAKEMAKE_MARKED["value"] = False
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Set before any fixture of the test, so a module-scoped fixture that starts Snakemake
+    (set up before every function-scoped fixture) sees the marker of the test needing it."""
+    _SNAKEMAKE_MARKED["value"] = item.get_closest_marker("snakemake") is not None
+
+
 def require_snakemake_marker() -> None:
     """Fail a test that starts Snakemake without the ``snakemake`` marker (so that
     ``-m "not snakemake"`` really leaves out every test that starts it)."""
