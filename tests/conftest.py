@@ -110,6 +110,7 @@ def write_config(path: Path, overrides: dict) -> Path:
 _SNAKEMAKE_MARKED = {"value": False}
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Record whether the test about to run carries the ``snakemake`` marker (a hook, not
     a fixture: it runs before the test's fixtures, module-scoped ones included)."""

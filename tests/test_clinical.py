@@ -158,8 +158,9 @@ def test_no_variable_passing_entry_is_reported_not_raised():
 def test_clinical_analysis_end_to_end():
     d = clinical_table(signal=1.5, seed=2)
     rad = radiomics_scores(d, seed=1)
+    oof = rad[rad["cohort"] == "train"]
     res = clinical.clinical_analysis(
-        d, "response", CONTINUOUS, CATEGORICAL, BIOMARKERS, radiomics=rad
+        d, "response", CONTINUOUS, CATEGORICAL, BIOMARKERS, radiomics=rad, radiomics_oof=oof
     )
     assert res.stepwise.selected  # WBC / NEUT enter
     aucs = res.comparator_aucs.set_index(["comparator", "cohort"])
@@ -210,3 +211,45 @@ def test_merge_split_and_bad_input():
     bad = d.assign(gender=np.where(d["gender"] == 1, "M", "F"))
     with pytest.raises(InputError, match="numerically coded"):
         clinical.univariate_logistic(bad, "response", ["gender"])
+
+
+def test_training_comparisons_use_out_of_fold_predictions_and_holm():
+    from statsmodels.stats.multitest import multipletests
+
+    from npc_radiomics.metrics import auc
+
+    d = clinical_table(signal=1.5, seed=2)
+    train = d["cohort"] == "train"
+    rng = np.random.default_rng(7)
+    # in-sample radiomics predictions on train are perfect; the out-of-fold ones are not
+    rad = d[["patient_id", "cohort"]].assign(
+        probability=np.where(
+            train, d["response"], np.clip(0.5 + 0.3 * (d["response"] - 0.5), 0, 1)
+        ).astype(float),
+        label=d["response"],
+    )
+    n_train = int(train.sum())
+    y_train = d.loc[train, "response"].to_numpy()
+    noisy = 0.5 + 0.2 * (y_train - 0.5) + rng.normal(0, 0.3, n_train)
+    oof = d.loc[train, ["patient_id"]].assign(probability=np.clip(noisy, 0, 1), label=y_train)
+    res = clinical.clinical_analysis(
+        d, "response", CONTINUOUS, CATEGORICAL, BIOMARKERS, radiomics=rad, radiomics_oof=oof, seed=3
+    )
+    tests = res.delong_tests
+    tr = tests[tests["cohort"] == "train"]
+    assert len(tr) == len(BIOMARKERS) + 1
+    assert tr["auc_model"].to_numpy() == pytest.approx(auc(oof["label"], oof["probability"]))
+    assert (tr["auc_model"] < 0.99).all()  # never the in-sample fit
+    assert tr["predictions"].str.startswith("out-of-fold").all()
+    # the clinical model on train: cross-validated (stepwise redone per fold), not in-sample
+    cv = clinical.clinical_cv_predictions(
+        d[train], "response", CONTINUOUS + CATEGORICAL, 0.1, 0.1, 5, seed=3
+    )
+    clin = tr[tr["comparator"] == "clinical"].iloc[0]
+    assert clin["auc_comparator"] == pytest.approx(auc(cv["label"], cv["probability"]))
+    in_sample = res.clinical_predictions[res.clinical_predictions["cohort"] == "train"]
+    assert clin["auc_comparator"] < auc(in_sample["label"], in_sample["probability"])
+    # Holm over the whole family, both p-values kept
+    expected = multipletests(tests["p_value"], method="holm")[1]
+    np.testing.assert_allclose(tests["p_holm"], expected, rtol=1e-12)
+    assert (tests["p_holm"] >= tests["p_value"]).all()

@@ -117,3 +117,23 @@ def test_decision_curves_tidy_per_cohort():
 def test_bad_thresholds_raise():
     with pytest.raises(InputError, match="within"):
         dca.net_benefit([0, 1], [0.2, 0.8], [0.5, 1.0])
+
+
+def test_net_benefit_ci_brackets_the_point_and_is_seeded():
+    from npc_radiomics.dca import TREAT_ALL, net_benefit, net_benefit_ci
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 80)
+    p = np.clip(0.5 * y + rng.uniform(0, 0.5, 80), 0, 1)
+    predictions = pd.DataFrame(
+        {"patient_id": range(80), "cohort": "test", "model": "svm", "probability": p, "label": y}
+    )
+    table = net_benefit_ci(predictions, [0.2, 0.5], n_bootstrap=300, seed=4)
+    assert set(table["strategy"]) == {"svm", TREAT_ALL}
+    svm = table[table["strategy"] == "svm"]
+    assert svm["net_benefit"].to_numpy() == pytest.approx(net_benefit(y, p, [0.2, 0.5]))
+    assert (
+        (table["ci_low"] <= table["net_benefit"]) & (table["net_benefit"] <= table["ci_high"])
+    ).all()
+    assert (table["ci_high"] > table["ci_low"]).all()
+    pd.testing.assert_frame_equal(table, net_benefit_ci(predictions, [0.2, 0.5], 300, seed=4))

@@ -84,13 +84,13 @@ def test_icc_report_writes_outputs(tmp_path):
         "robust_path": tmp_path / "robust.txt",
         "histogram_path": tmp_path / "icc_hist.png",
     }
-    table = icc_report(reader1, reader2, threshold=0.85, enabled=True, **paths)
+    table = icc_report(reader1, reader2, threshold=0.85, enabled=True, reference="all", **paths)
     assert paths["robust_path"].read_text().split() == ["T1__x", "T1__y"]
-    assert pd.read_csv(paths["icc_path"], sep="\t").shape == (3, 6)
+    assert pd.read_csv(paths["icc_path"], sep="\t").shape == (3, 7)
     assert paths["histogram_path"].stat().st_size > 1000
     assert table["robust"].sum() == 2
     # Filter off: every feature is kept.
-    icc_report(reader1, reader2, threshold=0.85, enabled=False, **paths)
+    icc_report(reader1, reader2, threshold=0.85, enabled=False, reference="all", **paths)
     assert paths["robust_path"].read_text().split() == ["T1__x", "T1__y", "T1__z"]
 
 
@@ -103,6 +103,62 @@ def test_icc_report_needs_reader2_patients(tmp_path):
             reader2,
             threshold=0.85,
             enabled=True,
+            reference="all",
+            icc_path=tmp_path / "a",
+            robust_path=tmp_path / "b",
+            histogram_path=tmp_path / "c.png",
+        )
+
+
+def _reader_tables(seed: int = 3):
+    """Reader-1 and reader-2 tables of 12 patients (6 train, 3 test, 3 external)."""
+    rng = np.random.default_rng(seed)
+    ids = [f"P{i:02d}" for i in range(12)]
+    cohorts = ["train"] * 6 + ["test"] * 3 + ["ND"] * 3
+    split = pd.DataFrame({"patient_id": ids, "center": "QZ", "cohort": cohorts, "label": 0})
+    reader1 = pd.DataFrame(rng.normal(size=(12, 3)), columns=["T1__x", "T1__y", "T1__z"])
+    reader1.insert(0, "patient_id", ids)
+    reader2 = reader1.copy()
+    reader2[["T1__x", "T1__y", "T1__z"]] += rng.normal(0, 0.05, (12, 3))
+    return reader1, reader2, split
+
+
+def test_icc_ignores_second_readings_of_external_patients(tmp_path):
+    reader1, reader2, split = _reader_tables()
+    unstable = reader2.copy()
+    external = split["cohort"].isin(["test", "ND"]).to_numpy()
+    # Reader 2 disagrees wildly on T1__y and T1__z, but only on test / external patients.
+    unstable.loc[external, ["T1__y", "T1__z"]] = np.random.default_rng(9).normal(
+        0, 5, (external.sum(), 2)
+    )
+    paths = {
+        "icc_path": tmp_path / "icc.tsv",
+        "robust_path": tmp_path / "robust.txt",
+        "histogram_path": tmp_path / "icc_hist.png",
+    }
+    kw = dict(threshold=0.85, enabled=True, split=split, **paths)
+    icc_report(reader1, reader2, reference="train", **kw)
+    baseline = paths["robust_path"].read_text().split()
+    table = icc_report(reader1, unstable, reference="train", **kw)
+    assert paths["robust_path"].read_text().split() == baseline == ["T1__x", "T1__y", "T1__z"]
+    assert table["n_patients"].tolist() == [6, 6, 6]
+    assert set(pd.read_csv(paths["icc_path"], sep="\t")["reference"]) == {"train"}
+    # The paper's whole-cohort variant does see them.
+    icc_report(reader1, unstable, reference="all", **kw)
+    assert paths["robust_path"].read_text().split() == ["T1__x"]
+
+
+def test_icc_train_reference_needs_three_training_patients(tmp_path):
+    reader1, reader2, split = _reader_tables()
+    reader2 = reader2[split["cohort"] != "train"].reset_index(drop=True)  # none in train
+    with pytest.raises(ValueError, match="robustness.reference: all"):
+        icc_report(
+            reader1,
+            reader2,
+            threshold=0.85,
+            enabled=True,
+            split=split,
+            reference="train",
             icc_path=tmp_path / "a",
             robust_path=tmp_path / "b",
             histogram_path=tmp_path / "c.png",

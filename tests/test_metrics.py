@@ -275,3 +275,114 @@ def test_curve_table_is_tidy():
     assert set(roc["cohort"]) == {"train", "test", "ND"}
     cal = metrics.curve_table(preds, "calibration", bins=5)
     assert cal.groupby(["model", "cohort"])["n"].sum().tolist() == [30, 40, 80] * 2
+
+
+def test_hosmer_lemeshow_df_is_g_on_validation_cohorts():
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    y = np.array([0, 0, 1, 0, 0, 1, 1, 0, 1, 1])
+    dev = metrics.hosmer_lemeshow(y, p, groups=5, development=True)
+    val = metrics.hosmer_lemeshow(y, p, groups=5, development=False)
+    assert (dev.df, val.df) == (3, 5) and val.chi2 == dev.chi2
+    assert val.p_value == pytest.approx(stats.chi2.sf(dev.chi2, 5), rel=1e-12)
+    # in metrics.tsv: train rows are development data, the other cohorts validation
+    table = metrics.evaluate_predictions(
+        pd.DataFrame(
+            {
+                "patient_id": [f"P{i}" for i in range(10)] * 2,
+                "cohort": ["train"] * 10 + ["test"] * 10,
+                "model": "svm",
+                "probability": np.r_[p, p],
+                "label": np.r_[y, y],
+            }
+        ),
+        {"svm": 0.5},
+        hl_groups=5,
+        n_bootstrap=50,
+    ).set_index("cohort")
+    assert table.loc["train", "hl_df"] == 3 and table.loc["test", "hl_df"] == 5
+
+
+def _calibrated(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    lp = rng.normal(0, 1.5, n)
+    p = 1 / (1 + np.exp(-lp))
+    return (rng.uniform(size=n) < p).astype(int), lp, p
+
+
+def test_logistic_recalibration_matches_an_unpenalised_sklearn_fit():
+    from sklearn.linear_model import LogisticRegression
+
+    y, lp, _ = _calibrated(4000, 0)
+    over = 1 / (1 + np.exp(-2 * lp))  # overconfident: true slope 0.5
+    res = metrics.logistic_recalibration(y, over)
+    ref = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit((2 * lp)[:, None], y)
+    assert res.slope == pytest.approx(ref.coef_[0, 0], rel=1e-4)
+    assert res.slope_ci[0] < 0.5 < res.slope_ci[1]
+    well = metrics.logistic_recalibration(y, 1 / (1 + np.exp(-lp)))
+    assert well.slope_ci[0] < 1 < well.slope_ci[1]
+    assert well.intercept_ci[0] < 0 < well.intercept_ci[1]
+    # calibration-in-the-large catches a shift the slope cannot
+    shifted = metrics.logistic_recalibration(y, 1 / (1 + np.exp(-(lp + 1))))
+    assert shifted.intercept == pytest.approx(-1, abs=0.15)
+    assert np.isnan(metrics.logistic_recalibration([1, 1, 1], [0.2, 0.5, 0.9]).slope)
+
+
+def test_integrated_calibration_index():
+    y, lp, p = _calibrated(4000, 1)
+    assert metrics.integrated_calibration_index(y, p) < 0.02
+    worse = np.clip(p + 0.15, 0, 1)
+    assert metrics.integrated_calibration_index(y, worse) == pytest.approx(0.15, abs=0.04)
+
+
+def test_wilson_intervals_match_statsmodels_and_bootstrap_is_seeded():
+    from statsmodels.stats.proportion import proportion_confint
+
+    for k, n in ((0, 7), (3, 7), (7, 7), (45, 60)):
+        assert metrics.wilson_ci(k, n) == pytest.approx(
+            proportion_confint(k, n, alpha=0.05, method="wilson"), rel=1e-12
+        )
+    y, p = scored_cohort(60, 1.5, 4, None)
+    row = metrics.evaluate_one(y, p, 0.5, n_bootstrap=300, seed=11)
+    tm = metrics.threshold_metrics(y, p, 0.5)
+    assert (row["sensitivity_ci_low"], row["sensitivity_ci_high"]) == pytest.approx(
+        proportion_confint(tm["tp"], tm["tp"] + tm["fn"], method="wilson")
+    )
+    for name in ("auprc", "brier"):
+        assert row[f"{name}_ci_low"] < row[name] < row[f"{name}_ci_high"]
+    again = metrics.evaluate_one(y, p, 0.5, n_bootstrap=300, seed=11)
+    other = metrics.evaluate_one(y, p, 0.5, n_bootstrap=300, seed=12)
+    assert again["auprc_ci_low"] == row["auprc_ci_low"] != other["auprc_ci_low"]
+
+
+def test_metrics_table_keeps_the_layout_columns_first():
+    y, p = scored_cohort(40, 1.0, 5)
+    table = metrics.evaluate_predictions(
+        pd.DataFrame(
+            {
+                "patient_id": range(40),
+                "cohort": "test",
+                "model": "svm",
+                "probability": p,
+                "label": y,
+            }
+        ),
+        {"svm": 0.5},
+        n_bootstrap=20,
+    )
+    n = len(metrics.METRICS_COLUMNS)
+    assert list(table.columns[:n]) == metrics.METRICS_COLUMNS
+    assert set(metrics.CALIBRATION_COLUMNS + metrics.CI_COLUMNS) <= set(table.columns)
+
+
+def test_smoothed_calibration_band_is_seeded_and_covers_the_curve():
+    y, _, p = _calibrated(300, 2)
+    one = metrics.smoothed_calibration(y, p, n_bootstrap=100, seed=3)
+    two = metrics.smoothed_calibration(y, p, n_bootstrap=100, seed=3)
+    pd.testing.assert_frame_equal(one, two)
+    assert len(one) == 50 and one["predicted"].is_monotonic_increasing
+    inner = one.iloc[5:-5]  # the LOWESS curve lies inside its band away from the edges
+    assert (inner["ci_low"] <= inner["observed"]).all()
+    assert (inner["observed"] <= inner["ci_high"]).all()
+    # well calibrated: the curve follows the diagonal
+    assert np.abs(inner["observed"] - inner["predicted"]).max() < 0.12
+    assert metrics.smoothed_calibration([1, 1, 1], [0.2, 0.4, 0.6]).empty

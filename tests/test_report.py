@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from npc_radiomics import evaluation, io, plots
 from npc_radiomics import report as standalone
 from npc_radiomics.clinical import clinical_analysis
-from npc_radiomics.dca import beneficial_ranges, decision_curves, threshold_grid
+from npc_radiomics.dca import beneficial_ranges, decision_curves, net_benefit_ci, threshold_grid
 from npc_radiomics.io import write_tsv
 from npc_radiomics.provenance import provenance_record, write_provenance
 from npc_radiomics.shap_analysis import explain_chosen_model, importance_table
@@ -110,8 +110,20 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
             )
         )
     predictions = pd.concat(predictions, ignore_index=True)
-    tables = evaluation.evaluation_tables(predictions, pd.concat(nested), MODELS)
+    records = [
+        {"model": m, "threshold": 0.4 + k / 10, "source": "Youden J on CV predictions of the final"}
+        for k, m in enumerate(MODELS[:2])
+    ] + [{"model": m, "threshold": None, "failed": True, "reason": "x"} for m in MODELS[2:]]
+    tables = evaluation.evaluation_tables(
+        predictions, pd.concat(nested), MODELS, threshold_records=records
+    )
     write_tsv(tables.metrics, out.setdefault("metrics", path("evaluation/metrics.tsv")))
+    out["best_params"] = []
+    for k, model in enumerate(MODELS[:2]):
+        reasons = {"ValueError: degenerate fold": k} if k else {}
+        best = {"model": model, "n_trials_finished": 10, "n_failed": k, "failure_reasons": reasons}
+        io.write_json(best, path(f"models/{model}/best_params.json"))
+        out["best_params"].append(path(f"models/{model}/best_params.json"))
     io.write_json(tables.chosen, out.setdefault("chosen", path("evaluation/chosen.json")))
     final = tables.metrics[tables.metrics["cohort"] != evaluation.NESTED_CV]
     plots.plot_roc_curves(tables.roc, out.setdefault("roc", path("figures/roc.png")), final)
@@ -121,6 +133,10 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
     )
     curves = decision_curves(predictions, threshold_grid(0.05, 0.95, 0.05))
     write_tsv(beneficial_ranges(curves), out.setdefault("dca_ranges", path("evaluation/dca.tsv")))
+    write_tsv(
+        net_benefit_ci(predictions, [0.3, 0.5], n_bootstrap=50, seed=2),
+        out.setdefault("net_benefit_ci", path("evaluation/net_benefit_ci.tsv")),
+    )
     plots.plot_decision_curves(curves, out.setdefault("dca", path("figures/dca.png")))
 
     # clinical table: EBV-DNA carries the signal, so a multivariable model exists
@@ -180,6 +196,20 @@ def build_results(root: Path, seed: int = 0) -> dict[str, str]:
     )
     icc = pd.DataFrame({"feature": features.columns, "icc": [0.95, 0.9, 0.5]})
     plots.plot_icc_histogram(icc, 0.85, out.setdefault("icc_histogram", path("figures/icc.png")))
+    icc = icc.assign(robust=icc["icc"] > 0.85, n_patients=[7, 7, 6], reference="train")
+    write_tsv(icc, out.setdefault("icc", path("features/icc.tsv")))
+    non_finite = pd.DataFrame(
+        {
+            "feature": ["T1__shape_Flatness"],
+            "n_nan_train": [4],
+            "n_inf_train": [1],
+            "share_train": [0.12],
+            "n_nan_other": [2],
+            "n_inf_other": [0],
+            "action": ["dropped"],
+        }
+    )
+    write_tsv(non_finite, out.setdefault("non_finite", path("selection/non_finite.tsv")))
 
     # SHAP of a small fitted pipeline, explained on the test patients
     train = (split["cohort"] == "train").to_numpy()
@@ -240,6 +270,28 @@ def test_gaps_say_what_is_missing_and_why(report):
     assert "one class only" in document  # external centre XC
     assert "Chosen model: " in document
     assert "nested cross-validation" in document
+
+
+def test_report_shows_net_benefit_with_cis(report):
+    document = report[0].read_text()
+    assert "Net benefit of the chosen model and treat-all" in document
+
+
+def test_report_lists_non_finite_features(report):
+    document = report[0].read_text()
+    assert "1 feature(s) have NaN or infinite values: 1 dropped" in document
+    assert "T1__shape_Flatness" in document
+
+
+def test_report_counts_failed_trials_per_model(report):
+    document = report[0].read_text()
+    assert "failed trials" in document and "1 x ValueError: degenerate fold" in document
+
+
+def test_report_says_how_many_patients_the_icc_rests_on(report):
+    document = report[0].read_text()
+    assert "ICC(2,1) rests on 7 training-cohort patients" in document
+    assert "2 of 3 features are robust" in document
 
 
 def test_chosen_model_comes_from_nested_cv_only(report):
@@ -376,7 +428,9 @@ def test_nested_cv_rows_are_mean_and_sd_of_outer_fold_aucs():
     from sklearn.metrics import roc_auc_score
 
     predictions, nested = _toy_predictions(np.random.default_rng(1))
-    tables = evaluation.evaluation_tables(predictions, nested, ["knn", "logistic_regression"])
+    tables = evaluation.evaluation_tables(
+        predictions, nested, ["knn", "logistic_regression"], threshold_method="youden_nested_cv"
+    )
     rows = tables.metrics[tables.metrics["cohort"] == evaluation.NESTED_CV].set_index("model")
     for model, g in nested.groupby("model"):
         folds = [roc_auc_score(f["label"], f["probability"]) for _, f in g.groupby("outer_fold")]
@@ -393,11 +447,39 @@ def test_thresholds_and_choice_ignore_test_predictions():
     shifted = shifted.assign(cohort=predictions["cohort"])
     # only the test rows change: train rows stay as they were
     shifted.loc[shifted["cohort"] == "train"] = predictions.loc[predictions["cohort"] == "train"]
-    one = evaluation.evaluation_tables(predictions, nested, ["knn", "logistic_regression"])
-    two = evaluation.evaluation_tables(shifted, nested, ["knn", "logistic_regression"])
+    kw = {"models": ["knn", "logistic_regression"], "threshold_method": "youden_nested_cv"}
+    one = evaluation.evaluation_tables(predictions, nested, **kw)
+    two = evaluation.evaluation_tables(shifted, nested, **kw)
     pd.testing.assert_frame_equal(one.thresholds, two.thresholds)
     assert one.chosen == two.chosen
     assert one.chosen["model"] == "logistic_regression"
+
+
+def test_final_models_are_judged_at_the_fit_final_thresholds():
+    predictions, nested = _toy_predictions(np.random.default_rng(3))
+    records = [
+        {"model": "knn", "threshold": 0.31, "source": "final CV"},
+        {"model": "logistic_regression", "threshold": 0.62, "source": "final CV"},
+    ]
+    tables = evaluation.evaluation_tables(
+        predictions, nested, ["knn", "logistic_regression"], threshold_records=records
+    )
+    assert list(tables.thresholds.columns[:3]) == ["model", "threshold", "source"]
+    assert tables.thresholds.set_index("model")["threshold"].to_dict() == {
+        "knn": 0.31,
+        "logistic_regression": 0.62,
+    }
+    final = tables.metrics[tables.metrics["cohort"] != evaluation.NESTED_CV]
+    assert final.groupby("model")["threshold"].unique().map(list).to_dict() == {
+        "knn": [0.31],
+        "logistic_regression": [0.62],
+    }
+    # the nested-CV rows keep their own out-of-fold threshold, listed beside it
+    nested_rows = tables.metrics[tables.metrics["cohort"] == evaluation.NESTED_CV]
+    assert (
+        nested_rows.set_index("model")["threshold"]
+        == tables.thresholds.set_index("model")["nested_cv_threshold"]
+    ).all()
 
 
 def test_feature_table_runs_say_why_clinical_parts_are_missing(tmp_path):
@@ -407,3 +489,110 @@ def test_feature_table_runs_say_why_clinical_parts_are_missing(tmp_path):
         body = document.split(f'<section id="{section}">')[1].split("</section>")[0]
         assert "no clinical table: modelling started from a ready feature table" in body
     assert "No image QC" in document
+
+
+def test_a_model_missing_an_outer_fold_cannot_be_chosen():
+    predictions, nested = _toy_predictions(np.random.default_rng(2))
+    kw = {"models": ["knn", "logistic_regression"], "threshold_method": "youden_nested_cv"}
+    full = evaluation.evaluation_tables(predictions, nested, **kw)
+    assert full.chosen["model"] == "logistic_regression"
+    # the best model's outer fold 2 failed: its mean over 2 folds must not win
+    gap = nested[~((nested["model"] == "logistic_regression") & (nested["outer_fold"] == 2))]
+    tables = evaluation.evaluation_tables(predictions, gap, **kw)
+    assert tables.chosen["model"] == "knn"
+    assert tables.chosen["models_missing_outer_folds"] == ["logistic_regression"]
+    # with the configured fold count, even a model missing a fold everyone lacks is out
+    again = evaluation.evaluation_tables(predictions, gap, outer_folds=4, **kw)
+    assert again.chosen["model"] is None
+
+
+def test_evaluate_rule_draws_the_chosen_models_smoothed_calibration(tmp_path):
+    from types import SimpleNamespace
+
+    from npc_radiomics.metrics import CALIBRATION_COLUMNS, METRICS_COLUMNS
+
+    predictions, nested = _toy_predictions(np.random.default_rng(4))
+    write_tsv(predictions, tmp_path / "predictions.tsv")
+    write_tsv(nested, tmp_path / "nested.tsv")
+    paths = []
+    for model in ("knn", "logistic_regression"):
+        paths.append(tmp_path / f"{model}.json")
+        io.write_json({"model": model, "threshold": 0.5, "source": "final CV"}, paths[-1])
+    names = ["metrics", "thresholds", "roc", "pr", "calibration", "calibration_smooth"]
+    out = SimpleNamespace(
+        **{n: tmp_path / f"{n}.tsv" for n in names},
+        chosen=tmp_path / "chosen.json",
+        **{f: tmp_path / f"{f}.png" for f in ("roc_figure", "pr_figure", "calibration_figure")},
+    )
+    evaluation.evaluation_rule(
+        tmp_path / "predictions.tsv",
+        tmp_path / "nested.tsv",
+        out,
+        threshold_paths=paths,
+        models=["knn", "logistic_regression"],
+        ci_method="delong",
+        n_bootstrap=50,
+        calibration_bins=5,
+        seed=1,
+    )
+    chosen = json.loads(out.chosen.read_text())["model"]
+    smooth = pd.read_csv(out.calibration_smooth, sep="\t")
+    assert set(smooth["model"]) == {chosen} and set(smooth["cohort"]) == {"train", "test"}
+    assert out.calibration_figure.stat().st_size > 5000
+    metrics = pd.read_csv(out.metrics, sep="\t")
+    assert list(metrics.columns[: len(METRICS_COLUMNS)]) == METRICS_COLUMNS
+    assert metrics[CALIBRATION_COLUMNS].notna().all().all()
+    thresholds = pd.read_csv(out.thresholds, sep="\t")
+    assert list(thresholds.columns[:3]) == ["model", "threshold", "source"]
+
+
+def test_nested_model_choice_scores_the_fold_winner_on_held_out_patients():
+    from npc_radiomics.metrics import auc
+
+    predictions, nested = _toy_predictions(np.random.default_rng(5))
+    # inner-CV AUCs (outer-training part only): knn wins fold 0, logistic regression 1-2
+    inner = {("knn", 0): 0.9, ("logistic_regression", 0): 0.7}
+    infos = [
+        {
+            "model": m,
+            "outer_fold": k,
+            "inner_cv_auc": inner.get((m, k), 0.8 if m == "knn" else 0.85),
+        }
+        for m in ("knn", "logistic_regression")
+        for k in range(3)
+    ]
+    tables = evaluation.evaluation_tables(
+        predictions,
+        nested,
+        ["knn", "logistic_regression"],
+        threshold_method="youden_nested_cv",
+        fold_infos=infos,
+    )
+    honest = tables.chosen["nested_choice"]
+    assert [f["model"] for f in honest["folds"]] == [
+        "knn",
+        "logistic_regression",
+        "logistic_regression",
+    ]
+    expected = []
+    for f in honest["folds"]:
+        g = nested[(nested["model"] == f["model"]) & (nested["outer_fold"] == f["outer_fold"])]
+        expected.append(auc(g["label"], g["probability"]))
+    assert honest["auc_mean"] == pytest.approx(np.mean(expected))
+    best = tables.chosen["ranking"][0]["auc_mean"]
+    assert honest["auc_mean"] <= best + 1e-12  # the max of the per-model means is optimistic
+    assert "optimistic" in tables.chosen["optimism_note"]
+    # test-cohort labels play no part in it
+    flipped = predictions.assign(
+        label=np.where(
+            predictions["cohort"] == "test", 1 - predictions["label"], predictions["label"]
+        )
+    )
+    again = evaluation.evaluation_tables(
+        flipped,
+        nested,
+        ["knn", "logistic_regression"],
+        threshold_method="youden_nested_cv",
+        fold_infos=infos,
+    )
+    assert again.chosen == tables.chosen

@@ -18,6 +18,8 @@ from npc_radiomics.selection import selection_pipeline
 from npc_radiomics.tuning import (
     TuningSettings,
     best_params,
+    final_cv_threshold,
+    final_model,
     finished_slots,
     fit_final,
     nested_cv_fold,
@@ -124,6 +126,40 @@ def test_no_test_or_external_patient_reaches_a_fit(design):
     assert Spy.seen and all(set(ids) <= outer_train for ids in Spy.seen)
 
 
+def test_threshold_is_youden_on_cv_predictions_of_the_final_configuration(design):
+    from sklearn.base import clone
+
+    from npc_radiomics.metrics import youden_threshold
+
+    best = {"params": {"n_neighbors": 7, "weights": "distance"}}
+    pipe, _, record = final_model("knn", best, design, SETTINGS, SEED)
+    X, y = design.train()
+    # Independent recomputation: the final pipeline's own configuration refitted on each
+    # outer fold's training rows, pooled out-of-fold probabilities, Youden's J.
+    prob = pd.Series(np.nan, index=X.index)
+    for tr, va in outer_folds(y, SETTINGS, SEED):
+        fold_pipe = clone(pipe).fit(X.iloc[tr], y.iloc[tr].to_numpy())
+        prob.iloc[va] = fold_pipe.predict_proba(X.iloc[va])[:, 1]
+    assert record["threshold"] == pytest.approx(youden_threshold(y.to_numpy(), prob.to_numpy()))
+    assert record["n"] == len(X) and "final configuration" in record["source"]
+    # kNN with distance weights: the refit predicts its own training patients as 0 or 1,
+    # so a threshold from those in-sample scores would be meaningless; this one is not.
+    assert 0 < record["threshold"] < 1
+
+
+def test_test_cohort_labels_change_no_threshold(design):
+    best = {"params": {"C": 0.5}}
+    _, _, one = final_model("logistic_regression", best, design, SETTINGS, SEED)
+    test = (design.cohort == "test").to_numpy()
+    flipped = Design(X=design.X, y=design.y.where(~test, 1 - design.y), cohort=design.cohort)
+    _, pred, two = final_model("logistic_regression", best, flipped, SETTINGS, SEED)
+    assert one == two
+    assert (pred.query("cohort == 'test'")["label"].to_numpy() == 1 - design.y[test]).all()
+    X, y = design.train()
+    record, oof = final_cv_threshold("logistic_regression", best["params"], X, y, SETTINGS, SEED)
+    assert record == one and set(oof["patient_id"]) == set(X.index)
+
+
 def test_feature_informative_only_in_test_is_never_selected(design):
     Xte, yte = design.subset("test")
     assert roc_auc_score(yte, Xte["T2__leak"]) > 0.95  # the plant is real
@@ -205,3 +241,112 @@ def test_stale_claim_of_a_dead_worker_is_taken_over(design, tmp_path):
         "knn", SPACES["knn"], X, y, more, SEED, storage_path=journal, stale_after_s=60, poll_s=0.05
     )
     assert sorted(finished_slots(study)) == [0, 1, 2]
+
+
+class _Broken(BaseEstimator):
+    """A classifier whose fit raises what it is given (a bug, or a numerical failure)."""
+
+    def __init__(self, error=None):
+        self.error = error
+
+    def fit(self, X, y):
+        raise self.error
+
+    def predict_proba(self, X):  # pragma: no cover - never reached
+        raise AssertionError
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NameError("name 'coef' is not defined"),
+        TypeError("fit() got an unexpected keyword"),
+        AttributeError("'NoneType' object has no attribute 'shape'"),
+        KeyError("n_neighbors"),
+        ImportError("no module named lightgbm"),
+    ],
+)
+def test_a_programming_error_inside_fit_stops_the_run(design, monkeypatch, error):
+    import npc_radiomics.tuning as tuning
+
+    monkeypatch.setattr(tuning, "build_model", lambda *a, **k: _Broken(error))
+    X, y = design.train()
+    with pytest.raises(type(error)):
+        tune("knn", SPACES["knn"], X, y, SETTINGS, SEED)
+
+
+def test_numerical_failures_are_failed_trials_counted_with_their_reason(design, monkeypatch):
+    import npc_radiomics.tuning as tuning
+    from npc_radiomics.errors import ModelFitError
+    from npc_radiomics.zoo import build_model
+
+    calls = {"n": 0}
+
+    def flaky(model, params, seed, n_jobs=1):
+        calls["n"] += 1
+        if params["n_neighbors"] > 8:
+            return _Broken(ValueError("degenerate fold"))
+        return build_model(model, params, seed, n_jobs)
+
+    monkeypatch.setattr(tuning, "build_model", flaky)
+    X, y = design.train()
+    settings = TuningSettings(**{**SETTINGS.__dict__, "n_trials": 6})
+    study, _ = tune("knn", SPACES["knn"], X, y, settings, SEED)
+    done = finished_slots(study)
+    table = trials_table(done, "knn")
+    failed = table[table["state"] == "FAIL"]
+    assert 0 < len(failed) < 6 and set(failed["error"]) == {"ValueError: degenerate fold"}
+    best = best_params(study, "knn", settings.n_trials)
+    assert best["n_failed"] == len(failed)
+    assert best["failure_reasons"] == {"ValueError: degenerate fold": len(failed)}
+
+    # every trial failing numerically: a failed model, not a crash
+    monkeypatch.setattr(tuning, "build_model", lambda *a, **k: _Broken(ValueError("no")))
+    study, _ = tune("knn", SPACES["knn"], X, y, SETTINGS, SEED + 5)
+    with pytest.raises(ModelFitError, match="every tuning trial failed"):
+        best_params(study, "knn", SETTINGS.n_trials)
+
+
+def test_non_finite_features_are_dropped_or_imputed_on_training_rows_only(design):
+    from npc_radiomics.selection import NonFiniteFilter, non_finite_tables
+
+    X = design.X.copy()
+    train = (design.cohort == "train").to_numpy()
+    tr_ids = X.index[train]
+    # f00 (informative) has a few inf / NaN in training: imputed, still usable;
+    # f01 (informative) is non-finite in 30% of training patients: dropped;
+    # f02 is NaN in every held-out patient only: kept (held-out rows decide nothing).
+    X.loc[tr_ids[:2], "T1__f00"] = np.inf
+    X.loc[tr_ids[2:4], "T1__f00"] = -np.inf
+    X.loc[tr_ids[4], "T1__f00"] = np.nan
+    X.loc[tr_ids[: int(0.3 * len(tr_ids))], "T1__f01"] = np.inf
+    X.loc[X.index[~train], "T1__f02"] = np.nan
+    broken = Design(X=X, y=design.y, cohort=design.cohort)
+    pipe, pred = fit_final("logistic_regression", {"C": 1.0}, broken, SETTINGS, SEED)
+    assert np.isfinite(pred["probability"]).all()
+    kept = list(pipe.named_steps["non_finite"].get_feature_names_out(broken.features))
+    assert "T1__f01" not in kept and {"T1__f00", "T1__f02"} <= set(kept)
+    assert "T1__f00" in pipe[:-1].get_feature_names_out(broken.features)  # imputed, selected
+    record, _ = final_cv_threshold(
+        "logistic_regression", {"C": 1.0}, *broken.train(), SETTINGS, SEED
+    )
+    assert record["threshold"] is not None
+    features, patients = non_finite_tables(X, design.cohort, SETTINGS.max_non_finite_share)
+    table = features.set_index("feature")
+    assert table.loc["T1__f00", ["n_inf_train", "n_nan_train", "action"]].tolist() == [
+        4,
+        1,
+        "imputed",
+    ]
+    assert table.loc["T1__f01", "action"] == "dropped"
+    assert table.loc["T1__f02", ["n_nan_train", "n_nan_other", "action"]].tolist() == [
+        0,
+        (~train).sum(),
+        "held-out only",
+    ]
+    assert set(patients["patient_id"]) == set(tr_ids[: int(0.3 * len(tr_ids))]) | set(
+        X.index[~train]
+    ) | set(tr_ids[:5])
+    # the filter decides from its fit rows only
+    f = NonFiniteFilter(0.1).fit(X.iloc[train])
+    assert f.support_.sum() == X.shape[1] - 1

@@ -132,3 +132,44 @@ def test_both_reports_are_made(tiny_run):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tiny_run / "r.html").stat().st_size > 100_000
+
+
+def test_aucs_match_an_independent_recomputation(tiny_run):
+    """metrics.tsv against sklearn on predictions.tsv and nested_cv.tsv; shuffled labels
+    give other AUCs, so the check cannot pass by construction."""
+    from sklearn.metrics import roc_auc_score
+
+    metrics = pd.read_csv(tiny_run / "results/evaluation/metrics.tsv", sep="\t")
+    predictions = pd.read_csv(tiny_run / "results/predictions/predictions.tsv", sep="\t")
+    nested = pd.read_csv(tiny_run / "results/predictions/nested_cv.tsv", sep="\t")
+    final = metrics[metrics["cohort"] != "nested_cv"].set_index(["model", "cohort"])
+    rng = np.random.default_rng(0)
+    differs = 0
+    for (model, cohort), g in predictions.groupby(["model", "cohort"]):
+        expected = roc_auc_score(g["label"], g["probability"])
+        assert final.loc[(model, cohort), "auc"] == pytest.approx(expected, abs=1e-12)
+        shuffled = roc_auc_score(rng.permutation(g["label"].to_numpy()), g["probability"])
+        differs += abs(shuffled - expected) > 1e-9
+    assert differs > len(final) // 2
+    rows = metrics[metrics["cohort"] == "nested_cv"].set_index("model")
+    for model, g in nested.groupby("model"):
+        folds = [roc_auc_score(f["label"], f["probability"]) for _, f in g.groupby("outer_fold")]
+        assert rows.loc[model, "auc"] == pytest.approx(np.mean(folds), abs=1e-12)
+
+
+def test_thresholds_come_from_the_final_configuration(tiny_run):
+    thresholds = pd.read_csv(tiny_run / "results/evaluation/thresholds.tsv", sep="\t")
+    assert list(thresholds.columns[:3]) == ["model", "threshold", "source"]
+    assert thresholds["source"].str.contains("final configuration").all()
+    metrics = pd.read_csv(tiny_run / "results/evaluation/metrics.tsv", sep="\t")
+    final = metrics[metrics["cohort"] != "nested_cv"]
+    by_model = thresholds.set_index("model")["threshold"]
+    assert np.allclose(final["threshold"], final["model"].map(by_model))
+    for column in ("calibration_slope", "ici", "sensitivity_ci_low", "brier_ci_high"):
+        assert column in metrics
+    icc = pd.read_csv(tiny_run / "results/features/icc.tsv", sep="\t")
+    split = pd.read_csv(tiny_run / "results/split/split.tsv", sep="\t")
+    sheet = pd.read_csv(tiny_run / "results/demo/samples.tsv", sep="\t").fillna("")
+    readers2 = set(sheet.loc[sheet["mask_reader2"] != "", "patient_id"])
+    n_train = int(split[split["patient_id"].isin(readers2)]["cohort"].eq("train").sum())
+    assert set(icc["reference"]) == {"train"} and icc["n_patients"].max() == n_train

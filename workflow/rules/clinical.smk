@@ -8,6 +8,7 @@ if CLINICAL_TSV is not None:
             clinical=CLINICAL_TSV,
             split=SPLIT_TSV,
             predictions=PREDICTIONS_TSV,
+            nested=NESTED_CV_TSV,
             chosen=CHOSEN_MODEL_JSON,
         output:
             table1=report(
@@ -56,5 +57,6 @@ if CLINICAL_TSV is not None:
             entry_p=config["clinical_analysis"]["entry_p"],
             stay_p=config["clinical_analysis"]["stay_p"],
             seed=rule_seed("clinical"),
+            cv_folds=TUNING_SETTINGS["outer_folds"],
         script:
             "../scripts/clinical_analysis.py"

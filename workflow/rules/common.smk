@@ -166,14 +166,18 @@ CASE_PROVENANCE_READER2 = "results/features/provenance/{patient}/{sequence}_read
 FEATURES_PARQUET = "results/features/features.parquet"
 FEATURES_READER2_PARQUET = "results/features/features_reader2.parquet"
 ROBUST_FEATURES = "results/features/robust_features.txt"
+ICC_TSV = "results/features/icc.tsv"
 ICC_HISTOGRAM = "results/features/icc_hist.png"
 SELECTION_DIR = "results/selection"
+NON_FINITE_TSV = f"{SELECTION_DIR}/non_finite.tsv"
 MODEL_DIR = "results/models/{model}"
 TUNING_PART = f"{MODEL_DIR}/tuning/part{{part}}.json"
 BEST_PARAMS = f"{MODEL_DIR}/best_params.json"
 NESTED_FOLD = f"{MODEL_DIR}/nested_cv/fold{{fold}}.tsv"
+NESTED_FOLD_PARAMS = f"{MODEL_DIR}/nested_cv/fold{{fold}}.json"
 PIPELINE = f"{MODEL_DIR}/pipeline.joblib"
 MODEL_PREDICTIONS = f"{MODEL_DIR}/predictions.tsv"
+MODEL_THRESHOLD = f"{MODEL_DIR}/threshold.json"
 PREDICTIONS_TSV = "results/predictions/predictions.tsv"
 NESTED_CV_TSV = "results/predictions/nested_cv.tsv"
 EVALUATION_DIR = "results/evaluation"
@@ -318,6 +322,7 @@ def report_inputs(wildcards):
         "calibration": f"{FIGURES_DIR}/calibration_curves.png",
         "dca": f"{FIGURES_DIR}/decision_curves.png",
         "dca_ranges": f"{EVALUATION_DIR}/dca_ranges.tsv",
+        "net_benefit_ci": f"{EVALUATION_DIR}/net_benefit_ci.tsv",
         "shap_summary": f"{SHAP_DIR}/shap.json",
         "shap_importance": f"{SHAP_DIR}/shap_importance.tsv",
         "shap_beeswarm": f"{FIGURES_DIR}/shap_beeswarm.png",
@@ -328,11 +333,14 @@ def report_inputs(wildcards):
         "lasso_cv": f"{FIGURES_DIR}/lasso_cv.png",
         "correlation": f"{FIGURES_DIR}/selected_feature_correlation.png",
         "provenance": f"{REPORT_DIR}/provenance.json",
+        "best_params": expand(BEST_PARAMS, model=config["models"]),
+        "non_finite": NON_FINITE_TSV,
     }
     if not FEATURES_IN:
         inputs["qc"] = QC_TSV
     if modelling_robust():
         inputs["icc_histogram"] = ICC_HISTOGRAM
+        inputs["icc"] = ICC_TSV
     if CLINICAL_TSV is not None:
         for key, name in (
             ("table1", "table1.tsv"),

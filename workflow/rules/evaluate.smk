@@ -1,5 +1,5 @@
-# Evaluation (pipeline steps 15, 17, 18): Table 3 with thresholds fixed on training
-# out-of-fold predictions, ROC / PR / calibration curves, decision curves, the chosen
+# Evaluation (pipeline steps 15, 17, 18): Table 3 with thresholds fixed on the training
+# set on each final model's scale, ROC / PR / calibration curves, decision curves, the chosen
 # model (best nested-CV AUC) and its SHAP explanation.
 
 
@@ -7,6 +7,12 @@ rule evaluate:
     input:
         predictions=PREDICTIONS_TSV,
         nested=NESTED_CV_TSV,
+        thresholds=expand(MODEL_THRESHOLD, model=config["models"]),
+        fold_params=expand(
+            NESTED_FOLD_PARAMS,
+            model=config["models"],
+            fold=range(TUNING_SETTINGS["outer_folds"]),
+        ),
     output:
         metrics=report(
             f"{EVALUATION_DIR}/metrics.tsv",
@@ -17,6 +23,7 @@ rule evaluate:
         roc=f"{EVALUATION_DIR}/roc_curves.tsv",
         pr=f"{EVALUATION_DIR}/pr_curves.tsv",
         calibration=f"{EVALUATION_DIR}/calibration_curves.tsv",
+        calibration_smooth=f"{EVALUATION_DIR}/calibration_smooth.tsv",
         chosen=CHOSEN_MODEL_JSON,
         roc_figure=report(
             f"{FIGURES_DIR}/roc_curves.png",
@@ -49,6 +56,8 @@ rule evaluate:
         n_bootstrap=config["evaluation"]["n_bootstrap"],
         calibration_bins=config["evaluation"]["calibration_bins"],
         seed=rule_seed("evaluation"),
+        threshold_method=config["evaluation"]["threshold"],
+        outer_folds=TUNING_SETTINGS["outer_folds"],
     script:
         "../scripts/evaluate.py"
 
@@ -58,6 +67,7 @@ rule decision_curves:
         predictions=PREDICTIONS_TSV,
     output:
         curves=f"{EVALUATION_DIR}/dca_curves.tsv",
+        ci=f"{EVALUATION_DIR}/net_benefit_ci.tsv",
         ranges=report(
             f"{EVALUATION_DIR}/dca_ranges.tsv",
             caption="../report/dca_ranges.rst",
@@ -80,6 +90,9 @@ rule decision_curves:
         runtime=fixed_resource(15),
     params:
         thresholds=config["evaluation"]["dca_thresholds"],
+        ci_thresholds=config["evaluation"]["net_benefit_ci_thresholds"],
+        n_bootstrap=config["evaluation"]["n_bootstrap"],
+        seed=rule_seed("evaluation"),
     script:
         "../scripts/decision_curves.py"
 

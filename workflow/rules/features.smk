@@ -78,8 +78,9 @@ rule icc:
     input:
         features=FEATURES_PARQUET,
         features_reader2=FEATURES_READER2_PARQUET,
+        split=SPLIT_TSV,
     output:
-        icc="results/features/icc.tsv",
+        icc=ICC_TSV,
         robust=ROBUST_FEATURES,
         histogram=report(
             ICC_HISTOGRAM,
@@ -99,5 +100,6 @@ rule icc:
     params:
         threshold=config["robustness"]["icc_threshold"],
         enabled=config["robustness"]["enabled"],
+        reference=config["robustness"].get("reference", "train"),
     script:
         "../scripts/icc.py"

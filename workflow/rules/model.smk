@@ -55,7 +55,7 @@ rule nested_cv_fold:
         unpack(modelling_inputs),
     output:
         predictions=NESTED_FOLD,
-        params=f"{MODEL_DIR}/nested_cv/fold{{fold}}.json",
+        params=NESTED_FOLD_PARAMS,
     log:
         "results/logs/nested_cv_fold/{model}_{fold}.log",
     benchmark:
@@ -83,6 +83,7 @@ rule fit_final:
         pipeline=PIPELINE,
         checksum=f"{PIPELINE}.sha256",
         predictions=MODEL_PREDICTIONS,
+        threshold=MODEL_THRESHOLD,
     log:
         "results/logs/fit_final/{model}.log",
     benchmark:

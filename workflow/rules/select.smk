@@ -12,6 +12,8 @@ rule select_features:
         lasso_path=f"{SELECTION_DIR}/lasso_path.tsv",
         selected=f"{SELECTION_DIR}/selected_features.tsv",
         lambda_json=f"{SELECTION_DIR}/lasso_lambda.json",
+        non_finite=NON_FINITE_TSV,
+        non_finite_patients=f"{SELECTION_DIR}/non_finite_patients.tsv",
     log:
         "results/logs/select_features/select_features.log",
     benchmark:

@@ -11,6 +11,7 @@ message = clinical_rule(
     inp.predictions,
     inp.chosen,
     snakemake.output,
+    nested_path=inp.nested,
     **dict(snakemake.params.items()),
 )
 log.info(message)

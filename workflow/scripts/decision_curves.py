@@ -4,4 +4,14 @@ from npc_radiomics.dca import dca_rule
 from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)
-log.info(dca_rule(snakemake.input.predictions, snakemake.output, snakemake.params.thresholds))
+p = snakemake.params
+log.info(
+    dca_rule(
+        snakemake.input.predictions,
+        snakemake.output,
+        p.thresholds,
+        ci_thresholds=p.ci_thresholds,
+        n_bootstrap=p.n_bootstrap,
+        seed=p.seed,
+    )
+)

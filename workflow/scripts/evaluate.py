@@ -8,6 +8,8 @@ message = evaluation_rule(
     snakemake.input.predictions,
     snakemake.input.nested,
     snakemake.output,
+    threshold_paths=list(snakemake.input.thresholds),
+    fold_param_paths=list(snakemake.input.fold_params),
     **dict(snakemake.params.items()),
 )
 log.info(message)

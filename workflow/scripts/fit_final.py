@@ -4,13 +4,13 @@ import json
 from pathlib import Path
 
 from npc_radiomics.design import load_rule_design
-from npc_radiomics.io import write_tsv
+from npc_radiomics.io import write_json, write_tsv
 from npc_radiomics.runtime import rule_setup
 from npc_radiomics.tuning import TuningSettings, final_model, save_pipeline
 
 log = rule_setup(snakemake)
 p, out = snakemake.params, snakemake.output
-pipe, pred = final_model(
+pipe, pred, threshold = final_model(
     snakemake.wildcards.model,
     json.loads(Path(snakemake.input.best).read_text()),
     load_rule_design(snakemake.input, p),
@@ -19,4 +19,5 @@ pipe, pred = final_model(
     n_jobs=snakemake.threads,
 )
 write_tsv(pred, out.predictions)
+write_json(threshold, out.threshold)
 save_pipeline(pipe, out.pipeline, out.checksum)

@@ -11,6 +11,8 @@ from npc_radiomics.icc import icc_report  # noqa: E402
 table = icc_report(
     pd.read_parquet(snakemake.input.features),
     pd.read_parquet(snakemake.input.features_reader2),
+    split=pd.read_csv(snakemake.input.split, sep="\t", dtype={"patient_id": str}),
+    reference=snakemake.params.reference,
     threshold=snakemake.params.threshold,
     enabled=snakemake.params.enabled,
     icc_path=snakemake.output.icc,
@@ -18,7 +20,9 @@ table = icc_report(
     histogram_path=snakemake.output.histogram,
 )
 log.info(
-    "ICC(2,1): %d of %d features robust (ICC > %s)",
+    "ICC(2,1) on up to %d %s-reference patients: %d of %d features robust (ICC > %s)",
+    int(table["n_patients"].max()) if len(table) else 0,
+    snakemake.params.reference,
     int(table["robust"].sum()),
     len(table),
     snakemake.params.threshold,

@@ -69,6 +69,7 @@ TRUSTED_TYPES = frozenset(
         "collections.OrderedDict",
         "numpy.dtype",
         "npc_radiomics.selection.LassoCVSelector",
+        "npc_radiomics.selection.NonFiniteFilter",
         "npc_radiomics.selection.MRMRSelector",
         "npc_radiomics.zoo.CappedKNeighborsClassifier",
         "npc_radiomics.zoo.PlattSVC",

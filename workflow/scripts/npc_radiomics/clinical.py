@@ -479,6 +479,62 @@ def clinical_model_predictions(
     return out[["patient_id", "cohort", "model", "probability", "label"]]
 
 
+def clinical_cv_predictions(
+    train: pd.DataFrame,
+    outcome: str,
+    variables: list[str],
+    entry_p: float,
+    stay_p: float,
+    n_folds: int = 5,
+    seed: int = 0,
+    name: str = "clinical",
+) -> pd.DataFrame:
+    """Out-of-fold probabilities of the whole clinical-model procedure on the training
+    cohort: in each stratified fold the univariate screen (p < ``entry_p``) and the
+    stepwise selection are redone on the fold's training rows and the fitted model
+    scores the held-out rows. A fold where no variable enters predicts its training
+    prevalence (the intercept-only model). Same columns as predictions.tsv.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    train = train.reset_index(drop=True)
+    y = train[outcome].astype(int).to_numpy()
+    prob = np.full(len(train), np.nan)
+    k = int(min(n_folds, np.bincount(y, minlength=2).min()))
+    if k < 2:
+        raise InputError(f"clinical model CV: fewer than 2 patients in a class ({np.bincount(y)})")
+    folds = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    for tr, va in folds:
+        d = train.iloc[tr]
+        t2 = univariate_logistic(d, outcome, variables)
+        candidates = t2.loc[t2["p_value"] < entry_p, "variable"].tolist()
+        step = stepwise_logistic(d, outcome, candidates, entry_p, stay_p)
+        if step.model is None:
+            prob[va] = float(d[outcome].mean())
+        else:
+            prob[va] = clinical_model_predictions(step, train.iloc[va], outcome)["probability"]
+    out = train[["patient_id", "cohort"]].copy()
+    out["model"] = name
+    out["probability"] = prob
+    out["label"] = y
+    return out[["patient_id", "cohort", "model", "probability", "label"]]
+
+
+def holm_adjust(p_values) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN
+    and does not count in the family size."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if not m:
+        return out
+    order = ok[np.argsort(p[ok], kind="mergesort")]
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
 # --------------------------------------------------------------------------- biomarkers
 
 
@@ -548,6 +604,8 @@ DELONG_COLUMNS = [
     "z",
     "p_value",
     "note",
+    "p_holm",
+    "predictions",
 ]
 
 
@@ -588,9 +646,14 @@ def delong_versus(
                     test.z,
                     test.p_value,
                     note,
+                    np.nan,
+                    "",
                 )
             )
-    return pd.DataFrame(rows, columns=DELONG_COLUMNS)
+    table = pd.DataFrame(rows, columns=DELONG_COLUMNS)
+    # One family: every test of the chosen model against a comparator, all cohorts.
+    table["p_holm"] = holm_adjust(table["p_value"])
+    return table
 
 
 # --------------------------------------------------------------------------- all together
@@ -620,13 +683,23 @@ def clinical_analysis(
     radiomics: pd.DataFrame | None = None,
     radiomics_name: str = "radiomics",
     seed: int = 0,
+    radiomics_oof: pd.DataFrame | None = None,
+    cv_folds: int = 5,
 ) -> ClinicalAnalysis:
     """The paper's clinical analysis from a clinical table with a ``cohort`` column.
 
     Table 1 over all cohorts; Table 2 and the stepwise model on the training cohort;
     the clinical model's probabilities on every cohort; AUCs of each biomarker and of the
     clinical model; and, if ``radiomics`` predictions of the chosen model are given
-    (patient_id, cohort, probability, label), DeLong tests of it against each.
+    (patient_id, cohort, probability, label), DeLong tests of it against each, with
+    Holm-adjusted p-values over the family of tests.
+
+    On the training cohort the comparisons never use in-sample fits: the radiomics side
+    is ``radiomics_oof`` (the chosen model's nested-CV out-of-fold predictions,
+    patient_id, probability, label; its train rows in ``radiomics`` are ignored) and the
+    clinical model's side is :func:`clinical_cv_predictions` (``cv_folds`` folds, seeded).
+    Without ``radiomics_oof`` no training-cohort test is made. The AUC table's clinical
+    train row is the cross-validated one too.
     """
     variables = [*continuous, *categorical]
     _check(data, outcome, variables + [b for b in biomarkers if b not in variables])
@@ -640,17 +713,39 @@ def clinical_analysis(
     clinical_pred = clinical_model_predictions(step, data, outcome)
     scores, direction = biomarker_scores(data, outcome, biomarkers)
     if step.model is not None:
-        clinical_scores = clinical_pred.rename(
-            columns={"model": "comparator", "probability": "score"}
+        cv = clinical_cv_predictions(
+            train, outcome, candidates_all(t2), entry_p, stay_p, cv_folds, seed
         )
+        honest = pd.concat([clinical_pred[clinical_pred["cohort"] != TRAIN], cv], ignore_index=True)
+        clinical_scores = honest.rename(columns={"model": "comparator", "probability": "score"})
         scores = pd.concat([scores, clinical_scores[scores.columns]], ignore_index=True)
     aucs = comparator_aucs(scores)
+    aucs.loc[(aucs["comparator"] == "clinical") & (aucs["cohort"] == TRAIN), "note"] = (
+        "cross-validated: stepwise selection redone in each fold"
+    )
     tests = pd.DataFrame(columns=DELONG_COLUMNS)
     if radiomics is not None:
         ref = radiomics.assign(model=radiomics_name) if "model" not in radiomics else radiomics
         ref = check_predictions(ref)
+        ref = ref[ref["cohort"] != TRAIN]
+        if radiomics_oof is not None:
+            oof = radiomics_oof[["patient_id", "probability", "label"]].assign(
+                cohort=TRAIN, model=radiomics_name
+            )
+            ref = pd.concat([check_predictions(oof), ref], ignore_index=True)
         tests = delong_versus(ref, scores, radiomics_name)
+        train_rows = tests["cohort"] == TRAIN
+        tests.loc[train_rows, "predictions"] = (
+            "out-of-fold: nested CV (radiomics), cross-validated clinical model; "
+            "biomarker direction fixed on the training cohort"
+        )
+        tests.loc[~train_rows, "predictions"] = "final models"
     return ClinicalAnalysis(t1, t2, step, clinical_pred, aucs, tests, direction)
+
+
+def candidates_all(table2: pd.DataFrame) -> list[str]:
+    """Every Table 2 variable: the CV folds redo the univariate screen themselves."""
+    return table2["variable"].tolist()
 
 
 def clinical_rule(
@@ -660,6 +755,8 @@ def clinical_rule(
     chosen_path,
     out,
     *,
+    nested_path=None,
+    cv_folds: int = 5,
     outcome: str,
     continuous: list[str],
     categorical: list[str],
@@ -680,6 +777,10 @@ def clinical_rule(
     )
     chosen = json.loads(Path(chosen_path).read_text())["model"]
     predictions = read_table(predictions_path, dtype={"patient_id": str})
+    oof = None
+    if nested_path is not None and chosen:
+        nested = read_table(nested_path, dtype={"patient_id": str})
+        oof = nested[nested["model"] == chosen]
     result = clinical_analysis(
         data,
         outcome,
@@ -691,6 +792,8 @@ def clinical_rule(
         radiomics=predictions[predictions["model"] == chosen] if chosen else None,
         radiomics_name=chosen or "radiomics",
         seed=seed,
+        radiomics_oof=oof,
+        cv_folds=cv_folds,
     )
     step = result.stepwise
     write_tsv(result.table1, out.table1)

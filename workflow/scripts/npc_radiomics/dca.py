@@ -168,9 +168,54 @@ def format_ranges(ranges: pd.DataFrame, cohort: str, model: str) -> str:
     )
 
 
-def dca_rule(predictions_path, out, thresholds) -> str:
-    """Rule ``decision_curves``: net-benefit curves, beneficial ranges and the figure,
-    written to ``out`` (curves, ranges, figure). ``thresholds``: (start, stop, step)."""
+def net_benefit_ci(
+    predictions: pd.DataFrame,
+    thresholds,
+    n_bootstrap: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Net benefit with a percentile bootstrap CI at a few thresholds, per model, cohort
+    and the treat-all strategy (patients resampled with replacement; seeded, the same
+    resamples for every strategy of a cohort, so their CIs are comparable).
+
+    Returns cohort, strategy, threshold, net_benefit, ci_low, ci_high, n.
+    """
+    df = check_predictions(predictions)
+    df = df[df["probability"].notna()]
+    t = _check_thresholds(thresholds)
+    rows = []
+    for k, cohort in enumerate(cohort_order(df["cohort"])):
+        c = df[df["cohort"] == cohort]
+        rng = np.random.default_rng([int(seed), k])
+        for model in sorted(c["model"].unique()):
+            g = c[c["model"] == model].sort_values("patient_id", kind="mergesort")
+            y, p = g["label"].to_numpy(), g["probability"].to_numpy()
+            idx = rng.integers(0, y.size, (n_bootstrap, y.size))
+            strategies = [(model, lambda yy, pp: net_benefit(yy, pp, t))]
+            if model == sorted(c["model"].unique())[0]:
+                strategies.append((TREAT_ALL, lambda yy, pp: net_benefit_treat_all(yy, t)))
+            for name, fn in strategies:
+                point = fn(y, p)
+                boots = np.array([fn(y[i], p[i]) for i in idx])
+                low, high = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=0)
+                for j, tj in enumerate(t):
+                    rows.append((cohort, name, float(tj), point[j], low[j], high[j], y.size))
+    columns = ["cohort", "strategy", "threshold", "net_benefit", "ci_low", "ci_high", "n"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def dca_rule(
+    predictions_path,
+    out,
+    thresholds,
+    ci_thresholds=(0.2, 0.3, 0.4, 0.5, 0.6),
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+) -> str:
+    """Rule ``decision_curves``: net-benefit curves, beneficial ranges, net benefit with
+    bootstrap CIs at ``ci_thresholds`` and the figure, written to ``out`` (curves, ranges,
+    ci, figure). ``thresholds``: (start, stop, step)."""
     from .io import read_table, write_tsv
     from .plots import figure_or_placeholder, plot_decision_curves
 
@@ -179,5 +224,6 @@ def dca_rule(predictions_path, out, thresholds) -> str:
     ranges = beneficial_ranges(curves)
     write_tsv(curves, out.curves)
     write_tsv(ranges, out.ranges)
+    write_tsv(net_benefit_ci(predictions, ci_thresholds, n_bootstrap, seed=seed), out.ci)
     figure_or_placeholder(plot_decision_curves, out.figure, curves)
     return f"decision curves: {curves['cohort'].nunique()} cohorts, {len(ranges)} range rows"

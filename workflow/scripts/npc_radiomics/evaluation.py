@@ -1,6 +1,7 @@
 """Evaluation tables (rule ``evaluate``): Table 3, thresholds, curve data, the chosen model.
 
-Youden thresholds fixed on the training out-of-fold predictions of nested CV, metrics
+Youden thresholds fixed on the training set on each final model's own probability scale
+(cross-validated predictions of its final configuration, written by rule fit_final), metrics
 per model x cohort plus one nested-CV row per model, ROC / PR / calibration curve data,
 and the chosen model, picked by its mean nested-CV AUC only (never by test or external
 results).
@@ -8,7 +9,9 @@ results).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +20,8 @@ from .errors import InputError
 from .io import read_table
 from .layout import NESTED_PREDICTION_COLUMNS, PREDICTION_COLUMNS, cohort_order, cohort_rank
 from .metrics import (
+    CALIBRATION_COLUMNS,
+    CI_COLUMNS,
     EXTRA_COLUMNS,
     METRICS_COLUMNS,
     curve_table,
@@ -89,23 +94,35 @@ def nested_cv_summary(nested: pd.DataFrame) -> pd.DataFrame:
             {
                 "model": model,
                 "n": len(g),
+                "n_folds_predicted": int(g["outer_fold"].nunique()),
                 "n_folds": len(finite),
                 "auc_mean": float(np.mean(finite)) if finite else np.nan,
                 "auc_sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan,
                 "fold_aucs": ";".join(f"{a:.4f}" for a in fold_aucs),
             }
         )
-    columns = ["model", "n", "n_folds", "auc_mean", "auc_sd", "fold_aucs"]
+    columns = ["model", "n", "n_folds_predicted", "n_folds", "auc_mean", "auc_sd", "fold_aucs"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def choose_model(summary: pd.DataFrame, models: list[str]) -> dict:
+def choose_model(
+    summary: pd.DataFrame, models: list[str], n_outer_folds: int | None = None
+) -> dict:
     """The chosen model: highest mean nested-CV AUC; ties to the smaller SD, then the name.
 
     Test and external cohorts play no part: picking on them would make their AUCs
-    optimistic. Returns a JSON-ready dict with the ranking and the reason; ``model`` is
-    None when no model has a nested-CV AUC.
+    optimistic. A model missing the predictions of any outer fold (a failed fold; of
+    ``n_outer_folds``, default the most any model has) is not a candidate: its mean
+    would rest on the folds where it happened to work. Returns a JSON-ready dict with the
+    ranking and the reason; ``model`` is None when no model qualifies.
     """
+    if "n_folds_predicted" in summary and len(summary):
+        expected = n_outer_folds or int(summary["n_folds_predicted"].max())
+        incomplete = summary["n_folds_predicted"] < expected
+    else:
+        expected, incomplete = n_outer_folds, pd.Series(False, index=summary.index)
+    without_all_folds = sorted(summary.loc[incomplete, "model"])
+    summary = summary[~incomplete]
     ranked = summary[np.isfinite(summary["auc_mean"])].copy()
     ranked["_sd"] = ranked["auc_sd"].fillna(np.inf)
     ranked = ranked.sort_values(["auc_mean", "_sd", "model"], ascending=[False, True, True])
@@ -123,10 +140,11 @@ def choose_model(summary: pd.DataFrame, models: list[str]) -> dict:
     if not ranking:
         return {
             "model": None,
-            "reason": "no model has a nested-CV AUC (every model failed or every fold has "
-            "one class)",
+            "reason": "no model has a nested-CV AUC on every outer fold (models failed or "
+            "every fold has one class)",
             "ranking": [],
             "models_without_nested_cv": without,
+            "models_missing_outer_folds": without_all_folds,
         }
     best = ranking[0]
     sd = f" ± {best['auc_sd']:.3f}" if best["auc_sd"] is not None else ""
@@ -139,6 +157,7 @@ def choose_model(summary: pd.DataFrame, models: list[str]) -> dict:
         ),
         "ranking": ranking,
         "models_without_nested_cv": without,
+        "models_missing_outer_folds": without_all_folds,
     }
 
 
@@ -152,10 +171,16 @@ class EvaluationTables:
     pr: pd.DataFrame
     calibration: pd.DataFrame
     chosen: dict
+    calibration_smooth: pd.DataFrame | None = None
 
 
 def _nested_rows(
-    oof: pd.DataFrame, summary: pd.DataFrame, thresholds: dict[str, float], hl_groups: int
+    oof: pd.DataFrame,
+    summary: pd.DataFrame,
+    thresholds: dict[str, float],
+    hl_groups: int,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One metrics row per model for nested CV: AUC mean and SD over outer folds; the
     other metrics on the pooled out-of-fold predictions."""
@@ -170,6 +195,8 @@ def _nested_rows(
                 g["probability"].to_numpy(),
                 thresholds.get(model, np.nan),
                 hl_groups=hl_groups,
+                n_bootstrap=n_bootstrap,
+                seed=seed,
             )
         )
         row.update(
@@ -189,6 +216,46 @@ def _nested_rows(
     return pd.DataFrame(rows)
 
 
+#: ``evaluation.threshold`` values: where the threshold applied to the final models comes from.
+THRESHOLD_METHODS = ("youden_final_cv", "youden_nested_cv")
+NESTED_SOURCE = "Youden J on nested-CV out-of-fold predictions (training set)"
+
+
+def final_thresholds(
+    records: list[dict] | None, nested_thresholds: dict[str, float], method: str
+) -> pd.DataFrame:
+    """thresholds.tsv: model, threshold, source, nested_cv_threshold.
+
+    ``youden_final_cv`` (default): each model's threshold from cross-validated
+    predictions of its final configuration (``records``, written by rule fit_final), on
+    the final model's own probability scale. ``youden_nested_cv``: the nested-CV fold
+    models' pooled out-of-fold predictions (other hyper-parameters, another scale).
+    """
+    if method not in THRESHOLD_METHODS:
+        raise InputError(f"config key evaluation.threshold: {method!r} not in {THRESHOLD_METHODS}")
+    rows = []
+    if method == "youden_final_cv":
+        if records is None:
+            raise InputError("evaluation.threshold youden_final_cv needs the fit_final thresholds")
+        for r in sorted(records, key=lambda r: r["model"]):
+            t = r.get("threshold")
+            rows.append(
+                {
+                    "model": r["model"],
+                    "threshold": np.nan if t is None else float(t),
+                    "source": r.get("source") or f"model failed: {r.get('reason', '')}",
+                }
+            )
+    else:
+        rows = [
+            {"model": m, "threshold": t, "source": NESTED_SOURCE}
+            for m, t in sorted(nested_thresholds.items())
+        ]
+    table = pd.DataFrame(rows, columns=["model", "threshold", "source"])
+    table["nested_cv_threshold"] = table["model"].map(nested_thresholds)
+    return table
+
+
 def evaluation_tables(
     predictions: pd.DataFrame,
     nested: pd.DataFrame,
@@ -197,17 +264,25 @@ def evaluation_tables(
     n_bootstrap: int = 2000,
     calibration_bins: int = 10,
     seed: int = 0,
+    threshold_records: list[dict] | None = None,
+    threshold_method: str = "youden_final_cv",
+    outer_folds: int | None = None,
+    fold_infos: list[dict] | None = None,
 ) -> EvaluationTables:
     """Table 3 and the curve data (pipeline step 15).
 
     predictions: final models on train, test and each external centre (patient_id,
     cohort, model, probability, label); nested: nested-CV out-of-fold predictions on the
     training set (patient_id, model, outer_fold, probability, label); models: the
-    configured models, so that one missing from the predictions is reported.
-    The Youden threshold of each model comes from its out-of-fold predictions only.
+    configured models, so that one missing from the predictions is reported;
+    threshold_records: per model, the threshold that rule fit_final derived on the
+    training set (see :func:`final_thresholds`). The nested-CV rows use the Youden
+    threshold of the nested-CV out-of-fold predictions themselves (their own scale).
     """
     oof = nested_cv_predictions(nested)
-    thresholds = youden_thresholds(oof)
+    nested_thresholds = youden_thresholds(oof)
+    threshold_table = final_thresholds(threshold_records, nested_thresholds, threshold_method)
+    thresholds = dict(zip(threshold_table["model"], threshold_table["threshold"], strict=True))
     metrics = evaluate_predictions(
         predictions,
         thresholds,
@@ -217,8 +292,8 @@ def evaluation_tables(
         seed=seed,
     )
     summary = nested_cv_summary(oof)
-    nested_rows = _nested_rows(oof, summary, thresholds, calibration_bins)
-    columns = METRICS_COLUMNS + EXTRA_COLUMNS + NESTED_COLUMNS
+    nested_rows = _nested_rows(oof, summary, nested_thresholds, calibration_bins, n_bootstrap, seed)
+    columns = METRICS_COLUMNS + EXTRA_COLUMNS + NESTED_COLUMNS + CALIBRATION_COLUMNS + CI_COLUMNS
     metrics = pd.concat([metrics, nested_rows], ignore_index=True).reindex(columns=columns)
     order = {c: k for k, c in enumerate(cohort_order(metrics["cohort"]))}
     order[NESTED_CV] = -1  # the unbiased estimate first, as it decides the chosen model
@@ -226,16 +301,19 @@ def evaluation_tables(
         ["model", "cohort"], key=lambda s: s.map(order) if s.name == "cohort" else s
     ).reset_index(drop=True)
     metrics["n_folds"] = metrics["n_folds"].astype("Int64")
-    threshold_table = pd.DataFrame(
-        {
-            "model": sorted(thresholds),
-            "threshold": [thresholds[m] for m in sorted(thresholds)],
-            "source": "Youden J on nested-CV out-of-fold predictions (training set)",
-        }
-    )
-    chosen = choose_model(summary, models)
+    chosen = choose_model(summary, models, outer_folds)
     chosen["missing_models"] = sorted(set(models) - set(predictions["model"]))
+    if fold_infos is not None:
+        chosen["nested_choice"] = nested_model_choice(fold_infos, nested)
+    if chosen["model"] is not None:
+        chosen["optimism_note"] = (
+            f"the chosen model's nested-CV AUC is the best of {len(chosen['ranking'])} "
+            "models' estimates: optimistic as an estimate of the procedure; "
+            "nested_choice (model chosen inside each outer fold) is the honest one"
+        )
+    smooth = chosen_calibration(predictions, chosen["model"], min(n_bootstrap, 500), seed)
     return EvaluationTables(
+        calibration_smooth=smooth,
         metrics=metrics,
         thresholds=threshold_table,
         roc=curve_table(predictions, "roc"),
@@ -245,11 +323,90 @@ def evaluation_tables(
     )
 
 
+def nested_model_choice(fold_infos: list[dict], nested: pd.DataFrame) -> dict:
+    """The honest estimate of "tune eight models, keep the best": the choice nested too.
+
+    In each outer fold the model with the highest inner-CV AUC (its best tuning trial,
+    computed on that fold's training part only; ties to the name) is chosen, and scored
+    on the fold's held-out patients. The mean of those outer-fold AUCs estimates the
+    whole procedure, choice included; the chosen model's own nested-CV mean is the
+    maximum of several noisy estimates, hence optimistic. ``fold_infos``: the
+    ``nested_cv/fold{k}.json`` records (model, outer_fold, inner_cv_auc; failed folds
+    have ``failed``); ``nested``: nested-CV predictions.
+    """
+    from .metrics import auc
+
+    folds = sorted({int(f["outer_fold"]) for f in fold_infos})
+    rows = []
+    for k in folds:
+        candidates = [
+            f
+            for f in fold_infos
+            if int(f["outer_fold"]) == k
+            and not f.get("failed")
+            and f.get("inner_cv_auc") is not None
+        ]
+        if not candidates:
+            rows.append({"outer_fold": k, "model": None, "inner_cv_auc": None, "outer_auc": None})
+            continue
+        candidates.sort(key=lambda f: f["model"])  # max keeps the first: ties to the name
+        best = max(candidates, key=lambda f: float(f["inner_cv_auc"]))
+        g = nested[(nested["model"] == best["model"]) & (nested["outer_fold"] == k)]
+        a = auc(g["label"].to_numpy(), g["probability"].to_numpy()) if len(g) else float("nan")
+        rows.append(
+            {
+                "outer_fold": k,
+                "model": best["model"],
+                "inner_cv_auc": float(best["inner_cv_auc"]),
+                "outer_auc": None if not np.isfinite(a) else float(a),
+            }
+        )
+    aucs = [r["outer_auc"] for r in rows if r["outer_auc"] is not None]
+    complete = len(aucs) == len(rows) and len(rows) > 0
+    return {
+        "auc_mean": float(np.mean(aucs)) if complete else None,
+        "auc_sd": float(np.std(aucs, ddof=1)) if complete and len(aucs) > 1 else None,
+        "folds": rows,
+        "note": (
+            "model chosen inside each outer fold by inner-CV AUC, scored on the fold's "
+            "held-out patients: the estimate of the whole procedure including the choice"
+        ),
+    }
+
+
+def chosen_calibration(
+    predictions: pd.DataFrame, model: str | None, n_bootstrap: int, seed: int
+) -> pd.DataFrame:
+    """LOWESS calibration (with bootstrap band) of the chosen model per cohort:
+    model, cohort, predicted, observed, ci_low, ci_high."""
+    from .metrics import smoothed_calibration
+
+    columns = ["model", "cohort", "predicted", "observed", "ci_low", "ci_high"]
+    if model is None:
+        return pd.DataFrame(columns=columns)
+    g = predictions[(predictions["model"] == model) & predictions["probability"].notna()]
+    parts = [
+        smoothed_calibration(
+            c["label"].to_numpy(), c["probability"].to_numpy(), n_bootstrap, seed=seed
+        ).assign(model=model, cohort=cohort)
+        for cohort in cohort_order(g["cohort"])
+        for c in [g[g["cohort"] == cohort]]
+    ]
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
 def evaluation_rule(
     predictions_path,
     nested_path,
     out,
     *,
+    threshold_paths=None,
+    threshold_method: str = "youden_final_cv",
+    outer_folds: int | None = None,
+    fold_param_paths=None,
     models: list[str],
     ci_method: str,
     n_bootstrap: int,
@@ -262,19 +419,29 @@ def evaluation_rule(
     from .io import write_json, write_tsv
     from .plots import (
         figure_or_placeholder,
-        plot_calibration_curves,
+        placeholder_figure,
         plot_pr_curves,
         plot_roc_curves,
+        plot_smoothed_calibration,
     )
 
+    predictions = read_table(predictions_path, dtype={"patient_id": str})
     tables = evaluation_tables(
-        read_table(predictions_path, dtype={"patient_id": str}),
+        predictions,
         read_table(nested_path, dtype={"patient_id": str}),
         models=list(models),
         ci_method=ci_method,
         n_bootstrap=n_bootstrap,
         calibration_bins=calibration_bins,
         seed=seed,
+        threshold_records=None
+        if threshold_paths is None
+        else [json.loads(Path(p).read_text()) for p in threshold_paths],
+        threshold_method=threshold_method,
+        outer_folds=outer_folds,
+        fold_infos=None
+        if fold_param_paths is None
+        else [json.loads(Path(p).read_text()) for p in fold_param_paths],
     )
     write_tsv(tables.metrics, out.metrics)
     write_tsv(tables.thresholds, out.thresholds)
@@ -285,5 +452,16 @@ def evaluation_rule(
     final = tables.metrics[tables.metrics["cohort"] != NESTED_CV]
     figure_or_placeholder(plot_roc_curves, out.roc_figure, tables.roc, metrics=final)
     figure_or_placeholder(plot_pr_curves, out.pr_figure, tables.pr, metrics=final)
-    figure_or_placeholder(plot_calibration_curves, out.calibration_figure, tables.calibration)
+    write_tsv(tables.calibration_smooth, out.calibration_smooth)
+    chosen = tables.chosen["model"]
+    if chosen is None:
+        placeholder_figure(out.calibration_figure, "no chosen model: no calibration figure")
+    else:
+        figure_or_placeholder(
+            plot_smoothed_calibration,
+            out.calibration_figure,
+            tables.calibration_smooth,
+            predictions[predictions["model"] == chosen],
+            chosen,
+        )
     return f"chosen model: {tables.chosen['model']} ({tables.chosen['reason']})"

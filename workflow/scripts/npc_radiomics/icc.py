@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["icc2_1", "feature_icc", "icc_report"]
+__all__ = ["icc2_1", "feature_icc", "icc_report", "reference_patients"]
 
 # Fewer patients with two readers than this make ICC(2,1) and its CI meaningless.
 MIN_READER2_PATIENTS = 3
@@ -121,6 +121,20 @@ def feature_icc(
     return table
 
 
+def reference_patients(split: pd.DataFrame | None, reference: str) -> list[str] | None:
+    """Patients the ICC may use: the training cohort (``train``) or every one (``all``).
+
+    ``split``: results/split/split.tsv (patient_id, cohort). None with ``all``.
+    """
+    if reference == "all":
+        return None
+    if reference != "train":
+        raise ValueError(f"config key robustness.reference: {reference!r} is not train or all")
+    if split is None:
+        raise ValueError("robustness.reference train needs the split table")
+    return sorted(split.loc[split["cohort"] == "train", "patient_id"].astype(str))
+
+
 def icc_report(
     reader1: pd.DataFrame,
     reader2: pd.DataFrame,
@@ -130,25 +144,35 @@ def icc_report(
     icc_path: str | Path,
     robust_path: str | Path,
     histogram_path: str | Path,
+    split: pd.DataFrame | None = None,
+    reference: str = "train",
 ) -> pd.DataFrame:
     """The ICC rule's outputs: ``icc.tsv``, ``robust_features.txt`` and the histogram.
 
     ``robust`` marks the features kept by the robustness filter: ICC > ``threshold``, or
     every feature when the filter is off (``enabled`` false; ICCs still reported where
-    there are reader-2 patients).
+    there are reader-2 patients). ``reference`` ``train`` (with ``split``) rates the
+    training-cohort patients only, so test and external patients' second readings never
+    decide which features the models see; ``all`` is the paper's whole-cohort variant.
+    icc.tsv carries ``n_patients`` (per feature) and ``reference``.
 
     Raises:
-        ValueError: filter on but fewer than :data:`MIN_READER2_PATIENTS` patients have
-            reader-2 features.
+        ValueError: filter on but fewer than :data:`MIN_READER2_PATIENTS` reference
+            patients have reader-2 features.
     """
+    keep = reference_patients(split, reference)
+    if keep is not None:
+        reader1 = reader1[reader1["patient_id"].astype(str).isin(keep)]
+        reader2 = reader2[reader2["patient_id"].astype(str).isin(keep)]
     n_reader2 = int(reader1["patient_id"].isin(reader2["patient_id"]).sum())
     if enabled and n_reader2 < MIN_READER2_PATIENTS:
         raise ValueError(
-            f"robustness filter: {n_reader2} patient(s) have reader-2 masks, need >= "
-            f"{MIN_READER2_PATIENTS} (add mask_reader2 to the sample sheet or set "
-            "robustness.enabled: false)"
+            f"robustness filter: {n_reader2} {reference}-reference patient(s) have reader-2 "
+            f"masks, need >= {MIN_READER2_PATIENTS} (add mask_reader2 to the sample sheet, "
+            "set robustness.reference: all, or robustness.enabled: false)"
         )
     table = feature_icc(reader1, reader2, threshold=threshold)
+    table["reference"] = reference
     if not enabled:
         table["robust"] = True
     table.to_csv(icc_path, sep="\t", index=False, lineterminator="\n")

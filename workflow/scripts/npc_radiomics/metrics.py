@@ -49,6 +49,22 @@ EXTRA_COLUMNS = [
     "ci_method",
     "note",
 ]
+#: Calibration and uncertainty columns, written after :data:`EXTRA_COLUMNS`.
+CALIBRATION_COLUMNS = [
+    "calibration_intercept",
+    "calibration_intercept_ci_low",
+    "calibration_intercept_ci_high",
+    "calibration_slope",
+    "calibration_slope_ci_low",
+    "calibration_slope_ci_high",
+    "ici",
+]
+#: 95% CIs: Wilson for the proportions, stratified bootstrap for AUPRC and Brier.
+CI_COLUMNS = [
+    f"{metric}_ci_{side}"
+    for metric in ("sensitivity", "specificity", "ppv", "npv", "auprc", "brier")
+    for side in ("low", "high")
+]
 
 # Below this many patients in either class the AUC CI and HL test are still computed
 # but flagged: the normal approximation behind DeLong and the chi2 of HL are poor.
@@ -407,12 +423,14 @@ class HosmerLemeshow:
     table: pd.DataFrame  # group, n, observed, expected, mean_predicted
 
 
-def hosmer_lemeshow(y, p, groups: int = 10) -> HosmerLemeshow:
+def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerLemeshow:
     """Hosmer-Lemeshow test over ``groups`` groups of predicted risk (deciles by default).
 
     chi2 = sum over groups and both outcomes of (observed - expected)^2 / expected,
-    expected events = sum of p in the group; df = g - 2 with g the groups actually formed.
-    NaN chi2/p when fewer than 3 groups can be formed (df < 1).
+    expected events = sum of p in the group; with g the groups actually formed, df = g - 2
+    on the development data (the model was fitted on these patients) and df = g on a
+    validation cohort (Hosmer & Lemeshow 2013: no parameter was estimated on it). NaN
+    chi2/p when df < 1.
     """
     y, p = check_probabilities(y, p)
     if y.size == 0:
@@ -431,8 +449,8 @@ def hosmer_lemeshow(y, p, groups: int = 10) -> HosmerLemeshow:
             "mean_predicted": expected / n_g,
         }
     )
-    df = g - 2
-    if df < 1:
+    df = g - 2 if development else g
+    if df < 1 or g < 3:
         return HosmerLemeshow(float("nan"), df, float("nan"), table)
     with np.errstate(divide="ignore", invalid="ignore"):
         events = np.where(expected > 0, (observed - expected) ** 2 / expected, 0.0)
@@ -485,6 +503,139 @@ def calibration_curve(y, p, bins: int = 10, strategy: str = "quantile") -> pd.Da
         },
         columns=columns,
     )
+
+
+def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``successes / n``; (NaN, NaN) when n = 0."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = stats.norm.ppf(0.5 + level / 2)
+    frac = successes / n
+    centre = (frac + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(frac * (1 - frac) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    q = np.clip(p, eps, 1 - eps)
+    return np.log(q / (1 - q))
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """Logistic recalibration of predicted probabilities (Cox 1958; Van Calster 2016)."""
+
+    intercept: float  # calibration-in-the-large: a in logit(P(y)) = a + logit(p); ideal 0
+    intercept_ci: tuple[float, float]
+    slope: float  # b in logit(P(y)) = a' + b logit(p); ideal 1
+    slope_ci: tuple[float, float]
+
+
+def logistic_recalibration(y, p, level: float = 0.95) -> Recalibration:
+    """Calibration intercept (slope fixed at 1, logit(p) as offset) and slope, with Wald
+    CIs from a binomial GLM (statsmodels). NaN with one class or when the fit fails
+    (e.g. complete separation); probabilities are clipped to [1e-6, 1 - 1e-6]."""
+    import warnings
+
+    import statsmodels.api as sm
+
+    y, p = check_probabilities(y, p)
+    nan2 = (float("nan"), float("nan"))
+    if y.size < 3 or not _both_classes(y):
+        return Recalibration(float("nan"), nan2, float("nan"), nan2)
+    lp = _logit(p)
+    alpha = 1 - level
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_a = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
+            fit_b = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
+        a, a_ci = float(fit_a.params[0]), tuple(map(float, fit_a.conf_int(alpha)[0]))
+        b, b_ci = float(fit_b.params[1]), tuple(map(float, fit_b.conf_int(alpha)[1]))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return Recalibration(float("nan"), nan2, float("nan"), nan2)
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return Recalibration(float("nan"), nan2, float("nan"), nan2)
+    return Recalibration(a, a_ci, b, b_ci)
+
+
+def lowess_calibration(y, p, frac: float = 2 / 3) -> np.ndarray:
+    """Smoothed observed probability at each patient's predicted probability: LOWESS of
+    the label on the prediction (statsmodels, no robustness iterations, as suits a 0/1
+    outcome), clipped to [0, 1]; in the input order."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    y, p = check_probabilities(y, p)
+    if y.size < 3:
+        return np.full(y.size, np.nan)
+    smoothed = lowess(y, p, frac=frac, it=0, return_sorted=False)
+    return np.clip(smoothed, 0, 1)
+
+
+def integrated_calibration_index(y, p, frac: float = 2 / 3) -> float:
+    """ICI (Austin & Steyerberg 2019): mean |LOWESS-smoothed observed - predicted| over the
+    patients. 0 = perfect calibration; NaN with fewer than 3 patients or one class."""
+    y, p = check_probabilities(y, p)
+    if y.size < 3 or not _both_classes(y):
+        return float("nan")
+    return float(np.nanmean(np.abs(lowess_calibration(y, p, frac) - p)))
+
+
+def smoothed_calibration(
+    y, p, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0, n_grid: int = 50
+) -> pd.DataFrame:
+    """LOWESS calibration curve on a grid of predicted probabilities, with a percentile
+    bootstrap band (patients resampled with replacement, seeded).
+
+    Columns predicted, observed, ci_low, ci_high; the grid spans the observed range of
+    ``p``. Empty with fewer than 3 patients or one class.
+    """
+    y, p = check_probabilities(y, p)
+    columns = ["predicted", "observed", "ci_low", "ci_high"]
+    if y.size < 3 or not _both_classes(y) or np.ptp(p) == 0:
+        return pd.DataFrame(columns=columns)
+    grid = np.linspace(p.min(), p.max(), n_grid)
+
+    def curve(yy, pp):
+        order = np.argsort(pp, kind="mergesort")
+        fitted = lowess_calibration(yy, pp)[order]
+        xs, first = np.unique(pp[order], return_index=True)
+        return np.interp(grid, xs, fitted[first]) if xs.size > 1 else np.full(grid.size, np.nan)
+
+    rng = np.random.default_rng(seed)
+    boots = np.array([curve(y[i], p[i]) for i in rng.integers(0, y.size, (n_bootstrap, y.size))])
+    with np.errstate(all="ignore"):
+        low, high = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return pd.DataFrame(
+        {"predicted": grid, "observed": curve(y, p), "ci_low": low, "ci_high": high},
+        columns=columns,
+    )
+
+
+def _stratified_resamples(y: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
+    """(n_bootstrap, n) row indices, resampling within each class (seeded)."""
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    parts = []
+    for idx in (pos, neg):
+        if idx.size:
+            parts.append(idx[rng.integers(0, idx.size, size=(n_bootstrap, idx.size))])
+    return np.concatenate(parts, axis=1)
+
+
+def bootstrap_metric_ci(
+    y, p, metric, n_bootstrap: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile CI of ``metric(y, p)`` over stratified, seeded bootstrap resamples."""
+    y, p = check_probabilities(y, p)
+    if y.size < 2 or not _both_classes(y) or n_bootstrap < 1:
+        return float("nan"), float("nan")
+    values = np.array([metric(y[i], p[i]) for i in _stratified_resamples(y, n_bootstrap, seed)])
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return float("nan"), float("nan")
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 # --------------------------------------------------------------------------- tables
@@ -543,11 +694,15 @@ def evaluate_one(
     level: float = 0.95,
     hl_groups: int = 10,
     seed: int = 0,
+    development: bool = False,
 ) -> dict:
     """All metrics of one model on one cohort; never raises on degenerate cohorts.
 
     Returns a dict with the results layout's metric keys plus n_positive, n_negative, ppv, npv,
-    hl_chi2, hl_df, ci_method and ``note`` (";"-separated reasons for any NaN or caveat).
+    hl_chi2, hl_df, ci_method, ``note`` (";"-separated reasons for any NaN or caveat),
+    :data:`CALIBRATION_COLUMNS` and :data:`CI_COLUMNS`. ``development``: the model was
+    fitted on these patients (train rows: in-sample; Hosmer-Lemeshow df g - 2, else g).
+    The bootstrap CIs of AUPRC and Brier use ``n_bootstrap`` resamples seeded by ``seed``.
     """
     y, p = check_probabilities(y, p)
     notes: list[str] = []
@@ -586,11 +741,34 @@ def evaluate_one(
     row.update({k: tm[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv")})
     row["threshold"] = threshold
     row["brier"] = brier_score(y, p) if y.size else nan
+    if "tp" in tm:
+        tp, fp, tn, fn = tm["tp"], tm["fp"], tm["tn"], tm["fn"]
+        for name, k, n in (
+            ("sensitivity", tp, tp + fn),
+            ("specificity", tn, tn + fp),
+            ("ppv", tp, tp + fp),
+            ("npv", tn, tn + fn),
+        ):
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = wilson_ci(k, n, level)
+    for name, fn_metric, offset in (("auprc", average_precision, 1), ("brier", brier_score, 2)):
+        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = bootstrap_metric_ci(
+            y, p, fn_metric, n_bootstrap, level, seed + offset
+        )
 
-    hl = hosmer_lemeshow(y, p, hl_groups)
+    hl = hosmer_lemeshow(y, p, hl_groups, development=development)
     row.update(hl_chi2=hl.chi2, hl_df=hl.df, hl_p=hl.p_value)
     if y.size and not np.isfinite(hl.p_value):
-        notes.append(f"Hosmer-Lemeshow needs >= 3 risk groups, got {hl.df + 2}")
+        notes.append(f"Hosmer-Lemeshow needs >= 3 risk groups, got {len(hl.table)}")
+    recal = logistic_recalibration(y, p, level)
+    row.update(
+        calibration_intercept=recal.intercept,
+        calibration_intercept_ci_low=recal.intercept_ci[0],
+        calibration_intercept_ci_high=recal.intercept_ci[1],
+        calibration_slope=recal.slope,
+        calibration_slope_ci_low=recal.slope_ci[0],
+        calibration_slope_ci_high=recal.slope_ci[1],
+        ici=integrated_calibration_index(y, p),
+    )
     row["note"] = "; ".join(notes)
     return row
 
@@ -630,13 +808,16 @@ def evaluate_predictions(
                 level=level,
                 hl_groups=hl_groups,
                 seed=seed,
+                development=cohort == "train",
             )
         )
         if missing:
             extra = f"{missing} patient(s) without a prediction left out"
             row["note"] = f"{row['note']}; {extra}" if row["note"] else extra
         rows.append(row)
-    return pd.DataFrame(rows, columns=METRICS_COLUMNS + EXTRA_COLUMNS)
+    return pd.DataFrame(
+        rows, columns=METRICS_COLUMNS + EXTRA_COLUMNS + CALIBRATION_COLUMNS + CI_COLUMNS
+    )
 
 
 def curve_table(predictions: pd.DataFrame, kind: str, bins: int = 10) -> pd.DataFrame:

@@ -261,6 +261,60 @@ def plot_calibration_curves(calibration: pd.DataFrame, path: str | Path) -> Path
     return save_figure(fig, path)
 
 
+def plot_smoothed_calibration(
+    smooth: pd.DataFrame, predictions: pd.DataFrame, model: str, path: str | Path
+) -> Path:
+    """Calibration of one model, a panel per cohort: LOWESS curve with its bootstrap band,
+    the decile groups' observed fraction, and a rug of the patients' predictions (CR on
+    top, non-CR at the bottom). ``smooth``: cohort, predicted, observed, ci_low, ci_high
+    (metrics.smoothed_calibration per cohort); ``predictions``: cohort, probability,
+    label of ``model``."""
+    from .metrics import calibration_curve
+
+    _require(smooth, ["cohort", "predicted", "observed", "ci_low", "ci_high"], "calibration")
+    cohorts = _cohorts(predictions)
+    with plt.rc_context(STYLE):
+        fig, axes = _panels(len(cohorts))
+        for ax, cohort in zip(axes, cohorts, strict=True):
+            ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=REFERENCE_GREY, label="ideal")
+            d = smooth[smooth["cohort"] == cohort]
+            if len(d):
+                ax.fill_between(
+                    d["predicted"],
+                    d["ci_low"],
+                    d["ci_high"],
+                    color=PALETTE[0],
+                    alpha=0.2,
+                    lw=0,
+                    label="95% bootstrap band",
+                )
+                ax.plot(d["predicted"], d["observed"], color=PALETTE[0], label="LOWESS")
+            g = predictions[predictions["cohort"] == cohort]
+            g = g[g["probability"].notna()]
+            bins = calibration_curve(g["label"], g["probability"], 10)
+            ax.plot(
+                bins["mean_predicted"],
+                bins["observed_fraction"],
+                "o",
+                ms=3,
+                color=PALETTE[1],
+                label="deciles of risk",
+            )
+            for label, (y0, y1) in ((1, (0.97, 1.0)), (0, (0.0, 0.03))):
+                x = g.loc[g["label"] == label, "probability"]
+                ax.vlines(x, y0, y1, color="black", lw=0.6)
+            ax.set(
+                xlim=(-0.01, 1.01),
+                ylim=(-0.01, 1.01),
+                aspect="equal",
+                title=f"{cohort} (n = {len(g)})",
+                xlabel=f"Predicted probability of CR ({model})",
+                ylabel="Observed fraction of CR",
+            )
+            ax.legend(loc="upper left")
+    return save_figure(fig, path)
+
+
 def plot_decision_curves(
     curves: pd.DataFrame, path: str | Path, models: list[str] | None = None
 ) -> Path:

@@ -107,7 +107,7 @@ def _p_values(df: pd.DataFrame) -> pd.DataFrame:
     """p-value columns (``p_value``, ``*_p``, ``hl_p``) as text, "<0.001" for the smallest."""
     out = df.copy()
     for col in out.columns:
-        if col == "p_value" or str(col).endswith("_p") or col == "p":
+        if col in ("p_value", "p_holm", "p") or str(col).endswith("_p"):
             values = pd.to_numeric(out[col], errors="coerce")
             out[col] = [
                 "" if not np.isfinite(v) else "<0.001" if v < 0.001 else f"{v:.3f}" for v in values
@@ -255,6 +255,20 @@ def table2_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
+def icc_basis(icc: pd.DataFrame | None) -> str:
+    """One sentence: how many patients (and which reference) the ICC filter rests on."""
+    if icc is None or icc.empty:
+        return "ICC table not available."
+    n = int(icc["n_patients"].max())
+    reference = icc["reference"].iloc[0] if "reference" in icc else "all"
+    who = "training-cohort patients" if reference == "train" else "patients of every cohort"
+    return (
+        f"ICC(2,1) rests on {n} {who} with a second reader's mask "
+        f"(robustness.reference: {reference}); {int(icc['robust'].sum())} of {len(icc)} "
+        "features are robust."
+    )
+
+
 def features_section(inputs: dict, params: dict) -> html.Section:
     section = html.Section("features", "Feature robustness and selection")
     lam = _read_json(inputs, "lasso_lambda")
@@ -287,7 +301,25 @@ def features_section(inputs: dict, params: dict) -> html.Section:
                 )
             )
             continue
+        if key == "icc_histogram":
+            section.add(html.text(icc_basis(_read_tsv(inputs, "icc")), "note"))
         section.add(_figure(inputs, key, caption))
+    non_finite = _read_tsv(inputs, "non_finite")
+    if non_finite is not None:
+        if non_finite.empty:
+            section.add(html.text("No feature has a NaN or infinite value.", "note"))
+        else:
+            counts = non_finite["action"].value_counts().to_dict()
+            section.add(
+                html.text(
+                    f"{len(non_finite)} feature(s) have NaN or infinite values: "
+                    + ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+                    + " (dropped: non-finite in more than the configured share of training "
+                    "patients; the rest median-imputed inside the pipeline).",
+                    "note",
+                )
+            )
+            section.add(html.table(non_finite.head(50), "Non-finite feature values (first 50)"))
     if selected is None:
         section.add(_missing(inputs, "selected_features", "Selected features"))
     else:
@@ -304,9 +336,13 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
     section.add(
         html.text(
             "AUC with 95% CI (DeLong unless configured otherwise); accuracy, sensitivity and "
-            "specificity at each model's Youden threshold fixed on its training out-of-fold "
-            "predictions; Brier score; Hosmer-Lemeshow p. Row nested_cv: mean ± SD of the AUC "
-            "over outer folds of nested cross-validation on the training set.",
+            "specificity at each model's Youden threshold, fixed on the training set on the "
+            "final model's own probability scale (cross-validated predictions of its final "
+            "configuration; results/evaluation/thresholds.tsv names the source); Brier "
+            "score; Hosmer-Lemeshow p. Train rows are in-sample (the final model scoring the "
+            "patients it was fitted on): optimistic. Row nested_cv: mean ± SD of the AUC over "
+            "outer folds of nested cross-validation on the training set, the unbiased "
+            "estimate, its other metrics at the nested-CV out-of-fold threshold.",
             "note",
         )
     )
@@ -337,10 +373,51 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
             models = sorted(g["model"])
             who = "all models" if set(models) == all_models else ", ".join(models)
             section.add(html.gap(f"{cohort} cohort, {who}", note))
+    uncertainty = calibration_table(metrics)
+    if uncertainty is not None:
+        section.add(
+            html.text(
+                "95% CIs: Wilson for sensitivity, specificity, PPV and NPV; stratified "
+                "bootstrap for AUPRC and Brier. Calibration intercept (calibration-in-the-"
+                "large, ideal 0) and slope (ideal 1) by logistic recalibration with Wald CIs; "
+                "ICI: integrated calibration index (mean |LOWESS - predicted|). "
+                "Hosmer-Lemeshow df = g - 2 on the training (development) rows, g on the "
+                "other cohorts. Train rows are in-sample: the final model scoring the "
+                "patients it was fitted on.",
+                "note",
+            )
+        )
+        section.add(html.table(uncertainty, "Uncertainty and calibration per model and cohort"))
     chosen = _read_json(inputs, "chosen") or {}
     for model in chosen.get("missing_models", []):
         section.add(html.gap(f"Model {model}", "no predictions: the model failed to fit"))
     return section
+
+
+def _with_ci(df: pd.DataFrame, name: str, digits: int = 2) -> list[str]:
+    low, high = f"{name}_ci_low", f"{name}_ci_high"
+    if low not in df:
+        return [_fmt(v, digits) for v in df[name]]
+    return [
+        f"{v:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+        if np.isfinite(v) and np.isfinite(lo) and np.isfinite(hi)
+        else _fmt(v, digits)
+        for v, lo, hi in zip(df[name], df[low], df[high], strict=True)
+    ]
+
+
+def calibration_table(metrics: pd.DataFrame) -> pd.DataFrame | None:
+    """The CI and calibration columns of metrics.tsv, one readable column per metric."""
+    if "calibration_slope" not in metrics:
+        return None
+    out = metrics[["model", "cohort"]].copy()
+    for name in ("sensitivity", "specificity", "ppv", "npv", "auprc", "brier"):
+        out[name] = _with_ci(metrics, name)
+    out["intercept"] = _with_ci(metrics, "calibration_intercept")
+    out["slope"] = _with_ci(metrics, "calibration_slope")
+    out["ICI"] = [_fmt(v) for v in metrics["ici"]]
+    out["HL df"] = metrics["hl_df"]
+    return out
 
 
 def chosen_section(inputs: dict, params: dict) -> html.Section:
@@ -355,20 +432,78 @@ def chosen_section(inputs: dict, params: dict) -> html.Section:
         section.add(
             html.text(f"Chosen model: {chosen['model']}, because it has the {chosen['reason']}.")
         )
+    if chosen.get("optimism_note"):
+        section.add(html.text(f"Note: {chosen['optimism_note']}.", "note"))
+    honest = chosen.get("nested_choice")
+    if honest:
+        if honest.get("auc_mean") is not None:
+            sd = f" ± {honest['auc_sd']:.3f} (SD)" if honest.get("auc_sd") is not None else ""
+            section.add(
+                html.text(
+                    "Whole-procedure estimate (model choice nested in each outer fold): "
+                    f"AUC {honest['auc_mean']:.3f}{sd}."
+                )
+            )
+        else:
+            section.add(html.gap("Whole-procedure estimate", "an outer fold has no candidate"))
+        section.add(
+            html.table(
+                pd.DataFrame(honest["folds"]),
+                "Model chosen inside each outer fold by inner-CV AUC, and its held-out AUC",
+            )
+        )
     columns = ["rank", "model", "auc_mean", "auc_sd", "n_folds"]
     ranking = pd.DataFrame(chosen.get("ranking", []), columns=columns)
     if len(ranking):
         section.add(html.table(ranking, "Nested cross-validation AUC per model (training set)"))
+    incomplete = set(chosen.get("models_missing_outer_folds", []))
     for model in chosen.get("models_without_nested_cv", []):
-        section.add(html.gap(f"Model {model}", "no nested-CV AUC: not a candidate"))
+        why = (
+            "an outer fold of nested CV failed: not a candidate"
+            if model in incomplete
+            else "no nested-CV AUC: not a candidate"
+        )
+        section.add(html.gap(f"Model {model}", why))
+    failures = tuning_failures(inputs.get("best_params") or [])
+    if failures is not None:
+        section.add(html.table(failures, "Tuning on the whole training set: failed trials"))
     return section
+
+
+def tuning_failures(paths) -> pd.DataFrame | None:
+    """model, trials, failed, reasons (count x reason) from each best_params.json."""
+    rows = []
+    for path in paths if isinstance(paths, (list, tuple)) else [paths]:
+        if not Path(path).exists():
+            continue
+        best = json.loads(Path(path).read_text())
+        reasons = best.get("failure_reasons") or {}
+        rows.append(
+            {
+                "model": best.get("model"),
+                "trials": best.get("n_trials_finished", ""),
+                "failed": best.get("n_failed", ""),
+                "reasons": "; ".join(f"{n} x {r}" for r, n in reasons.items())
+                or ("" if not best.get("failed") else best.get("reason", "")),
+            }
+        )
+    if not rows:
+        return None
+    return pd.DataFrame(rows).sort_values("model", kind="mergesort")
 
 
 def curves_section(inputs: dict, params: dict) -> html.Section:
     section = html.Section("curves", "ROC, precision-recall and calibration curves")
     section.add(_figure(inputs, "roc", "ROC curves of all models per cohort; legend: AUC (95% CI)"))
     section.add(_figure(inputs, "pr", "Precision-recall curves; dashed: prevalence of CR"))
-    section.add(_figure(inputs, "calibration", "Calibration: observed fraction of CR per risk bin"))
+    section.add(
+        _figure(
+            inputs,
+            "calibration",
+            "Calibration of the chosen model: LOWESS with 95% bootstrap band, deciles of "
+            "predicted risk, rug of predictions (train panel in-sample)",
+        )
+    )
     return section
 
 
@@ -411,7 +546,9 @@ def clinical_comparison_section(inputs: dict, params: dict) -> html.Section:
         section.add(
             html.table(
                 _p_values(tests),
-                "Paired DeLong tests: chosen radiomics model versus each",
+                "Paired DeLong tests: chosen radiomics model versus each (p_value "
+                "unadjusted, p_holm Holm-adjusted over every test of the table; on the "
+                "training cohort both sides are out-of-fold predictions)",
             )
         )
     return section
@@ -438,6 +575,23 @@ def decision_curves_section(inputs: dict, params: dict) -> html.Section:
         for m in sorted(ranges.loc[ranges["cohort"] == c, "model"].unique())
     ]
     section.add(html.table(pd.DataFrame(rows), "Useful threshold ranges"))
+    ci = _read_tsv(inputs, "net_benefit_ci")
+    chosen = (_read_json(inputs, "chosen") or {}).get("model")
+    if ci is not None and len(ci):
+        from .dca import TREAT_ALL
+
+        shown = ci[ci["strategy"].isin([chosen, TREAT_ALL])].copy()
+        shown["net benefit (95% CI)"] = [
+            f"{r.net_benefit:.3f} ({r.ci_low:.3f} to {r.ci_high:.3f})"
+            for r in shown.itertuples(index=False)
+        ]
+        section.add(
+            html.table(
+                shown[["cohort", "strategy", "threshold", "n", "net benefit (95% CI)"]],
+                "Net benefit of the chosen model and treat-all at a few thresholds "
+                "(bootstrap 95% CI)",
+            )
+        )
     return section
 
 

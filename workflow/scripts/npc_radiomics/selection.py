@@ -229,6 +229,91 @@ def mrmr_select(X: np.ndarray, y: np.ndarray, k: int) -> tuple[list[int], np.nda
     return [int(candidates[j]) for j in selected], relevance
 
 
+class NonFiniteFilter(TransformerMixin, BaseEstimator):
+    """Drop features non-finite (NaN or +-inf) in more than ``max_share`` of the fit rows;
+    turn the remaining +-inf into NaN for the imputer that follows.
+
+    Fitted on the rows it is given (a training fold), so held-out patients never decide
+    which feature is dropped. pyradiomics can emit NaN or inf on tiny or flat ROIs.
+
+    Attributes
+    ----------
+    non_finite_share_ : ndarray of float
+        Share of fit rows with a non-finite value, per input column.
+    support_ : ndarray of bool
+        Kept input columns.
+    """
+
+    def __init__(self, max_share: float = 0.1):
+        self.max_share = max_share
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, ensure_all_finite=False, dtype=np.float64)
+        if not 0 <= float(self.max_share) <= 1:
+            raise ValueError(f"NonFiniteFilter: max_share must be in [0, 1], got {self.max_share}")
+        self.non_finite_share_ = (~np.isfinite(X)).mean(axis=0)
+        self.support_ = self.non_finite_share_ <= float(self.max_share)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "support_")
+        X = validate_data(self, X, reset=False, ensure_all_finite=False, dtype=np.float64)
+        X = X[:, self.support_].copy()
+        X[np.isinf(X)] = np.nan
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "support_")
+        return _input_names(self, input_features)[self.support_]
+
+
+def non_finite_tables(X, cohort, max_share: float) -> tuple:
+    """What happens to non-finite values: (per feature, per patient) DataFrames.
+
+    ``X``: features indexed by patient_id; ``cohort``: train / test / centre per patient.
+    Per feature (only features with a non-finite value anywhere): feature, n_nan_train,
+    n_inf_train, share_train, n_nan_other, n_inf_other, action (``dropped``: non-finite
+    in more than ``max_share`` of the training patients; ``imputed``: training median
+    inside the pipeline; ``held-out only``: non-finite in held-out patients only, imputed).
+    Per patient (only patients with one): patient_id, cohort, n_nan, n_inf.
+    """
+    import pandas as pd
+
+    values = X.to_numpy(dtype=np.float64)
+    train = np.asarray(cohort) == "train"
+    nan, inf = np.isnan(values), np.isinf(values)
+    share = (nan | inf)[train].mean(axis=0) if train.any() else np.zeros(values.shape[1])
+    features = pd.DataFrame(
+        {
+            "feature": list(X.columns),
+            "n_nan_train": nan[train].sum(axis=0),
+            "n_inf_train": inf[train].sum(axis=0),
+            "share_train": share,
+            "n_nan_other": nan[~train].sum(axis=0),
+            "n_inf_other": inf[~train].sum(axis=0),
+        }
+    )
+    features["action"] = np.where(
+        share > max_share, "dropped", np.where(share > 0, "imputed", "held-out only")
+    )
+    any_bad = (nan | inf).any(axis=0)
+    patients = pd.DataFrame(
+        {
+            "patient_id": list(X.index),
+            "cohort": np.asarray(cohort),
+            "n_nan": nan.sum(axis=1),
+            "n_inf": inf.sum(axis=1),
+        }
+    )
+    patients = patients[(patients["n_nan"] + patients["n_inf"]) > 0]
+    return features[any_bad].reset_index(drop=True), patients.reset_index(drop=True)
+
+
 class MRMRSelector(TransformerMixin, BaseEstimator):
     """Keep the ``k`` features chosen by mRMR, in selection order.
 
@@ -500,11 +585,15 @@ def selection_pipeline(
     n_lambdas: int = 50,
     lasso_rule: str = "min",
     seed: int = 0,
+    max_non_finite_share: float = 0.1,
 ):
-    """Unfitted selection steps, pipeline step 10: impute, drop constant, standardise, mRMR, LASSO.
+    """Unfitted selection steps, pipeline step 10: drop mostly non-finite features, impute,
+    drop constant, standardise, mRMR, LASSO.
 
-    Median imputation comes first because LASSO cannot take NaN; an all-NaN training
-    column is dropped by the imputer, a constant one by the variance filter.
+    Features non-finite in more than ``max_non_finite_share`` of the fold's training rows
+    go first and +-inf becomes NaN; median imputation follows because LASSO cannot take
+    NaN; an all-NaN training column is dropped by the imputer, a constant one by the
+    variance filter.
     """
     from sklearn.feature_selection import VarianceThreshold
     from sklearn.impute import SimpleImputer
@@ -513,6 +602,7 @@ def selection_pipeline(
 
     return Pipeline(
         [
+            ("non_finite", NonFiniteFilter(max_share=max_non_finite_share)),
             ("impute", SimpleImputer(strategy="median")),
             ("variance", VarianceThreshold(threshold=0.0)),
             ("scale", StandardScaler()),

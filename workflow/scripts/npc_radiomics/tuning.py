@@ -69,6 +69,7 @@ class TuningSettings:
     lasso_folds: int = 10
     n_lambdas: int = 50
     lasso_rule: str = "min"
+    max_non_finite_share: float = 0.1
 
     @classmethod
     def from_config(cls, cfg: dict) -> TuningSettings:
@@ -84,6 +85,7 @@ class TuningSettings:
             lasso_folds=int(sel["lasso"]["cv_folds"]),
             n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),
             lasso_rule=sel["lasso"].get("rule", "min"),
+            max_non_finite_share=float(sel.get("max_non_finite_share", 0.1)),
         )
 
     def selection(self, seed: int) -> Pipeline:
@@ -94,6 +96,7 @@ class TuningSettings:
             self.n_lambdas,
             self.lasso_rule,
             derived_seed(seed, "lasso"),
+            self.max_non_finite_share,
         )
 
 
@@ -422,6 +425,23 @@ def finished_slots(study) -> dict[int, object]:
     return done
 
 
+#: Exceptions of a trial that mean "this model cannot fit this combination or fold"
+#: (convergence, a degenerate fold, a singular matrix): the trial is recorded as failed
+#: and tuning goes on. Anything else (TypeError, NameError, AttributeError, KeyError,
+#: ImportError, ...) is a programming error and stops the run with its traceback.
+NUMERICAL_FAILURES = (ModelFitError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+def failure_summary(done: dict) -> dict:
+    """Failed trials of a study: ``{"n_failed": k, "failure_reasons": {reason: count}}``."""
+    reasons: dict[str, int] = {}
+    for t in done.values():
+        if t.value is None:
+            reason = str(t.user_attrs.get("error", "unknown"))
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return {"n_failed": sum(reasons.values()), "failure_reasons": dict(sorted(reasons.items()))}
+
+
 def run_slots(
     model: str,
     space: dict[str, ParamSpec],
@@ -477,14 +497,21 @@ def run_slots(
         params = suggest_params(trial, space)
         t0 = time.perf_counter()
         attrs = {"slot": slot, "worker": worker, "params": params}
-        with claims.heartbeat(slot):
-            try:
+        try:
+            with claims.heartbeat(slot):
                 value, fold_aucs = cv_auc(model, params, cache, mseed, n_jobs)
-                attrs["fold_aucs"] = fold_aucs
-                state = optuna.trial.TrialState.COMPLETE
-            except Exception as err:  # noqa: BLE001 - a failing combination is a failed trial
-                value, state = None, optuna.trial.TrialState.FAIL
-                attrs["error"] = f"{type(err).__name__}: {err}"
+            attrs["fold_aucs"] = fold_aucs
+            state = optuna.trial.TrialState.COMPLETE
+        except InputError:
+            claims.release(slot)
+            raise
+        except NUMERICAL_FAILURES as err:  # the model cannot fit this combination / fold
+            value, state = None, optuna.trial.TrialState.FAIL
+            attrs["error"] = f"{type(err).__name__}: {err}"
+        except BaseException:  # a programming error: stop the run, with the traceback
+            claims.release(slot)
+            log.error("%s %s slot %d: not a numerical failure, stopping", model, context, slot)
+            raise
         attrs["seconds"] = round(time.perf_counter() - t0, 3)
         study.add_trial(
             optuna.trial.create_trial(
@@ -525,6 +552,9 @@ def best_slot(done: dict) -> dict | None:
 def trials_table(done: dict, model: str) -> pd.DataFrame:
     """One row per slot: slot, state, auc, fold_aucs, params (JSON), seconds, worker."""
     rows = []
+    columns = ["model", "slot", "state", "auc", "fold_aucs", "params", "error"]
+    if not done:
+        return pd.DataFrame(columns=columns)
     for slot, t in sorted(done.items()):
         rows.append(
             {
@@ -609,6 +639,7 @@ def best_params(study, model: str, n_trials: int) -> dict:
         "slot": best["slot"],
         "n_trials_finished": len(done),
         "n_trials": n_trials,
+        **failure_summary(done),
     }
 
 
@@ -700,6 +731,65 @@ def fit_final(
     return pipe, pd.concat(rows, ignore_index=True)
 
 
+#: thresholds.tsv ``source`` of a threshold from :func:`final_cv_threshold`.
+FINAL_CV_SOURCE = (
+    "Youden J on {k}-fold cross-validated predictions of the final configuration "
+    "(tuned parameters, selection refitted in each fold; training set)"
+)
+
+
+def final_cv_threshold(
+    model: str,
+    params: dict,
+    X: pd.DataFrame,
+    y: pd.Series,
+    settings: TuningSettings,
+    seed: int,
+    selection: Pipeline | None = None,
+    n_jobs: int = 1,
+) -> tuple[dict, pd.DataFrame]:
+    """The decision threshold on the final model's own probability scale.
+
+    The final configuration (``params`` and the selection, refitted on each fold's
+    training rows) is cross-validated on the training set over the outer folds of nested
+    CV; Youden's J on the pooled out-of-fold probabilities gives the cut-off. Only the
+    training patients ``X, y`` are used. Returns (threshold record, out-of-fold
+    predictions patient_id, model, fold, probability, label).
+    """
+    from .metrics import youden_threshold
+
+    selection = selection if selection is not None else settings.selection(seed)
+    folds = outer_folds(y, settings, seed)
+    rows = []
+    for k, (tr, va) in enumerate(folds):
+        pipe = model_pipeline(model, params, selection, model_seed(seed, model), n_jobs)
+        pipe.fit(X.iloc[tr], y.iloc[tr].to_numpy())
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": X.index[va],
+                    "model": model,
+                    "fold": k,
+                    "probability": pipe.predict_proba(X.iloc[va])[:, 1],
+                    "label": y.iloc[va].to_numpy(),
+                }
+            )
+        )
+    oof = pd.concat(rows, ignore_index=True).sort_values("patient_id", kind="mergesort")
+    threshold = youden_threshold(oof["label"].to_numpy(), oof["probability"].to_numpy())
+    record = {
+        "model": model,
+        "threshold": None if not np.isfinite(threshold) else float(threshold),
+        "source": FINAL_CV_SOURCE.format(k=len(folds)),
+        "n_folds": len(folds),
+        "n": len(oof),
+        "cv_auc": float(roc_auc_score(oof["label"], oof["probability"]))
+        if oof["label"].nunique() == 2
+        else None,
+    }
+    return record, oof.reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------------------
 # The modelling rules' entry points (one call per rule script)
 # ---------------------------------------------------------------------------------
@@ -738,27 +828,30 @@ def tune_part(
 def gather_tuning(parts: list[dict], model: str, n_trials: int) -> tuple[dict, pd.DataFrame]:
     """Rule ``tune_model``: the best parameters and the trials table of a finished study.
 
-    A model whose every trial failed is recorded (``failed: true`` and the reason) with an
-    empty trials table, so the other models go on and the report shows the gap.
+    A model whose every trial failed numerically is recorded (``failed: true`` and the
+    reason), so the other models go on and the report shows the gap. Either way the
+    record counts the failed trials and their reasons, and the table lists every trial.
     """
     names = {part["study_name"] for part in parts}
     if len(names) != 1:
         raise RuntimeError(f"{model}: tuning parts disagree on the study: {sorted(names)}")
     study = open_study(parts[0]["journal"], names.pop())
+    done = {s: t for s, t in finished_slots(study).items() if s < n_trials}
     try:
         best = best_params(study, model, n_trials)
     except ModelFitError as err:
         log.error("%s failed: %s", model, err)
-        failed = {"model": model, "failed": True, "reason": str(err)}
-        return failed, pd.DataFrame(columns=["model", "slot", "value"])
+        failed = {"model": model, "failed": True, "reason": str(err), **failure_summary(done)}
+        return failed, trials_table(done, model)
     log.info(
-        "%s: best inner-CV AUC %.4f at slot %d: %s",
+        "%s: best inner-CV AUC %.4f at slot %d (%d of %d trials failed): %s",
         model,
         best["inner_cv_auc"],
         best["slot"],
+        best["n_failed"],
+        len(done),
         best["params"],
     )
-    done = {s: t for s, t in finished_slots(study).items() if s < n_trials}
     return best, trials_table(done, model)
 
 
@@ -773,15 +866,19 @@ def nested_cv_rule(
 ) -> tuple[pd.DataFrame, dict]:
     """Rule ``nested_cv_fold``: :func:`nested_cv_fold` on the design's training set.
 
-    A numerical failure of the model (:class:`ModelFitError`) is recorded, not raised:
-    empty predictions and ``failed: true`` with the reason.
+    A numerical failure of the model (:data:`NUMERICAL_FAILURES`: every trial failed, or
+    the fold's refit did) is recorded, not raised: empty predictions and ``failed: true``
+    with the reason; such a model cannot be chosen. Bad input and programming errors stop
+    the run.
     """
     space = parse_search_spaces(search_spaces, [model])[model]
     X, y = design.train()
     try:
         pred, info = nested_cv_fold(model, space, X, y, fold, settings, seed, n_jobs=n_jobs)
         log.info("%s outer fold %s: AUC %s", model, fold, info["outer_auc"])
-    except ModelFitError as err:
+    except InputError:
+        raise
+    except NUMERICAL_FAILURES as err:
         log.error("%s outer fold %s failed: %s", model, fold, err)
         pred = pd.DataFrame(columns=NESTED_PREDICTION_COLUMNS)
         info = {"model": model, "outer_fold": fold, "failed": True, "reason": str(err)}
@@ -790,22 +887,29 @@ def nested_cv_rule(
 
 def final_model(
     model: str, best: dict, design, settings: TuningSettings, seed: int, n_jobs: int = 1
-) -> tuple[Pipeline | None, pd.DataFrame]:
-    """Rule ``fit_final``: :func:`fit_final` with the tuned parameters ``best``.
+) -> tuple[Pipeline | None, pd.DataFrame, dict]:
+    """Rule ``fit_final``: :func:`fit_final` with the tuned parameters ``best``, and the
+    model's threshold from :func:`final_cv_threshold` (training set only).
 
-    A model whose tuning failed has no pipeline (None) and an empty predictions table.
+    A model whose tuning failed has no pipeline (None), an empty predictions table and a
+    threshold record with ``failed: true``.
     """
     if best.get("failed"):
         log.error("%s: not fitted, tuning failed: %s", model, best["reason"])
-        return None, pd.DataFrame(columns=PREDICTION_COLUMNS)
+        record = {"model": model, "threshold": None, "failed": True, "reason": best["reason"]}
+        return None, pd.DataFrame(columns=PREDICTION_COLUMNS), record
     pipe, pred = fit_final(model, best["params"], design, settings, seed, n_jobs=n_jobs)
+    X, y = design.train()
+    record, _ = final_cv_threshold(model, best["params"], X, y, settings, seed, n_jobs=n_jobs)
     log.info(
-        "%s: %d selected features; predictions for %s",
+        "%s: %d selected features; predictions for %s; threshold %s (CV AUC %s)",
         model,
         len(pipe[:-1].get_feature_names_out(design.features)),
         design.cohorts(),
+        record["threshold"],
+        record["cv_auc"],
     )
-    return pipe, pred
+    return pipe, pred, record
 
 
 def save_pipeline(pipe: Pipeline | None, path: str | Path, checksum_path: str | Path) -> None:
@@ -832,10 +936,13 @@ def selection_rule(design, settings: TuningSettings, seed: int, out) -> str:
     report (mRMR ranking, LASSO CV curve and path, lambda, selected features in ``out``).
     The model rules refit the same selection inside every CV fold."""
     from .io import write_json, write_tsv
-    from .selection import selection_summary
+    from .selection import non_finite_tables, selection_summary
 
     X, y = design.train()
     check_fold_sizes(y, settings, nested=True)
+    features, patients = non_finite_tables(design.X, design.cohort, settings.max_non_finite_share)
+    write_tsv(features, out.non_finite)
+    write_tsv(patients, out.non_finite_patients)
     selection = settings.selection(seed).fit(X, y.to_numpy())
     summary = selection_summary(selection, list(X.columns))
     write_tsv(summary["mrmr_ranking"], out.mrmr_ranking)
@@ -843,6 +950,8 @@ def selection_rule(design, settings: TuningSettings, seed: int, out) -> str:
     write_tsv(summary["lasso_path"], out.lasso_path)
     write_tsv(summary["selected"], out.selected)
     write_json(summary["lambda"], out.lambda_json)
+    dropped = int((features["action"] == "dropped").sum())
     return (
+        f"{len(features)} feature(s) with non-finite values ({dropped} dropped); "
         f"selected {len(summary['selected'])} features at lambda {summary['lambda']['lambda']:.4g}"
     )
