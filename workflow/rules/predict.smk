@@ -19,8 +19,7 @@ use rule qc_case as predict_qc_case with:
     params:
         center=lambda wc: _predict_case(wc)["center"],
         on_fail=config["qc"]["on_fail"],
-        mask_label=config["qc"]["mask_label"],
-        tolerance=config["qc"]["geometry_tolerance"],
+        qc=config["qc"],
 
 
 checkpoint predict_qc:
