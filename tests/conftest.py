@@ -240,3 +240,23 @@ def mask_centroid_mm(mask: sitk.Image) -> np.ndarray:
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.Execute(sitk.Cast(mask > 0, sitk.sitkUInt8))
     return np.asarray(stats.GetCentroid(1))
+
+
+# ---- one whole-workflow run shared by the end-to-end modules ------------------------------
+TINY_CONFIG = ROOT / "tests" / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole workflow on the tiny demo preset with --cores 2, with a bundle for every
+    model (``bundle.models: all``); its config is ``tiny_run.yaml`` in the returned
+    working directory and Snakemake's stderr is ``snakemake.stderr``. Tests only read it."""
+    work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["bundle"] = {"models": "all"}
+    configfile = work / "tiny_run.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    proc = run_workflow(work, configfile, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
+    (work / "snakemake.stderr").write_text(proc.stderr)
+    return work

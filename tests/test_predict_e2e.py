@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, prepare_workdir, run_workflow
+from conftest import run_workflow
 
 pytestmark = [pytest.mark.e2e, pytest.mark.snakemake]
 
@@ -25,16 +25,9 @@ SEQUENCES = ["T1", "T2", "CET1"]
 
 
 @pytest.fixture(scope="module")
-def training_run(tmp_path_factory, request):
-    """The whole workflow on the tiny demo preset (with one bundle per model)."""
-    work = prepare_workdir(tmp_path_factory.mktemp("train"))
-    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
-    config["bundle"] = {"models": "all"}
-    configfile = work / "tiny_bundles.yaml"
-    configfile.write_text(yaml.safe_dump(config))
-    proc = run_workflow(work, configfile, "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
-    return work
+def training_run(tiny_run) -> Path:
+    """The shared tiny run (conftest), which bundles every model."""
+    return tiny_run
 
 
 def _external_workdir(training: Path, target: Path, outcomes: bool = True) -> Path:

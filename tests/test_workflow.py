@@ -42,16 +42,6 @@ def test_default_config_dry_run_fans_out_per_patient_and_sequence(tmp_path):
     assert counts["qc_case"] == len(sheet) == 3 * sheet["patient_id"].nunique()
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One run of the whole workflow on the tiny demo preset with --cores 2."""
-    work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
-    proc = run_workflow(work, ROOT / "tests" / "configs" / "tiny.yaml", "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
-    (work / "snakemake.stderr").write_text(proc.stderr)
-    return work
-
-
 def test_qc_table_lists_every_case(tiny_run):
     qc = pd.read_csv(tiny_run / "results/qc/qc.tsv", sep="\t")
     sheet = pd.read_csv(tiny_run / "results/demo/samples.tsv", sep="\t")
@@ -127,9 +117,7 @@ def test_metrics_cover_every_model_and_cohort(tiny_run):
 def test_both_reports_are_made(tiny_run):
     html = (tiny_run / "results/report/index.html").read_text()
     assert "Table 3" in html and "data:image/png;base64," in html
-    proc = run_workflow(
-        tiny_run, ROOT / "tests" / "configs" / "tiny.yaml", "--report", str(tiny_run / "r.html")
-    )
+    proc = run_workflow(tiny_run, tiny_run / "tiny_run.yaml", "--report", str(tiny_run / "r.html"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tiny_run / "r.html").stat().st_size > 100_000
 
