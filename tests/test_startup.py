@@ -168,6 +168,21 @@ def test_too_few_reader2_patients_stops(tmp_path, user_cohort):
 
 
 @pytest.mark.snakemake
+def test_reader2_masks_on_external_patients_only_do_not_count(tmp_path, user_cohort):
+    # The ICC rests on training patients (robustness.reference: train): reader-2 masks of
+    # the external centre B alone cannot feed it, and start-up says so.
+    _edit(
+        user_cohort["samples"],
+        lambda d: d.assign(mask_reader2=np.where(d["center"] == "B", d["mask"], "")),
+    )
+    _startup_fails(
+        tmp_path,
+        user_cohort["config"],
+        ["0 patient(s) have a mask_reader2 among the training patients", ">= 3"],
+    )
+
+
+@pytest.mark.snakemake
 def test_whitespace_and_na_ids_read_alike_everywhere(tmp_path, user_cohort):
     """Ids 'NA' and ' A001 ' (spaces) and a padded header: the run starts, the clinical
     variable with one level is a warning, not an error."""

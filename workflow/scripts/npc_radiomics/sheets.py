@@ -388,7 +388,7 @@ def design_checks(cfg: dict, samples: pd.DataFrame, labels: dict[str, int]) -> N
             "label": [int(labels[p]) for p in centers.index],
         }
     )
-    check_design(
+    split = check_design(
         patients,
         list(cfg["cohorts"]["train_centers"]),
         list(cfg["cohorts"]["external_centers"]),
@@ -397,12 +397,19 @@ def design_checks(cfg: dict, samples: pd.DataFrame, labels: dict[str, int]) -> N
         cfg["split"]["stratify"],
         TuningSettings.from_config(cfg),
     )
-    reader2 = sorted(set(samples.loc[samples["mask_reader2"] != "", "patient_id"]))
-    if cfg.get("robustness", {}).get("enabled", True) and 0 < len(reader2) < MIN_READER2_PATIENTS:
+    robustness = cfg.get("robustness", {})
+    reader2 = set(samples.loc[samples["mask_reader2"] != "", "patient_id"])
+    where = ""
+    if robustness.get("reference", "train") == "train":
+        # The ICC rests on the training patients only (robustness.reference: train).
+        reader2 &= set(split.loc[split["cohort"] == "train", "patient_id"])
+        where = " among the training patients"
+    has_any = (samples["mask_reader2"] != "").any()
+    if robustness.get("enabled", True) and has_any and len(reader2) < MIN_READER2_PATIENTS:
         raise InputError(
-            f"sample sheet: {len(reader2)} patient(s) have a mask_reader2, the ICC filter "
-            f"needs >= {MIN_READER2_PATIENTS} (add reader-2 masks or set robustness.enabled: "
-            "false)"
+            f"sample sheet: {len(reader2)} patient(s) have a mask_reader2{where}, the ICC "
+            f"filter needs >= {MIN_READER2_PATIENTS} (add reader-2 masks or set "
+            "robustness.enabled: false)"
         )
 
 
