@@ -4,14 +4,13 @@ from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from npc_radiomics.icc import icc_report  # noqa: E402
+from npc_radiomics.io import read_table  # noqa: E402
 
 table = icc_report(
-    pd.read_parquet(snakemake.input.features),
-    pd.read_parquet(snakemake.input.features_reader2),
-    split=pd.read_csv(snakemake.input.split, sep="\t", dtype={"patient_id": str}),
+    read_table(snakemake.input.features),
+    read_table(snakemake.input.features_reader2),
+    split=read_table(snakemake.input.split),
     reference=snakemake.params.reference,
     threshold=snakemake.params.threshold,
     enabled=snakemake.params.enabled,

@@ -22,13 +22,8 @@ from .io import read_image, verify_image_file
 
 log = logging.getLogger(__name__)
 
-QC_COLUMNS = [
-    "patient_id",
-    "center",
-    "sequence",
-    "image",
-    "mask",
-    "mask_reader2",
+#: The reader-1 checks of a case, in the order they run (each a True/False column).
+CASE_CHECKS = [
     "image_readable",
     "image_valid",
     "mask_readable",
@@ -36,6 +31,15 @@ QC_COLUMNS = [
     "mask_labels_ok",
     "mask_nonempty",
     "roi_valid",
+]
+QC_COLUMNS = [
+    "patient_id",
+    "center",
+    "sequence",
+    "image",
+    "mask",
+    "mask_reader2",
+    *CASE_CHECKS,
     "reader2_ok",
     "size",
     "spacing_mm",
@@ -246,15 +250,7 @@ def qc_case(
     to stop or exclude.
     """
     settings = settings or QCSettings()
-    checks = [
-        "image_readable",
-        "image_valid",
-        "mask_readable",
-        "geometry_match",
-        "mask_labels_ok",
-        "mask_nonempty",
-        "roi_valid",
-    ]
+    checks = list(CASE_CHECKS)
     row = dict.fromkeys(QC_COLUMNS, "")
     row.update(
         patient_id=patient_id,
