@@ -21,7 +21,7 @@ def bundle_inputs(wildcards):
     if not FEATURES_IN:
         inputs["zscore"] = ZSCORE_TSV
         inputs["params"] = resource_path(config["features"]["params"])
-        inputs["feature_provenance"] = "results/features/provenance.tsv"
+        inputs["feature_provenance"] = FEATURE_PROVENANCE_TSV
     return inputs
 
 

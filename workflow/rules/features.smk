@@ -57,7 +57,7 @@ rule merge_features:
     output:
         features=FEATURES_PARQUET,
         features_reader2=FEATURES_READER2_PARQUET,
-        provenance="results/features/provenance.tsv",
+        provenance=FEATURE_PROVENANCE_TSV,
     log:
         "results/logs/merge_features/merge_features.log",
     benchmark:
