@@ -98,7 +98,9 @@ try:
             config,
             SAMPLES,
             demo_cohort.response_labels(
-                DEMO_SETTINGS, config["demo"]["preset"], derived_seed(config["seed"], "demo")
+                DEMO_SETTINGS,
+                config["demo"]["preset"],
+                derived_seed(config["seed"], "demo"),
             ),
         )
     else:
