@@ -13,5 +13,13 @@ from npc_radiomics.cluster import case_resource as _case_resource
 cap_group_components()
 
 
+def _raw_image(wildcards):
+    """The case's raw image: from the predict sheet in predict mode (every per-case job is
+    then a predict job), else from the sample sheet."""
+    if PREDICT:
+        return _predict_case(wildcards)["image"]
+    return get_image(wildcards)
+
+
 def case_resource(base, per_image_mb):
-    return _case_resource(base, per_image_mb, get_image)
+    return _case_resource(base, per_image_mb, _raw_image)
