@@ -36,25 +36,26 @@ NESTED_CV = "nested_cv"
 NESTED_COLUMNS = ["auc_sd", "n_folds"]
 
 
-def _concat_tables(paths, columns: list[str], sort_by: list[str]) -> pd.DataFrame:
-    """Concatenate per-model tables; a failed model's empty table is skipped."""
+def _concat_tables(paths, columns: list[str], sort_by: list[str], key=None) -> pd.DataFrame:
+    """Concatenate per-model tables sorted by ``sort_by`` (pandas ``key``); a failed
+    model's empty table is skipped."""
     frames = [read_table(path, dtype={"patient_id": str}) for path in paths]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=columns)
     table = pd.concat(frames, ignore_index=True)
-    return table.sort_values(sort_by, kind="mergesort").reset_index(drop=True)
+    return table.sort_values(sort_by, key=key, kind="mergesort").reset_index(drop=True)
 
 
 def gather_predictions(final_paths, nested_paths) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rule ``gather_predictions``: every model's final predictions (sorted by model,
     cohort in :func:`~npc_radiomics.layout.cohort_order`, patient) and every outer fold's
     nested-CV predictions (sorted by model, outer fold, patient)."""
-    final = _concat_tables(final_paths, PREDICTION_COLUMNS, ["model", "patient_id"])
-    final = final.sort_values(
+    final = _concat_tables(
+        final_paths,
+        PREDICTION_COLUMNS,
         ["model", "cohort", "patient_id"],
         key=lambda s: pd.Series(cohort_rank(s), index=s.index) if s.name == "cohort" else s,
-        kind="mergesort",
     )
     nested = _concat_tables(
         nested_paths, NESTED_PREDICTION_COLUMNS, ["model", "outer_fold", "patient_id"]
