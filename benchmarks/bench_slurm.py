@@ -41,7 +41,7 @@ def run(mode: str, configfiles: list[str], timeout: int) -> tuple[float, int]:
     else:
         cmd = ["timeout", "-s", "INT", "-k", "60", str(timeout), SNAKEMAKE]
         cmd += ["--profile", str(ROOT / "profiles/slurm")]
-        cmd += ["--slurm-init-seconds-before-status-checks", "5"]
+        cmd += ["--slurm-init-seconds-before-status-checks", "1"]
         if mode == "ungrouped":
             cmd += UNGROUPED
     cmd += ["-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", *configfiles]

@@ -66,8 +66,10 @@ def runs(cluster, tmp_path_factory):
     cmd = [
         "timeout", "-s", "INT", "-k", "60", str(SLURM_TIMEOUT_S),
         SNAKEMAKE, "--profile", str(ROOT / "profiles" / "slurm"),
-        # Poll every 5 s at first instead of the profile's 40 s: the test cluster is idle.
-        "--slurm-init-seconds-before-status-checks", "5",
+        # Poll 1 s after a submission or a finish instead of the plugin's 40 s (the plugin adds
+        # 10 s after each poll that finds nothing finished): the test cluster is idle and its
+        # jobs are seconds long.
+        "--slurm-init-seconds-before-status-checks", "1",
         "-s", str(ROOT / "Snakefile"), "-d", str(remote),
         "--configfile", *CONFIGS, PARALLEL,
     ]  # fmt: skip

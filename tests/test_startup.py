@@ -5,6 +5,9 @@ feature table's columns, IDs and values."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -271,3 +274,44 @@ def test_demo_clinical_columns_checked_before_the_demo_job():
     cfg["clinical_variables"]["categorical"] = ["sex"]
     with pytest.raises(InputError, match=r"clinical_variables.categorical: 'sex'"):
         check_clinical_columns(CLINICAL_COLUMNS, cfg, "the demo clinical table")
+
+
+_IMPORTS_PROBE = """
+import sys
+from snakemake.cli import main
+sys.argv = ["snakemake", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+print("SKLEARN_IMPORTED=" + str("sklearn" in sys.modules), "EXIT=" + str(code))
+"""
+
+
+@pytest.mark.snakemake
+@pytest.mark.parametrize("mode, sklearn_imported", [("default", True), ("remote", False)])
+def test_job_processes_skip_the_start_up_checks(tmp_path, mode, sklearn_imported):
+    """Every cluster job (and each step of a group job) evaluates the Snakefile again in
+    Snakemake's remote mode; the start-up checks (scikit-learn's search-space check among
+    them) run in the main process only, which saves seconds per job."""
+    from conftest import ROOT, require_snakemake_marker
+
+    require_snakemake_marker()
+    cmd = [
+        sys.executable,
+        "-c",
+        _IMPORTS_PROBE,
+        "--mode",
+        mode,
+        "-n",
+        "--cores",
+        "1",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--configfile",
+        str(ROOT / "tests" / "configs" / "tiny.yaml"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert f"SKLEARN_IMPORTED={sklearn_imported} EXIT=0" in proc.stdout, proc.stdout + proc.stderr

@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from npc_radiomics.config import SEED_STEPS, derived_seed, validate_config
-from npc_radiomics.zoo import parse_search_spaces
-from npc_radiomics.tuning import TuningSettings
+from npc_radiomics.settings import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
 from npc_radiomics import split as split_checks
@@ -29,6 +28,12 @@ def _stop(err):
     raise SystemExit(1)
 
 
+# The checks below stop a bad run before any job, so only the main process makes them.
+# Every job process (a cluster job, each step of a group job) evaluates this file again to
+# find its own job: there they would repeat the main process's verdict and cost seconds
+# per job (scikit-learn imports, the sheets' file checks, the clinical table).
+MAIN_PROCESS = workflow.is_main_process
+
 # One pending scheduler re-evaluation at most (Snakemake's timers pile up with every job).
 limit_scheduler_wakeups(verbose=True)
 
@@ -45,7 +50,8 @@ def resource_path(path):
 
 
 try:
-    validate_config(config, SCHEMAS / "config.schema.yaml")
+    if MAIN_PROCESS:
+        validate_config(config, SCHEMAS / "config.schema.yaml")
 except InputError as err:
     _stop(err)
 
@@ -91,42 +97,44 @@ try:
             check_files=False,
         )
         CLINICAL_TSV = f"{DEMO_DIR}/clinical.tsv"
-        sheets.check_clinical_columns(
-            demo_cohort.CLINICAL_COLUMNS, config, "the demo clinical table"
-        )
-        sheets.design_checks(
-            config,
-            SAMPLES,
-            demo_cohort.response_labels(
-                DEMO_SETTINGS,
-                config["demo"]["preset"],
-                derived_seed(config["seed"], "demo"),
-            ),
-        )
+        if MAIN_PROCESS:
+            sheets.check_clinical_columns(
+                demo_cohort.CLINICAL_COLUMNS, config, "the demo clinical table"
+            )
+            sheets.design_checks(
+                config,
+                SAMPLES,
+                demo_cohort.response_labels(
+                    DEMO_SETTINGS,
+                    config["demo"]["preset"],
+                    derived_seed(config["seed"], "demo"),
+                ),
+            )
     else:
         SAMPLES = sheets.validate_samples(
             sheets.read_sheet(config["samples"], "sample sheet"),
             SEQUENCES,
             TRAIN_CENTERS + EXTERNAL_CENTERS,
+            check_files=MAIN_PROCESS,
             base_dir=".",
         )
         CLINICAL_TSV = config["clinical"]
-        _clinical = sheets.read_clinical(
-            CLINICAL_TSV,
-            OUTCOME,
-            config["clinical_variables"]["continuous"],
-            config["clinical_variables"]["categorical"],
-            config.get("evaluation", {}).get("biomarkers", []),
-        )
-        sheets.cross_check(SAMPLES, _clinical)
-        _warn(sheets.startup_checks(config, SAMPLES, _clinical))
-    if FEATURES_IN:
+        if MAIN_PROCESS:
+            _clinical = sheets.read_clinical(
+                CLINICAL_TSV,
+                OUTCOME,
+                config["clinical_variables"]["continuous"],
+                config["clinical_variables"]["categorical"],
+                config.get("evaluation", {}).get("biomarkers", []),
+            )
+            sheets.cross_check(SAMPLES, _clinical)
+            _warn(sheets.startup_checks(config, SAMPLES, _clinical))
+    if FEATURES_IN and MAIN_PROCESS:
         _warn(split_checks.check_features_input(config))
-except InputError as err:
-    _stop(err)
+    if MAIN_PROCESS:
+        from npc_radiomics.zoo import parse_search_spaces
 
-try:
-    parse_search_spaces(config.get("search_spaces", {}), config["models"])
+        parse_search_spaces(config.get("search_spaces", {}), config["models"])
 except InputError as err:
     _stop(err)
 

@@ -1,0 +1,58 @@
+"""Tuning and cross-validation settings, light to import.
+
+The workflow's start-up (``common.smk``) builds :class:`TuningSettings` in every Snakemake
+process, including each cluster job's own, so this module imports nothing heavy:
+scikit-learn is imported only when a selection pipeline is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import derived_seed
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    """Tuning and CV settings (config keys ``selection`` and ``tuning``)."""
+
+    n_trials: int = 100
+    inner_folds: int = 10
+    outer_folds: int = 5
+    batch_size: int = 1
+    timeout_s: float | None = None
+    mrmr_k: int = 100
+    lasso_folds: int = 10
+    n_lambdas: int = 50
+    lasso_rule: str = "min"
+    max_non_finite_share: float = 0.1
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> TuningSettings:
+        tun, sel = cfg["tuning"], cfg["selection"]
+        batch = tun.get("batch_size") or tun.get("n_jobs_per_model") or 1
+        return cls(
+            n_trials=int(tun["n_trials"]),
+            inner_folds=int(tun["inner_folds"]),
+            outer_folds=int(tun["outer_folds"]),
+            batch_size=int(batch),
+            timeout_s=tun.get("timeout_s"),
+            mrmr_k=int(sel["mrmr_k"]),
+            lasso_folds=int(sel["lasso"]["cv_folds"]),
+            n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),
+            lasso_rule=sel["lasso"].get("rule", "min"),
+            max_non_finite_share=float(sel.get("max_non_finite_share", 0.1)),
+        )
+
+    def selection(self, seed: int):
+        """The unfitted selection pipeline (its LASSO CV seeded from the master seed)."""
+        from .selection import selection_pipeline
+
+        return selection_pipeline(
+            self.mrmr_k,
+            self.lasso_folds,
+            self.n_lambdas,
+            self.lasso_rule,
+            derived_seed(seed, "lasso"),
+            self.max_non_finite_share,
+        )
