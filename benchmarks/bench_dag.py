@@ -1,6 +1,6 @@
 """DAG scale: `snakemake -n` on a cohort of N patients x 3 sequences, before and after QC.
 
-Writes a sample sheet and a clinical table of N patients whose images are links to one
+Writes a sample sheet and a clinical table of N patients whose images are hard links to one
 small image + mask pair (the DAG does not read them), then times two dry runs and reads
 their peak memory (RSS of Snakemake's process tree, from /usr/bin/time or psutil):
 
@@ -54,8 +54,9 @@ def write_cohort(folder: Path, n_patients: int) -> Path:
         center = "A" if k % 5 else "B"
         for seq in SEQUENCES:
             img, msk = links / f"{pid}_{seq}.nii.gz", links / f"{pid}_{seq}_mask.nii.gz"
-            img.symlink_to(folder / "image.nii.gz")
-            msk.symlink_to(folder / "mask.nii.gz")
+            # hard links: the sheet check refuses one (real) file on two rows
+            img.hardlink_to(folder / "image.nii.gz")
+            msk.hardlink_to(folder / "mask.nii.gz")
             rows.append((pid, center, seq, str(img), str(msk), ""))
         clinical.append({"patient_id": pid, "response": k % 2})
     pd.DataFrame(

@@ -172,3 +172,126 @@ def test_opt_out_and_version_check_leave_snakemake_alone(tmp_path):
         assert proc.returncode == 0, (name, proc.stderr[-2000:])
         lines = [line for line in proc.stderr.splitlines() if "npc-radiomics:" in line]
         assert len(lines) == 1 and words in lines[0], (name, proc.stderr)
+
+
+_GROUP_SNAKEFILE = """
+import sys
+sys.path.insert(0, {scripts!r})
+import functools
+from snakemake.dag import DAG
+
+# A spy under the patch: it records every call of Snakemake's own group checks.
+def _spy(name, method):
+    @functools.wraps(method)
+    def spy(*args):
+        with open("checks_called.txt", "a") as f:
+            f.write(name + "\\n")
+        return method(*args)
+    return spy
+
+DAG.validate_group = _spy("validate_group", DAG.validate_group)
+DAG._check_groups = _spy("_check_groups", DAG._check_groups)
+if {patched}:
+    from npc_radiomics.snakemake_fixes import screen_group_checks
+    assert screen_group_checks()
+
+rule all:
+    input:
+        expand("b/{{i}}.txt", i=range({n})),
+
+rule a:
+    output:
+        "a/{{i}}.txt",
+    group:
+        "cases_a"
+    shell:
+        "touch {{output}}"
+
+rule gather:
+    input:
+        expand("a/{{i}}.txt", i=range({n})),
+    output:
+        "gather.txt",
+    shell:
+        "touch {{output}}"
+
+rule b:
+    input:
+        "a/{{i}}.txt",
+        "gather.txt",
+    output:
+        "b/{{i}}.txt",
+    group:
+        "cases_b"
+    shell:
+        "touch {{output}}"
+{invalid}
+"""
+
+# x and y share a group and y also needs `outside`, which needs x: the path x -> outside
+# -> y leaves the group and enters it again.
+_INVALID = """
+rule x:
+    output:
+        "x.txt",
+    group:
+        "cases_b"
+    shell:
+        "touch {output}"
+
+rule outside:
+    input:
+        "x.txt",
+    output:
+        "outside.txt",
+    shell:
+        "touch {output}"
+
+rule y:
+    input:
+        "x.txt",
+        "outside.txt",
+    output:
+        "y.txt",
+    group:
+        "cases_b"
+    shell:
+        "touch {output}"
+"""
+
+
+def _group_dry_run(folder, patched: bool, invalid: bool, n: int = 30):
+    require_snakemake_marker()
+    folder.mkdir()
+    text = _GROUP_SNAKEFILE.format(
+        scripts=str(ROOT / "workflow" / "scripts"),
+        patched=patched,
+        n=n,
+        invalid=_INVALID if invalid else "",
+    )
+    if invalid:
+        text = text.replace('expand("b/{i}.txt", i=range(30)),', '"y.txt",')
+    (folder / "Snakefile").write_text(text)
+    cmd = [SNAKEMAKE, "-n", "--cores", "1", "-s", str(folder / "Snakefile"), "-d", str(folder)]
+    cmd += ["--group-components", "cases_a=10", "cases_b=10"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    calls = folder / "checks_called.txt"
+    return proc, calls.read_text().split() if calls.exists() else []
+
+
+@pytest.mark.snakemake
+def test_group_checks_are_screened_and_still_catch_a_bad_group(tmp_path):
+    # Control: unpatched, Snakemake walks the DAG for every group (30 + 30 components).
+    proc, calls = _group_dry_run(tmp_path / "unpatched", patched=False, invalid=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert calls.count("validate_group") >= 60 and "_check_groups" in calls, calls
+    # Patched: the same valid DAG passes without any of Snakemake's walks.
+    proc, patched_calls = _group_dry_run(tmp_path / "patched", patched=True, invalid=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert patched_calls == [], patched_calls
+    # A group a path leaves and enters again still fails with Snakemake's own error.
+    for patched in (False, True):
+        proc, calls = _group_dry_run(tmp_path / f"bad{patched}", patched=patched, invalid=True)
+        assert proc.returncode != 0
+        assert "Error in group cases_b" in proc.stdout + proc.stderr, proc.stderr[-3000:]
+        assert "validate_group" in calls

@@ -60,12 +60,14 @@ PREDICT_CASE_PROVENANCE = (
 )
 
 
+_PREDICT_CASES = {}
+
+
 def _predict_case(wildcards):
-    rows = PREDICT_SETUP.samples
-    keep = (rows["patient_id"] == wildcards.patient) & (
-        rows["sequence"] == wildcards.sequence
-    )
-    return rows[keep].iloc[0]
+    if not _PREDICT_CASES:
+        for row in PREDICT_SETUP.samples.to_dict("records"):
+            _PREDICT_CASES[(row["patient_id"], row["sequence"])] = row
+    return _PREDICT_CASES[(wildcards.patient, wildcards.sequence)]
 
 
 def predict_bundle_file(name):

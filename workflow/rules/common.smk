@@ -13,7 +13,7 @@ from npc_radiomics.settings import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
 from npc_radiomics import split as split_checks
-from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups, screen_group_checks
 
 
 def _warn(lines):
@@ -36,6 +36,9 @@ MAIN_PROCESS = workflow.is_main_process
 
 # One pending scheduler re-evaluation at most (Snakemake's timers pile up with every job).
 limit_scheduler_wakeups(verbose=True)
+# Group checks in linear time (Snakemake's are quadratic in the cohort for grouped per-case
+# rules downstream of a gather, e.g. extract_features after zscore_params).
+screen_group_checks(verbose=MAIN_PROCESS)
 
 BASEDIR = Path(workflow.basedir)
 SCHEMAS = BASEDIR / "workflow" / "schemas"
@@ -143,7 +146,10 @@ N_TUNING_JOBS = int(config["tuning"].get("n_jobs_per_model") or 1)
 MODELLING_ID = config["features_table_columns"]["id"] if FEATURES_IN else "patient_id"
 
 PATIENTS = sorted(SAMPLES["patient_id"].unique())
-_CASES = SAMPLES.set_index(["patient_id", "sequence"], drop=False)
+# One dict lookup per input function call (a DataFrame .loc costs ~0.3 ms, per job).
+_CASES = {
+    (row["patient_id"], row["sequence"]): row for row in SAMPLES.to_dict("records")
+}
 
 
 wildcard_constraints:
@@ -210,7 +216,7 @@ MODELLING_PARAMS = {
 
 # ---- input functions: one patient x sequence -------------------------------------------
 def _case(wildcards):
-    return _CASES.loc[(wildcards.patient, wildcards.sequence)]
+    return _CASES[(wildcards.patient, wildcards.sequence)]
 
 
 def get_center(wildcards):
@@ -239,12 +245,20 @@ def all_qc_cases():
 
 
 # ---- checkpoints: patients that passed QC, and the split --------------------------------
+_INCLUDED = {}
+
+
 def included_patients():
-    """Sorted ids of the patients that passed QC on every sequence."""
-    qc = pd.read_csv(
-        checkpoints.qc.get().output[0], sep="\t", dtype=str, keep_default_na=False
-    )
-    return sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
+    """Sorted ids of the patients that passed QC on every sequence (the QC table is read
+    once per version of the file, not once per input function call)."""
+    path = checkpoints.qc.get().output[0]
+    key = (path, os.stat(path).st_mtime_ns)
+    if key not in _INCLUDED:
+        qc = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        _INCLUDED[key] = sorted(
+            qc.loc[qc["patient_status"] == "included", "patient_id"].unique()
+        )
+    return list(_INCLUDED[key])
 
 
 def included_cases():
