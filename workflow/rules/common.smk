@@ -2,6 +2,7 @@
 # input functions. Everything here runs when the DAG is built, so bad input stops the run
 # before any job. The Snakefile has already merged the config over the defaults.
 import os
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -46,6 +47,7 @@ def resource_path(path):
 
 try:
     validate_config(config, SCHEMAS / "config.schema.yaml")
+    sheets.check_sequence_names(list(config["sequences"]))
 except InputError as err:
     _stop(err)
 
@@ -140,7 +142,9 @@ _CASES = SAMPLES.set_index(["patient_id", "sequence"], drop=False)
 
 wildcard_constraints:
     patient=r"[A-Za-z0-9_.-]+",
-    sequence="|".join(SEQUENCES),
+    # Names are letters and digits joined by single _ or - (schemas) and never end in a
+    # results-path suffix (sheets.check_sequence_names): an exact alternation is unambiguous.
+    sequence="|".join(re.escape(s) for s in SEQUENCES),
     model="|".join(config["models"]),
 
 

@@ -19,6 +19,23 @@ from .errors import InputError
 SAMPLE_COLUMNS = ("patient_id", "center", "sequence", "image", "mask")
 OPTIONAL_SAMPLE_COLUMNS = ("mask_reader2",)
 
+# Results paths put these right after a sequence name ({sequence}_mask.nii.gz,
+# {sequence}_reader2.tsv, ...): a sequence named like that would share another's files.
+# The schemas already allow only letters and digits joined by single _ or -.
+RESERVED_SEQUENCE_SUFFIXES = ("_image", "_mask", "_reader2", "_moments")
+
+
+def check_sequence_names(sequences: list[str]) -> None:
+    """Sequence names keep the results paths unambiguous (see
+    :data:`RESERVED_SEQUENCE_SUFFIXES`); raises :class:`InputError` naming the key."""
+    for name in sequences:
+        for suffix in RESERVED_SEQUENCE_SUFFIXES:
+            if name.lower().endswith(suffix):
+                raise InputError(
+                    f"config key sequences: {name!r} ends in {suffix!r}, which the results "
+                    f"paths put after a sequence name; rename the sequence"
+                )
+
 
 def _line(df: pd.DataFrame, label) -> int:
     """Sheet line of the row with index ``label``.
