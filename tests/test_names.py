@@ -30,9 +30,7 @@ def _config(sequences=None, train=None, external=None):
 
 
 def test_names_with_underscore_and_dash_are_valid():
-    validate_config(
-        _config(["MR_T1", "T2-FS", "CT"], ["Centre_A", "SYSU-1"], ["ext-2_b"]), SCHEMA
-    )
+    validate_config(_config(["MR_T1", "T2-FS", "CT"], ["Centre_A", "SYSU-1"], ["ext-2_b"]), SCHEMA)
     check_sequence_names(["MR_T1", "T2-FS", "CT", "mask1", "T1_maskx"])
 
 
