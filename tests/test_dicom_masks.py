@@ -1,0 +1,232 @@
+"""Masks from DICOM RTSTRUCT and SEG: rasterised on real DICOM written in the test and
+compared with the analytic shapes; every bad input gives one QC line naming the file and
+ROI (npc_radiomics.dicom_masks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from dicom_fixtures import (
+    circle,
+    sphere_contours,
+    square,
+    write_rtstruct,
+    write_seg,
+    write_series,
+)
+
+from npc_radiomics.dicom_masks import (
+    annotate_mask_kinds,
+    convert_mask,
+    mask_kind,
+    match_names,
+)
+from npc_radiomics.errors import InputError
+from npc_radiomics.io import read_image
+
+RADIUS = 9.0
+
+
+def _physical_points(image: sitk.Image) -> np.ndarray:
+    """Patient coordinates (z, y, x, 3) of every voxel centre of ``image``."""
+    size = image.GetSize()
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in size], indexing="ij"), axis=-1)
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    points = idx * np.asarray(image.GetSpacing()) @ direction.T + np.asarray(image.GetOrigin())
+    return points.transpose(2, 1, 0, 3)  # numpy order (z, y, x)
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+
+def _sphere_case(tmp_path, rotation_deg):
+    series = write_series(tmp_path / "series", rotation_deg=rotation_deg)
+    centre_uvk = (15.2, 13.7, 9.6)  # in-plane mm on slice position 9.6: off the voxel grid
+    body = [(k, circle(series, k, (16, 14), 14)) for k in range(2, 18)]
+    gtv = sphere_contours(series, centre_uvk, RADIUS)
+    path = write_rtstruct(tmp_path / "rs.dcm", series, {"BODY": body, "GTVp": gtv})
+    u, v, k = centre_uvk
+    centre = series.slice_point(0, u, v) + k * series.spacing[2] * series.normal
+    return series, path, centre
+
+
+@pytest.mark.parametrize("rotation_deg", [0.0, 35.0], ids=["axial", "oblique"])
+def test_rtstruct_sphere_matches_the_analytic_mask(tmp_path, rotation_deg):
+    series, path, centre = _sphere_case(tmp_path, rotation_deg)
+    mask, report = convert_mask("rtstruct", path, series.folder, "gtv.*")
+    assert report["status"] == "pass", report
+    assert report["matched"] == ["GTVp"] and report["structures"] == ["BODY", "GTVp"]
+    image = read_image(series.folder)
+    assert mask.GetSize() == image.GetSize()
+    assert np.allclose(mask.GetDirection(), image.GetDirection())
+    if rotation_deg:  # the series really is oblique
+        assert not np.allclose(image.GetDirection(), np.eye(3).ravel())
+    got = sitk.GetArrayFromImage(mask).astype(bool)
+    # Analytic mask: the sphere's slice circles (polygons are drawn slice by slice, so the
+    # truth is the sphere sampled at the slice planes, voxel centres inside the circle).
+    points = _physical_points(image)
+    truth = np.linalg.norm(points - centre, axis=-1) < RADIUS
+    assert _dice(got, truth) > 0.95
+    voxel_ml = float(np.prod(image.GetSpacing()))
+    layer = 4 * np.pi * RADIUS**2 * min(image.GetSpacing())  # one voxel layer over the surface
+    assert abs(int(got.sum()) - int(truth.sum())) * voxel_ml <= layer
+    assert report["voxels"] == int(got.sum())
+
+
+def test_rtstruct_hole_and_two_islands_on_one_slice(tmp_path):
+    series = write_series(tmp_path / "series", size=(40, 40, 6), spacing=(1.0, 1.0, 2.0))
+    k = 3
+    # Edges half-way between voxel centres (1 mm voxels at whole mm from the origin).
+    contours = [
+        (k, square(series, k, (12.5, 20.5), 8)),  # outer 16 x 16 mm
+        (k, square(series, k, (12.5, 20.5), 3)),  # inner 6 x 6 mm: a hole
+        (k, square(series, k, (31.5, 20.5), 3)),  # a second island
+    ]
+    path = write_rtstruct(tmp_path / "rs.dcm", series, {"GTV": contours})
+    mask, report = convert_mask("rtstruct", path, series.folder, "GTV")
+    assert report["status"] == "pass", report
+    got = sitk.GetArrayFromImage(mask).astype(bool)
+    assert got[[0, 1, 2, 4, 5]].sum() == 0  # only slice 3
+    plane = got[k]  # (rows: v mm, columns: u mm) from the slice origin
+    vv, uu = np.meshgrid(np.arange(40.0), np.arange(40.0), indexing="ij")
+    outer = (np.abs(uu - 12.5) < 8) & (np.abs(vv - 20.5) < 8)
+    hole = (np.abs(uu - 12.5) < 3) & (np.abs(vv - 20.5) < 3)
+    island = (np.abs(uu - 31.5) < 3) & (np.abs(vv - 20.5) < 3)
+    truth = (outer & ~hole) | island
+    assert hole.sum() == 36 and plane[hole].sum() == 0  # the hole is a hole
+    assert plane[island].all()
+    assert np.array_equal(plane, truth)
+
+
+def test_rtstruct_several_structures_merge_or_fail(tmp_path):
+    series = write_series(tmp_path / "series", size=(40, 40, 6), spacing=(1.0, 1.0, 2.0))
+    rois = {
+        "GTVp": [(k, square(series, k, (10, 10), 4)) for k in (2, 3)],
+        "GTVn_L": [(k, square(series, k, (30, 30), 3)) for k in (2, 3)],
+    }
+    path = write_rtstruct(tmp_path / "rs.dcm", series, rois)
+    mask, report = convert_mask("rtstruct", path, series.folder, "GTV.*", "merge")
+    assert report["status"] == "pass" and report["matched"] == ["GTVp", "GTVn_L"]
+    assert report["action"] == "merged 2 structures: GTVp, GTVn_L"
+    one, _ = convert_mask("rtstruct", path, series.folder, "GTVp")
+    two, _ = convert_mask("rtstruct", path, series.folder, "gtvn_l")
+    total = sitk.GetArrayFromImage(one).sum() + sitk.GetArrayFromImage(two).sum()
+    assert sitk.GetArrayFromImage(mask).sum() == total > 0
+    _, report = convert_mask("rtstruct", path, series.folder, "GTV.*", "fail")
+    assert report["status"] == "fail" and report["check"] == "contour_roi_ok"
+    assert "matches 2 structures ['GTVp', 'GTVn_L']" in report["reason"]
+    assert str(path) in report["reason"] and "'GTV.*'" in report["reason"]
+
+
+def test_rtstruct_bad_inputs_give_one_clear_reason(tmp_path):
+    series = write_series(tmp_path / "series", size=(30, 30, 6), spacing=(1.0, 1.0, 2.0))
+    other = write_series(tmp_path / "other", size=(30, 30, 6), spacing=(1.0, 1.0, 2.0))
+    gtv = [(k, square(series, k, (12, 12), 4)) for k in (2, 3)]
+    good = write_rtstruct(tmp_path / "rs.dcm", series, {"GTV": gtv, "Empty": []})
+    # An RTSTRUCT made on another series (another frame of reference too).
+    foreign = write_rtstruct(tmp_path / "foreign.dcm", other, {"GTV": gtv})
+    cases = [
+        (foreign, series.folder, "GTV", "contour_reference_ok", "references series"),
+        (good, series.folder, "CTV", "contour_roi_ok", "ROI 'CTV' matches no structure"),
+        (good, series.folder, "Empty", "mask_nonempty", "ROI 'Empty' (Empty) has no voxel"),
+        (good, series.folder, "GTV[", "contour_roi_ok", "not a regular expression"),
+        (good, tmp_path / "rs.dcm", "GTV", "contour_reference_ok", "DICOM series folder"),
+    ]
+    for path, image, roi, check, words in cases:
+        mask, report = convert_mask("rtstruct", path, image, roi)
+        assert report["status"] == "fail" and report["check"] == check, report
+        assert words in report["reason"] and str(path) in report["reason"], report["reason"]
+        assert "\n" not in report["reason"]
+        assert sitk.GetArrayFromImage(mask).sum() == 0
+
+
+def test_rtstruct_frame_of_reference_mismatch(tmp_path):
+    series = write_series(tmp_path / "series", size=(30, 30, 6), spacing=(1.0, 1.0, 2.0))
+    gtv = [(k, square(series, k, (12, 12), 4)) for k in (2, 3)]
+    path = write_rtstruct(tmp_path / "rs.dcm", series, {"GTV": gtv}, frame_uid="1.2.3.4")
+    _, report = convert_mask("rtstruct", path, series.folder, "GTV")
+    assert report["check"] == "contour_reference_ok"
+    assert "frame of reference 1.2.3.4" in report["reason"]
+
+
+def test_rtstruct_contour_off_the_slice_planes(tmp_path):
+    series = write_series(tmp_path / "series", size=(30, 30, 6), spacing=(1.0, 1.0, 2.0))
+    tilted = square(series, 2, (12, 12), 4)
+    tilted[2:] += series.normal * 3.0  # two corners 1.5 slices away: not planar in the image
+    path = write_rtstruct(tmp_path / "rs.dcm", series, {"GTV": [(2, tilted)]})
+    _, report = convert_mask("rtstruct", path, series.folder, "GTV")
+    assert report["check"] == "contour_reference_ok"
+    assert "not in a slice plane" in report["reason"]
+
+
+def _seg_case(tmp_path):
+    series = write_series(tmp_path / "series", size=(24, 20, 8), spacing=(1.0, 1.0, 2.0))
+    shape = (8, 20, 24)
+    gtv = np.zeros(shape, bool)
+    gtv[2:6, 5:12, 6:15] = True
+    node = np.zeros(shape, bool)
+    node[3:5, 14:18, 17:21] = True
+    path = write_seg(tmp_path / "seg.dcm", series, {"GTVp": gtv, "GTVn": node})
+    return series, path, gtv, node
+
+
+def test_seg_segment_by_label_number_and_pattern(tmp_path):
+    series, path, gtv, node = _seg_case(tmp_path)
+    assert mask_kind(path) == "seg"
+    for segment, truth in (("GTVp", gtv), ("2", node), ("gtv.", gtv | node)):
+        mask, report = convert_mask("seg", path, series.folder, segment)
+        assert report["status"] == "pass", report
+        got = sitk.GetArrayFromImage(mask).astype(bool)
+        assert np.array_equal(got, truth), segment
+        assert mask.GetSize() == read_image(series.folder).GetSize()
+    assert report["action"] == "merged 2 segments: 1:GTVp, 2:GTVn"
+
+
+def test_seg_missing_segment_and_other_series(tmp_path):
+    series, path, _, _ = _seg_case(tmp_path)
+    _, report = convert_mask("seg", path, series.folder, "CTV")
+    assert report["check"] == "contour_roi_ok"
+    assert "segment 'CTV' is not in the SEG (segments: ['1:GTVp', '2:GTVn'])" in report["reason"]
+    _, report = convert_mask("seg", path, series.folder, "7")
+    assert report["check"] == "contour_roi_ok" and str(path) in report["reason"]
+    other = write_series(tmp_path / "other", size=(24, 20, 8), spacing=(1.0, 1.0, 2.0))
+    _, report = convert_mask("seg", path, other.folder, "GTVp")
+    assert report["check"] == "contour_reference_ok" and "made on series" in report["reason"]
+
+
+def test_match_names_is_whole_and_case_insensitive():
+    names = ["GTVp", "GTVp_old", "gtv_np", "CTV"]
+    assert match_names("GTVp|GTV_NP", names) == ["GTVp", "gtv_np"]
+    with pytest.raises(InputError, match="not a regular expression"):
+        match_names("(", names)
+
+
+def test_mask_kind_and_start_up_checks(tmp_path):
+    import pandas as pd
+
+    series = write_series(tmp_path / "series", size=(20, 20, 4), spacing=(1.0, 1.0, 2.0))
+    rs = write_rtstruct(tmp_path / "rs.dcm", series, {"GTV": [(1, square(series, 1, (8, 8), 3))]})
+    label = tmp_path / "m.nii.gz"
+    sitk.WriteImage(sitk.Image([4, 4, 4], sitk.sitkUInt8), str(label))
+    assert mask_kind(rs) == "rtstruct" and mask_kind(label) == "label"
+    assert mask_kind(next(series.folder.glob("*.dcm"))) == "label"  # an MR slice, not contours
+    sheet = pd.DataFrame(
+        [
+            {"patient_id": "P1", "sequence": "MR_T1", "image": str(series.folder),
+             "mask": str(rs), "mask_reader2": ""},
+            {"patient_id": "P2", "sequence": "MR_T1", "image": "x.nii.gz",
+             "mask": str(label), "mask_reader2": ""},
+        ]
+    )  # fmt: skip
+    out = annotate_mask_kinds(sheet, {"MR_T1": "GTV.*"})
+    assert out["mask_kind"].tolist() == ["rtstruct", "label"]
+    assert out["mask_roi"].tolist() == ["GTV.*", ""]
+    with pytest.raises(InputError, match=r"patient P1 sequence MR_T1: mask is a DICOM RTSTRUCT"):
+        annotate_mask_kinds(sheet, {})
+    sheet.loc[0, "mask_roi"] = "GTV"  # the sheet's column wins over config
+    assert annotate_mask_kinds(sheet, {"MR_T1": "other"})["mask_roi"].iloc[0] == "GTV"
+    sheet.loc[0, "image"] = str(label)
+    with pytest.raises(InputError, match="the image must be the DICOM series folder"):
+        annotate_mask_kinds(sheet, {})
