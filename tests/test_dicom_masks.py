@@ -230,3 +230,114 @@ def test_mask_kind_and_start_up_checks(tmp_path):
     sheet.loc[0, "image"] = str(label)
     with pytest.raises(InputError, match="the image must be the DICOM series folder"):
         annotate_mask_kinds(sheet, {})
+
+
+# ------------------------------------------------------------------ through the workflow
+def _dicom_case(root, pid, kind, roi_names=("GTVp",)):
+    """A DICOM series with a bright ball and its RTSTRUCT / SEG (20 x 20 x 8, 1 x 1 x 3 mm,
+    as conftest.write_case)."""
+    centre = np.array([10.0, 10.0, 12.0])  # mm from the series' first voxel
+
+    def values(points):
+        inside = np.linalg.norm((points - series_origin - centre) / [1, 1, 1], axis=1) < 6
+        ramp = 0.5 * points[:, 0] + np.sin(points[:, 1])
+        return 100 + 50 * inside + ramp
+
+    series_origin = np.array([0.0, 0.0, 0.0])
+    series = write_series(
+        root / pid / "series", size=(20, 20, 8), spacing=(1.0, 1.0, 3.0), origin=series_origin,
+        values=values, patient=pid,
+    )  # fmt: skip
+    if kind == "rtstruct":
+        rois = {name: sphere_contours(series, (10.0, 10.0, 4.0), 6.0) for name in roi_names}
+        return series, write_rtstruct(root / pid / "rs.dcm", series, rois)
+    zz, yy, xx = np.mgrid[:8, :20, :20]
+    ball = np.sqrt((xx - 10) ** 2 + (yy - 10) ** 2 + ((zz - 4) * 3) ** 2) < 6
+    return series, write_seg(root / pid / "seg.dcm", series, dict.fromkeys(roi_names, ball))
+
+
+@pytest.mark.snakemake
+def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
+    """T1 of A000 from an RTSTRUCT (ROI by config map), of A001 from a SEG (segment by the
+    sheet's mask_roi), of A002 from an RTSTRUCT whose ROI matches nothing: with
+    qc.on_fail: exclude only A002 is dropped, with one line naming patient, sequence, file
+    and ROI; the rasterised masks feed preprocessing."""
+    import pandas as pd
+    from conftest import run_workflow, write_config
+
+    root = user_cohort["root"] / "dicom"
+    path = user_cohort["samples"]
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    df["mask_roi"] = ""
+    for pid, kind, roi in (("A000", "rtstruct", ""), ("A001", "seg", "GTVp"),
+                           ("A002", "rtstruct", "CTV")):  # fmt: skip
+        series, contours = _dicom_case(root, pid, kind)
+        row = (df["patient_id"] == pid) & (df["sequence"] == "T1")
+        df.loc[row, ["image", "mask", "mask_roi"]] = [str(series.folder), str(contours), roi]
+    df.to_csv(path, sep="\t", index=False)
+    config = user_cohort["config"]
+    config["qc"] = {"on_fail": "exclude"}
+    config["masks"] = {"roi": {"T1": "gtv.*"}}
+    cfg = write_config(tmp_path / "config.yaml", config)
+    targets = ["results/qc/qc.tsv", "results/preprocess/A000/T1_mask.nii.gz"]
+    proc = run_workflow(tmp_path, cfg, *targets, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    qc = pd.read_csv(tmp_path / "results/qc/qc.tsv", sep="\t", keep_default_na=False)
+    t1 = qc[qc["sequence"] == "T1"].set_index("patient_id")
+    assert t1.loc["A000", "mask_kind"] == "rtstruct" and t1.loc["A000", "status"] == "pass"
+    assert t1.loc["A000", "mask"].endswith("A000/rs.dcm")
+    assert t1.loc["A001", "mask_kind"] == "seg" and t1.loc["A001", "status"] == "pass"
+    assert t1.loc["A001", "mask_roi"] == "GTVp"
+    assert t1.loc["A001", "mask_action"] == "one segment: 1:GTVp"
+    bad = t1.loc["A002"]
+    assert bad["status"] == "fail" and str(bad["contour_roi_ok"]) == "False"
+    assert str(bad["contour_reference_ok"]) == "True"
+    for words in ("patient A002 sequence T1", "A002/rs.dcm", "ROI 'CTV' matches no structure"):
+        assert words in bad["reason"], bad["reason"]
+    status = qc.drop_duplicates("patient_id").set_index("patient_id")["patient_status"]
+    assert status["A002"] == "excluded" and status["A000"] == status["A001"] == "included"
+    assert (status == "excluded").sum() == 1
+    # The rasterised ball (radius 6 mm, 3 mm slices): ~ its volume, on the 1 mm grid after
+    # preprocessing.
+    raw = sitk.ReadImage(str(tmp_path / "results/masks/A000/T1_mask.nii.gz"))
+    assert 0.8 < sitk.GetArrayFromImage(raw).sum() * 3.0 / (4 / 3 * np.pi * 6**3) < 1.2
+    pre = sitk.ReadImage(str(tmp_path / "results/preprocess/A000/T1_mask.nii.gz"))
+    assert pre.GetSpacing() == (1.0, 1.0, 1.0)
+    assert 0.8 < sitk.GetArrayFromImage(pre).sum() / (4 / 3 * np.pi * 6**3) < 1.2
+
+
+# ---------------------------------------------------------- several lesions in one mask
+def _two_lesions():
+    arr = np.zeros((10, 30, 30), np.uint8)
+    arr[2:8, 3:12, 3:12] = 1  # 486 voxels
+    arr[3:6, 20:25, 20:25] = 1  # 75 voxels
+    return arr
+
+
+def test_components_merge_or_largest_in_qc_and_preprocessing(tmp_path):
+    from npc_radiomics.preprocess import binarise_mask
+    from npc_radiomics.qc import QCSettings, qc_case, tumour_components
+
+    arr = _two_lesions()
+    kept, n, action = tumour_components(arr > 0, "largest")
+    assert n == 2 and kept.sum() == 486 and action.startswith("kept the largest of 2")
+    merged, n, action = tumour_components(arr > 0, "merge")
+    assert merged.sum() == 561 and action == "merged 2 components"
+    touching = arr.copy()
+    touching[8, 12, 12] = 1  # touches the first lesion at a corner only: the same lesion
+    assert tumour_components(touching > 0, "largest")[1] == 2
+    mask = sitk.GetImageFromArray(arr)
+    assert sitk.GetArrayFromImage(binarise_mask(mask, 1, "largest")).sum() == 486
+    assert sitk.GetArrayFromImage(binarise_mask(mask, 1)).sum() == 561
+    rng = np.random.default_rng(0)
+    image = sitk.GetImageFromArray((rng.normal(100, 10, arr.shape) + 40 * arr).astype(np.float32))
+    sitk.WriteImage(image, str(tmp_path / "img.nii.gz"))
+    mask.CopyInformation(image)
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    args = ("P1", "A", "T1", str(tmp_path / "img.nii.gz"), str(tmp_path / "mask.nii.gz"))
+    row = qc_case(*args, settings=QCSettings(components="largest"))
+    assert row["status"] == "pass" and row["tumour_voxels"] == 486
+    assert row["mask_components"] == 2 and "kept the largest of 2" in row["mask_action"]
+    row = qc_case(*args)  # default merge: today's behaviour
+    assert row["tumour_voxels"] == 561 and row["mask_action"] == "merged 2 components"
+    assert row["mask_kind"] == "label" and row["contour_roi_ok"] is True

@@ -14,6 +14,7 @@ from npc_radiomics.zoo import parse_search_spaces
 from npc_radiomics.tuning import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
+from npc_radiomics import dicom_masks
 from npc_radiomics import split as split_checks
 from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
 
@@ -122,6 +123,13 @@ try:
         )
         sheets.cross_check(SAMPLES, _clinical)
         _warn(sheets.startup_checks(config, SAMPLES, _clinical))
+    # Which masks are DICOM RTSTRUCT / SEG files (rasterised by rule dicom_mask) and their
+    # ROI; the demo's files do not exist yet and are label images.
+    SAMPLES = dicom_masks.annotate_mask_kinds(
+        SAMPLES, config["masks"]["roi"], check_files=not DEMO
+    )
+    if PREDICT:
+        dicom_masks.refuse_contour_masks(PREDICT_SETUP.samples, "predict sample sheet")
     if FEATURES_IN:
         _warn(split_checks.check_features_input(config))
 except InputError as err:
@@ -164,6 +172,10 @@ PREPROCESSED_MASK_READER2 = (
     "results/preprocess/{patient}/{sequence}_mask_reader2.nii.gz"
 )
 TUMOUR_MOMENTS = "results/preprocess/{patient}/{sequence}_moments.json"
+DICOM_MASK = "results/masks/{patient}/{sequence}_mask.nii.gz"
+DICOM_MASK_REPORT = "results/masks/{patient}/{sequence}_mask.json"
+DICOM_MASK_READER2 = "results/masks/{patient}/{sequence}_mask_reader2.nii.gz"
+DICOM_MASK_READER2_REPORT = "results/masks/{patient}/{sequence}_mask_reader2.json"
 ZSCORE_TSV = "results/normalization/zscore.tsv"
 CASE_FEATURES = "results/features/cases/{patient}/{sequence}.tsv"
 CASE_FEATURES_READER2 = "results/features/cases/{patient}/{sequence}_reader2.tsv"
@@ -218,13 +230,46 @@ def get_image(wildcards):
 
 
 def get_mask(wildcards):
-    return _case(wildcards)["mask"]
+    """The case's label mask: the sheet's file, or the one rasterised from its DICOM
+    RTSTRUCT / SEG (rule dicom_mask)."""
+    case = _case(wildcards)
+    if case["mask_kind"] != "label":
+        return DICOM_MASK.format(**wildcards)
+    return case["mask"]
 
 
 def get_mask_reader2(wildcards):
     """The second reader's mask as a one-element list, or an empty list."""
-    path = _case(wildcards)["mask_reader2"]
-    return [path] if path else []
+    case = _case(wildcards)
+    if not case["mask_reader2"]:
+        return []
+    if case["mask_reader2_kind"] != "label":
+        return [DICOM_MASK_READER2.format(**wildcards)]
+    return [case["mask_reader2"]]
+
+
+def get_mask_report(wildcards):
+    """The dicom_mask report of the case's mask (QC reads it), as a 0/1-element list."""
+    if _case(wildcards)["mask_kind"] == "label":
+        return []
+    return [DICOM_MASK_REPORT.format(**wildcards)]
+
+
+def get_mask_reader2_report(wildcards):
+    case = _case(wildcards)
+    if not case["mask_reader2"] or case["mask_reader2_kind"] == "label":
+        return []
+    return [DICOM_MASK_READER2_REPORT.format(**wildcards)]
+
+
+def get_contour_file(wildcards, column="mask"):
+    """The sheet's DICOM RTSTRUCT / SEG file of ``column`` and its kind."""
+    case = _case(wildcards)
+    return {
+        "contours": case[column],
+        "kind": case[f"{column}_kind"],
+        "roi": case["mask_roi"],
+    }
 
 
 def all_qc_cases():

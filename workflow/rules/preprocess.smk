@@ -26,6 +26,7 @@ rule preprocess_case:
         n4=config["preprocessing"]["n4"],
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
+        components=config["masks"]["components"],
     script:
         "../scripts/preprocess_case.py"
 
@@ -52,6 +53,7 @@ rule preprocess_mask_reader2:
     params:
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
+        components=config["masks"]["components"],
     script:
         "../scripts/preprocess_mask_reader2.py"
 

@@ -283,13 +283,15 @@ def resample_isotropic(
     )
 
 
-def binarise_mask(mask: sitk.Image, label: int = 1) -> sitk.Image:
+def binarise_mask(mask: sitk.Image, label: int = 1, components: str = "merge") -> sitk.Image:
     """uint8 mask with 1 on the tumour and 0 elsewhere (same grid).
 
     The tumour is chosen by :func:`npc_radiomics.qc.tumour_label`, the rule QC applied:
     voxels equal to ``label`` (config ``qc.mask_label``), or the 1s of a binary mask.
+    ``components`` (config ``masks.components``): ``merge`` keeps every lesion, ``largest``
+    the largest connected one (:func:`npc_radiomics.qc.tumour_components`, as QC counted).
     """
-    from .qc import tumour_label
+    from .qc import tumour_components, tumour_label
 
     values = np.unique(sitk.GetArrayViewFromImage(mask))
     tumour = tumour_label(values, int(label))
@@ -297,7 +299,13 @@ def binarise_mask(mask: sitk.Image, label: int = 1) -> sitk.Image:
         raise InputError(
             f"mask is neither binary nor carries label {label}: labels {values[:10].tolist()}"
         )
-    return sitk.Cast(sitk.Equal(mask, tumour), sitk.sitkUInt8)
+    binary = sitk.Cast(sitk.Equal(mask, tumour), sitk.sitkUInt8)
+    if components == "merge":
+        return binary
+    kept, _, _ = tumour_components(sitk.GetArrayViewFromImage(binary) > 0, components)
+    out = sitk.GetImageFromArray(kept.astype(np.uint8))
+    out.CopyInformation(binary)
+    return out
 
 
 def preprocess_case(
@@ -307,6 +315,7 @@ def preprocess_case(
     n4: Mapping[str, Any] | None,
     spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
     mask_label: int = 1,
+    components: str = "merge",
 ) -> tuple[sitk.Image, sitk.Image]:
     """N4 (unless ``n4`` is None or has ``enabled: false``), then resampling to ``spacing_mm``.
 
@@ -317,6 +326,8 @@ def preprocess_case(
             convergence_threshold, spline_distance_mm).
         spacing_mm: target spacing, mm.
         mask_label: tumour label in ``mask``.
+        components: ``merge`` | ``largest`` (config ``masks.components``, see
+            :func:`binarise_mask`).
 
     Returns:
         (float32 image, uint8 0/1 mask), both on the same isotropic grid.
@@ -325,7 +336,9 @@ def preprocess_case(
         # Settings missing from ``n4`` take n4_correct's defaults (the same as the config's).
         image = n4_correct(image, **{k: v for k, v in n4.items() if k != "enabled"})
     resampled = resample_isotropic(image, spacing_mm)
-    return resampled, preprocess_mask(mask, image, spacing_mm=spacing_mm, label=mask_label)
+    return resampled, preprocess_mask(
+        mask, image, spacing_mm=spacing_mm, label=mask_label, components=components
+    )
 
 
 def preprocess_mask(
@@ -334,14 +347,16 @@ def preprocess_mask(
     *,
     spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
     label: int = 1,
+    components: str = "merge",
 ) -> sitk.Image:
-    """Binarise ``mask == label`` and resample it (nearest neighbour) onto the image's grid.
+    """Binarise ``mask == label`` (``components``: see :func:`binarise_mask`) and resample
+    it (nearest neighbour) onto the image's grid.
 
     ``reference`` is either the original image or the already resampled one (e.g. a
     reader-2 mask resampled onto the preprocessed image), see :func:`resample_isotropic`.
     """
     return resample_isotropic(
-        binarise_mask(mask, label), spacing_mm, is_mask=True, reference=reference
+        binarise_mask(mask, label, components), spacing_mm, is_mask=True, reference=reference
     )
 
 
