@@ -140,6 +140,51 @@ try:
 except InputError as err:
     _stop(err)
 
+# Per-sequence preprocessing (preprocessing.per_sequence) and pyradiomics params
+# (features.params_per_sequence); without overrides every sequence gets the global ones.
+try:
+    from npc_radiomics.preprocess import sequence_preprocessing
+
+    for _key, _map in (
+        (
+            "preprocessing.per_sequence",
+            config["preprocessing"].get("per_sequence") or {},
+        ),
+        (
+            "features.params_per_sequence",
+            config["features"].get("params_per_sequence") or {},
+        ),
+    ):
+        for _seq in sorted(set(_map) - set(SEQUENCES)):
+            raise InputError(
+                f"config key {_key}: {_seq!r} is not a sequence (sequences: {SEQUENCES})"
+            )
+    SEQUENCE_PREPROCESSING = {
+        s: sequence_preprocessing(config["preprocessing"], s) for s in SEQUENCES
+    }
+except InputError as err:
+    _stop(err)
+
+
+def features_params(wildcards):
+    """The pyradiomics params file of the case's sequence."""
+    per_sequence = config["features"].get("params_per_sequence") or {}
+    return resource_path(
+        per_sequence.get(wildcards.sequence, config["features"]["params"])
+    )
+
+
+def zscore_input(wildcards):
+    """The z-score table, for the sequences that are z-scored (normalization zscore)."""
+    method = SEQUENCE_PREPROCESSING[wildcards.sequence]["normalization"]["method"]
+    return [ZSCORE_TSV] if method == "zscore" else []
+
+
+def sequence_setting(key):
+    """A rule param: the sequence's ``key`` of :func:`sequence_preprocessing`."""
+    return lambda wildcards: SEQUENCE_PREPROCESSING[wildcards.sequence][key]
+
+
 TUNING_SETTINGS = asdict(TuningSettings.from_config(config))
 N_TUNING_JOBS = int(config["tuning"].get("n_jobs_per_model") or 1)
 MODELLING_ID = config["features_table_columns"]["id"] if FEATURES_IN else "patient_id"
@@ -355,11 +400,12 @@ def provenance_inputs(wildcards):
     images = set(SAMPLES["image"]) | set(SAMPLES["mask"])
     images |= {p for p in SAMPLES["mask_reader2"] if p}
     sheets = [f"{DEMO_DIR}/samples.tsv"] if DEMO else [config["samples"]]
-    return (
-        sheets
-        + [CLINICAL_TSV, resource_path(config["features"]["params"])]
-        + sorted(images)
-    )
+    params = {resource_path(config["features"]["params"])}
+    params |= {
+        resource_path(p)
+        for p in (config["features"].get("params_per_sequence") or {}).values()
+    }
+    return sheets + [CLINICAL_TSV] + sorted(params) + sorted(images)
 
 
 def report_inputs(wildcards):

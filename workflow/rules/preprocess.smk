@@ -23,7 +23,9 @@ rule preprocess_case:
         mem_mb=case_resource(1000, 150),
         runtime=case_resource(10, 5),
     params:
-        n4=config["preprocessing"]["n4"],
+        # The sequence's settings (preprocessing.per_sequence over the global ones).
+        n4=sequence_setting("n4"),
+        interpolator=sequence_setting("interpolator"),
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
         components=config["masks"]["components"],
