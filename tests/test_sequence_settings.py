@@ -167,3 +167,36 @@ def test_workflow_ct_sequence_next_to_mr(tmp_path, user_cohort):
     assert not any(c.startswith(("log-", "wavelet-")) for c in got.index)  # CT's own params
     for name in names:
         assert got[name] == pytest.approx(float(own[name]), rel=1e-6, abs=1e-9), name
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"per_sequence": {"T1": {"normalization": {"method": "none"}}}}, "per_sequence"),
+        ({"normalization": {"reference": "train", "method": "window", "window": [0, 1]}},
+         "normalization.method"),
+        ({"resample": {"spacing_mm": [1.0, 1.0, 1.0], "interpolator": "linear"}},
+         "interpolator"),
+    ],
+)  # fmt: skip
+def test_predict_refuses_a_bundle_with_settings_it_does_not_reproduce(tmp_path, change, key):
+    from test_bundle import SEQUENCES, SETTINGS, _predict_cfg, _sheet, make_bundle
+
+    from npc_radiomics.predict import predict_setup
+
+    sheet = _sheet(tmp_path, [("N1", s) for s in SEQUENCES])
+    assert predict_setup(_predict_cfg(make_bundle(tmp_path / "a"), sheet)).patients == ["N1"]
+    settings = {**SETTINGS, "preprocessing": {**SETTINGS["preprocessing"], **change}}
+    directory = make_bundle(tmp_path / "b", settings=settings)
+    with pytest.raises(InputError, match=rf"was trained with \S*{key}"):
+        predict_setup(_predict_cfg(directory, sheet))
+
+
+@pytest.mark.snakemake
+def test_per_sequence_keys_must_name_sequences(tmp_path, user_cohort):
+    config = user_cohort["config"]
+    config["preprocessing"] = {"per_sequence": {"CT": {"n4": {"enabled": False}}}}
+    proc = run_workflow(tmp_path, write_config(tmp_path / "c.yaml", config), "-n")
+    assert proc.returncode != 0
+    lines = [x for x in proc.stderr.splitlines() if "npc-radiomics input error" in x]
+    assert len(lines) == 1 and "config key preprocessing.per_sequence: 'CT'" in lines[0]
