@@ -181,7 +181,7 @@ def zscore_input(wildcards):
 
 
 def sequence_setting(key):
-    """A rule param: the sequence's ``key`` of :func:`sequence_preprocessing`."""
+    """A param of the per-case rules: the sequence's ``key`` of sequence_preprocessing()."""
     return lambda wildcards: SEQUENCE_PREPROCESSING[wildcards.sequence][key]
 
 
