@@ -265,6 +265,8 @@ def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
     import pandas as pd
     from conftest import run_workflow, write_config
 
+    from npc_radiomics.qc import gather_qc
+
     root = user_cohort["root"] / "dicom"
     path = user_cohort["samples"]
     df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
@@ -279,13 +281,19 @@ def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
     config["qc"] = {"on_fail": "exclude"}
     config["masks"] = {"roi": {"T1": "gtv.*"}}
     cfg = write_config(tmp_path / "config.yaml", config)
-    targets = ["results/qc/qc.tsv", "results/preprocess/A000/T1_mask.nii.gz"]
-    proc = run_workflow(tmp_path, cfg, *targets, "--cores", "2")
+    # The three T1 cases' QC rows and one preprocessed mask (the QC gather over every case is
+    # qc.gather_qc, tested with the whole cohort in test_qc.py).
+    cases = [f"results/qc/cases/{pid}/T1.tsv" for pid in ("A000", "A001", "A002")]
+    proc = run_workflow(
+        tmp_path, cfg, *cases, "results/preprocess/A000/T1_mask.nii.gz", "--cores", "2"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    qc = pd.read_csv(tmp_path / "results/qc/qc.tsv", sep="\t", keep_default_na=False)
-    t1 = qc[qc["sequence"] == "T1"].set_index("patient_id")
+    rows = [pd.read_csv(tmp_path / c, sep="\t", keep_default_na=False) for c in cases]
+    qc = gather_qc(rows, ["T1"])
+    t1 = qc.set_index("patient_id")
     assert t1.loc["A000", "mask_kind"] == "rtstruct" and t1.loc["A000", "status"] == "pass"
     assert t1.loc["A000", "mask"].endswith("A000/rs.dcm")
+    assert t1.loc["A000", "mask_roi"] == "gtv.*"  # from config masks.roi
     assert t1.loc["A001", "mask_kind"] == "seg" and t1.loc["A001", "status"] == "pass"
     assert t1.loc["A001", "mask_roi"] == "GTVp"
     assert t1.loc["A001", "mask_action"] == "one segment: 1:GTVp"
@@ -294,9 +302,8 @@ def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
     assert str(bad["contour_reference_ok"]) == "True"
     for words in ("patient A002 sequence T1", "A002/rs.dcm", "ROI 'CTV' matches no structure"):
         assert words in bad["reason"], bad["reason"]
-    status = qc.drop_duplicates("patient_id").set_index("patient_id")["patient_status"]
+    status = t1["patient_status"]
     assert status["A002"] == "excluded" and status["A000"] == status["A001"] == "included"
-    assert (status == "excluded").sum() == 1
     # The rasterised ball (radius 6 mm, 3 mm slices): ~ its volume, on the 1 mm grid after
     # preprocessing.
     raw = sitk.ReadImage(str(tmp_path / "results/masks/A000/T1_mask.nii.gz"))
