@@ -348,3 +348,35 @@ def test_components_merge_or_largest_in_qc_and_preprocessing(tmp_path):
     row = qc_case(*args)  # default merge: today's behaviour
     assert row["tumour_voxels"] == 561 and row["mask_action"] == "merged 2 components"
     assert row["mask_kind"] == "label" and row["contour_roi_ok"] is True
+
+
+def test_qc_case_reads_the_conversion_reports(tmp_path):
+    """QC of a converted mask: a passing report gives a passing row naming the RTSTRUCT,
+    a failing one fails its check with the report's line; reader 2 likewise."""
+    from npc_radiomics.io import write_image
+    from npc_radiomics.qc import qc_case
+
+    series, contours = _dicom_case(tmp_path, "P1", "rtstruct", ("GTVp", "GTVn"))
+    reports = {}
+    for name, roi in (("good", "GTVp"), ("none", "CTV"), ("two", "GTV.")):
+        mask, reports[name] = convert_mask("rtstruct", contours, series.folder, roi, "fail")
+        write_image(mask, tmp_path / f"{name}.nii.gz")
+    args = ("P1", "A", "MR_T1", str(series.folder))
+    row = qc_case(*args, str(tmp_path / "good.nii.gz"), reports={"mask": reports["good"]})
+    assert row["status"] == "pass", row["reason"]
+    assert row["mask"] == str(contours) and row["mask_kind"] == "rtstruct"
+    assert row["mask_action"] == "one structure: GTVp" and row["mask_components"] == 1
+    row = qc_case(*args, str(tmp_path / "two.nii.gz"), reports={"mask": reports["two"]})
+    assert row["status"] == "fail" and row["contour_roi_ok"] is False
+    assert row["contour_reference_ok"] is True and row["mask_readable"] is False
+    assert row["reason"].startswith("patient P1 sequence MR_T1: RTSTRUCT ")
+    assert "matches 2 structures ['GTVp', 'GTVn']" in row["reason"]
+    row = qc_case(
+        *args,
+        str(tmp_path / "good.nii.gz"),
+        str(tmp_path / "none.nii.gz"),
+        reports={"mask": reports["good"], "mask_reader2": reports["none"]},
+    )
+    assert row["status"] == "fail" and row["reader2_ok"] is False
+    assert row["mask_reader2"] == str(contours)
+    assert "reader-2 mask: RTSTRUCT" in row["reason"] and "'CTV'" in row["reason"]
