@@ -177,7 +177,8 @@ def features_params(wildcards):
 def zscore_input(wildcards):
     """The z-score table, for the sequences that are z-scored (normalization zscore)."""
     method = SEQUENCE_PREPROCESSING[wildcards.sequence]["normalization"]["method"]
-    return [ZSCORE_TSV] if method == "zscore" else []
+    # A str (not a one-element list): the rule script then sees a path, as before.
+    return ZSCORE_TSV if method == "zscore" else []
 
 
 def sequence_setting(key):
