@@ -29,6 +29,7 @@ with_defaults(config, Path(workflow.basedir) / "config" / "config.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/resources.smk"
 include: "workflow/rules/demo.smk"
+include: "workflow/rules/masks.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/preprocess.smk"

@@ -44,6 +44,7 @@ BUNDLE_PARAMS = {
         "mask_label": config["qc"]["mask_label"],
         "geometry_tolerance": config["qc"]["geometry_tolerance"],
         "crop_margin_mm": config["features"]["crop_margin_mm"],
+        "params_per_sequence": config["features"].get("params_per_sequence") or {},
     },
 }
 

@@ -2,6 +2,7 @@
 # input functions. Everything here runs when the DAG is built, so bad input stops the run
 # before any job. The Snakefile has already merged the config over the defaults.
 import os
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -12,6 +13,7 @@ from npc_radiomics.config import SEED_STEPS, derived_seed, validate_config
 from npc_radiomics.settings import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
+from npc_radiomics import dicom_masks
 from npc_radiomics import split as split_checks
 from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups, screen_group_checks
 
@@ -55,6 +57,7 @@ def resource_path(path):
 try:
     if MAIN_PROCESS:
         validate_config(config, SCHEMAS / "config.schema.yaml")
+        sheets.check_sequence_names(list(config["sequences"]))
 except InputError as err:
     _stop(err)
 
@@ -132,6 +135,14 @@ try:
             )
             sheets.cross_check(SAMPLES, _clinical)
             _warn(sheets.startup_checks(config, SAMPLES, _clinical))
+    # Which masks are DICOM RTSTRUCT / SEG files (rasterised by rule dicom_mask) and their
+    # ROI; the demo's files do not exist yet and are label images. Every process needs the
+    # kinds (they route the masks' input functions).
+    SAMPLES = dicom_masks.annotate_mask_kinds(
+        SAMPLES, config["masks"]["roi"], check_files=not DEMO
+    )
+    if PREDICT and MAIN_PROCESS:
+        dicom_masks.refuse_contour_masks(PREDICT_SETUP.samples, "predict sample sheet")
     if FEATURES_IN and MAIN_PROCESS:
         _warn(split_checks.check_features_input(config))
     if MAIN_PROCESS:
@@ -140,6 +151,52 @@ try:
         parse_search_spaces(config.get("search_spaces", {}), config["models"])
 except InputError as err:
     _stop(err)
+
+# Per-sequence preprocessing (preprocessing.per_sequence) and pyradiomics params
+# (features.params_per_sequence); without overrides every sequence gets the global ones.
+try:
+    from npc_radiomics.preprocess import sequence_preprocessing
+
+    for _key, _map in (
+        (
+            "preprocessing.per_sequence",
+            config["preprocessing"].get("per_sequence") or {},
+        ),
+        (
+            "features.params_per_sequence",
+            config["features"].get("params_per_sequence") or {},
+        ),
+    ):
+        for _seq in sorted(set(_map) - set(SEQUENCES)):
+            raise InputError(
+                f"config key {_key}: {_seq!r} is not a sequence (sequences: {SEQUENCES})"
+            )
+    SEQUENCE_PREPROCESSING = {
+        s: sequence_preprocessing(config["preprocessing"], s) for s in SEQUENCES
+    }
+except InputError as err:
+    _stop(err)
+
+
+def features_params(wildcards):
+    """The pyradiomics params file of the case's sequence."""
+    per_sequence = config["features"].get("params_per_sequence") or {}
+    return resource_path(
+        per_sequence.get(wildcards.sequence, config["features"]["params"])
+    )
+
+
+def zscore_input(wildcards):
+    """The z-score table, for the sequences that are z-scored (normalization zscore)."""
+    method = SEQUENCE_PREPROCESSING[wildcards.sequence]["normalization"]["method"]
+    # A str (not a one-element list): the rule script then sees a path, as before.
+    return ZSCORE_TSV if method == "zscore" else []
+
+
+def sequence_setting(key):
+    """A param of the per-case rules: the sequence's ``key`` of sequence_preprocessing()."""
+    return lambda wildcards: SEQUENCE_PREPROCESSING[wildcards.sequence][key]
+
 
 TUNING_SETTINGS = asdict(TuningSettings.from_config(config))
 N_TUNING_JOBS = int(config["tuning"].get("n_jobs_per_model") or 1)
@@ -154,7 +211,9 @@ _CASES = {
 
 wildcard_constraints:
     patient=r"[A-Za-z0-9_.-]+",
-    sequence="|".join(SEQUENCES),
+    # Names are letters and digits joined by single _ or - (schemas) and never end in a
+    # results-path suffix (sheets.check_sequence_names): an exact alternation is unambiguous.
+    sequence="|".join(re.escape(s) for s in SEQUENCES),
     model="|".join(config["models"]),
 
 
@@ -174,6 +233,10 @@ PREPROCESSED_MASK_READER2 = (
     "results/preprocess/{patient}/{sequence}_mask_reader2.nii.gz"
 )
 TUMOUR_MOMENTS = "results/preprocess/{patient}/{sequence}_moments.json"
+DICOM_MASK = "results/masks/{patient}/{sequence}_mask.nii.gz"
+DICOM_MASK_REPORT = "results/masks/{patient}/{sequence}_mask.json"
+DICOM_MASK_READER2 = "results/masks/{patient}/{sequence}_mask_reader2.nii.gz"
+DICOM_MASK_READER2_REPORT = "results/masks/{patient}/{sequence}_mask_reader2.json"
 ZSCORE_TSV = "results/normalization/zscore.tsv"
 CASE_FEATURES = "results/features/cases/{patient}/{sequence}.tsv"
 CASE_FEATURES_READER2 = "results/features/cases/{patient}/{sequence}_reader2.tsv"
@@ -228,13 +291,46 @@ def get_image(wildcards):
 
 
 def get_mask(wildcards):
-    return _case(wildcards)["mask"]
+    """The case's label mask: the sheet's file, or the one rasterised from its DICOM
+    RTSTRUCT / SEG (rule dicom_mask)."""
+    case = _case(wildcards)
+    if case["mask_kind"] != "label":
+        return DICOM_MASK.format(**wildcards)
+    return case["mask"]
 
 
 def get_mask_reader2(wildcards):
     """The second reader's mask as a one-element list, or an empty list."""
-    path = _case(wildcards)["mask_reader2"]
-    return [path] if path else []
+    case = _case(wildcards)
+    if not case["mask_reader2"]:
+        return []
+    if case["mask_reader2_kind"] != "label":
+        return [DICOM_MASK_READER2.format(**wildcards)]
+    return [case["mask_reader2"]]
+
+
+def get_mask_report(wildcards):
+    """The dicom_mask report of the case's mask (QC reads it), as a 0/1-element list."""
+    if _case(wildcards)["mask_kind"] == "label":
+        return []
+    return [DICOM_MASK_REPORT.format(**wildcards)]
+
+
+def get_mask_reader2_report(wildcards):
+    case = _case(wildcards)
+    if not case["mask_reader2"] or case["mask_reader2_kind"] == "label":
+        return []
+    return [DICOM_MASK_READER2_REPORT.format(**wildcards)]
+
+
+def get_contour_file(wildcards, column="mask"):
+    """The sheet's DICOM RTSTRUCT / SEG file of ``column`` and its kind."""
+    case = _case(wildcards)
+    return {
+        "contours": case[column],
+        "kind": case[f"{column}_kind"],
+        "roi": case["mask_roi"],
+    }
 
 
 def all_qc_cases():
@@ -328,11 +424,12 @@ def provenance_inputs(wildcards):
     images = set(SAMPLES["image"]) | set(SAMPLES["mask"])
     images |= {p for p in SAMPLES["mask_reader2"] if p}
     sheets = [f"{DEMO_DIR}/samples.tsv"] if DEMO else [config["samples"]]
-    return (
-        sheets
-        + [CLINICAL_TSV, resource_path(config["features"]["params"])]
-        + sorted(images)
-    )
+    params = {resource_path(config["features"]["params"])}
+    params |= {
+        resource_path(p)
+        for p in (config["features"].get("params_per_sequence") or {}).values()
+    }
+    return sheets + [CLINICAL_TSV] + sorted(params) + sorted(images)
 
 
 def report_inputs(wildcards):

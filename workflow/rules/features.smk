@@ -6,8 +6,9 @@ rule extract_features:
     input:
         image=PREPROCESSED_IMAGE,
         mask=PREPROCESSED_MASK,
-        zscore=ZSCORE_TSV,
-        params=resource_path(config["features"]["params"]),
+        # Only for z-scored sequences (a CT in HU needs no statistics, nor the split).
+        zscore=zscore_input,
+        params=features_params,
     output:
         features=CASE_FEATURES,
         provenance=CASE_PROVENANCE,
@@ -26,6 +27,7 @@ rule extract_features:
     params:
         reader="reader1",
         crop_margin_mm=config["features"]["crop_margin_mm"],
+        normalization=sequence_setting("normalization"),
     script:
         "../scripts/extract_features.py"
 
@@ -34,8 +36,9 @@ use rule extract_features as extract_features_reader2 with:
     input:
         image=PREPROCESSED_IMAGE,
         mask=PREPROCESSED_MASK_READER2,
-        zscore=ZSCORE_TSV,
-        params=resource_path(config["features"]["params"]),
+        # Only for z-scored sequences (a CT in HU needs no statistics, nor the split).
+        zscore=zscore_input,
+        params=features_params,
     output:
         features=CASE_FEATURES_READER2,
         provenance=CASE_PROVENANCE_READER2,
@@ -46,6 +49,7 @@ use rule extract_features as extract_features_reader2 with:
     params:
         reader="reader2",
         crop_margin_mm=config["features"]["crop_margin_mm"],
+        normalization=sequence_setting("normalization"),
 
 
 rule merge_features:

@@ -20,6 +20,7 @@ use rule qc_case as predict_qc_case with:
         center=lambda wc: _predict_case(wc)["center"],
         on_fail=config["qc"]["on_fail"],
         qc=config["qc"],
+        masks=config["masks"],
 
 
 checkpoint predict_qc:
@@ -64,6 +65,8 @@ use rule preprocess_case as predict_preprocess_case with:
         n4=lambda wc: predict_setting("n4"),
         spacing_mm=lambda wc: predict_setting("spacing_mm"),
         mask_label=config["qc"]["mask_label"],
+        # Not in the bundle: the predict run's config (keep the training run's value).
+        components=config["masks"]["components"],
 
 
 use rule extract_features as predict_extract_features with:

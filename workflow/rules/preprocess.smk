@@ -23,9 +23,12 @@ rule preprocess_case:
         mem_mb=case_resource(1000, 150),
         runtime=case_resource(10, 5),
     params:
-        n4=config["preprocessing"]["n4"],
+        # The sequence's settings (preprocessing.per_sequence over the global ones).
+        n4=sequence_setting("n4"),
+        interpolator=sequence_setting("interpolator"),
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
+        components=config["masks"]["components"],
     script:
         "../scripts/preprocess_case.py"
 
@@ -52,6 +55,7 @@ rule preprocess_mask_reader2:
     params:
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
+        components=config["masks"]["components"],
     script:
         "../scripts/preprocess_mask_reader2.py"
 

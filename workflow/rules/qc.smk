@@ -7,6 +7,9 @@ rule qc_case:
         image=get_image,
         mask=get_mask,
         mask_reader2=get_mask_reader2,
+        # Reports of masks rasterised from DICOM RTSTRUCT / SEG (rule dicom_mask), if any.
+        mask_report=get_mask_report,
+        mask_reader2_report=get_mask_reader2_report,
     output:
         QC_CASE,
     log:
@@ -25,6 +28,7 @@ rule qc_case:
         center=get_center,
         on_fail=config["qc"]["on_fail"],
         qc=config["qc"],
+        masks=config["masks"],
     script:
         "../scripts/qc_case.py"
 

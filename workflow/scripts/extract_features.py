@@ -15,7 +15,7 @@ inp, wc = snakemake.input, snakemake.wildcards
 features, provenance = extract_rule(
     inp.image,
     inp.mask,
-    inp.zscore,
+    inp.zscore or None,  # a path, or an empty list when the sequence is not z-scored
     inp.params,
     patient=wc.patient,
     sequence=wc.sequence,

@@ -18,6 +18,8 @@ image, mask = preprocess_case(
     n4=p.n4,
     spacing_mm=p.spacing_mm,
     mask_label=p.mask_label,
+    components=getattr(p, "components", "merge"),
+    interpolator=getattr(p, "interpolator", "bspline"),
 )
 write_image(image, snakemake.output.image)
 write_image(mask, snakemake.output.mask)

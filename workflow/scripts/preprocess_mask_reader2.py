@@ -12,6 +12,7 @@ mask = preprocess_mask(
     read_image(snakemake.input.reference),
     spacing_mm=snakemake.params.spacing_mm,
     label=snakemake.params.mask_label,
+    components=getattr(snakemake.params, "components", "merge"),
 )
 write_image(mask, snakemake.output.mask)
 log.info("reader-2 mask resampled onto %s", snakemake.input.reference)

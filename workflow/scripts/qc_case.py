@@ -15,5 +15,15 @@ row = qc_rule(
     inp.mask_reader2[0] if inp.mask_reader2 else "",
     p.qc,
     p.on_fail,
+    getattr(p, "masks", None),
+    # Reports of the masks converted from DICOM contours (rule dicom_mask), when any.
+    {
+        key: paths[0]
+        for key, paths in (
+            ("mask", getattr(inp, "mask_report", [])),
+            ("mask_reader2", getattr(inp, "mask_reader2_report", [])),
+        )
+        if paths
+    },
 )
 write_tsv(row, snakemake.output[0])

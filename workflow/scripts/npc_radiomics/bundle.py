@@ -373,6 +373,15 @@ def write_bundle(
                 "geometry_tolerance": float(settings["geometry_tolerance"]),
                 "zscore": zscore,
                 "pyradiomics_params": PARAMS_FILE,
+                # Per-sequence settings and non-default normalisation / interpolation:
+                # recorded so that predict mode can refuse what it does not reproduce yet.
+                "normalization": {
+                    k: v
+                    for k, v in settings["preprocessing"].get("normalization", {}).items()
+                    if k != "reference"
+                },
+                "per_sequence": settings["preprocessing"].get("per_sequence") or {},
+                "params_per_sequence": settings.get("params_per_sequence") or {},
             }
             if images
             else None

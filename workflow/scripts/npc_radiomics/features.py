@@ -22,7 +22,7 @@ import pandas as pd
 import SimpleITK as sitk
 import yaml
 
-from .preprocess import zscore_apply
+from .preprocess import window_clip, zscore_apply
 
 __all__ = [
     "CaseFeatures",
@@ -104,6 +104,7 @@ def extract_case(
     label: int = 1,
     crop_margin_mm: float | None = 10.0,
     zscore: tuple[float, float] | None = None,
+    window: tuple[float, float] | None = None,
 ) -> CaseFeatures:
     """Radiomics features of one image inside one mask.
 
@@ -118,6 +119,8 @@ def extract_case(
             filter; ``None`` skips the crop.
         zscore: (mean, sd) of the sequence's pooled reference tumours (image units):
             the image is z-scored after the crop (same result, fewer voxels).
+        window: (low, high): intensities clipped to this fixed window instead (image
+            units, e.g. HU; config normalization method ``window``).
 
     Returns:
         :class:`CaseFeatures`: ``features`` maps pyradiomics names (e.g.
@@ -129,6 +132,8 @@ def extract_case(
         image, mask = crop_to_roi(image, mask, crop_margin_mm, label)
     if zscore is not None:
         image = zscore_apply(image, *zscore)
+    if window is not None:
+        image = window_clip(image, *window)
     result = extractor.execute(image, mask, label=label)
     features: dict[str, float] = {}
     provenance: dict[str, str] = {}
@@ -257,21 +262,34 @@ def extract_rule(
     sequence: str,
     reader: str,
     crop_margin_mm: float,
+    normalization: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rules ``extract_features(_reader2)``: one case's feature row and provenance.
 
-    The preprocessed image is z-scored with its sequence's pooled statistics (the
-    ``zscore_params`` table), cropped to the ROI + margin, and passed to pyradiomics.
+    The preprocessed image is cropped to the ROI + margin, normalised as the sequence's
+    ``normalization`` says (:func:`npc_radiomics.preprocess.sequence_preprocessing`):
+    ``zscore`` (default) with its sequence's pooled statistics (the ``zscore_params``
+    table), ``none`` (CT in HU, PET in SUV: pyradiomics sees the image's own values) or
+    ``window`` (clipped to a fixed window), and passed to pyradiomics.
     """
     from .io import read_image
 
-    stats = pd.read_csv(zscore_path, sep="\t").set_index("sequence").loc[sequence]
+    method = (normalization or {}).get("method", "zscore")
+    zscore = window = None
+    if method == "zscore":
+        stats = pd.read_csv(zscore_path, sep="\t").set_index("sequence").loc[sequence]
+        zscore = (float(stats["mean"]), float(stats["sd"]))
+    elif method == "window":
+        window = tuple(float(v) for v in normalization["window"])
+    elif method != "none":
+        raise ValueError(f"sequence {sequence}: unknown normalization method {method!r}")
     case = extract_case(
         read_image(image_path),
         read_image(mask_path),
         load_params(params_path),
         crop_margin_mm=crop_margin_mm,
-        zscore=(float(stats["mean"]), float(stats["sd"])),
+        zscore=zscore,
+        window=window,
     )
     log.info("%s %s (%s): %d features", patient, sequence, reader, len(case.features))
     return case_tables(patient, sequence, case, reader)

@@ -149,6 +149,22 @@ def predict_setup(predict_cfg: dict, base_dir: str | Path = ".") -> PredictSetup
             predict_cfg["outcomes"], outcome, sorted(samples["patient_id"].unique())
         )
     prep = manifest["preprocessing"]
+    unsupported = [
+        key
+        for key, value in (
+            ("preprocessing.per_sequence", prep.get("per_sequence")),
+            ("features.params_per_sequence", prep.get("params_per_sequence")),
+            ("preprocessing.normalization.method", prep.get("normalization", {}).get("method")),
+            ("preprocessing.resample.interpolator", prep["resample"].get("interpolator")),
+        )
+        if value and value not in ("zscore", "bspline")
+    ]
+    if unsupported:
+        raise InputError(
+            f"bundle {predict_cfg['bundle']} was trained with {unsupported[0]} set; predict "
+            "mode reproduces only the default preprocessing (z-score, B-spline, one params "
+            "file) so far"
+        )
     settings = {
         "n4": prep["n4"],
         "spacing_mm": prep["resample"]["spacing_mm"],

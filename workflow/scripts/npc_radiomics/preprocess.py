@@ -35,6 +35,9 @@ __all__ = [
     "isotropic_grid",
     "resample_isotropic",
     "binarise_mask",
+    "INTERPOLATORS",
+    "sequence_preprocessing",
+    "window_clip",
     "preprocess_case",
     "preprocess_mask",
     "tumour_moments",
@@ -237,14 +240,23 @@ def isotropic_grid(image: sitk.Image, spacing_mm: Sequence[float] = (1.0, 1.0, 1
     )
 
 
+#: Image interpolators of config ``preprocessing.resample.interpolator`` (masks: nearest).
+INTERPOLATORS = {
+    "bspline": sitk.sitkBSpline,
+    "linear": sitk.sitkLinear,
+    "nearest": sitk.sitkNearestNeighbor,
+}
+
+
 def resample_isotropic(
     image: sitk.Image,
     spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
     *,
     is_mask: bool = False,
     reference: sitk.Image | None = None,
+    interpolator: str = "bspline",
 ) -> sitk.Image:
-    """Resample an image (B-spline) or a mask (nearest neighbour) to ``spacing_mm``.
+    """Resample an image (B-spline by default) or a mask (nearest neighbour) to ``spacing_mm``.
 
     Args:
         image: image or label mask.
@@ -253,6 +265,8 @@ def resample_isotropic(
         reference: image whose grid is used instead of computing one from ``image``. Pass
             either the *original* image (its isotropic grid is computed) or an already
             resampled image (its grid is used as is) so masks land exactly on the image grid.
+        interpolator: of the image (:data:`INTERPOLATORS`); linear keeps CT / PET values
+            within their neighbours' range, B-spline can overshoot at edges.
 
     Returns:
         float32 image (B-spline) or uint8 mask (nearest neighbour) on the 1 mm grid.
@@ -267,8 +281,12 @@ def resample_isotropic(
     if is_mask:
         interpolator, pixel_type, moving = sitk.sitkNearestNeighbor, sitk.sitkUInt8, image
     else:
-        # B-spline on float: no rounding of the interpolated (possibly negative) values.
-        interpolator, pixel_type = sitk.sitkBSpline, sitk.sitkFloat32
+        # Interpolated on float: no rounding of the (possibly negative) values.
+        if interpolator not in INTERPOLATORS:
+            raise ValueError(
+                f"unknown interpolator {interpolator!r} (known: {list(INTERPOLATORS)})"
+            )
+        interpolator, pixel_type = INTERPOLATORS[interpolator], sitk.sitkFloat32
         moving = sitk.Cast(image, sitk.sitkFloat32)
     return sitk.Resample(
         moving,
@@ -283,13 +301,15 @@ def resample_isotropic(
     )
 
 
-def binarise_mask(mask: sitk.Image, label: int = 1) -> sitk.Image:
+def binarise_mask(mask: sitk.Image, label: int = 1, components: str = "merge") -> sitk.Image:
     """uint8 mask with 1 on the tumour and 0 elsewhere (same grid).
 
     The tumour is chosen by :func:`npc_radiomics.qc.tumour_label`, the rule QC applied:
     voxels equal to ``label`` (config ``qc.mask_label``), or the 1s of a binary mask.
+    ``components`` (config ``masks.components``): ``merge`` keeps every lesion, ``largest``
+    the largest connected one (:func:`npc_radiomics.qc.tumour_components`, as QC counted).
     """
-    from .qc import tumour_label
+    from .qc import tumour_components, tumour_label
 
     values = np.unique(sitk.GetArrayViewFromImage(mask))
     tumour = tumour_label(values, int(label))
@@ -297,7 +317,13 @@ def binarise_mask(mask: sitk.Image, label: int = 1) -> sitk.Image:
         raise InputError(
             f"mask is neither binary nor carries label {label}: labels {values[:10].tolist()}"
         )
-    return sitk.Cast(sitk.Equal(mask, tumour), sitk.sitkUInt8)
+    binary = sitk.Cast(sitk.Equal(mask, tumour), sitk.sitkUInt8)
+    if components == "merge":
+        return binary
+    kept, _, _ = tumour_components(sitk.GetArrayViewFromImage(binary) > 0, components)
+    out = sitk.GetImageFromArray(kept.astype(np.uint8))
+    out.CopyInformation(binary)
+    return out
 
 
 def preprocess_case(
@@ -307,6 +333,8 @@ def preprocess_case(
     n4: Mapping[str, Any] | None,
     spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
     mask_label: int = 1,
+    components: str = "merge",
+    interpolator: str = "bspline",
 ) -> tuple[sitk.Image, sitk.Image]:
     """N4 (unless ``n4`` is None or has ``enabled: false``), then resampling to ``spacing_mm``.
 
@@ -317,6 +345,9 @@ def preprocess_case(
             convergence_threshold, spline_distance_mm).
         spacing_mm: target spacing, mm.
         mask_label: tumour label in ``mask``.
+        components: ``merge`` | ``largest`` (config ``masks.components``, see
+            :func:`binarise_mask`).
+        interpolator: of the image (config ``preprocessing.resample.interpolator``).
 
     Returns:
         (float32 image, uint8 0/1 mask), both on the same isotropic grid.
@@ -324,8 +355,10 @@ def preprocess_case(
     if n4 is not None and n4.get("enabled", True):
         # Settings missing from ``n4`` take n4_correct's defaults (the same as the config's).
         image = n4_correct(image, **{k: v for k, v in n4.items() if k != "enabled"})
-    resampled = resample_isotropic(image, spacing_mm)
-    return resampled, preprocess_mask(mask, image, spacing_mm=spacing_mm, label=mask_label)
+    resampled = resample_isotropic(image, spacing_mm, interpolator=interpolator)
+    return resampled, preprocess_mask(
+        mask, image, spacing_mm=spacing_mm, label=mask_label, components=components
+    )
 
 
 def preprocess_mask(
@@ -334,14 +367,53 @@ def preprocess_mask(
     *,
     spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
     label: int = 1,
+    components: str = "merge",
 ) -> sitk.Image:
-    """Binarise ``mask == label`` and resample it (nearest neighbour) onto the image's grid.
+    """Binarise ``mask == label`` (``components``: see :func:`binarise_mask`) and resample
+    it (nearest neighbour) onto the image's grid.
 
     ``reference`` is either the original image or the already resampled one (e.g. a
     reader-2 mask resampled onto the preprocessed image), see :func:`resample_isotropic`.
     """
     return resample_isotropic(
-        binarise_mask(mask, label), spacing_mm, is_mask=True, reference=reference
+        binarise_mask(mask, label, components), spacing_mm, is_mask=True, reference=reference
+    )
+
+
+# ------------------------------------------------------------ per-sequence settings
+def sequence_preprocessing(preprocessing: Mapping[str, Any], sequence: str) -> dict:
+    """The preprocessing of one sequence: config ``preprocessing`` with the sequence's
+    ``preprocessing.per_sequence`` overrides (CT: no N4, linear resampling, no z-score).
+
+    Returns ``{"n4": {...}, "interpolator": str, "normalization": {"method", "window"}}``;
+    without overrides exactly the global settings (today's behaviour for T1 / T2 / CET1).
+    """
+    over = dict((preprocessing.get("per_sequence") or {}).get(sequence) or {})
+    n4 = {**preprocessing["n4"], **(over.get("n4") or {})}
+    resample = {**preprocessing["resample"], **(over.get("resample") or {})}
+    norm = {**preprocessing["normalization"], **(over.get("normalization") or {})}
+    method = norm.get("method", "zscore")
+    window = norm.get("window")
+    if method == "window" and not (
+        isinstance(window, (list, tuple)) and len(window) == 2 and window[0] < window[1]
+    ):
+        raise InputError(
+            f"config key preprocessing.per_sequence.{sequence}.normalization.window (or "
+            f"preprocessing.normalization.window): method window needs [low, high], got {window!r}"
+        )
+    return {
+        "n4": n4,
+        "interpolator": resample.get("interpolator", "bspline"),
+        "normalization": {"method": method, "window": list(window) if window else None},
+    }
+
+
+def window_clip(image: sitk.Image, low: float, high: float) -> sitk.Image:
+    """Intensities clipped to [low, high] (image units, e.g. HU), float32: a fixed window,
+    so a fixed bin width keeps its meaning across patients."""
+    return sitk.Cast(
+        sitk.Clamp(sitk.Cast(image, sitk.sitkFloat32), sitk.sitkFloat32, float(low), float(high)),
+        sitk.sitkFloat32,
     )
 
 

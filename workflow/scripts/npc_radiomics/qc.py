@@ -7,6 +7,14 @@ exactly; spacing, origin and direction within a relative tolerance); mask labels
 a label mask rather than an intensity image, binary or carrying ``qc.mask_label``); tumour
 non-empty; ROI valid (at least ``qc.min_roi_voxels`` voxels, extending over two axes, some
 intensity spread inside); the same mask checks for the second reader's mask when given.
+
+A mask given as a DICOM RTSTRUCT or SEG was rasterised by rule ``dicom_mask``
+(:mod:`npc_radiomics.dicom_masks`); its report adds two checks (``contour_reference_ok``:
+the contours reference the image's series and frame of reference and lie on its slices;
+``contour_roi_ok``: the ROI matches a structure / segment) and the QC row names the
+RTSTRUCT / SEG file. Label masks pass both (nothing to check). Several connected
+components are merged or cut to the largest (config ``masks.components``); the columns
+``mask_components`` and ``mask_action`` say which was done.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ log = logging.getLogger(__name__)
 CASE_CHECKS = [
     "image_readable",
     "image_valid",
+    "contour_reference_ok",
+    "contour_roi_ok",
     "mask_readable",
     "geometry_match",
     "mask_labels_ok",
@@ -45,6 +55,10 @@ QC_COLUMNS = [
     "spacing_mm",
     "tumour_voxels",
     "tumour_volume_ml",
+    "mask_kind",
+    "mask_roi",
+    "mask_components",
+    "mask_action",
     "status",
     "reason",
 ]
@@ -62,14 +76,16 @@ class QCSettings:
     tolerance: float = 1e-3
     min_roi_voxels: int = 27
     max_mask_fraction: float = 0.5
+    components: str = "merge"
 
     @classmethod
-    def from_config(cls, qc: dict) -> QCSettings:
+    def from_config(cls, qc: dict, masks: dict | None = None) -> QCSettings:
         return cls(
             mask_label=int(qc.get("mask_label", 1)),
             tolerance=float(qc.get("geometry_tolerance", 1e-3)),
             min_roi_voxels=int(qc.get("min_roi_voxels", 27)),
             max_mask_fraction=float(qc.get("max_mask_fraction", 0.5)),
+            components=str((masks or {}).get("components", "merge")),
         )
 
 
@@ -93,6 +109,33 @@ def tumour_label(values: np.ndarray, mask_label: int) -> int | None:
     if values.size and set(np.unique(values).tolist()) <= {0, 1}:
         return 1
     return None
+
+
+def tumour_components(roi: np.ndarray, components: str = "merge") -> tuple[np.ndarray, int, str]:
+    """Several lesions in one mask, the one rule QC and preprocessing share.
+
+    ``roi``: bool tumour array. ``components`` (config ``masks.components``): ``merge``
+    keeps every connected component (26-connectivity), ``largest`` the largest (ties: the
+    first in raster order). Returns (kept bool array, number of components, what was done).
+    """
+    import SimpleITK as sitk
+
+    labelled = sitk.ConnectedComponent(
+        sitk.GetImageFromArray(roi.astype(np.uint8)), True
+    )  # fully connected: voxels touching at a corner are one lesion
+    labels = sitk.GetArrayFromImage(labelled)
+    n = int(labels.max())
+    if n <= 1:
+        return roi, n, ""
+    if components == "largest":
+        sizes = np.bincount(labels.ravel())[1:]
+        keep = labels == int(np.argmax(sizes)) + 1
+        return (
+            keep,
+            n,
+            f"kept the largest of {n} components ({int(sizes.max())} of {int(sizes.sum())} voxels)",
+        )
+    return roi, n, f"merged {n} components"
 
 
 def geometry_mismatch(image, mask, tolerance: float = 1e-3) -> str | None:
@@ -170,8 +213,17 @@ def _check_image(path: str):
     return image
 
 
-def _check_mask(image, image_path: str, mask_path: str, settings: QCSettings, who: str) -> int:
-    """Run the mask and ROI checks; return the tumour's voxel count or raise _Fail."""
+def _check_mask(
+    image,
+    image_path: str,
+    mask_path: str,
+    settings: QCSettings,
+    who: str,
+    components_out: list | None = None,
+) -> int:
+    """Run the mask and ROI checks; return the tumour's voxel count or raise _Fail.
+    ``components_out`` receives [number of components, action]."""
+    components_out = [] if components_out is None else components_out
     import SimpleITK as sitk
 
     mask, _ = _read(mask_path, who, "mask_readable")
@@ -208,9 +260,11 @@ def _check_mask(image, image_path: str, mask_path: str, settings: QCSettings, wh
             f"{labels[:10].tolist()} ({mask_path})",
         )
     roi = values == label
-    voxels = int(np.count_nonzero(roi))
-    if voxels == 0:
+    if not roi.any():
         raise _Fail("mask_nonempty", f"{who} is empty (no tumour voxel) ({mask_path})")
+    roi, n_components, action = tumour_components(roi, settings.components)
+    components_out[:] = [n_components, action]
+    voxels = int(np.count_nonzero(roi))
     if voxels < settings.min_roi_voxels:
         raise _Fail(
             "roi_valid",
@@ -242,8 +296,14 @@ def qc_case(
     mask_path: str,
     mask_reader2_path: str = "",
     settings: QCSettings | None = None,
+    reports: dict | None = None,
 ) -> dict:
     """QC one patient x sequence; returns one row of the QC table (see ``QC_COLUMNS``).
+
+    ``reports``: for a mask converted from DICOM contours, ``{"mask": report,
+    "mask_reader2": report}`` (rule ``dicom_mask``'s JSON, see
+    :class:`npc_radiomics.dicom_masks.MaskReport`); the row then names the RTSTRUCT / SEG
+    file and a failed conversion fails its check.
 
     Never raises for bad data: a failing check gives ``status == "fail"``, the check's
     column False, and a ``reason`` naming patient, sequence and file; the caller decides
@@ -261,14 +321,29 @@ def qc_case(
         mask_reader2=mask_reader2_path or "",
         reader2_ok="" if not mask_reader2_path else False,
         status="fail",
+        mask_kind="label",
     )
     row.update(dict.fromkeys(checks, False))
+    reports = reports or {}
+    report = reports.get("mask")
+    if report:
+        row.update(mask=report["source"], mask_kind=report["kind"], mask_roi=report["roi"])
+        row["mask_action"] = report.get("action", "")
+    report2 = reports.get("mask_reader2")
+    if report2:
+        row["mask_reader2"] = report2["source"]
     where = f"patient {patient_id} sequence {sequence}"
     try:
         image = _check_image(image_path)
         row["size"] = "x".join(map(str, image.GetSize()))
         row["spacing_mm"] = "x".join(f"{s:.4g}" for s in image.GetSpacing())
-        voxels = _check_mask(image, image_path, mask_path, settings, "mask")
+        if report and report["status"] != "pass":
+            raise _Fail(report["check"], report["reason"])
+        components: list = []
+        voxels = _check_mask(image, image_path, mask_path, settings, "mask", components)
+        row["mask_components"] = components[0]
+        if components[1]:
+            row["mask_action"] = "; ".join(a for a in (row["mask_action"], components[1]) if a)
         row["tumour_voxels"] = voxels
         row["tumour_volume_ml"] = round(voxels * float(np.prod(image.GetSpacing())) / 1e3, 4)
     except _Fail as fail:
@@ -279,6 +354,8 @@ def qc_case(
     row.update(dict.fromkeys(checks, True))
     if mask_reader2_path:
         try:
+            if report2 and report2["status"] != "pass":
+                raise _Fail("reader2_ok", f"reader-2 mask: {report2['reason']}")
             _check_mask(image, image_path, mask_reader2_path, settings, "reader-2 mask")
         except _Fail as fail:
             row["reason"] = f"{where}: {fail}"
@@ -312,10 +389,16 @@ def qc_rule(
     mask_reader2: str,
     qc_config: dict,
     on_fail: str,
+    masks_config: dict | None = None,
+    report_paths: dict | None = None,
 ) -> pd.DataFrame:
     """Rule ``qc_case``: the case's QC row, or an InputError when it fails and
     ``on_fail`` is ``stop`` (``exclude``: the failing row is kept and the patient dropped
-    at the checkpoint)."""
+    at the checkpoint). ``report_paths``: {"mask" / "mask_reader2": JSON path} of masks
+    converted from DICOM contours (rule ``dicom_mask``)."""
+    import json
+
+    reports = {k: json.loads(open(v).read()) for k, v in (report_paths or {}).items() if v}
     row = qc_case(
         patient,
         center,
@@ -323,7 +406,8 @@ def qc_rule(
         image,
         mask,
         mask_reader2,
-        settings=QCSettings.from_config(qc_config),
+        settings=QCSettings.from_config(qc_config, masks_config),
+        reports=reports,
     )
     log.info("%s %s: %s %s", row["patient_id"], row["sequence"], row["status"], row["reason"])
     if row["status"] != "pass" and on_fail == "stop":

@@ -17,7 +17,24 @@ import pandas as pd
 from .errors import InputError
 
 SAMPLE_COLUMNS = ("patient_id", "center", "sequence", "image", "mask")
-OPTIONAL_SAMPLE_COLUMNS = ("mask_reader2",)
+OPTIONAL_SAMPLE_COLUMNS = ("mask_reader2", "mask_roi")
+
+# Results paths put these right after a sequence name ({sequence}_mask.nii.gz,
+# {sequence}_reader2.tsv, ...): a sequence named like that would share another's files.
+# The schemas already allow only letters and digits joined by single _ or -.
+RESERVED_SEQUENCE_SUFFIXES = ("_image", "_mask", "_reader2", "_moments")
+
+
+def check_sequence_names(sequences: list[str]) -> None:
+    """Sequence names keep the results paths unambiguous (see
+    :data:`RESERVED_SEQUENCE_SUFFIXES`); raises :class:`InputError` naming the key."""
+    for name in sequences:
+        for suffix in RESERVED_SEQUENCE_SUFFIXES:
+            if name.lower().endswith(suffix):
+                raise InputError(
+                    f"config key sequences: {name!r} ends in {suffix!r}, which the results "
+                    f"paths put after a sequence name; rename the sequence"
+                )
 
 
 def _line(df: pd.DataFrame, label) -> int:
@@ -120,15 +137,17 @@ def validate_samples(
     ``sequences``: sequence names declared in config; ``centers``: every centre named in
     config (training pool and external). Paths are resolved against ``base_dir`` when
     relative. Returns columns patient_id, center, sequence, image, mask, mask_reader2,
-    sorted by patient_id and the config's sequence order.
+    mask_roi (the ROI of DICOM contour masks, see :mod:`npc_radiomics.dicom_masks`), sorted
+    by patient_id and the config's sequence order.
     """
     missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
     if missing:
         raise InputError(f"sample sheet: missing column(s) {missing}; need {list(SAMPLE_COLUMNS)}")
     df = samples.copy()
-    if "mask_reader2" not in df.columns:
-        df["mask_reader2"] = ""
-    for col in (*SAMPLE_COLUMNS, "mask_reader2"):
+    for col in OPTIONAL_SAMPLE_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+    for col in (*SAMPLE_COLUMNS, *OPTIONAL_SAMPLE_COLUMNS):
         df[col] = df[col].fillna("").astype(str).str.strip()
     for i, row in df.iterrows():
         for col in SAMPLE_COLUMNS:
@@ -178,9 +197,7 @@ def validate_samples(
     order = {s: k for k, s in enumerate(sequences)}
     df["_order"] = df["sequence"].map(order)
     df = df.sort_values(["patient_id", "_order"], kind="mergesort").drop(columns="_order")
-    return df.reset_index(drop=True)[
-        ["patient_id", "center", "sequence", "image", "mask", "mask_reader2"]
-    ]
+    return df.reset_index(drop=True)[[*SAMPLE_COLUMNS, *OPTIONAL_SAMPLE_COLUMNS]]
 
 
 def _check_shared_files(df: pd.DataFrame) -> None:

@@ -1,0 +1,202 @@
+"""Per-sequence preprocessing and pyradiomics params (a CT next to MR sequences): defaults
+keep every sequence on the global settings; a CT with ``normalization: none`` gives
+exactly pyradiomics' own features on the same HU image, through the workflow too."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import yaml
+from conftest import ROOT, run_workflow, write_config
+
+from npc_radiomics.config import load_yaml
+from npc_radiomics.errors import InputError
+from npc_radiomics.features import extract_case, extract_rule, make_extractor
+from npc_radiomics.preprocess import (
+    preprocess_case,
+    resample_isotropic,
+    sequence_preprocessing,
+)
+
+DEFAULT = load_yaml(ROOT / "config" / "config.yaml")
+CT_PARAMS = {
+    "setting": {"binWidth": 25, "label": 1, "force2D": False},
+    "imageType": {"Original": {}},
+    "featureClass": {"firstorder": [], "glcm": [], "shape": []},
+}
+
+
+def _ct(size=(30, 28, 10), spacing=(0.8, 0.8, 2.5), seed=0):
+    """A CT-like image in HU (air / fat / soft tissue, a 40 HU tumour) and its mask."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.mgrid[: size[2], : size[1], : size[0]]
+    ball = ((x - 15) * 0.8) ** 2 + ((y - 14) * 0.8) ** 2 + ((z - 5) * 2.5) ** 2 < 8**2
+    hu = np.where(ball, rng.normal(40, 15, ball.shape), rng.normal(-90, 30, ball.shape))
+    image = sitk.GetImageFromArray(hu.astype(np.float32))
+    image.SetSpacing(spacing)
+    image.SetOrigin((-12.0, 5.0, 30.0))
+    mask = sitk.GetImageFromArray(ball.astype(np.uint8))
+    mask.CopyInformation(image)
+    return image, mask
+
+
+def test_defaults_are_the_global_settings_for_every_sequence():
+    prep = DEFAULT["preprocessing"]
+    for sequence in ("T1", "T2", "CET1"):
+        got = sequence_preprocessing(prep, sequence)
+        assert got == {
+            "n4": prep["n4"],
+            "interpolator": "bspline",
+            "normalization": {"method": "zscore", "window": None},
+        }
+
+
+def test_per_sequence_overrides_merge_key_by_key():
+    prep = copy.deepcopy(DEFAULT["preprocessing"])
+    prep["per_sequence"] = {
+        "CT": {"n4": {"enabled": False}, "resample": {"interpolator": "linear"},
+               "normalization": {"method": "none"}},
+        "PET": {"normalization": {"method": "window", "window": [0, 20]}},
+    }  # fmt: skip
+    ct = sequence_preprocessing(prep, "CT")
+    assert ct["n4"] == {**prep["n4"], "enabled": False}
+    assert ct["interpolator"] == "linear" and ct["normalization"]["method"] == "none"
+    assert sequence_preprocessing(prep, "PET")["normalization"] == {
+        "method": "window",
+        "window": [0, 20],
+    }
+    assert sequence_preprocessing(prep, "T1") == sequence_preprocessing(
+        DEFAULT["preprocessing"], "T1"
+    )
+    prep["per_sequence"]["PET"]["normalization"]["window"] = [20, 0]
+    with pytest.raises(InputError, match=r"per_sequence.PET.normalization.window"):
+        sequence_preprocessing(prep, "PET")
+
+
+def test_interpolator_is_used():
+    image, _ = _ct()
+    bspline = sitk.GetArrayFromImage(resample_isotropic(image, (1, 1, 1)))
+    linear = sitk.GetArrayFromImage(resample_isotropic(image, (1, 1, 1), interpolator="linear"))
+    default = sitk.GetArrayFromImage(preprocess_case(image, _ct()[1], n4=None)[0])
+    assert np.array_equal(default, bspline) and not np.array_equal(linear, bspline)
+    raw = sitk.GetArrayFromImage(image)
+    # Linear interpolation never leaves the range of the voxels it mixes; B-spline overshoots.
+    assert raw.min() <= linear.min() and linear.max() <= raw.max()
+    assert bspline.min() < raw.min() or bspline.max() > raw.max()
+    with pytest.raises(ValueError, match="unknown interpolator"):
+        resample_isotropic(image, (1, 1, 1), interpolator="cubic")
+
+
+def test_ct_without_normalization_equals_pyradiomics_on_the_hu_image(tmp_path):
+    image, mask = _ct()
+    sitk.WriteImage(image, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    (tmp_path / "ct.yaml").write_text(yaml.safe_dump(CT_PARAMS))
+    # A z-score table that would change every intensity feature if it were applied.
+    pd.DataFrame({"sequence": ["CT"], "mean": [40.0], "sd": [15.0]}).to_csv(
+        tmp_path / "z.tsv", sep="\t", index=False
+    )
+    args = (tmp_path / "ct.nii.gz", tmp_path / "mask.nii.gz", tmp_path / "z.tsv")
+    kw = {"patient": "P1", "sequence": "CT", "reader": "reader1", "crop_margin_mm": 10.0}
+    ours, _ = extract_rule(*args, tmp_path / "ct.yaml", normalization={"method": "none"}, **kw)
+    own = make_extractor(CT_PARAMS).execute(image, mask, label=1)
+    own = {k: float(v) for k, v in own.items() if not k.startswith("diagnostics_")}
+    got = ours.drop(columns=["patient_id", "sequence"]).iloc[0].to_dict()
+    assert set(got) == set(own) and len(own) > 30
+    for name, value in own.items():
+        assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name  # crop: shape round-off
+    assert got["original_firstorder_Mean"] == pytest.approx(40, abs=3)  # HU, not z units
+    zscored, _ = extract_rule(*args, tmp_path / "ct.yaml", **kw)  # the default: z-score
+    assert zscored["original_firstorder_Mean"].iloc[0] == pytest.approx(0, abs=0.3)
+    window = {"method": "window", "window": [-50.0, 60.0]}
+    clipped, _ = extract_rule(*args, tmp_path / "ct.yaml", normalization=window, **kw)
+    assert clipped["original_firstorder_Maximum"].iloc[0] == 60.0
+    direct = extract_case(image, mask, CT_PARAMS, window=(-50.0, 60.0)).features
+    assert clipped["original_firstorder_Mean"].iloc[0] == direct["original_firstorder_Mean"]
+
+
+@pytest.mark.snakemake
+def test_workflow_ct_sequence_next_to_mr(tmp_path, user_cohort):
+    """Sequences MR_T1 and CT: the CT goes without N4, with linear resampling, without
+    z-score and with its own params file (Original only, binWidth 25 HU); its features
+    from the workflow equal pyradiomics' on the preprocessed HU image, and it needs no
+    z-score table (so no split). The MR sequence keeps the defaults (dry run)."""
+    df = pd.read_csv(user_cohort["samples"], sep="\t", dtype=str, keep_default_na=False)
+    df = df[df["sequence"].isin(["T1", "T2"])].copy()
+    df["sequence"] = df["sequence"].replace({"T1": "MR_T1", "T2": "CT"})
+    ct_rows = df["sequence"] == "CT"
+    for i in df.index[ct_rows]:
+        image, mask = _ct(seed=int(i))
+        pid = df.loc[i, "patient_id"]
+        df.loc[i, "image"] = str(user_cohort["root"] / f"{pid}_ct.nii.gz")
+        df.loc[i, "mask"] = str(user_cohort["root"] / f"{pid}_ct_mask.nii.gz")
+        sitk.WriteImage(image, df.loc[i, "image"])
+        sitk.WriteImage(mask, df.loc[i, "mask"])
+    df.to_csv(user_cohort["samples"], sep="\t", index=False)
+    params = tmp_path / "ct_params.yaml"
+    params.write_text(yaml.safe_dump(CT_PARAMS))
+    config = user_cohort["config"]
+    config["sequences"] = ["MR_T1", "CT"]
+    config["preprocessing"] = {
+        "per_sequence": {
+            "CT": {"n4": {"enabled": False}, "resample": {"interpolator": "linear"},
+                   "normalization": {"method": "none"}}
+        }
+    }  # fmt: skip
+    config["features"] = {"params_per_sequence": {"CT": str(params)}}
+    cfg = write_config(tmp_path / "c.yaml", config)
+    dry = run_workflow(tmp_path, cfg, "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    target = "results/features/cases/A000/CT.tsv"
+    proc = run_workflow(tmp_path, cfg, target)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (tmp_path / "results/split/split.tsv").exists()  # no z-score, no split
+    raw = sitk.ReadImage(df.loc[(df["patient_id"] == "A000") & ct_rows, "image"].iloc[0])
+    pre = sitk.ReadImage(str(tmp_path / "results/preprocess/A000/CT_image.nii.gz"))
+    expected = resample_isotropic(raw, (1, 1, 1), interpolator="linear")  # no N4
+    assert np.array_equal(sitk.GetArrayFromImage(pre), sitk.GetArrayFromImage(expected))
+    pre_mask = sitk.ReadImage(str(tmp_path / "results/preprocess/A000/CT_mask.nii.gz"))
+    own = make_extractor(CT_PARAMS).execute(pre, pre_mask, label=1)
+    got = pd.read_csv(tmp_path / target, sep="\t").iloc[0]
+    names = [k for k in own if not k.startswith("diagnostics_")]
+    assert len(names) > 30 and all(n in got.index for n in names)
+    assert not any(c.startswith(("log-", "wavelet-")) for c in got.index)  # CT's own params
+    for name in names:
+        assert got[name] == pytest.approx(float(own[name]), rel=1e-6, abs=1e-9), name
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"per_sequence": {"T1": {"normalization": {"method": "none"}}}}, "per_sequence"),
+        ({"normalization": {"reference": "train", "method": "window", "window": [0, 1]}},
+         "normalization.method"),
+        ({"resample": {"spacing_mm": [1.0, 1.0, 1.0], "interpolator": "linear"}},
+         "interpolator"),
+    ],
+)  # fmt: skip
+def test_predict_refuses_a_bundle_with_settings_it_does_not_reproduce(tmp_path, change, key):
+    from test_bundle import SEQUENCES, SETTINGS, _predict_cfg, _sheet, make_bundle
+
+    from npc_radiomics.predict import predict_setup
+
+    sheet = _sheet(tmp_path, [("N1", s) for s in SEQUENCES])
+    assert predict_setup(_predict_cfg(make_bundle(tmp_path / "a"), sheet)).patients == ["N1"]
+    settings = {**SETTINGS, "preprocessing": {**SETTINGS["preprocessing"], **change}}
+    directory = make_bundle(tmp_path / "b", settings=settings)
+    with pytest.raises(InputError, match=rf"was trained with \S*{key}"):
+        predict_setup(_predict_cfg(directory, sheet))
+
+
+@pytest.mark.snakemake
+def test_per_sequence_keys_must_name_sequences(tmp_path, user_cohort):
+    config = user_cohort["config"]
+    config["preprocessing"] = {"per_sequence": {"CT": {"n4": {"enabled": False}}}}
+    proc = run_workflow(tmp_path, write_config(tmp_path / "c.yaml", config), "-n")
+    assert proc.returncode != 0
+    lines = [x for x in proc.stderr.splitlines() if "npc-radiomics input error" in x]
+    assert len(lines) == 1 and "config key preprocessing.per_sequence: 'CT'" in lines[0]
