@@ -122,7 +122,10 @@ def compare_categorical(table: np.ndarray, seed: int = 0) -> tuple[float, str]:
     if table.shape == (2, 2):
         return float(stats.fisher_exact(table).pvalue), "Fisher exact"
     method = stats.MonteCarloMethod(n_resamples=FFH_RESAMPLES, rng=np.random.default_rng(seed))
-    return float(stats.fisher_exact(table, method=method).pvalue), "Fisher-Freeman-Halton (MC)"
+    # scipy 1.17 returns a one-element array, not a scalar, for some sparse tables
+    # (e.g. [[0, 1], [1, 1], [1, 0]]).
+    p = np.asarray(stats.fisher_exact(table, method=method).pvalue, dtype=float).reshape(-1)
+    return float(p[0]), "Fisher-Freeman-Halton (MC)"
 
 
 def _level_name(level) -> str:
