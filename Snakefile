@@ -43,6 +43,15 @@ include: "workflow/rules/bundle.smk"
 include: "workflow/rules/predict.smk"
 
 
+# Code changes rerun exactly the rules they affect: every script rule's params get a hash
+# of its script and the package modules it imports (npc_radiomics/codehash.py).
+from npc_radiomics.codehash import attach_code_versions
+
+CODE_VERSIONS = attach_code_versions(
+    workflow.rules, Path(workflow.basedir) / "workflow" / "scripts"
+)
+
+
 report: "workflow/report/workflow.rst"
 
 
