@@ -41,6 +41,7 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/bundle_common.smk"
 include: "workflow/rules/bundle.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/baselines.smk"
 
 
 # Code changes rerun exactly the rules they affect: every script rule's params get a hash

@@ -375,6 +375,7 @@ def get_final_output():
         f"{REPORT_DIR}/index.html",
     ]
     targets += bundle_targets()
+    targets += baselines_targets()  # baselines.smk
     if CLINICAL_TSV is not None:
         targets += [
             f"{CLINICAL_DIR}/table1.tsv",
