@@ -377,6 +377,7 @@ def get_final_output():
     targets += bundle_targets()
     targets += baselines_targets()  # baselines.smk
     targets += permutation_outputs()  # permutation.smk
+    targets += [EVIDENCE_JSON]  # evidence.smk
     if CLINICAL_TSV is not None:
         targets += [
             f"{CLINICAL_DIR}/table1.tsv",

@@ -1,0 +1,40 @@
+# Is there anything to show? (pipeline step 22): events per candidate variable, Riley et
+# al.'s minimum sample size, the nested-CV AUC's CI and the permutation p-value, and a
+# plain verdict for the report's first screen.
+EVIDENCE_JSON = "results/evidence/evidence.json"
+
+
+def evidence_inputs(wildcards):
+    inputs = modelling_inputs(wildcards)
+    inputs.update(
+        nested=NESTED_CV_TSV,
+        chosen=CHOSEN_MODEL_JSON,
+        selected=f"{SELECTION_DIR}/selected_features.tsv",
+    )
+    inputs.update(
+        {"permutation": permutation_outputs()[0]} if permutation_outputs() else {}
+    )
+    return inputs
+
+
+rule evidence:
+    input:
+        unpack(evidence_inputs),
+    output:
+        EVIDENCE_JSON,
+    log:
+        "results/logs/evidence/evidence.log",
+    benchmark:
+        "results/benchmarks/evidence/evidence.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=fixed_resource(1500),
+        runtime=fixed_resource(10),
+    params:
+        **MODELLING_PARAMS,
+        anticipated_auc=config["evidence"]["anticipated_auc"],
+        alpha=config["evidence"]["alpha"],
+    script:
+        "../scripts/evidence.py"
