@@ -63,3 +63,18 @@ def test_no_chosen_model_is_no_evidence():
     nested, y = _nested(4.0)
     r = ev.evidence_summary(y, 10, None, None, nested, None, 0.7)
     assert not r["evidence"] and "no model could be chosen" in r["verdict"]
+
+
+def test_first_screen_section_shows_the_verdict(tmp_path):
+    import json
+
+    from npc_radiomics import evidence_report
+
+    nested, y = _nested(0.0)
+    record = ev.evidence_summary(y, 120, 5, "m", nested, None, 0.7)
+    (tmp_path / "e.json").write_text(json.dumps(record))
+    section = evidence_report.evidence_section({"evidence": str(tmp_path / "e.json")}, {})
+    body = "".join(section.blocks)
+    assert section.key == "evidence" and ev.NO_EVIDENCE in body and "Riley" in body
+    missing = evidence_report.baselines_section({}, {})
+    assert "not produced by this run" in "".join(missing.blocks)

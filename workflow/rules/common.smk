@@ -341,6 +341,7 @@ def report_inputs(wildcards):
     }
     if not FEATURES_IN:
         inputs["qc"] = QC_TSV
+    inputs.update(evidence_report_inputs())  # evidence.smk
     if modelling_robust():
         inputs["icc_histogram"] = ICC_HISTOGRAM
         inputs["icc"] = ICC_TSV

@@ -38,3 +38,21 @@ rule evidence:
         alpha=config["evidence"]["alpha"],
     script:
         "../scripts/evidence.py"
+
+
+def evidence_report_inputs():
+    """The standalone report's inputs of the step-22 sections (evidence_report.py)."""
+    inputs = {"evidence": EVIDENCE_JSON}
+    if config["baselines"]["enabled"]:
+        inputs.update(
+            baselines_metrics=f"{BASELINES_DIR}/metrics.tsv",
+            baselines_summary=f"{BASELINES_DIR}/baselines.json",
+            baselines_delong=f"{BASELINES_DIR}/delong_tests.tsv",
+            baselines_reclassification=f"{BASELINES_DIR}/reclassification.tsv",
+        )
+    if permutation_outputs():
+        inputs.update(
+            permutation=f"{PERMUTATION_DIR}/permutation.tsv",
+            permutation_figure=f"{FIGURES_DIR}/permutation_null.png",
+        )
+    return inputs

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 #: Section ids of the standalone report, in order (the browser test checks them all).
 SECTION_IDS = (
+    "evidence",
     "cohort",
     "table1",
     "table2",
@@ -32,6 +33,8 @@ SECTION_IDS = (
     "chosen-model",
     "curves",
     "clinical-comparison",
+    "baselines",
+    "permutation",
     "decision-curves",
     "shap",
     "provenance",
@@ -664,7 +667,19 @@ def provenance_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
+def _evidence_builder(name: str):
+    """A section of npc_radiomics.evidence_report (imported late: it imports this module)."""
+
+    def build(inputs: dict, params: dict) -> html.Section:
+        from . import evidence_report
+
+        return getattr(evidence_report, name)(inputs, params)
+
+    return build
+
+
 SECTION_BUILDERS = (
+    _evidence_builder("evidence_section"),
     cohort_section,
     table1_section,
     table2_section,
@@ -673,6 +688,8 @@ SECTION_BUILDERS = (
     chosen_section,
     curves_section,
     clinical_comparison_section,
+    _evidence_builder("baselines_section"),
+    _evidence_builder("permutation_section"),
     decision_curves_section,
     shap_section,
     provenance_section,
