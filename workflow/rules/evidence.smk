@@ -42,7 +42,12 @@ rule evidence:
 
 def evidence_report_inputs():
     """The standalone report's inputs of the step-22 sections (evidence_report.py)."""
-    inputs = {"evidence": EVIDENCE_JSON}
+    inputs = {
+        "evidence": EVIDENCE_JSON,
+        "stability_frequency": f"{STABILITY_DIR}/selection_frequency.tsv",
+        "stability_jaccard": f"{STABILITY_DIR}/jaccard.tsv",
+        "stability_figure": f"{FIGURES_DIR}/selection_frequency.png",
+    }
     if config["baselines"]["enabled"]:
         inputs.update(
             baselines_metrics=f"{BASELINES_DIR}/metrics.tsv",

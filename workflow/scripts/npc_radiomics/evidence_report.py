@@ -128,4 +128,25 @@ def permutation_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
-BUILDERS = (evidence_section, baselines_section, permutation_section)
+def stability_section(inputs: dict, params: dict) -> html.Section:
+    """Selection stability across outer folds and the final fit."""
+    section = html.Section("selection-stability", "Selection stability")
+    jaccard = _read_tsv(inputs, "stability_jaccard")
+    if jaccard is None:
+        section.add(_missing(inputs, "stability_jaccard", "Selection stability"))
+        return section
+    section.add(
+        html.table(
+            jaccard,
+            "Mean pairwise Jaccard index of the selected sets (selection refitted on each "
+            "outer fold's training part, and on the whole training set)",
+        )
+    )
+    freq = _read_tsv(inputs, "stability_frequency")
+    if freq is not None:
+        section.add(html.table(freq.head(20), "The 20 most often selected features"))
+    section.add(_figure(inputs, "stability_figure", "Selection frequency, mRMR and LASSO"))
+    return section
+
+
+BUILDERS = (evidence_section, baselines_section, permutation_section, stability_section)
