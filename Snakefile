@@ -45,6 +45,7 @@ include: "workflow/rules/baselines.smk"
 include: "workflow/rules/permutation.smk"
 include: "workflow/rules/evidence.smk"
 include: "workflow/rules/stability.smk"
+include: "workflow/rules/checklist.smk"
 
 
 # Code changes rerun exactly the rules they affect: every script rule's params get a hash

@@ -47,6 +47,7 @@ def evidence_report_inputs():
         "stability_frequency": f"{STABILITY_DIR}/selection_frequency.tsv",
         "stability_jaccard": f"{STABILITY_DIR}/jaccard.tsv",
         "stability_figure": f"{FIGURES_DIR}/selection_frequency.png",
+        "checklist": f"{REPORT_DIR}/checklist.tsv",
     }
     if config["baselines"]["enabled"]:
         inputs.update(

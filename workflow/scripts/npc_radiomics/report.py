@@ -38,6 +38,7 @@ SECTION_IDS = (
     "permutation",
     "decision-curves",
     "shap",
+    "checklist",
     "provenance",
 )
 
@@ -668,13 +669,14 @@ def provenance_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
-def _evidence_builder(name: str):
-    """A section of npc_radiomics.evidence_report (imported late: it imports this module)."""
+def _evidence_builder(name: str, module: str = "evidence_report"):
+    """A section of npc_radiomics.evidence_report or .checklist (imported late: they
+    import this module)."""
 
     def build(inputs: dict, params: dict) -> html.Section:
-        from . import evidence_report
+        import importlib
 
-        return getattr(evidence_report, name)(inputs, params)
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)(inputs, params)
 
     return build
 
@@ -694,6 +696,7 @@ SECTION_BUILDERS = (
     _evidence_builder("permutation_section"),
     decision_curves_section,
     shap_section,
+    _evidence_builder("checklist_section", "checklist"),
     provenance_section,
 )
 
