@@ -46,6 +46,7 @@ include: "workflow/rules/permutation.smk"
 include: "workflow/rules/evidence.smk"
 include: "workflow/rules/stability.smk"
 include: "workflow/rules/checklist.smk"
+include: "workflow/rules/runcrate.smk"
 
 
 # Code changes rerun exactly the rules they affect: every script rule's params get a hash
@@ -55,6 +56,8 @@ from npc_radiomics.codehash import attach_code_versions
 CODE_VERSIONS = attach_code_versions(
     workflow.rules, Path(workflow.basedir) / "workflow" / "scripts"
 )
+# Output patterns of every rule, for the run crate (runcrate.smk).
+RULE_OUTPUTS = {r.name: [str(o) for o in r.output] for r in workflow.rules}
 
 
 report: "workflow/report/workflow.rst"

@@ -380,6 +380,7 @@ def get_final_output():
     targets += permutation_outputs()  # permutation.smk
     targets += [EVIDENCE_JSON]  # evidence.smk
     targets += [f"{STABILITY_DIR}/jaccard.tsv"]  # stability.smk
+    targets += [RUN_CRATE]  # runcrate.smk
     if CLINICAL_TSV is not None:
         targets += [
             f"{CLINICAL_DIR}/table1.tsv",
