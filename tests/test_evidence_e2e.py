@@ -28,7 +28,7 @@ def test_baselines_are_scored_like_the_radiomics_models(tiny_run):
     nested = _tsv(tiny_run, "results/baselines/nested_cv.tsv")
     real = _tsv(tiny_run, "results/predictions/nested_cv.tsv")
     folds = real.drop_duplicates("patient_id").set_index("patient_id")["outer_fold"]
-    for model, g in nested.groupby("model"):
+    for _, g in nested.groupby("model"):
         assert (g.set_index("patient_id")["outer_fold"] == folds.reindex(g["patient_id"])).all()
     tests = _tsv(tiny_run, "results/baselines/delong_tests.tsv")
     chosen = json.loads((tiny_run / "results/evaluation/chosen_model.json").read_text())["model"]
