@@ -134,3 +134,36 @@ def test_changing_one_module_reruns_exactly_the_rules_importing_it(tmp_path):
         assert changed == importing, module
         # Downstream jobs rerun for their updated input, not for their own code.
         assert set(jobs) - changed <= {"select_features"}, jobs
+
+
+def _ast_imports(source: str, module: str | None) -> set[str]:
+    """The reference: the same imports found with ``ast`` (slower, exact)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "npc_radiomics"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                if module is None:
+                    continue
+                parent = module.split(".")[: -node.level]
+                base = ".".join(parent + ([base] if base else []))
+            if base.split(".")[0] == "npc_radiomics":
+                found |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return found
+
+
+def test_line_scanner_finds_what_ast_finds_in_every_real_file():
+    from npc_radiomics.codehash import _imported_names
+
+    scripts = ROOT / "workflow" / "scripts"
+    files = [(p, None) for p in sorted(scripts.glob("*.py"))]
+    files += [
+        (p, f"npc_radiomics.{p.stem}") for p in sorted((scripts / "npc_radiomics").glob("*.py"))
+    ]
+    for path, module in files:
+        source = path.read_text()
+        assert _imported_names(source, module) >= _ast_imports(source, module), path.name
