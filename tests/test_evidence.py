@@ -78,3 +78,9 @@ def test_first_screen_section_shows_the_verdict(tmp_path):
     assert section.key == "evidence" and ev.NO_EVIDENCE in body and "Riley" in body
     missing = evidence_report.baselines_section({}, {})
     assert "not produced by this run" in "".join(missing.blocks)
+
+
+def test_an_auc_interval_below_one_half_is_no_evidence():
+    nested, y = _nested(-4.0)
+    r = ev.evidence_summary(y, 10, 3, "m", nested, None, 0.7)
+    assert not r["evidence"] and "lies below 0.5" in r["verdict"]

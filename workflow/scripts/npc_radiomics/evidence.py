@@ -148,9 +148,10 @@ def evidence_summary(
         record.update(
             nested_auc_pooled=res.auc, nested_auc_ci_low=res.ci_low, nested_auc_ci_high=res.ci_high
         )
-        if not np.isfinite(res.ci_low) or res.ci_low <= 0.5 <= res.ci_high:
+        if not res.ci_low > 0.5:  # includes 0.5, lies below it, or is undefined
+            where = "lies below" if res.ci_high < 0.5 else "includes"
             reasons.append(
-                f"the nested-CV AUC's 95% CI ({res.ci_low:.2f}-{res.ci_high:.2f}) includes 0.5"
+                f"the nested-CV AUC's 95% CI ({res.ci_low:.2f}-{res.ci_high:.2f}) {where} 0.5"
             )
     else:
         reasons.append("no model could be chosen")
@@ -169,7 +170,7 @@ def evidence_summary(
     record["verdict"] = (
         f"{NO_EVIDENCE}: " + "; ".join(reasons)
         if reasons
-        else "the nested-CV AUC's 95% CI excludes 0.5"
+        else "the nested-CV AUC's 95% CI lies above 0.5"
         + (f" and the permutation p-value is {p_value:.3f}" if p_value is not None else "")
     )
     if sizes.get("candidates", {}).get("n_required") and n < sizes["candidates"]["n_required"]:
