@@ -134,10 +134,11 @@ def evidence_summary(
         "chosen_model": chosen,
     }
     sizes = {}
+    r2 = cstatistic_to_r2_cs(anticipated_auc, prevalence) if 0 < prevalence < 1 else None
     for key, p in (("candidates", n_candidates), ("selected", n_selected)):
-        if p and 0 < prevalence < 1:
+        if p and r2 is not None:
             try:
-                sizes[key] = riley_sample_size(p, prevalence, cstatistic=anticipated_auc)
+                sizes[key] = riley_sample_size(p, prevalence, r2_cs=r2)
             except InputError as err:
                 sizes[key] = {"note": str(err)}
     record["riley"] = sizes
