@@ -15,6 +15,7 @@ RULE_OUTPUTS = {
     ],
     "fit_final": ["results/models/{model}/predictions.tsv"],
     "bundle": ["results/bundle"],
+    "bundle_model": ["results/bundles/{model}"],
 }
 
 
@@ -47,6 +48,7 @@ def test_files_are_matched_to_the_rules_that_made_them():
         "results/bundle/manifest.json",
         "results/split/split.tsv",
         "results/logs/x.log",
+        "results/bundles/knn/manifest.json",
     ]
     made = rc.rule_of_files(files, RULE_OUTPUTS)
     assert made == {
@@ -54,6 +56,7 @@ def test_files_are_matched_to_the_rules_that_made_them():
         "results/models/knn/predictions.tsv": "fit_final",
         "results/bundle/manifest.json": "bundle",
         "results/split/split.tsv": "split",
+        "results/bundles/knn/manifest.json": "bundle_model",
     }
 
 

@@ -34,7 +34,8 @@ def _pattern_regex(pattern: str) -> re.Pattern:
     for m in re.finditer(r"\{(\w+)(?:,([^{}]*(?:\{[^{}]*\}[^{}]*)*))?\}", pattern):
         out += re.escape(pattern[pos : m.start()]) + f"(?:{m.group(2) or '[^/]+'})"
         pos = m.end()
-    return re.compile(out + re.escape(pattern[pos:]) + r"/?")
+    # a directory output (bundle/, bundles/{model}/) claims the files under it
+    return re.compile(out + re.escape(pattern[pos:].rstrip("/")) + r"(?:/.+)?")
 
 
 def rule_of_files(files: list[str], rule_outputs: dict[str, list[str]]) -> dict[str, str]:
@@ -44,14 +45,12 @@ def rule_of_files(files: list[str], rule_outputs: dict[str, list[str]]) -> dict[
     for rule, patterns in rule_outputs.items():
         for p in patterns:
             literal = len(re.sub(r"\{[^}]*\}", "", p))
-            compiled.append((literal, rule, p, _pattern_regex(p)))
+            compiled.append((literal, rule, _pattern_regex(p)))
     compiled.sort(key=lambda c: (-c[0], c[1]))
     out = {}
     for f in files:
-        for _, rule, p, rx in compiled:
-            if rx.fullmatch(f) or (
-                "{" not in p and f.startswith(p.rstrip("/") + "/")  # a directory output
-            ):
+        for _, rule, rx in compiled:
+            if rx.fullmatch(f):
                 out[f] = rule
                 break
     return out
