@@ -56,8 +56,13 @@ from npc_radiomics.codehash import attach_code_versions
 CODE_VERSIONS = attach_code_versions(
     workflow.rules, Path(workflow.basedir) / "workflow" / "scripts"
 )
-# Output patterns of every rule, for the run crate (runcrate.smk).
-RULE_OUTPUTS = {r.name: [str(o) for o in r.output] for r in workflow.rules}
+# Output, log and benchmark patterns of every rule, for the run crate (runcrate.smk).
+RULE_OUTPUTS = {
+    r.name: [
+        str(o) for o in [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])]
+    ]
+    for r in workflow.rules
+}
 
 
 report: "workflow/report/workflow.rst"
