@@ -42,6 +42,28 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/bundle_common.smk"
 include: "workflow/rules/bundle.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/baselines.smk"
+include: "workflow/rules/permutation.smk"
+include: "workflow/rules/evidence.smk"
+include: "workflow/rules/stability.smk"
+include: "workflow/rules/checklist.smk"
+include: "workflow/rules/runcrate.smk"
+
+
+# Code changes rerun exactly the rules they affect: every script rule's params get a hash
+# of its script and the package modules it imports (npc_radiomics/codehash.py).
+from npc_radiomics.codehash import attach_code_versions
+
+CODE_VERSIONS = attach_code_versions(
+    workflow.rules, Path(workflow.basedir) / "workflow" / "scripts"
+)
+# Output, log and benchmark patterns of every rule, for the run crate (runcrate.smk).
+RULE_OUTPUTS = {
+    r.name: [
+        str(o) for o in [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])]
+    ]
+    for r in workflow.rules
+}
 
 
 report: "workflow/report/workflow.rst"

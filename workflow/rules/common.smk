@@ -460,6 +460,7 @@ def report_inputs(wildcards):
     }
     if not FEATURES_IN:
         inputs["qc"] = QC_TSV
+    inputs.update(evidence_report_inputs())  # evidence.smk
     if modelling_robust():
         inputs["icc_histogram"] = ICC_HISTOGRAM
         inputs["icc"] = ICC_TSV
@@ -494,6 +495,11 @@ def get_final_output():
         f"{REPORT_DIR}/index.html",
     ]
     targets += bundle_targets()
+    targets += baselines_targets()  # baselines.smk
+    targets += permutation_outputs()  # permutation.smk
+    targets += [EVIDENCE_JSON]  # evidence.smk
+    targets += [f"{STABILITY_DIR}/jaccard.tsv"]  # stability.smk
+    targets += [RUN_CRATE]  # runcrate.smk
     if CLINICAL_TSV is not None:
         targets += [
             f"{CLINICAL_DIR}/table1.tsv",

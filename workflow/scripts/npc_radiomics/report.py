@@ -24,16 +24,21 @@ log = logging.getLogger(__name__)
 
 #: Section ids of the standalone report, in order (the browser test checks them all).
 SECTION_IDS = (
+    "evidence",
     "cohort",
     "table1",
     "table2",
     "features",
+    "selection-stability",
     "table3",
     "chosen-model",
     "curves",
     "clinical-comparison",
+    "baselines",
+    "permutation",
     "decision-curves",
     "shap",
+    "checklist",
     "provenance",
 )
 
@@ -664,17 +669,34 @@ def provenance_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
+def _evidence_builder(name: str, module: str = "evidence_report"):
+    """A section of npc_radiomics.evidence_report or .checklist (imported late: they
+    import this module)."""
+
+    def build(inputs: dict, params: dict) -> html.Section:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)(inputs, params)
+
+    return build
+
+
 SECTION_BUILDERS = (
+    _evidence_builder("evidence_section"),
     cohort_section,
     table1_section,
     table2_section,
     features_section,
+    _evidence_builder("stability_section"),
     table3_section,
     chosen_section,
     curves_section,
     clinical_comparison_section,
+    _evidence_builder("baselines_section"),
+    _evidence_builder("permutation_section"),
     decision_curves_section,
     shap_section,
+    _evidence_builder("checklist_section", "checklist"),
     provenance_section,
 )
 

@@ -54,7 +54,11 @@ def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> log
 
 
 def rule_setup(snakemake) -> logging.Logger:
-    """Common start of every rule script: thread limits, then logging to the rule's log."""
+    """Common start of every rule script: thread limits, then logging to the rule's log;
+    the code-version param (for Snakemake's rerun triggers only) is taken out of params."""
+    from npc_radiomics.codehash import strip_code_version
+
+    strip_code_version(snakemake)
     limit_threads(snakemake.threads)
     log = snakemake.log[0] if len(snakemake.log) else None
     return setup_logging(log)

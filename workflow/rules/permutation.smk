@@ -1,0 +1,77 @@
+# Negative control (pipeline step 22): selection + tuning + nested CV of the chosen model
+# (or of every model) rerun on permuted training labels, one job per permutation; the
+# null distribution of the nested-CV AUC and the permutation p-value of the real one.
+PERMUTATION_DIR = "results/permutation"
+PERMUTATION_RUN = f"{PERMUTATION_DIR}/runs/{{target}}/perm{{perm}}.json"
+
+
+def permutation_targets_models():
+    """``chosen`` (one job per permutation reads the chosen model) or every model."""
+    return (
+        ["chosen"] if config["permutation"]["models"] == "chosen" else config["models"]
+    )
+
+
+def permutation_run_inputs(wildcards):
+    inputs = modelling_inputs(wildcards)
+    if wildcards.target == "chosen":
+        inputs["chosen"] = CHOSEN_MODEL_JSON
+    return inputs
+
+
+def permutation_outputs():
+    if not config["permutation"]["n"]:
+        return []
+    return [f"{PERMUTATION_DIR}/permutation.tsv"]
+
+
+rule permutation_run:
+    input:
+        unpack(permutation_run_inputs),
+    output:
+        PERMUTATION_RUN,
+    log:
+        "results/logs/permutation_run/{target}_{perm}.log",
+    benchmark:
+        "results/benchmarks/permutation_run/{target}_{perm}.tsv"
+    wildcard_constraints:
+        target="|".join(["chosen", *config["models"]]),
+        perm=r"\d+",
+    conda:
+        "../../envs/modelling.yaml"
+    threads: 1
+    resources:
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(720),
+    params:
+        **MODELLING_PARAMS,
+        models=config["models"],
+        search_spaces={m: config["search_spaces"][m] for m in config["models"]},
+    script:
+        "../scripts/permutation_run.py"
+
+
+rule permutation_test:
+    input:
+        runs=expand(
+            PERMUTATION_RUN,
+            target=permutation_targets_models(),
+            perm=range(config["permutation"]["n"]),
+        ),
+        metrics=f"{EVALUATION_DIR}/metrics.tsv",
+    output:
+        null=f"{PERMUTATION_DIR}/null.tsv",
+        summary=f"{PERMUTATION_DIR}/permutation.tsv",
+        figure=f"{FIGURES_DIR}/permutation_null.png",
+    log:
+        "results/logs/permutation_test/permutation_test.log",
+    benchmark:
+        "results/benchmarks/permutation_test/permutation_test.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(10),
+    script:
+        "../scripts/permutation_test.py"

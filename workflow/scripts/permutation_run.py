@@ -1,0 +1,15 @@
+"""Rule permutation_run: the whole modelling pipeline on permuted training labels."""
+
+from npc_radiomics.io import write_json
+from npc_radiomics.permutation import permutation_run_rule
+from npc_radiomics.runtime import rule_setup
+
+log = rule_setup(snakemake)
+record = permutation_run_rule(
+    snakemake.input,
+    snakemake.params,
+    snakemake.wildcards.target,
+    int(snakemake.wildcards.perm),
+    n_jobs=snakemake.threads,
+)
+write_json(record, snakemake.output[0])

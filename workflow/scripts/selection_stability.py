@@ -1,0 +1,11 @@
+"""Rule selection_stability: selection per outer fold + final fit, frequencies, Jaccard."""
+
+from npc_radiomics.design import load_rule_design
+from npc_radiomics.runtime import rule_setup
+from npc_radiomics.stability import stability_rule
+from npc_radiomics.tuning import TuningSettings
+
+log = rule_setup(snakemake)
+p = snakemake.params
+design = load_rule_design(snakemake.input, p)
+log.info(stability_rule(design, TuningSettings(**p.settings), p.seed, snakemake.output))
