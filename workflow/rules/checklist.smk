@@ -1,11 +1,6 @@
 # Reporting checklist (pipeline step 22): TRIPOD+AI, CLEAR and METRICS items filled from
 # this run's result files, each linked to its report section; the rest marked for the user.
-CHECKLIST_TSV = f"{REPORT_DIR}/checklist.tsv"
-
-
-def checklist_inputs(wildcards):
-    """The report's own inputs (the checklist rests on exactly what the report shows)."""
-    return {k: v for k, v in report_inputs(wildcards).items() if k != "checklist"}
+# Constants and input functions: evidence_common.smk.
 
 
 rule checklist:

@@ -1,28 +1,7 @@
 # Negative control (pipeline step 22): selection + tuning + nested CV of the chosen model
 # (or of every model) rerun on permuted training labels, one job per permutation; the
 # null distribution of the nested-CV AUC and the permutation p-value of the real one.
-PERMUTATION_DIR = "results/permutation"
-PERMUTATION_RUN = f"{PERMUTATION_DIR}/runs/{{target}}/perm{{perm}}.json"
-
-
-def permutation_targets_models():
-    """``chosen`` (one job per permutation reads the chosen model) or every model."""
-    return (
-        ["chosen"] if config["permutation"]["models"] == "chosen" else config["models"]
-    )
-
-
-def permutation_run_inputs(wildcards):
-    inputs = modelling_inputs(wildcards)
-    if wildcards.target == "chosen":
-        inputs["chosen"] = CHOSEN_MODEL_JSON
-    return inputs
-
-
-def permutation_outputs():
-    if not config["permutation"]["n"]:
-        return []
-    return [f"{PERMUTATION_DIR}/permutation.tsv"]
+# Constants and input functions: evidence_common.smk.
 
 
 rule permutation_run:

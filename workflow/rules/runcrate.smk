@@ -1,37 +1,7 @@
 # A Workflow Run RO-Crate of the run (pipeline step 22): results/ro-crate-metadata.json,
 # every result file with its checksum linked to the rule that made it, the inputs with
 # checksums, the config, the code version and the software versions.
-import subprocess
-
-RUN_CRATE = "results/ro-crate-metadata.json"
-
-
-def _git_commit():
-    """The repository's commit (``-dirty`` with uncommitted changes), or None."""
-    try:
-        git = ["git", "-C", str(BASEDIR)]
-        commit = subprocess.run(
-            git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-        if commit.returncode != 0:
-            return None
-        dirty = subprocess.run(
-            git + ["status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return commit.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-GIT_COMMIT = _git_commit()
-
-
-def run_crate_inputs(wildcards):
-    """Every other final target: the crate describes the finished run."""
-    return [t for t in get_final_output() if t != RUN_CRATE]
+# Constants and input functions: evidence_common.smk.
 
 
 rule run_crate:

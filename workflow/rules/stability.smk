@@ -1,7 +1,7 @@
 # Selection stability (pipeline step 22): the selection refitted on each outer fold's
 # training part and on the whole training set; how often each feature survived mRMR and
 # LASSO, and the mean pairwise Jaccard index of the selected sets.
-STABILITY_DIR = f"{SELECTION_DIR}/stability"
+# Constants and input functions: evidence_common.smk.
 
 
 rule selection_stability:

@@ -156,8 +156,8 @@ def strip_code_version(snakemake) -> None:
     attribute (checked on Snakemake 9.27.1 by tests/test_codehash.py)."""
     params = getattr(snakemake, "_params_store", None)
     if params is None:
-        params = snakemake.params
-    if CODE_PARAM not in params.keys():
+        params = getattr(snakemake, "params", None)
+    if params is None or CODE_PARAM not in params.keys():  # a rule without params
         return
     start, end = params._names[CODE_PARAM]
     if end is not None or start != len(params) - 1:

@@ -1,0 +1,179 @@
+# Constants and input functions of the evidence rules (baselines, permutation, evidence,
+# stability, checklist, runcrate): kept apart from the rules, as in bundle_common.smk.
+import subprocess
+
+# ---- baselines.smk
+# Baselines on the same footing as the radiomics models (pipeline step 22): volume only,
+# the stepwise clinical model and radiomics score + clinical, with the same split, outer
+# folds, threshold rule, Table 3 rows and DeLong tests against the chosen model.
+BASELINES_DIR = "results/baselines"
+
+# Start-up: the volume's sequence must be a configured one (images runs); a ready feature
+# table without the volume column gets a warning and the report shows the gap.
+if config["baselines"]["enabled"] and not PREDICT:
+    _volume = f"{config['baselines']['volume_sequence']}__{config['baselines']['volume_feature']}"
+    if not FEATURES_IN and config["baselines"]["volume_sequence"] not in SEQUENCES:
+        _stop(
+            InputError(
+                f"config key baselines.volume_sequence: "
+                f"{config['baselines']['volume_sequence']!r} is not one of the sequences "
+                f"{SEQUENCES}"
+            )
+        )
+    if FEATURES_IN:
+        from npc_radiomics.baselines import table_has_column
+
+        if not table_has_column(config["features_table"], _volume):
+            _warn(
+                [
+                    f"baselines: no column {_volume} in the feature table: no volume-only "
+                    "baseline (the report shows the gap)"
+                ]
+            )
+
+
+def baselines_inputs(wildcards):
+    """Features (no robust filter: the volume may fail the ICC), split, the chosen model's
+    predictions and, when the run has one, the clinical table."""
+    inputs = {
+        "features": modelling_features(),
+        "split": SPLIT_TSV,
+        "predictions": PREDICTIONS_TSV,
+        "nested": NESTED_CV_TSV,
+        "chosen": CHOSEN_MODEL_JSON,
+    }
+    if CLINICAL_TSV is not None:
+        inputs["clinical"] = CLINICAL_TSV
+    return inputs
+
+
+def baselines_targets():
+    if not config["baselines"]["enabled"]:
+        return []
+    return [f"{BASELINES_DIR}/metrics.tsv"]
+
+
+# ---- permutation.smk
+# Negative control (pipeline step 22): selection + tuning + nested CV of the chosen model
+# (or of every model) rerun on permuted training labels, one job per permutation; the
+# null distribution of the nested-CV AUC and the permutation p-value of the real one.
+PERMUTATION_DIR = "results/permutation"
+
+PERMUTATION_RUN = f"{PERMUTATION_DIR}/runs/{{target}}/perm{{perm}}.json"
+
+
+def permutation_targets_models():
+    """``chosen`` (one job per permutation reads the chosen model) or every model."""
+    return (
+        ["chosen"] if config["permutation"]["models"] == "chosen" else config["models"]
+    )
+
+
+def permutation_run_inputs(wildcards):
+    inputs = modelling_inputs(wildcards)
+    if wildcards.target == "chosen":
+        inputs["chosen"] = CHOSEN_MODEL_JSON
+    return inputs
+
+
+def permutation_outputs():
+    if not config["permutation"]["n"]:
+        return []
+    return [f"{PERMUTATION_DIR}/permutation.tsv"]
+
+
+# ---- evidence.smk
+# Is there anything to show? (pipeline step 22): events per candidate variable, Riley et
+# al.'s minimum sample size, the nested-CV AUC's CI and the permutation p-value, and a
+# plain verdict for the report's first screen.
+EVIDENCE_JSON = "results/evidence/evidence.json"
+
+
+def evidence_inputs(wildcards):
+    inputs = modelling_inputs(wildcards)
+    inputs.update(
+        nested=NESTED_CV_TSV,
+        chosen=CHOSEN_MODEL_JSON,
+        selected=f"{SELECTION_DIR}/selected_features.tsv",
+    )
+    inputs.update(
+        {"permutation": permutation_outputs()[0]} if permutation_outputs() else {}
+    )
+    return inputs
+
+
+def evidence_report_inputs():
+    """The standalone report's inputs of the step-22 sections (evidence_report.py)."""
+    inputs = {
+        "evidence": EVIDENCE_JSON,
+        "stability_frequency": f"{STABILITY_DIR}/selection_frequency.tsv",
+        "stability_jaccard": f"{STABILITY_DIR}/jaccard.tsv",
+        "stability_figure": f"{FIGURES_DIR}/selection_frequency.png",
+        "checklist": f"{REPORT_DIR}/checklist.tsv",
+    }
+    if config["baselines"]["enabled"]:
+        inputs.update(
+            baselines_metrics=f"{BASELINES_DIR}/metrics.tsv",
+            baselines_summary=f"{BASELINES_DIR}/baselines.json",
+            baselines_delong=f"{BASELINES_DIR}/delong_tests.tsv",
+            baselines_reclassification=f"{BASELINES_DIR}/reclassification.tsv",
+        )
+    if permutation_outputs():
+        inputs.update(
+            permutation=f"{PERMUTATION_DIR}/permutation.tsv",
+            permutation_figure=f"{FIGURES_DIR}/permutation_null.png",
+        )
+    return inputs
+
+
+# ---- stability.smk
+# Selection stability (pipeline step 22): the selection refitted on each outer fold's
+# training part and on the whole training set; how often each feature survived mRMR and
+# LASSO, and the mean pairwise Jaccard index of the selected sets.
+STABILITY_DIR = f"{SELECTION_DIR}/stability"
+
+
+# ---- checklist.smk
+# Reporting checklist (pipeline step 22): TRIPOD+AI, CLEAR and METRICS items filled from
+# this run's result files, each linked to its report section; the rest marked for the user.
+CHECKLIST_TSV = f"{REPORT_DIR}/checklist.tsv"
+
+
+def checklist_inputs(wildcards):
+    """The report's own inputs (the checklist rests on exactly what the report shows)."""
+    return {k: v for k, v in report_inputs(wildcards).items() if k != "checklist"}
+
+
+# ---- runcrate.smk
+# A Workflow Run RO-Crate of the run (pipeline step 22): results/ro-crate-metadata.json,
+# every result file with its checksum linked to the rule that made it, the inputs with
+# checksums, the config, the code version and the software versions.
+RUN_CRATE = "results/ro-crate-metadata.json"
+
+
+def _git_commit():
+    """The repository's commit (``-dirty`` with uncommitted changes), or None."""
+    try:
+        git = ["git", "-C", str(BASEDIR)]
+        commit = subprocess.run(
+            git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+GIT_COMMIT = _git_commit()
+
+
+def run_crate_inputs(wildcards):
+    """Every other final target: the crate describes the finished run."""
+    return [t for t in get_final_output() if t != RUN_CRATE]
