@@ -12,6 +12,7 @@ from npc_radiomics.config import SEED_STEPS, derived_seed, validate_config
 from npc_radiomics.zoo import parse_search_spaces
 from npc_radiomics.tuning import TuningSettings
 from npc_radiomics.errors import InputError
+from npc_radiomics.harmonize import check_harmonization_config
 from npc_radiomics import sheets
 from npc_radiomics import split as split_checks
 from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
@@ -127,6 +128,8 @@ except InputError as err:
 
 try:
     parse_search_spaces(config.get("search_spaces", {}), config["models"])
+    if not PREDICT:
+        check_harmonization_config(config)
 except InputError as err:
     _stop(err)
 
@@ -197,6 +200,17 @@ MODELLING_PARAMS = {
     "id_column": MODELLING_ID,
     "outcome": OUTCOME,
     "exclude": [c for c in config["features_table_columns"].values() if c],
+    # ComBat's covariates (npc_radiomics.harmonize); categorical ones become dummies.
+    **(
+        {
+            "harmonization": {
+                "covariates": list(config["harmonization"].get("covariates") or []),
+                "categorical": list(config["clinical_variables"]["categorical"]),
+            }
+        }
+        if config["harmonization"]["combat"]
+        else {}
+    ),
 }
 
 
@@ -287,6 +301,9 @@ def modelling_inputs(wildcards):
     robust = modelling_robust()
     if robust:
         inputs["robust"] = robust[0]
+    harmonization = config["harmonization"]
+    if harmonization["combat"] and harmonization.get("covariates") and not FEATURES_IN:
+        inputs["clinical"] = CLINICAL_TSV  # ComBat's covariates
     return inputs
 
 

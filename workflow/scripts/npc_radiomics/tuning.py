@@ -70,10 +70,13 @@ class TuningSettings:
     n_lambdas: int = 50
     lasso_rule: str = "min"
     max_non_finite_share: float = 0.1
+    combat: bool = False  # ComBat across centres first in the pipeline (harmonize.py)
+    unseen_centre: str = "own_location_scale"
 
     @classmethod
     def from_config(cls, cfg: dict) -> TuningSettings:
         tun, sel = cfg["tuning"], cfg["selection"]
+        harm = cfg.get("harmonization") or {}
         batch = tun.get("batch_size") or tun.get("n_jobs_per_model") or 1
         return cls(
             n_trials=int(tun["n_trials"]),
@@ -86,11 +89,15 @@ class TuningSettings:
             n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),
             lasso_rule=sel["lasso"].get("rule", "min"),
             max_non_finite_share=float(sel.get("max_non_finite_share", 0.1)),
+            combat=bool(harm.get("combat", False)),
+            unseen_centre=str(harm.get("unseen_centre", "own_location_scale")),
         )
 
     def selection(self, seed: int) -> Pipeline:
-        """The unfitted selection pipeline (its LASSO CV seeded from the master seed)."""
-        return selection_pipeline(
+        """The unfitted selection pipeline (its LASSO CV seeded from the master seed),
+        preceded by ComBat across centres when ``combat`` is on (so it is refitted
+        wherever the selection is: every CV fold, the final fit)."""
+        selection = selection_pipeline(
             self.mrmr_k,
             self.lasso_folds,
             self.n_lambdas,
@@ -98,6 +105,11 @@ class TuningSettings:
             derived_seed(seed, "lasso"),
             self.max_non_finite_share,
         )
+        if not self.combat:
+            return selection
+        from .harmonize import harmonization_step
+
+        return Pipeline([harmonization_step(self.unseen_centre), *selection.steps])
 
 
 def check_fold_sizes(y, settings: TuningSettings, nested: bool) -> None:
@@ -369,7 +381,10 @@ def study_fingerprint(
 ) -> str:
     """A short hash of everything a slot's result depends on (names the stored study)."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(X.to_numpy(dtype=float)).tobytes())
+    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
+    h.update(np.ascontiguousarray(X[numeric].to_numpy(dtype=float)).tobytes())
+    if len(numeric) < X.shape[1]:  # ComBat's centre column (text)
+        h.update(json.dumps(X.drop(columns=numeric).astype(str).to_numpy().tolist()).encode())
     h.update(json.dumps(list(map(str, X.columns))).encode())
     h.update(np.asarray(y, dtype=np.int64).tobytes())
     for tr, va in folds:
@@ -391,7 +406,7 @@ def _code_version() -> str:
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for module in ("zoo.py", "selection.py", "tuning.py"):
+    for module in ("zoo.py", "selection.py", "tuning.py", "harmonize.py"):
         h.update((here / module).read_bytes())
     for lib in (np, pd, sklearn, optuna, xgboost, lightgbm):
         h.update(f"{lib.__name__}={lib.__version__};".encode())
