@@ -162,8 +162,12 @@ def test_no_test_or_external_row_reaches_fit(monkeypatch):
     assert len(seen) > 1 + SETTINGS.outer_folds  # every fold refits it
     assert all(rows <= train for rows in seen)
     assert any(rows < train for rows in seen)
-    # Every cohort was predicted, external centres through their own location/scale.
-    assert set(pred["cohort"]) == {"train", "test", "C", "D"}
+    # Every cohort was predicted, external centres through their own location/scale,
+    # and pooled (two external centres).
+    assert pred["cohort"].drop_duplicates().tolist() == ["train", "test", "C", "D", "external"]
+    pooled = pred[pred["cohort"] == "external"].set_index("patient_id")["probability"]
+    each = pred[pred["cohort"].isin(["C", "D"])].set_index("patient_id")["probability"]
+    pd.testing.assert_series_equal(pooled.sort_index(), each.sort_index())
     assert pred["probability"].notna().all()
 
 

@@ -13,6 +13,7 @@ from npc_radiomics.zoo import parse_search_spaces
 from npc_radiomics.tuning import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics.harmonize import check_harmonization_config
+from npc_radiomics import centres
 from npc_radiomics import sheets
 from npc_radiomics import split as split_checks
 from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
@@ -47,6 +48,8 @@ def resource_path(path):
 
 try:
     validate_config(config, SCHEMAS / "config.schema.yaml")
+    if not config["predict"]["samples"]:
+        centres.check_centre_config(config)
 except InputError as err:
     _stop(err)
 
@@ -95,14 +98,16 @@ try:
         sheets.check_clinical_columns(
             demo_cohort.CLINICAL_COLUMNS, config, "the demo clinical table"
         )
-        sheets.design_checks(
-            config,
-            SAMPLES,
-            demo_cohort.response_labels(
-                DEMO_SETTINGS,
-                config["demo"]["preset"],
-                derived_seed(config["seed"], "demo"),
-            ),
+        _labels = demo_cohort.response_labels(
+            DEMO_SETTINGS,
+            config["demo"]["preset"],
+            derived_seed(config["seed"], "demo"),
+        )
+        sheets.design_checks(config, SAMPLES, _labels)
+        _warn(
+            centres.centre_class_warnings(
+                config, centres.patient_labels(SAMPLES, _labels)
+            )
         )
     else:
         SAMPLES = sheets.validate_samples(
@@ -121,6 +126,14 @@ try:
         )
         sheets.cross_check(SAMPLES, _clinical)
         _warn(sheets.startup_checks(config, SAMPLES, _clinical))
+        _warn(
+            centres.centre_class_warnings(
+                config,
+                centres.patient_labels(
+                    SAMPLES, _clinical.set_index("patient_id")[OUTCOME].to_dict()
+                ),
+            )
+        )
     if FEATURES_IN:
         _warn(split_checks.check_features_input(config))
 except InputError as err:
@@ -192,6 +205,13 @@ CLINICAL_DIR = "results/clinical"
 FIGURES_DIR = "results/figures"
 REPORT_DIR = "results/report"
 CHOSEN_MODEL_JSON = f"{EVALUATION_DIR}/chosen_model.json"
+# Centres (pipeline step 21): leave-one-centre-out and centre-effect diagnostics.
+LOCO = bool(config["validation"]["leave_one_centre_out"]) and not PREDICT
+LOCO_DIR = "results/loco"
+LOCO_FOLD = f"{LOCO_DIR}/{{centre}}/{{model}}.tsv"
+LOCO_FOLD_INFO = f"{LOCO_DIR}/{{centre}}/{{model}}.json"
+LOCO_TSV = f"{LOCO_DIR}/loco.tsv"
+LOCO_FOREST = f"{FIGURES_DIR}/loco_forest.png"
 
 # Params shared by every modelling rule (design matrix, settings, seed).
 MODELLING_PARAMS = {
@@ -361,6 +381,9 @@ def report_inputs(wildcards):
     if modelling_robust():
         inputs["icc_histogram"] = ICC_HISTOGRAM
         inputs["icc"] = ICC_TSV
+    if LOCO:
+        inputs["loco"] = LOCO_TSV
+        inputs["loco_forest"] = LOCO_FOREST
     if CLINICAL_TSV is not None:
         for key, name in (
             ("table1", "table1.tsv"),
@@ -392,6 +415,8 @@ def get_final_output():
         f"{REPORT_DIR}/index.html",
     ]
     targets += bundle_targets()
+    if LOCO:
+        targets += [LOCO_TSV]
     if CLINICAL_TSV is not None:
         targets += [
             f"{CLINICAL_DIR}/table1.tsv",

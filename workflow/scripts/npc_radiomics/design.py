@@ -15,7 +15,7 @@ import pandas as pd
 
 from .errors import InputError
 from .io import read_table
-from .layout import cohort_order
+from .layout import POOL_COHORTS, POOLED_EXTERNAL, cohort_order
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class Design:
     #: Columns the modelling Pipeline consumes besides the features (ComBat's centre and
     #: covariates, npc_radiomics.harmonize), indexed like X; None without harmonisation.
     aux: pd.DataFrame | None = None
+    #: Each patient's centre (the split's ``center``), indexed like X; None if unknown.
+    centre: pd.Series | None = None
 
     @property
     def features(self) -> list[str]:
@@ -48,11 +50,18 @@ class Design:
         return self.X if self.aux is None else self.X.join(self.aux)
 
     def cohorts(self) -> list[str]:
-        """``train``, ``test``, then external centres in sorted order (those present)."""
-        return cohort_order(self.cohort)
+        """``train``, ``test``, then external centres in sorted order (those present), then
+        the pooled ``external`` cohort when there are two or more external centres."""
+        order = cohort_order(self.cohort)
+        if len([c for c in order if c not in POOL_COHORTS]) >= 2:
+            order.append(POOLED_EXTERNAL)
+        return order
 
     def subset(self, cohort: str) -> tuple[pd.DataFrame, pd.Series]:
-        keep = self.cohort == cohort
+        if cohort == POOLED_EXTERNAL:
+            keep = ~self.cohort.isin(POOL_COHORTS)
+        else:
+            keep = self.cohort == cohort
         return self.model_X[keep], self.y[keep]
 
     def train(self) -> tuple[pd.DataFrame, pd.Series]:
@@ -180,7 +189,11 @@ def load_design(
         aux = _harmonization_columns(
             split, table, patients, combat_covariates, clinical_path, categorical
         )
-    return Design(X=X, y=y, cohort=cohort, aux=aux)
+    centre = None
+    if "center" in split.columns:
+        centre = split.set_index("patient_id")["center"].reindex(patients).astype(str)
+        centre.index.name = "patient_id"
+    return Design(X=X, y=y, cohort=cohort, aux=aux, centre=centre)
 
 
 def _harmonization_columns(split, table, patients, covariates, clinical_path, categorical):
