@@ -212,6 +212,9 @@ LOCO_FOLD = f"{LOCO_DIR}/{{centre}}/{{model}}.tsv"
 LOCO_FOLD_INFO = f"{LOCO_DIR}/{{centre}}/{{model}}.json"
 LOCO_TSV = f"{LOCO_DIR}/loco.tsv"
 LOCO_FOREST = f"{FIGURES_DIR}/loco_forest.png"
+CENTRES_TSV = "results/centres/centres.tsv"
+CENTRE_DIAGNOSTICS_TSV = "results/centres/diagnostics.tsv"
+CENTRE_PCA = f"{FIGURES_DIR}/centre_pca.png"
 
 # Params shared by every modelling rule (design matrix, settings, seed).
 MODELLING_PARAMS = {
@@ -381,6 +384,9 @@ def report_inputs(wildcards):
     if modelling_robust():
         inputs["icc_histogram"] = ICC_HISTOGRAM
         inputs["icc"] = ICC_TSV
+    inputs["centres"] = CENTRES_TSV
+    inputs["centre_diagnostics"] = CENTRE_DIAGNOSTICS_TSV
+    inputs["centre_pca"] = CENTRE_PCA
     if LOCO:
         inputs["loco"] = LOCO_TSV
         inputs["loco_forest"] = LOCO_FOREST
@@ -415,6 +421,7 @@ def get_final_output():
         f"{REPORT_DIR}/index.html",
     ]
     targets += bundle_targets()
+    targets += [CENTRES_TSV]
     if LOCO:
         targets += [LOCO_TSV]
     if CLINICAL_TSV is not None:

@@ -175,3 +175,219 @@ def patient_labels(samples: pd.DataFrame, labels: dict) -> pd.DataFrame:
             "label": [int(labels[p]) for p in first["patient_id"]],
         }
     )
+
+
+# ------------------------------------------------------------- centre-effect diagnostics
+DIAGNOSTIC_COLUMNS = [
+    "patients",
+    "harmonised",
+    "n",
+    "n_centres",
+    "auc",
+    "balanced_accuracy",
+    "folds",
+    "note",
+]
+
+
+def _selected_matrix(design, features: list[str]) -> pd.DataFrame:
+    """The selected features of every patient, non-finite values -> the training median."""
+    X = design.X[[f for f in features if f in design.X.columns]].astype(float)
+    X = X.where(np.isfinite(X))
+    median = X[design.cohort.reindex(X.index).to_numpy() == "train"].median()
+    return X.fillna(median).fillna(0.0)
+
+
+def centre_diagnostics(design, features: list[str], seed: int, combat: bool) -> pd.DataFrame:
+    """How well the selected ``features`` predict the centre (:func:`centre_predictability`)
+    among the training patients and among all patients, before and (with ComBat refitted in
+    each CV fold) after harmonisation. A scope with fewer than two centres, or centres too
+    small to cross-validate, is a row with the reason in ``note``."""
+    X = _selected_matrix(design, features)
+    centre = design.centre.reindex(X.index).astype(str)
+    train = design.cohort.reindex(X.index).to_numpy() == "train"
+    rows = []
+    for scope, keep in (("training", train), ("all", np.ones(len(X), dtype=bool))):
+        for harmonised in (False, True):
+            row = {"patients": scope, "harmonised": harmonised, "n": int(keep.sum())}
+            try:
+                if X.shape[1] == 0:
+                    raise InputError("no selected feature")
+                row.update(centre_predictability(X[keep], centre[keep], seed, harmonise=harmonised))
+                row["note"] = ""
+                if harmonised and not combat:
+                    row["note"] = "what ComBat would do (harmonization.combat is off)"
+            except (InputError, ValueError) as err:
+                row.update(
+                    n_centres=int(centre[keep].nunique()),
+                    auc=np.nan,
+                    balanced_accuracy=np.nan,
+                    folds=0,
+                    note=str(err),
+                )
+            rows.append(row)
+    return pd.DataFrame(rows)[DIAGNOSTIC_COLUMNS]
+
+
+def centre_pca(design, features: list[str], combat: bool, unseen: str):
+    """2-D PCA of the selected features, fitted on the training patients (standardised on
+    them) and applied to every patient; with ComBat a second embedding after harmonising
+    (ComBat fitted on the training patients, centres it has not seen per ``unseen``).
+    Returns {title: DataFrame(patient_id, center, role, pc1, pc2)}."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    from .harmonize import CENTRE_COLUMN, CentreComBat
+
+    X = _selected_matrix(design, features)
+    centre = design.centre.reindex(X.index).astype(str)
+    cohort = design.cohort.reindex(X.index).astype(str)
+    train = (cohort == "train").to_numpy()
+    role = np.where(cohort.isin(["train", "test"]), "training pool", "external")
+    views = {"before ComBat" if combat else "selected features": X}
+    if combat and centre[train].nunique() >= 2:
+        data = X.assign(**{CENTRE_COLUMN: centre})
+        step = CentreComBat(unseen=unseen).fit(data[train])
+        views["after ComBat"] = step.transform(data)
+    out = {}
+    for title, values in views.items():
+        scaler = StandardScaler().fit(values[train])
+        n_comp = min(2, values.shape[1], int(train.sum()))
+        pca = PCA(n_components=n_comp).fit(scaler.transform(values[train]))
+        pcs = pca.transform(scaler.transform(values))
+        if n_comp < 2:
+            pcs = np.column_stack([pcs, np.zeros(len(pcs))])
+        out[title] = pd.DataFrame(
+            {
+                "patient_id": X.index,
+                "center": centre.to_numpy(),
+                "role": role,
+                "pc1": pcs[:, 0],
+                "pc2": pcs[:, 1],
+            }
+        )
+    return out
+
+
+def plot_centre_pca(embeddings: dict, path):
+    """One panel per embedding: patients coloured by centre, external ones as triangles."""
+    import matplotlib.pyplot as plt
+
+    from .plots import PALETTE, PANEL_IN, STYLE, save_figure
+
+    if not embeddings:
+        raise InputError("no embedding to plot")
+    centres = sorted({c for e in embeddings.values() for c in e["center"]})
+    colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(centres)}
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            1, len(embeddings), figsize=(PANEL_IN * len(embeddings), PANEL_IN), squeeze=False
+        )
+        for ax, (title, e) in zip(axes[0], embeddings.items(), strict=True):
+            for c in centres:
+                for role, marker in (("training pool", "o"), ("external", "^")):
+                    g = e[(e["center"] == c) & (e["role"] == role)]
+                    if len(g):
+                        ax.scatter(
+                            g["pc1"],
+                            g["pc2"],
+                            s=9,
+                            marker=marker,
+                            color=colour[c],
+                            alpha=0.8,
+                            label=f"{c} ({role})",
+                        )
+            ax.set_title(title)
+            ax.set_xlabel("PC1")
+            ax.set_ylabel("PC2")
+        axes[0][-1].legend(loc="best")
+    return save_figure(fig, path)
+
+
+def centres_rule(design, split: pd.DataFrame, features, cfg: dict, seed: int, out) -> str:
+    """Rule ``centre_diagnostics``: the per-centre table, the centre-predictability
+    diagnostics and the PCA figure (``out``: table, diagnostics, pca)."""
+    from .io import write_tsv
+    from .plots import figure_or_placeholder, placeholder_figure
+
+    combat = bool(cfg["combat"])
+    write_tsv(centre_table(split, list(cfg["train_centers"])), out.table)
+    if design.centre is None or design.centre.nunique() < 2:
+        reason = "one centre only: no centre effect to measure"
+        write_tsv(pd.DataFrame(columns=DIAGNOSTIC_COLUMNS), out.diagnostics)
+        placeholder_figure(out.pca, reason)
+        return reason
+    diagnostics = centre_diagnostics(design, features, seed, combat)
+    write_tsv(diagnostics, out.diagnostics)
+    if not features:
+        placeholder_figure(out.pca, "no selected feature")
+    else:
+        figure_or_placeholder(
+            plot_centre_pca, out.pca, centre_pca(design, features, combat, cfg["unseen_centre"])
+        )
+    return f"centre diagnostics on {len(features)} selected features: {len(diagnostics)} rows"
+
+
+# ------------------------------------------------------------------- the report section
+def centres_section(inputs: dict, params: dict):
+    """Report section ``centres``: patients and events per centre (small centres flagged),
+    the pooled external cohort, leave-one-centre-out, centre-effect diagnostics."""
+    from . import html
+    from .report import _figure, _missing, _read_tsv
+
+    section = html.Section("centres", "Centres")
+    table = _read_tsv(inputs, "centres", dtype={"center": str})
+    if table is None:
+        section.add(_missing(inputs, "centres", "Patients and events per centre"))
+    else:
+        section.add(
+            html.table(
+                table,
+                f"Patients and events (label 1 = {params.get('positive_label', 'CR')}) per centre",
+            )
+        )
+        for row in table.itertuples():
+            if row.note:
+                section.add(html.gap(f"Centre {row.center}", str(row.note)))
+        external = table[table["role"] == "external"]
+        if len(external) >= 2:
+            section.add(
+                html.text(
+                    f"Table 3, the curves and the decision curves show each external centre "
+                    f"and their pool (cohort 'external', {int(external['n'].sum())} patients, "
+                    f"{int(external['events'].sum())} events)."
+                )
+            )
+    loco = _read_tsv(inputs, "loco", dtype={"held_out_center": str})
+    if loco is not None:
+        section.add(
+            html.text(
+                "Leave-one-centre-out: for each training centre the whole modelling procedure "
+                "(selection, tuning, refit, threshold; ComBat when on) was fitted on the "
+                "training patients of the other training centres and evaluated on that "
+                "centre's patients (its train and test patients)."
+            )
+        )
+        section.add(html.table(loco, "Leave-one-centre-out (AUC with 95% DeLong CI)"))
+        section.add(_figure(inputs, "loco_forest", "Leave-one-centre-out forest plot"))
+    elif inputs.get("loco"):
+        section.add(_missing(inputs, "loco", "Leave-one-centre-out"))
+    else:
+        section.add(
+            html.text("Leave-one-centre-out: off (validation.leave_one_centre_out).", "note")
+        )
+    diagnostics = _read_tsv(inputs, "centre_diagnostics")
+    if diagnostics is None or diagnostics.empty:
+        section.add(_missing(inputs, "centre_diagnostics", "Centre-effect diagnostics"))
+    else:
+        section.add(
+            html.text(
+                "Centre effect: how well the selected features predict the centre "
+                "(cross-validated logistic regression; AUC one-vs-rest with three or more "
+                "centres; 0.5 = no centre effect left), before and after ComBat (refitted "
+                "in each fold)."
+            )
+        )
+        section.add(html.table(diagnostics, "Centre predictability from the selected features"))
+    section.add(_figure(inputs, "centre_pca", "Patients by centre (PCA of the selected features)"))
+    return section

@@ -34,6 +34,7 @@ SECTION_IDS = (
     "clinical-comparison",
     "decision-curves",
     "shap",
+    "centres",
     "provenance",
 )
 
@@ -664,6 +665,8 @@ def provenance_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
+from .centres import centres_section  # noqa: E402 - the section lives with the centres
+
 SECTION_BUILDERS = (
     cohort_section,
     table1_section,
@@ -675,6 +678,7 @@ SECTION_BUILDERS = (
     clinical_comparison_section,
     decision_curves_section,
     shap_section,
+    centres_section,
     provenance_section,
 )
 

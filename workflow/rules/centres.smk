@@ -1,5 +1,39 @@
-# Leave-one-centre-out over the training centres (pipeline step 21, config
-# validation.leave_one_centre_out): one job per held-out centre x model, then one gather.
+# Centres (pipeline step 21): per-centre counts and centre-effect diagnostics (every run),
+# leave-one-centre-out over the training centres (config validation.leave_one_centre_out:
+# one job per held-out centre x model, then one gather).
+
+
+rule centre_diagnostics:
+    input:
+        unpack(modelling_inputs),
+        selected=f"{SELECTION_DIR}/selected_features.tsv",
+    output:
+        table=CENTRES_TSV,
+        diagnostics=CENTRE_DIAGNOSTICS_TSV,
+        pca=report(
+            CENTRE_PCA,
+            caption="../report/centre_pca.rst",
+            category="6. Centres",
+        ),
+    log:
+        "results/logs/centre_diagnostics/centre_diagnostics.log",
+    benchmark:
+        "results/benchmarks/centre_diagnostics/centre_diagnostics.tsv"
+    conda:
+        "../../envs/modelling.yaml"
+    threads: 1
+    resources:
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(30),
+    params:
+        **MODELLING_PARAMS,
+        centres={
+            "combat": config["harmonization"]["combat"],
+            "unseen_centre": config["harmonization"]["unseen_centre"],
+            "train_centers": TRAIN_CENTERS,
+        },
+    script:
+        "../scripts/centre_diagnostics.py"
 
 
 rule loco_fold:
