@@ -3,6 +3,8 @@ job), per-centre counts and flags."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from conftest import run_workflow, write_config
@@ -156,3 +158,54 @@ def test_pooled_external_cohort_only_with_two_or_more_external_centres():
         "B",
         "external",
     ]
+
+
+def _multicentre_config():
+    import yaml
+
+    from npc_radiomics.config import with_defaults
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((root / "config" / "multicentre.yaml").read_text())
+    with_defaults(cfg, root / "config" / "config.yaml")
+    return root, cfg
+
+
+def test_multicentre_demo_preset_matches_its_config():
+    from npc_radiomics import demo
+    from npc_radiomics.harmonize import check_harmonization_config
+
+    root, cfg = _multicentre_config()
+    settings = demo.load_settings(root / "resources" / "demo_cohort.yaml")
+    patients = demo.demo_patients(settings, "multicentre")
+    assert set(patients["center"]) == set(
+        cfg["cohorts"]["train_centers"] + cfg["cohorts"]["external_centers"]
+    )
+    assert len(cfg["cohorts"]["train_centers"]) == 2 == len(cfg["cohorts"]["external_centers"])
+    check_centre_config(cfg)
+    check_harmonization_config(cfg)
+    scanners = [settings["centers"][c]["gain"]["T1"] for c in sorted(set(patients["center"]))]
+    assert len(set(scanners)) == 4  # every centre its own scanner
+    # The other presets keep one training centre and their cohorts unchanged.
+    assert set(demo.demo_patients(settings, "small")["center"]) == {"QZ", "ND"}
+
+
+@pytest.mark.snakemake
+def test_loco_fans_out_one_job_per_training_centre_and_model(tmp_path):
+    root, _ = _multicentre_config()
+    proc = run_workflow(
+        tmp_path,
+        None,
+        "-n",
+        "--configfile",
+        str(root / "config" / "demo.yaml"),
+        str(root / "config" / "multicentre.yaml"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    assert counts["loco_fold"] == 2 * 8 and counts["loco"] == 1
+    assert counts["centre_diagnostics"] == 1
