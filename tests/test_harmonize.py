@@ -274,3 +274,13 @@ def test_load_design_carries_centre_and_covariates(tmp_path):
         f"{COVARIATE_PREFIX}gender=M",
     ]
     assert Xt[CENTRE_COLUMN].tolist() == centre.tolist()
+
+
+def test_one_fit_centre_is_the_reference_and_unseen_ones_map_onto_it():
+    X, _, centre = shifted_cohort(seed=11, centres=("A", "B"))
+    a = centre == "A"
+    step = CentreComBat().fit(with_centre(X[a], centre[a]))
+    pd.testing.assert_frame_equal(step.transform(with_centre(X[a], centre[a])), X[a])
+    moved = step.transform(with_centre(X[~a], centre[~a]))
+    np.testing.assert_allclose(moved.mean().to_numpy(), X[a].mean().to_numpy(), atol=1e-9)
+    assert np.isfinite(moved.to_numpy()).all()

@@ -103,30 +103,50 @@ class CentreComBat(TransformerMixin, BaseEstimator):
         keep = ~centre.isin(small).to_numpy()
         if not keep.any():
             raise InputError("ComBat: no centre has 2 or more patients among the fit rows")
-        model = ComBatModel(method="fortin", parametric=self.parametric, eps=self.eps)
-        with np.errstate(all="ignore"):
-            model.fit(
-                _fit_values(F[keep]),
-                batch=centre[keep],
-                continuous_covariates=cov[keep] if covariates else None,
-            )
-        self.centres_ = [str(c) for c in model._batch_levels]
-        self.gamma_ = np.asarray(model._gamma_star, dtype=float)
-        self.delta_ = np.asarray(model._delta_star, dtype=float)
-        self.grand_mean_ = np.asarray(model._grand_mean, dtype=float)
-        self.pooled_var_ = np.asarray(model._pooled_var, dtype=float)
         n_cov = len(covariates)
-        self.beta_covariates_ = (
-            np.asarray(model._beta_hat_nonbatch, dtype=float).reshape(n_cov, len(features))
-            if n_cov
-            else np.zeros((0, len(features)))
-        )
+        if centre[keep].nunique() == 1:
+            # One centre (e.g. a LOCO fold of two training centres): nothing between centres
+            # to estimate (the EB priors need two); that centre is the reference, left as
+            # it is, and an unseen centre is mapped onto its scale.
+            self._fit_reference(_fit_values(F[keep]), cov[keep], str(centre[keep].iloc[0]))
+        else:
+            model = ComBatModel(method="fortin", parametric=self.parametric, eps=self.eps)
+            with np.errstate(all="ignore"):
+                model.fit(
+                    _fit_values(F[keep]),
+                    batch=centre[keep],
+                    continuous_covariates=cov[keep] if covariates else None,
+                )
+            self.centres_ = [str(c) for c in model._batch_levels]
+            self.gamma_ = np.asarray(model._gamma_star, dtype=float)
+            self.delta_ = np.asarray(model._delta_star, dtype=float)
+            self.grand_mean_ = np.asarray(model._grand_mean, dtype=float)
+            self.pooled_var_ = np.asarray(model._pooled_var, dtype=float)
+            self.beta_covariates_ = (
+                np.asarray(model._beta_hat_nonbatch, dtype=float).reshape(n_cov, len(features))
+                if n_cov
+                else np.zeros((0, len(features)))
+            )
         self.covariates_ = list(covariates)
         self.features_ = list(features)
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
         self.n_features_in_ = len(X.columns)
         self.n_fit_rows_ = int(keep.sum())
         return self
+
+    def _fit_reference(self, F: pd.DataFrame, cov: pd.DataFrame, centre: str) -> None:
+        """One fit centre: least squares on [1, covariates] as neuroComBat's design would
+        be, location 0 and scale 1 for that centre."""
+        values = F.to_numpy(dtype=float)
+        design = np.column_stack([np.ones(len(F)), cov.to_numpy(dtype=float)])
+        beta = np.linalg.lstsq(design, values, rcond=None)[0]
+        resid = values - design @ beta
+        self.centres_ = [centre]
+        self.gamma_ = np.zeros((1, values.shape[1]))
+        self.delta_ = np.ones((1, values.shape[1]))
+        self.grand_mean_ = beta[0]
+        self.pooled_var_ = (resid**2).sum(axis=0) / len(values) + self.eps
+        self.beta_covariates_ = beta[1:]
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         F, centre, cov, features, covariates = _split_columns(X)
