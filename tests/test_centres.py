@@ -209,3 +209,35 @@ def test_loco_fans_out_one_job_per_training_centre_and_model(tmp_path):
             counts[parts[0]] = int(parts[1])
     assert counts["loco_fold"] == 2 * 8 and counts["loco"] == 1
     assert counts["centre_diagnostics"] == 1
+
+
+def test_report_section_shows_counts_flags_pool_loco_and_gaps(tmp_path):
+    from npc_radiomics.centres import centres_section
+
+    split = pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(40)],
+            "center": ["A"] * 20 + ["C"] * 10 + ["D"] * 10,
+            "cohort": ["train"] * 14 + ["test"] * 6 + ["C"] * 10 + ["D"] * 10,
+            "label": [i % 2 for i in range(30)] + [1] * 10,
+        }
+    )
+    centre_table(split, ["A"]).to_csv(tmp_path / "centres.tsv", sep="\t", index=False)
+    loco = pd.DataFrame(
+        {"model": ["m"], "held_out_center": ["A"], "n": [20], "events": [10], "auc": [0.7]}
+    )
+    loco.to_csv(tmp_path / "loco.tsv", sep="\t", index=False)
+    inputs = {
+        "centres": str(tmp_path / "centres.tsv"),
+        "loco": str(tmp_path / "loco.tsv"),
+        "loco_forest": str(tmp_path / "missing.png"),
+        "centre_diagnostics": str(tmp_path / "absent.tsv"),
+        "centre_pca": str(tmp_path / "absent.png"),
+    }
+    html = "".join(centres_section(inputs, {"positive_label": "CR"}).blocks)
+    assert "Patients and events (label 1 = CR) per centre" in html
+    assert "Centre D</b>: one outcome class only: no AUC" in html
+    assert "Centre C</b>: fewer than 10 events" in html
+    assert "their pool (cohort &#x27;external&#x27;, 20 patients, 15 events)" in html
+    assert "Leave-one-centre-out (AUC with 95% DeLong CI)" in html
+    assert "Centre-effect diagnostics</b>: not produced by this run" in html
