@@ -104,7 +104,10 @@ def _fails_with_one_line(proc, tmp_path, words):
 def test_centre_both_training_and_external_stops(tmp_path, user_cohort):
     user_cohort["config"]["cohorts"] = {"train_centers": ["A", "B"], "external_centers": ["B"]}
     proc = _startup(tmp_path, user_cohort["config"])
-    _fails_with_one_line(proc, tmp_path, ["centre 'B' is listed both"])
+    # validate_config (npc_radiomics.config) says it first, in its own words
+    _fails_with_one_line(
+        proc, tmp_path, ["config key cohorts", "'B'", "both training and external"]
+    )
 
 
 @pytest.mark.snakemake
