@@ -235,6 +235,16 @@ MODELLING_PARAMS = {
         else {}
     ),
 }
+# What a rule outside the modelling family that loads the design for a fitted pipeline
+# (SHAP) needs when the pipeline starts with ComBat: the centre and covariate columns.
+COMBAT_DESIGN_PARAMS = (
+    {
+        "settings": {"combat": True},
+        "harmonization": MODELLING_PARAMS["harmonization"],
+    }
+    if config["harmonization"]["combat"]
+    else {}
+)
 
 
 # ---- input functions: one patient x sequence -------------------------------------------
