@@ -240,6 +240,7 @@ def test_report_section_shows_counts_flags_pool_loco_and_gaps(tmp_path):
     html = "".join(centres_section(inputs, {"positive_label": "CR"}).blocks)
     assert "Patients and events (label 1 = CR) per centre" in html
     assert "Centre D</b>: one outcome class only: no AUC" in html
+    assert "Centre A</b>" not in html and "nan" not in html  # no gap without a note
     assert "Centre C</b>: fewer than 10 events" in html
     assert "their pool (cohort &#x27;external&#x27;, 20 patients, 15 events)" in html
     assert "Leave-one-centre-out (AUC with 95% DeLong CI)" in html

@@ -346,6 +346,7 @@ def centres_section(inputs: dict, params: dict):
                 f"Patients and events (label 1 = {params.get('positive_label', 'CR')}) per centre",
             )
         )
+        table["note"] = table["note"].fillna("").astype(str)
         for row in table.itertuples():
             if row.note:
                 section.add(html.gap(f"Centre {row.center}", str(row.note)))
