@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo demo-multicentre test lint clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/snakemake --profile profiles/local --configfile config/demo.yaml
+
+# Two training and two external centres with scanner shifts; ComBat and leave-one-centre-out.
+demo-multicentre: $(STAMP)
+	$(BIN)/snakemake --profile profiles/local --configfile config/demo.yaml config/multicentre.yaml
 
 # The suite includes an end-to-end run on a real single-node SLURM (tests/test_slurm.py):
 # the cluster is up for the whole session and always torn down (needs root, installs the

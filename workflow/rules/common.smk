@@ -56,8 +56,12 @@ def resource_path(path):
 
 try:
     if MAIN_PROCESS:
+        from npc_radiomics import centres  # imports scikit-learn: main process only
+
         validate_config(config, SCHEMAS / "config.schema.yaml")
         sheets.check_sequence_names(list(config["sequences"]))
+        if not config["predict"]["samples"]:
+            centres.check_centre_config(config)
 except InputError as err:
     _stop(err)
 
@@ -107,14 +111,16 @@ try:
             sheets.check_clinical_columns(
                 demo_cohort.CLINICAL_COLUMNS, config, "the demo clinical table"
             )
-            sheets.design_checks(
-                config,
-                SAMPLES,
-                demo_cohort.response_labels(
-                    DEMO_SETTINGS,
-                    config["demo"]["preset"],
-                    derived_seed(config["seed"], "demo"),
-                ),
+            _labels = demo_cohort.response_labels(
+                DEMO_SETTINGS,
+                config["demo"]["preset"],
+                derived_seed(config["seed"], "demo"),
+            )
+            sheets.design_checks(config, SAMPLES, _labels)
+            _warn(
+                centres.centre_class_warnings(
+                    config, centres.patient_labels(SAMPLES, _labels)
+                )
             )
     else:
         SAMPLES = sheets.validate_samples(
@@ -135,6 +141,14 @@ try:
             )
             sheets.cross_check(SAMPLES, _clinical)
             _warn(sheets.startup_checks(config, SAMPLES, _clinical))
+            _warn(
+                centres.centre_class_warnings(
+                    config,
+                    centres.patient_labels(
+                        SAMPLES, _clinical.set_index("patient_id")[OUTCOME].to_dict()
+                    ),
+                )
+            )
     # Which masks are DICOM RTSTRUCT / SEG files (rasterised by rule dicom_mask) and their
     # ROI; the demo's files do not exist yet and are label images. Every process needs the
     # kinds (they route the masks' input functions).
@@ -174,6 +188,10 @@ try:
     SEQUENCE_PREPROCESSING = {
         s: sequence_preprocessing(config["preprocessing"], s) for s in SEQUENCES
     }
+    if MAIN_PROCESS and not PREDICT:
+        from npc_radiomics.harmonize import check_harmonization_config
+
+        check_harmonization_config(config)
 except InputError as err:
     _stop(err)
 
@@ -266,6 +284,16 @@ CLINICAL_DIR = "results/clinical"
 FIGURES_DIR = "results/figures"
 REPORT_DIR = "results/report"
 CHOSEN_MODEL_JSON = f"{EVALUATION_DIR}/chosen_model.json"
+# Centres (pipeline step 21): leave-one-centre-out and centre-effect diagnostics.
+LOCO = bool(config["validation"]["leave_one_centre_out"]) and not PREDICT
+LOCO_DIR = "results/loco"
+LOCO_FOLD = f"{LOCO_DIR}/{{centre}}/{{model}}.tsv"
+LOCO_FOLD_INFO = f"{LOCO_DIR}/{{centre}}/{{model}}.json"
+LOCO_TSV = f"{LOCO_DIR}/loco.tsv"
+LOCO_FOREST = f"{FIGURES_DIR}/loco_forest.png"
+CENTRES_TSV = "results/centres/centres.tsv"
+CENTRE_DIAGNOSTICS_TSV = "results/centres/diagnostics.tsv"
+CENTRE_PCA = f"{FIGURES_DIR}/centre_pca.png"
 
 # Params shared by every modelling rule (design matrix, settings, seed).
 MODELLING_PARAMS = {
@@ -274,7 +302,28 @@ MODELLING_PARAMS = {
     "id_column": MODELLING_ID,
     "outcome": OUTCOME,
     "exclude": [c for c in config["features_table_columns"].values() if c],
+    # ComBat's covariates (npc_radiomics.harmonize); categorical ones become dummies.
+    **(
+        {
+            "harmonization": {
+                "covariates": list(config["harmonization"].get("covariates") or []),
+                "categorical": list(config["clinical_variables"]["categorical"]),
+            }
+        }
+        if config["harmonization"]["combat"]
+        else {}
+    ),
 }
+# What a rule outside the modelling family that loads the design for a fitted pipeline
+# (SHAP) needs when the pipeline starts with ComBat: the centre and covariate columns.
+COMBAT_DESIGN_PARAMS = (
+    {
+        "settings": {"combat": True},
+        "harmonization": MODELLING_PARAMS["harmonization"],
+    }
+    if config["harmonization"]["combat"]
+    else {}
+)
 
 
 # ---- input functions: one patient x sequence -------------------------------------------
@@ -405,6 +454,9 @@ def modelling_inputs(wildcards):
     robust = modelling_robust()
     if robust:
         inputs["robust"] = robust[0]
+    harmonization = config["harmonization"]
+    if harmonization["combat"] and harmonization.get("covariates") and not FEATURES_IN:
+        inputs["clinical"] = CLINICAL_TSV  # ComBat's covariates
     return inputs
 
 
@@ -464,6 +516,12 @@ def report_inputs(wildcards):
     if modelling_robust():
         inputs["icc_histogram"] = ICC_HISTOGRAM
         inputs["icc"] = ICC_TSV
+    inputs["centres"] = CENTRES_TSV
+    inputs["centre_diagnostics"] = CENTRE_DIAGNOSTICS_TSV
+    inputs["centre_pca"] = CENTRE_PCA
+    if LOCO:
+        inputs["loco"] = LOCO_TSV
+        inputs["loco_forest"] = LOCO_FOREST
     if CLINICAL_TSV is not None:
         for key, name in (
             ("table1", "table1.tsv"),
@@ -500,6 +558,9 @@ def get_final_output():
     targets += [EVIDENCE_JSON]  # evidence.smk
     targets += [f"{STABILITY_DIR}/jaccard.tsv"]  # stability.smk
     targets += [RUN_CRATE]  # runcrate.smk
+    targets += [CENTRES_TSV]
+    if LOCO:
+        targets += [LOCO_TSV]
     if CLINICAL_TSV is not None:
         targets += [
             f"{CLINICAL_DIR}/table1.tsv",

@@ -134,6 +134,7 @@ rule shap_analysis:
         mem_mb=table_resource(1500, 10),
         runtime=fixed_resource(60),
     params:
+        **COMBAT_DESIGN_PARAMS,
         id_column=MODELLING_ID,
         outcome=OUTCOME,
         # The model of each pipeline in input.pipelines, in the same order.

@@ -68,6 +68,7 @@ TRUSTED_TYPES = frozenset(
     {
         "collections.OrderedDict",
         "numpy.dtype",
+        "npc_radiomics.harmonize.CentreComBat",
         "npc_radiomics.selection.LassoCVSelector",
         "npc_radiomics.selection.NonFiniteFilter",
         "npc_radiomics.selection.MRMRSelector",
@@ -594,16 +595,39 @@ def load_bundle(
     return bundle
 
 
-def predict_probabilities(bundle: Bundle, table: pd.DataFrame, id_column: str = "patient_id"):
+def predict_probabilities(
+    bundle: Bundle, table: pd.DataFrame, id_column: str = "patient_id", centres=None
+):
     """Probability of the positive class for each row of a wide feature table.
 
     ``table`` must hold every feature of the bundle (extra columns are ignored); columns
-    are taken in the bundle's order. Returns a float array in the table's row order.
+    are taken in the bundle's order. A bundle whose pipeline starts with ComBat
+    (npc_radiomics.harmonize) also needs each patient's centre: ``centres`` (a mapping
+    patient_id -> centre) or a ``center`` column of ``table``. Returns a float array in
+    the table's row order.
     """
-    missing = [f for f in bundle.features if f not in table.columns]
+    from .harmonize import CENTRE_COLUMN, is_auxiliary
+
+    features = [f for f in bundle.features if not is_auxiliary(f)]
+    missing = [f for f in features if f not in table.columns]
     if missing:
         raise InputError(
             f"feature table lacks {len(missing)} feature(s) the bundle needs, e.g. {missing[:3]}"
         )
-    X = table.set_index(id_column)[bundle.features].astype(float)
+    X = table.set_index(id_column)[features].astype(float)
+    aux = [f for f in bundle.features if is_auxiliary(f)]
+    if aux:
+        if aux != [CENTRE_COLUMN]:
+            raise InputError(
+                f"the bundle's ComBat step needs covariate column(s) {aux[1:]}, which predict "
+                "mode has no clinical table for; bundle a model fitted without covariates"
+            )
+        if centres is None and "center" in table.columns:
+            centres = dict(
+                zip(table[id_column].astype(str), table["center"].astype(str), strict=True)
+            )
+        if centres is None:
+            raise InputError("the bundle's ComBat step needs each patient's centre")
+        X[CENTRE_COLUMN] = [str(centres[str(p)]) for p in X.index]
+        X = X[bundle.features]
     return bundle.pipeline.predict_proba(X)[:, 1]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .errors import InputError
 from .io import read_table
-from .layout import cohort_order
+from .layout import POOL_COHORTS, POOLED_EXTERNAL, cohort_order
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +34,35 @@ class Design:
     X: pd.DataFrame
     y: pd.Series
     cohort: pd.Series
+    #: Columns the modelling Pipeline consumes besides the features (ComBat's centre and
+    #: covariates, npc_radiomics.harmonize), indexed like X; None without harmonisation.
+    aux: pd.DataFrame | None = None
+    #: Each patient's centre (the split's ``center``), indexed like X; None if unknown.
+    centre: pd.Series | None = None
 
     @property
     def features(self) -> list[str]:
         return list(self.X.columns)
 
+    @property
+    def model_X(self) -> pd.DataFrame:
+        """What the modelling Pipeline takes: the features, then the ``aux`` columns."""
+        return self.X if self.aux is None else self.X.join(self.aux)
+
     def cohorts(self) -> list[str]:
-        """``train``, ``test``, then external centres in sorted order (those present)."""
-        return cohort_order(self.cohort)
+        """``train``, ``test``, then external centres in sorted order (those present), then
+        the pooled ``external`` cohort when there are two or more external centres."""
+        order = cohort_order(self.cohort)
+        if len([c for c in order if c not in POOL_COHORTS]) >= 2:
+            order.append(POOLED_EXTERNAL)
+        return order
 
     def subset(self, cohort: str) -> tuple[pd.DataFrame, pd.Series]:
-        keep = self.cohort == cohort
-        return self.X[keep], self.y[keep]
+        if cohort == POOLED_EXTERNAL:
+            keep = ~self.cohort.isin(POOL_COHORTS)
+        else:
+            keep = self.cohort == cohort
+        return self.model_X[keep], self.y[keep]
 
     def train(self) -> tuple[pd.DataFrame, pd.Series]:
         return self.subset("train")
@@ -77,13 +94,19 @@ def load_design(
     id_column: str = "patient_id",
     outcome_column: str = "response",
     extra_excluded: tuple[str, ...] = (),
+    combat_covariates: list[str] | None = None,
+    clinical_path: str | Path | None = None,
+    categorical: tuple[str, ...] = (),
 ) -> Design:
     """Read the feature table and the split; return the checked Design.
 
     features_path: CSV/TSV/Parquet with ``id_column`` and feature columns (and possibly
     the outcome, centre, cohort columns, which are never features);
     split_path: results/split/split.tsv (patient_id, center, cohort, label);
-    robust_path: optional list of features to keep (ICC filter).
+    robust_path: optional list of features to keep (ICC filter);
+    combat_covariates: None = no harmonisation; a list (possibly empty) = ComBat on: the
+    design carries each patient's centre (the split's ``center``) and these covariates
+    (from ``clinical_path``, else from the feature table; ``categorical`` ones as dummies).
     Raises InputError on a missing ID or outcome column, duplicate IDs, split patients
     without features, labels that are not 0/1, or no usable (non-constant) feature.
     """
@@ -109,6 +132,7 @@ def load_design(
             f"column {outcome_column!r} in {name}"
         )
     exclude = {id_column, outcome_column, "patient_id", "label", *SPLIT_COLUMNS, *extra_excluded}
+    exclude |= set(combat_covariates or ())
     columns = feature_columns(table, exclude)
     robust = read_feature_list(robust_path)
     if robust is not None:
@@ -160,7 +184,40 @@ def load_design(
         X.shape[1],
         cohort.value_counts().sort_index().to_dict(),
     )
-    return Design(X=X, y=y, cohort=cohort)
+    aux = None
+    if combat_covariates is not None:
+        aux = _harmonization_columns(
+            split, table, patients, combat_covariates, clinical_path, categorical
+        )
+    centre = None
+    if "center" in split.columns:
+        centre = split.set_index("patient_id")["center"].reindex(patients).astype(str)
+        centre.index.name = "patient_id"
+    return Design(X=X, y=y, cohort=cohort, aux=aux, centre=centre)
+
+
+def _harmonization_columns(split, table, patients, covariates, clinical_path, categorical):
+    """The centre column and covariate columns ComBat consumes (npc_radiomics.harmonize)."""
+    from .harmonize import CENTRE_COLUMN, covariate_columns
+
+    if "center" not in split.columns:
+        raise InputError("harmonization.combat: the split table has no 'center' column")
+    centre = split.set_index("patient_id")["center"].reindex(patients).astype(str)
+    aux = pd.DataFrame({CENTRE_COLUMN: centre})
+    if covariates:
+        if clinical_path:
+            source = read_table(clinical_path, dtype={"patient_id": str}).set_index("patient_id")
+        else:
+            source = table
+        missing = [c for c in covariates if c not in source.columns]
+        if missing:
+            raise InputError(f"harmonization.covariates: no column {missing} in the clinical data")
+        absent = [p for p in patients if p not in source.index]
+        if absent:
+            raise InputError(f"harmonization.covariates: no clinical row for patient {absent[0]}")
+        aux = aux.join(covariate_columns(source.loc[patients], covariates, list(categorical)))
+    aux.index.name = "patient_id"
+    return aux
 
 
 def load_rule_design(inputs, params) -> Design:
@@ -171,6 +228,10 @@ def load_rule_design(inputs, params) -> Design:
     if robust is not None and not isinstance(robust, str):
         robust = list(robust)[0] if len(robust) else None
     exclude = getattr(params, "exclude", None) or ()
+    settings = getattr(params, "settings", None) or {}
+    harmonization = getattr(params, "harmonization", None) or {}
+    combat = bool(settings.get("combat")) if isinstance(settings, dict) else False
+    clinical = inputs.get("clinical", None) if hasattr(inputs, "get") else None
     return load_design(
         inputs.features,
         inputs.split,
@@ -178,4 +239,7 @@ def load_rule_design(inputs, params) -> Design:
         params.id_column,
         params.outcome,
         extra_excluded=tuple(exclude),
+        combat_covariates=list(harmonization.get("covariates") or []) if combat else None,
+        clinical_path=clinical or None,
+        categorical=tuple(harmonization.get("categorical") or ()),
     )

@@ -16,11 +16,17 @@ NESTED_PREDICTION_COLUMNS = ["patient_id", "model", "outer_fold", "probability",
 POOL_COHORTS = ("train", "test")
 
 
+#: The pooled cohort of every external centre (when there are two or more).
+POOLED_EXTERNAL = "external"
+
+
 def cohort_order(cohorts: Iterable[str]) -> list[str]:
-    """train, test, then the other cohorts (external centres) sorted by name."""
+    """train, test, then the other cohorts (external centres) sorted by name, then the
+    pooled ``external`` cohort."""
     cohorts = list(dict.fromkeys(cohorts))
     first = [c for c in POOL_COHORTS if c in cohorts]
-    return first + sorted(c for c in cohorts if c not in first)
+    last = [POOLED_EXTERNAL] if POOLED_EXTERNAL in cohorts else []
+    return first + sorted(c for c in cohorts if c not in first + last) + last
 
 
 def cohort_rank(cohorts) -> list[int]:

@@ -185,13 +185,14 @@ def case_extractor_versions(provenance_paths) -> set[str]:
     return versions
 
 
-def predictions_table(bundle: Bundle, features: pd.DataFrame) -> pd.DataFrame:
+def predictions_table(bundle: Bundle, features: pd.DataFrame, centres=None) -> pd.DataFrame:
     """patient_id, probability, predicted_class (1 = probability >= the bundle's threshold,
-    empty without a threshold), model, bundle_hash; rows sorted by patient."""
+    empty without a threshold), model, bundle_hash; rows sorted by patient. ``centres``
+    (patient_id -> centre) feeds a bundle that harmonises with ComBat."""
     from .bundle import predict_probabilities
 
     features = features.sort_values("patient_id", kind="mergesort")
-    prob = predict_probabilities(bundle, features)
+    prob = predict_probabilities(bundle, features, centres=centres)
     threshold = bundle.threshold
     predicted = (
         pd.array((prob >= threshold).astype(int), dtype="Int64")
@@ -274,7 +275,10 @@ def predict_rule(inputs, params, out) -> str:
     qc = pd.read_csv(inputs.qc, sep="\t", dtype=str, keep_default_na=False)
     patients = sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
     features = merge_case_files(inputs.features, patients=patients)
-    predictions = predictions_table(bundle, features)
+    centres = (
+        dict(zip(qc["patient_id"], qc["center"], strict=True)) if "center" in qc.columns else None
+    )
+    predictions = predictions_table(bundle, features, centres)
     write_tsv(features, out.features)
     write_tsv(predictions, out.predictions)
     evaluation = None

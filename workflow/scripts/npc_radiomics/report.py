@@ -38,6 +38,7 @@ SECTION_IDS = (
     "permutation",
     "decision-curves",
     "shap",
+    "centres",
     "checklist",
     "provenance",
 )
@@ -681,6 +682,8 @@ def _evidence_builder(name: str, module: str = "evidence_report"):
     return build
 
 
+from .centres import centres_section  # noqa: E402 - the section lives with the centres
+
 SECTION_BUILDERS = (
     _evidence_builder("evidence_section"),
     cohort_section,
@@ -696,6 +699,7 @@ SECTION_BUILDERS = (
     _evidence_builder("permutation_section"),
     decision_curves_section,
     shap_section,
+    centres_section,
     _evidence_builder("checklist_section", "checklist"),
     provenance_section,
 )

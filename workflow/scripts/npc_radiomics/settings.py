@@ -26,10 +26,13 @@ class TuningSettings:
     n_lambdas: int = 50
     lasso_rule: str = "min"
     max_non_finite_share: float = 0.1
+    combat: bool = False  # ComBat across centres first in the pipeline (harmonize.py)
+    unseen_centre: str = "own_location_scale"
 
     @classmethod
     def from_config(cls, cfg: dict) -> TuningSettings:
         tun, sel = cfg["tuning"], cfg["selection"]
+        harm = cfg.get("harmonization") or {}
         batch = tun.get("batch_size") or tun.get("n_jobs_per_model") or 1
         return cls(
             n_trials=int(tun["n_trials"]),
@@ -42,13 +45,17 @@ class TuningSettings:
             n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),
             lasso_rule=sel["lasso"].get("rule", "min"),
             max_non_finite_share=float(sel.get("max_non_finite_share", 0.1)),
+            combat=bool(harm.get("combat", False)),
+            unseen_centre=str(harm.get("unseen_centre", "own_location_scale")),
         )
 
     def selection(self, seed: int):
-        """The unfitted selection pipeline (its LASSO CV seeded from the master seed)."""
+        """The unfitted selection pipeline (its LASSO CV seeded from the master seed),
+        preceded by ComBat across centres when ``combat`` is on (so it is refitted
+        wherever the selection is: every CV fold, the final fit)."""
         from .selection import selection_pipeline
 
-        return selection_pipeline(
+        selection = selection_pipeline(
             self.mrmr_k,
             self.lasso_folds,
             self.n_lambdas,
@@ -56,3 +63,10 @@ class TuningSettings:
             derived_seed(seed, "lasso"),
             self.max_non_finite_share,
         )
+        if not self.combat:
+            return selection
+        from sklearn.pipeline import Pipeline
+
+        from .harmonize import harmonization_step
+
+        return Pipeline([harmonization_step(self.unseen_centre), *selection.steps])

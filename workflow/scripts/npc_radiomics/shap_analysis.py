@@ -308,7 +308,7 @@ def shap_rule(model: str | None, pipeline_paths: dict[str, str], design, seed: i
     if model not in pipeline_paths:
         raise InputError(f"chosen model {model}: no fitted pipeline among {sorted(pipeline_paths)}")
     pipeline = load_pipeline(pipeline_paths[model])
-    result = explain_chosen_model(pipeline, design.X, design.cohort, seed)
+    result = explain_chosen_model(pipeline, design.model_X, design.cohort, seed)
     write_json({"status": "ok", **result.summary(model)}, out.summary)
     write_tsv(result.values_table(), out.values)
     write_tsv(importance_table(result), out.importance)

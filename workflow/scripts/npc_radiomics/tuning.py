@@ -325,7 +325,10 @@ def study_fingerprint(
 ) -> str:
     """A short hash of everything a slot's result depends on (names the stored study)."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(X.to_numpy(dtype=float)).tobytes())
+    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
+    h.update(np.ascontiguousarray(X[numeric].to_numpy(dtype=float)).tobytes())
+    if len(numeric) < X.shape[1]:  # ComBat's centre column (text)
+        h.update(json.dumps(X.drop(columns=numeric).astype(str).to_numpy().tolist()).encode())
     h.update(json.dumps(list(map(str, X.columns))).encode())
     h.update(np.asarray(y, dtype=np.int64).tobytes())
     for tr, va in folds:
@@ -347,7 +350,7 @@ def _code_version() -> str:
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for module in ("zoo.py", "selection.py", "tuning.py"):
+    for module in ("zoo.py", "selection.py", "tuning.py", "harmonize.py"):
         h.update((here / module).read_bytes())
     for lib in (np, pd, sklearn, optuna, xgboost, lightgbm):
         h.update(f"{lib.__name__}={lib.__version__};".encode())

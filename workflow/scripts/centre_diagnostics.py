@@ -1,0 +1,17 @@
+"""Rule centre_diagnostics: per-centre counts, centre predictability, PCA by centre."""
+
+import pandas as pd
+
+from npc_radiomics.centres import centres_rule
+from npc_radiomics.design import load_rule_design
+from npc_radiomics.runtime import rule_setup
+
+log = rule_setup(snakemake)
+p = snakemake.params
+split = pd.read_csv(snakemake.input.split, sep="\t", dtype={"patient_id": str, "center": str})
+features = pd.read_csv(snakemake.input.selected, sep="\t")["feature"].astype(str).tolist()
+log.info(
+    centres_rule(
+        load_rule_design(snakemake.input, p), split, features, p.centres, p.seed, snakemake.output
+    )
+)
