@@ -27,7 +27,7 @@ rule baselines:
         runtime=fixed_resource(30),
     params:
         **MODELLING_PARAMS,
-        volume_sequence=config["baselines"]["volume_sequence"],
+        volume_sequence=VOLUME_SEQUENCE,
         volume_feature=config["baselines"]["volume_feature"],
         continuous=config["clinical_variables"]["continuous"],
         categorical=config["clinical_variables"]["categorical"],

@@ -10,14 +10,15 @@ BASELINES_DIR = "results/baselines"
 
 # Start-up: the volume's sequence must be a configured one (images runs); a ready feature
 # table without the volume column gets a warning and the report shows the gap.
-if config["baselines"]["enabled"] and not PREDICT:
-    _volume = f"{config['baselines']['volume_sequence']}__{config['baselines']['volume_feature']}"
-    if not FEATURES_IN and config["baselines"]["volume_sequence"] not in SEQUENCES:
+# baselines.volume_sequence null: the first configured sequence.
+VOLUME_SEQUENCE = config["baselines"]["volume_sequence"] or SEQUENCES[0]
+if config["baselines"]["enabled"] and not PREDICT and MAIN_PROCESS:
+    _volume = f"{VOLUME_SEQUENCE}__{config['baselines']['volume_feature']}"
+    if not FEATURES_IN and VOLUME_SEQUENCE not in SEQUENCES:
         _stop(
             InputError(
-                f"config key baselines.volume_sequence: "
-                f"{config['baselines']['volume_sequence']!r} is not one of the sequences "
-                f"{SEQUENCES}"
+                f"config key baselines.volume_sequence: {VOLUME_SEQUENCE!r} is not one of "
+                f"the sequences {SEQUENCES}"
             )
         )
     if FEATURES_IN:
