@@ -21,7 +21,11 @@ def test_default_config_is_valid():
 
 
 @pytest.mark.parametrize(
-    "extra", [ROOT / "config" / "demo.yaml", *sorted((ROOT / "tests" / "configs").glob("*.yaml"))]
+    "extra",
+    [
+        *sorted((ROOT / "config").glob("*.yaml")),
+        *sorted((ROOT / "tests" / "configs").glob("*.yaml")),
+    ],
 )
 def test_test_configs_are_valid_overrides(extra):
     from snakemake.utils import update_config
