@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .layout import NESTED_PREDICTION_COLUMNS, PREDICTION_COLUMNS, cohort_order
+from .layout import NESTED_PREDICTION_COLUMNS, POOLED_EXTERNAL, PREDICTION_COLUMNS, cohort_order
 
 log = logging.getLogger(__name__)
 
@@ -311,9 +311,13 @@ def baseline_rows(
             raise InputError(f"clinical table: no row for patient {absent[0]}")
         rows = rows.join(table[columns])
     if chosen:
-        scores = honest_scores(
-            predictions[predictions["model"] == chosen], nested[nested["model"] == chosen]
-        ).set_index("patient_id")["probability"]
+        # the pooled external cohort repeats every external patient: one row per patient
+        own = predictions[
+            (predictions["model"] == chosen) & (predictions["cohort"] != POOLED_EXTERNAL)
+        ]
+        scores = honest_scores(own, nested[nested["model"] == chosen]).set_index("patient_id")[
+            "probability"
+        ]
         rows["score"] = scores.reindex(rows.index)
         missing = rows.index[rows["score"].isna()]
         if len(missing):
