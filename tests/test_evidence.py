@@ -57,6 +57,15 @@ def test_signal_with_small_permutation_p_is_evidence_and_large_p_is_not():
     large = small.assign(p_value=0.3)
     r = ev.evidence_summary(y, 10, 3, "m", nested, large, 0.7)
     assert not r["evidence"] and "permutation p-value (0.300" in r["verdict"]
+    # 5 permutations all below the real AUC: p = 1/6 cannot reach 0.05, too few to decide
+    few = pd.DataFrame({"model": ["m"], "p_value": [1 / 6], "n_permutations": [5]})
+    r = ev.evidence_summary(y, 10, 3, "m", nested, few, 0.7)
+    assert not r["evidence"] and r["verdict"].startswith("inconclusive")
+    assert "permutation.n to at least 19" in r["verdict"]
+    # the same p from 5 permutations where one permuted run beat the real one is rejected
+    some = pd.DataFrame({"model": ["m"], "p_value": [2 / 6], "n_permutations": [5]})
+    r = ev.evidence_summary(y, 10, 3, "m", nested, some, 0.7)
+    assert r["verdict"].startswith(ev.NO_EVIDENCE)
 
 
 def test_no_chosen_model_is_no_evidence():

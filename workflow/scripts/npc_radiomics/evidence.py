@@ -156,24 +156,39 @@ def evidence_summary(
             )
     else:
         reasons.append("no model could be chosen")
-    p_value = None
+    p_value, too_few = None, None
     if permutation is not None and chosen and chosen in set(permutation["model"]):
         row = permutation.set_index("model").loc[chosen]
         p_value = float(row["p_value"])
-        record.update(permutation_p=p_value, permutation_n=int(row["n_permutations"]))
-        if not p_value < alpha:
+        n_perm = int(row["n_permutations"])
+        record.update(permutation_p=p_value, permutation_n=n_perm)
+        smallest = 1.0 / (n_perm + 1)
+        if not p_value < alpha and p_value <= smallest and smallest >= alpha:
+            # every permuted run scored below the real one, yet n permutations cannot give
+            # p < alpha: too few to decide, not a negative result
+            too_few = (
+                f"{n_perm} permutations cannot give a permutation p-value below {alpha} "
+                f"(the smallest possible is 1/{n_perm + 1} = {smallest:.3f}; every permuted "
+                f"run scored below the real one): set permutation.n to at least "
+                f"{math.ceil(1 / alpha) - 1}"
+            )
+        elif not p_value < alpha:
             reasons.append(
-                f"the permutation p-value ({p_value:.3f}, {int(row['n_permutations'])} "
-                f"permutations) is not below {alpha}"
+                f"the permutation p-value ({p_value:.3f}, {n_perm} permutations) is not "
+                f"below {alpha}"
             )
     record["alpha"] = alpha
-    record["evidence"] = not reasons
-    record["verdict"] = (
-        f"{NO_EVIDENCE}: " + "; ".join(reasons)
-        if reasons
-        else "the nested-CV AUC's 95% CI lies above 0.5"
-        + (f" and the permutation p-value is {p_value:.3f}" if p_value is not None else "")
-    )
+    record["evidence"] = not reasons and too_few is None
+    if reasons:
+        record["verdict"] = f"{NO_EVIDENCE}: " + "; ".join(reasons)
+    elif too_few is not None:
+        record["verdict"] = (
+            f"inconclusive: the nested-CV AUC's 95% CI lies above 0.5, but {too_few}"
+        )
+    else:
+        record["verdict"] = "the nested-CV AUC's 95% CI lies above 0.5" + (
+            f" and the permutation p-value is {p_value:.3f}" if p_value is not None else ""
+        )
     if sizes.get("candidates", {}).get("n_required") and n < sizes["candidates"]["n_required"]:
         record["sample_size_note"] = (
             f"{n} training patients, fewer than the {sizes['candidates']['n_required']} that "
