@@ -52,6 +52,16 @@ include: "workflow/rules/checklist.smk"
 include: "workflow/rules/runcrate.smk"
 
 
+# Rules that run in the main process on a cluster (resources.smk): existing, not grouped.
+if MAIN_PROCESS:
+    from npc_radiomics.cluster import check_local_rules
+
+    try:
+        check_local_rules(config["cluster"]["local_rules"], workflow.rules)
+    except InputError as err:
+        _stop(err)
+
+
 # Code changes rerun exactly the rules they affect: every script rule's params get a hash
 # of its script and the package modules it imports (npc_radiomics/codehash.py).
 from npc_radiomics.codehash import attach_code_versions

@@ -50,3 +50,42 @@ def test_table_and_fixed_resources():
     assert table_resource(1000, 10)(None, inputs, 1) == 1400
     assert table_resource(1000, 10)(None, inputs, 3) == 4200
     assert fixed_resource(720)(None, 2) == 1440
+
+
+def test_local_rules_must_exist_and_not_be_grouped():
+    import pytest
+
+    from npc_radiomics.cluster import check_local_rules
+    from npc_radiomics.errors import InputError
+
+    rules = [
+        SimpleNamespace(name="qc_case", _group="qc_cases", group=None),
+        SimpleNamespace(name="merge_features", _group=None, group=None),
+        SimpleNamespace(name="evaluate", _group=None, group=None),
+    ]
+    assert check_local_rules(["merge_features", "evaluate"], rules) == [
+        "evaluate",
+        "merge_features",
+    ]
+    assert check_local_rules([], rules) == []
+    bad = r"'qc_case' runs in SLURM group jobs \(group 'qc_cases'\)"
+    with pytest.raises(InputError, match=bad):
+        check_local_rules(["evaluate", "qc_case"], rules)
+    with pytest.raises(InputError, match=r"'evaluat' is not a rule of this workflow"):
+        check_local_rules(["evaluat"], rules)
+
+
+def test_default_local_rules_are_rules_of_the_workflow():
+    # every default name is a rule (a renamed rule would otherwise silently go to SLURM)
+    import re
+
+    from conftest import ROOT
+
+    from npc_radiomics.config import load_yaml
+
+    names = load_yaml(ROOT / "config" / "config.yaml")["cluster"]["local_rules"]
+    text = "".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
+    defined = set(re.findall(r"^\s*(?:rule|checkpoint) (\w+):", text, flags=re.M))
+    assert names and set(names) <= defined, sorted(set(names) - defined)
+    heavy = {"tune_model_part", "nested_cv_fold", "fit_final", "select_features"}
+    assert not heavy & set(names)

@@ -80,3 +80,30 @@ def test_clinical_schema_and_types():
     clinical["age"] = ["50", ""]
     out = validate_clinical(clinical, "response", ["age"], [])
     assert out["age"].isna().sum() == 1 and out["response"].tolist() == [1, 0]
+
+
+def test_a_key_twice_in_a_config_file_is_refused(tmp_path):
+    from npc_radiomics.config import check_config_files
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("tuning:\n  n_trials: 5\nmodels: [knn]\ntuning:\n  inner_folds: 3\n")
+    with pytest.raises(InputError, match=r"mine.yaml: key 'tuning' appears twice \(line 4\)"):
+        check_config_files([path])
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("tuning:\n  n_trials: 5\n  n_trials: 6\n")
+    with pytest.raises(InputError, match=r"key 'n_trials' appears twice \(line 3\)"):
+        load_yaml(nested)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *sorted((ROOT / "config").glob("*.yaml")),
+        *sorted((ROOT / "tests" / "configs").glob("*.yaml")),
+        *sorted((ROOT / "resources").glob("*.yaml")),
+        *sorted((ROOT / "profiles").glob("*/config.yaml")),
+    ],
+    ids=lambda p: p.name,
+)
+def test_shipped_yaml_files_have_no_repeated_keys(path):
+    load_yaml(path)

@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, SNAKEMAKE, prepare_workdir, run_workflow
 
+from npc_radiomics.config import load_yaml
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm, pytest.mark.snakemake]
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
@@ -118,9 +120,15 @@ def test_jobs_ran_on_slurm_grouped_and_tuning_split(runs):
     for group, n in components.items():
         jobs = [k for k in kinds if k.startswith(f"group_{group}_")]
         assert len(jobs) == math.ceil(n / 50), (group, sorted(kinds))
-    # no per-case job went to SLURM on its own, and every other rule job did go
+    # no per-case job went to SLURM on its own; the light aggregation rules of config
+    # cluster.local_rules ran in the main process, every other rule job went to SLURM
     assert not [k for k in kinds if k in ("rule_qc_case", "rule_extract_features")], kinds
-    assert "rule_standalone_report" in kinds and len(paths) >= 20
+    local_rules = load_yaml(ROOT / "config" / "config.yaml")["cluster"]["local_rules"]
+    assert not {f"rule_{name}" for name in local_rules} & set(kinds), sorted(kinds)
+    for name in ("select_features", "tune_model_part", "nested_cv_fold", "fit_final"):
+        assert f"rule_{name}" in kinds, (name, sorted(kinds))
+    ran_locally = set(re.findall(r"^localrule (\w+):", text, flags=re.M))
+    assert {"merge_features", "evaluate", "standalone_report"} <= ran_locally, ran_locally
 
     # two tuning jobs per model in the SLURM run, one locally
     def parts(workdir: Path, model: str) -> list[str]:

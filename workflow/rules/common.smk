@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from npc_radiomics.config import SEED_STEPS, derived_seed, validate_config
+from npc_radiomics.config import (
+    SEED_STEPS,
+    check_config_files,
+    derived_seed,
+    validate_config,
+)
 from npc_radiomics.settings import TuningSettings
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
@@ -58,6 +63,10 @@ try:
     if MAIN_PROCESS:
         from npc_radiomics import centres  # imports scikit-learn: main process only
 
+        _local_config = (
+            ["config/config.yaml"] if os.path.exists("config/config.yaml") else []
+        )
+        check_config_files([*_local_config, *workflow.configfiles])
         validate_config(config, SCHEMAS / "config.schema.yaml")
         sheets.check_sequence_names(list(config["sequences"]))
         if not config["predict"]["samples"]:

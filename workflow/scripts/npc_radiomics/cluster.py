@@ -117,3 +117,27 @@ def cap_group_components() -> None:
 
     DAG._update_group_components = _update_group_components
     DAG._npc_capped_groups = True
+
+
+def check_local_rules(names, rules) -> list[str]:
+    """The rules of config ``cluster.local_rules``, checked against the workflow's rules:
+    each must exist and must not be a grouped per-case rule (Snakemake never runs a group
+    job's rule locally). Returns the names, sorted; raises InputError naming the first bad
+    one."""
+    from .errors import InputError
+
+    by_name = {rule.name: rule for rule in rules}
+    for name in names:
+        if name not in by_name:
+            raise InputError(
+                f"config cluster.local_rules: {name!r} is not a rule of this workflow "
+                f"(known: {', '.join(sorted(by_name))})"
+            )
+        # the declared group (Rule.group reads None in a local run, set or not)
+        group = getattr(by_name[name], "_group", None) or by_name[name].group
+        if group is not None:
+            raise InputError(
+                f"config cluster.local_rules: {name!r} runs in SLURM group jobs "
+                f"(group {group!r}), it cannot also run locally"
+            )
+    return sorted(names)

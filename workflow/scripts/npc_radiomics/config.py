@@ -11,10 +11,35 @@ import yaml
 from .errors import InputError
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last
+    silently, so a repeated section would drop the first one's settings)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise InputError(
+                    f"{Path(self.name).name}: key {key!r} appears twice "
+                    f"(line {key_node.start_mark.line + 1}); keep one"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML file into a dict (an empty file gives ``{}``)."""
+    """Read a YAML file into a dict (an empty file gives ``{}``); a repeated key in one
+    mapping is an :class:`InputError` naming the file, key and line."""
     with open(path) as fh:
-        return yaml.safe_load(fh) or {}
+        return yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+
+
+def check_config_files(paths) -> None:
+    """Every config file given to the run loads without repeated keys (Snakemake's own
+    loader keeps the last of two and says nothing)."""
+    for path in paths:
+        load_yaml(path)
 
 
 def with_defaults(config: dict, defaults_path: str | Path) -> dict:
