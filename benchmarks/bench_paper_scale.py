@@ -242,6 +242,13 @@ def report(rows: pd.DataFrame, preds: pd.DataFrame, k_run: int, n_outer: int) ->
         f"\nnested-CV AUC (pooled over the {k_run} measured outer fold(s)): max |after - before| "
         f"= {table['auc_diff'].abs().max():.4f}"
     )
+    # Not implemented, a projection: every model's job fits the same inner-fold selections.
+    shared = ta - table["sel_s"].iloc[1:].sum()
+    print(
+        f"projection (not measured): selection fitted once for all {len(table)} models: "
+        f"after {shared:.0f} CPU-s, ratio {tb / shared:.2f}x (refits' selection not counted)"
+        "\nnot scaled: the extrapolation is at the measured trial and inner-fold counts"
+    )
 
 
 if __name__ == "__main__":
