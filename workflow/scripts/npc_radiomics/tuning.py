@@ -24,6 +24,11 @@ system has no ``flock``, once its heartbeat is older than ``stale_after_s``). ``
 sequential TPE (best sample efficiency); a batch as large as the number of parallel
 jobs keeps them all busy. ``timeout_s`` stops claiming new slots: reproducible only if
 the timeout is not reached (a warning is logged when it is).
+
+Pruning (``tuning.pruning``) follows the same rule: after each inner fold from the
+warm-up on, a trial reports its running mean AUC to its private study, whose pruner
+compares it with the completed trials of the earlier batches only. A pruned slot is
+stored as PRUNED with its fold AUCs and running means (the reference of later slots).
 """
 
 from __future__ import annotations
