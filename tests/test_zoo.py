@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from npc_radiomics.errors import InputError
-from npc_radiomics.zoo import MODEL_NAMES, build_model, parse_search_spaces, suggest_params
+from npc_radiomics.zoo import (
+    MODEL_NAMES,
+    build_model,
+    fit_for_prediction,
+    parse_search_spaces,
+    suggest_params,
+)
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/config.yaml").read_text())
 
@@ -77,3 +83,26 @@ def test_fixed_values_and_virtual_mlp_params():
 def test_malformed_search_spaces_are_input_errors(spaces, models, message):
     with pytest.raises(InputError, match=message):
         parse_search_spaces(spaces, models)
+
+
+@pytest.mark.parametrize("model", ["random_forest", "extra_trees", "xgboost", "lightgbm", "knn"])
+def test_thread_count_does_not_change_predictions(model, spaces):
+    """tuning.threads_per_job reaches the estimator and changes no probability (forests
+    predict on one thread: their threaded sum is order-dependent in the last bit)."""
+    from npc_radiomics.settings import THREADED_MODELS, model_threads
+
+    assert model in THREADED_MODELS
+    cfg = {"tuning": {"threads_per_job": 2}}
+    assert model_threads(cfg, model) == 2 and model_threads(cfg, "svm") == 1
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(150, 20))
+    y = (X[:, 0] - X[:, 1] + rng.normal(size=150) > 0).astype(int)
+    Xv = rng.normal(size=(400, 20))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    params = suggest_params(study.ask(), spaces[model])
+    probs = []
+    for n_jobs in (1, 2):
+        clf = build_model(model, params, seed=5, n_jobs=n_jobs)
+        assert clf.get_params()["n_jobs"] == n_jobs
+        probs.append(fit_for_prediction(clf, X, y).predict_proba(Xv)[:, 1])
+    np.testing.assert_array_equal(probs[0], probs[1])

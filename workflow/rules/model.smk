@@ -1,6 +1,8 @@
 # Tuning (one Optuna study per model, optionally split over several worker jobs),
 # nested CV (one job per model x outer fold), final fit per model, gathered predictions.
 
+from npc_radiomics.settings import model_threads
+
 
 rule tune_model_part:
     input:
@@ -15,7 +17,7 @@ rule tune_model_part:
         part=r"\d+",
     conda:
         "../../envs/modelling.yaml"
-    threads: 1
+    threads: lambda wc: model_threads(config, wc.model)
     resources:
         mem_mb=table_resource(1000, 10),
         runtime=fixed_resource(720),
@@ -64,7 +66,7 @@ rule nested_cv_fold:
         fold=r"\d+",
     conda:
         "../../envs/modelling.yaml"
-    threads: 1
+    threads: lambda wc: model_threads(config, wc.model)
     resources:
         mem_mb=table_resource(1000, 10),
         runtime=fixed_resource(720),
@@ -90,7 +92,7 @@ rule fit_final:
         "results/benchmarks/fit_final/{model}.tsv"
     conda:
         "../../envs/modelling.yaml"
-    threads: 1
+    threads: lambda wc: model_threads(config, wc.model)
     resources:
         mem_mb=table_resource(1000, 10),
         runtime=fixed_resource(60),

@@ -11,6 +11,18 @@ from dataclasses import dataclass
 
 from .config import derived_seed
 
+#: Models whose estimator runs on several threads (``n_jobs``); the others use one.
+THREADED_MODELS = ("random_forest", "extra_trees", "xgboost", "lightgbm", "knn")
+
+
+def model_threads(cfg: dict, model: str) -> int:
+    """Threads of a tuning / nested-CV / final-fit job of ``model``: config
+    ``tuning.threads_per_job`` for a threaded model, else 1. Results do not depend on it
+    (tests/test_zoo.py); it is outside TuningSettings so a study resumes across it."""
+    if model not in THREADED_MODELS:
+        return 1
+    return int(cfg["tuning"].get("threads_per_job") or 1)
+
 
 @dataclass(frozen=True)
 class TuningSettings:
@@ -21,6 +33,11 @@ class TuningSettings:
     outer_folds: int = 5
     batch_size: int = 1
     timeout_s: float | None = None
+    # Pruning of hopeless trials after the first inner folds (tuning.pruning; run_slots).
+    pruning: bool = False
+    pruning_warmup_folds: int = 3
+    pruning_startup_trials: int = 5
+    pruning_percentile: float = 50.0
     mrmr_k: int = 100
     lasso_folds: int = 10
     n_lambdas: int = 50
@@ -34,12 +51,17 @@ class TuningSettings:
         tun, sel = cfg["tuning"], cfg["selection"]
         harm = cfg.get("harmonization") or {}
         batch = tun.get("batch_size") or tun.get("n_jobs_per_model") or 1
+        prune = tun.get("pruning") or {}
         return cls(
             n_trials=int(tun["n_trials"]),
             inner_folds=int(tun["inner_folds"]),
             outer_folds=int(tun["outer_folds"]),
             batch_size=int(batch),
             timeout_s=tun.get("timeout_s"),
+            pruning=bool(prune.get("enabled", False)),
+            pruning_warmup_folds=int(prune.get("n_warmup_folds", 3)),
+            pruning_startup_trials=int(prune.get("n_startup_trials", 5)),
+            pruning_percentile=float(prune.get("percentile", 50.0)),
             mrmr_k=int(sel["mrmr_k"]),
             lasso_folds=int(sel["lasso"]["cv_folds"]),
             n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),

@@ -24,6 +24,11 @@ system has no ``flock``, once its heartbeat is older than ``stale_after_s``). ``
 sequential TPE (best sample efficiency); a batch as large as the number of parallel
 jobs keeps them all busy. ``timeout_s`` stops claiming new slots: reproducible only if
 the timeout is not reached (a warning is logged when it is).
+
+Pruning (``tuning.pruning``) follows the same rule: after each inner fold from the
+warm-up on, a trial reports its running mean AUC to its private study, whose pruner
+compares it with the completed trials of the earlier batches only. A pruned slot is
+stored as PRUNED with its fold AUCs and running means (the reference of later slots).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from .config import derived_seed, file_sha256
 from .errors import InputError, ModelFitError
 from .layout import NESTED_PREDICTION_COLUMNS, PREDICTION_COLUMNS
 from .settings import TuningSettings
-from .zoo import ParamSpec, build_model, parse_search_spaces, suggest_params
+from .zoo import ParamSpec, build_model, fit_for_prediction, parse_search_spaces, suggest_params
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +134,65 @@ def fit_fold_selections(X: pd.DataFrame, y, folds, selection: Pipeline) -> list[
     return cache
 
 
-def cv_auc(model: str, params: dict, cache: list[FoldCache], seed: int, n_jobs: int = 1):
-    """Mean validation AUC over the cached folds, and the per-fold AUCs."""
+class TrialPruned(Exception):
+    """A trial stopped after some inner folds by the pruner; carries those folds' AUCs."""
+
+    def __init__(self, fold_aucs: list[float]):
+        super().__init__(f"pruned after {len(fold_aucs)} inner fold(s)")
+        self.fold_aucs = fold_aucs
+
+
+def cv_auc(
+    model: str,
+    params: dict,
+    cache: list[FoldCache],
+    seed: int,
+    n_jobs: int = 1,
+    should_prune=None,
+):
+    """Mean validation AUC over the cached folds, and the per-fold AUCs.
+
+    should_prune: called after each fold with (folds done, running mean AUC); True stops
+    the trial with :class:`TrialPruned` (see :func:`run_slots`).
+    """
     aucs = []
     for fold in cache:
-        clf = build_model(model, params, seed, n_jobs).fit(fold.X_train, fold.y_train)
+        clf = fit_for_prediction(
+            build_model(model, params, seed, n_jobs), fold.X_train, fold.y_train
+        )
         aucs.append(float(roc_auc_score(fold.y_val, clf.predict_proba(fold.X_val)[:, 1])))
+        if should_prune is not None and len(aucs) < len(cache):
+            if should_prune(len(aucs), float(np.mean(aucs))):
+                raise TrialPruned(aucs)
     return float(np.mean(aucs)), aucs
+
+
+def running_means(fold_aucs: list[float], n_warmup_folds: int) -> dict[int, float]:
+    """{folds done: mean AUC of those folds} from ``n_warmup_folds`` folds on: the
+    intermediate values a trial reports to the pruner (steps before warm-up are not
+    reported, so the pruner compares only means of at least that many folds)."""
+    return {
+        k: float(np.mean(fold_aucs[:k])) for k in range(max(1, n_warmup_folds), len(fold_aucs) + 1)
+    }
+
+
+def make_pruner(settings: TuningSettings):
+    """The Optuna pruner of ``settings`` (a PercentilePruner), or None when pruning is off.
+
+    A trial is stopped after inner fold k (k >= ``pruning_warmup_folds``) when its best
+    running mean AUC so far is below the ``pruning_percentile``-th percentile (from the
+    bottom) of the running means at fold k of the completed trials of earlier batches,
+    once at least ``pruning_startup_trials`` such trials exist.
+    """
+    if not settings.pruning:
+        return None
+    optuna = _quiet_optuna()
+    return optuna.pruners.PercentilePruner(
+        percentile=settings.pruning_percentile,
+        n_startup_trials=settings.pruning_startup_trials,
+        n_warmup_steps=settings.pruning_warmup_folds,
+        interval_steps=1,
+    )
 
 
 def model_pipeline(
@@ -373,11 +430,13 @@ def open_study(storage_path: str | Path | None, study_name: str):
 
 
 def finished_slots(study) -> dict[int, object]:
-    """{slot: FrozenTrial} of the finished (complete or failed) slots; first record wins."""
+    """{slot: FrozenTrial} of the finished (complete, pruned or failed) slots; first record
+    wins."""
     from optuna.trial import TrialState
 
     done: dict[int, object] = {}
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    for t in study.get_trials(deepcopy=False, states=states):
         slot = t.user_attrs.get("slot")
         if slot is not None and slot not in done:
             done[int(slot)] = t
@@ -392,13 +451,36 @@ NUMERICAL_FAILURES = (ModelFitError, ValueError, ArithmeticError, np.linalg.LinA
 
 
 def failure_summary(done: dict) -> dict:
-    """Failed trials of a study: ``{"n_failed": k, "failure_reasons": {reason: count}}``."""
+    """Failed and pruned trials of a study:
+    ``{"n_failed": k, "failure_reasons": {reason: count}, "n_pruned": m}``."""
     reasons: dict[str, int] = {}
+    n_pruned = 0
     for t in done.values():
-        if t.value is None:
+        if t.state.name == "PRUNED":
+            n_pruned += 1
+        elif t.value is None:
             reason = str(t.user_attrs.get("error", "unknown"))
             reasons[reason] = reasons.get(reason, 0) + 1
-    return {"n_failed": sum(reasons.values()), "failure_reasons": dict(sorted(reasons.items()))}
+    return {
+        "n_failed": sum(reasons.values()),
+        "failure_reasons": dict(sorted(reasons.items())),
+        "n_pruned": n_pruned,
+    }
+
+
+def _reporter(trial, settings: TuningSettings):
+    """cv_auc's should_prune: report the running mean to the slot's private trial and
+    ask its pruner (None when pruning is off)."""
+    if not settings.pruning:
+        return None
+
+    def should_prune(folds_done: int, running_mean: float) -> bool:
+        if folds_done < settings.pruning_warmup_folds:
+            return False
+        trial.report(running_mean, folds_done)
+        return trial.should_prune()
+
+    return should_prune
 
 
 def run_slots(
@@ -415,12 +497,18 @@ def run_slots(
     poll_s: float = 2.0,
 ) -> int:
     """Evaluate unfinished slots until all ``settings.n_trials`` are done; returns how many
-    this worker evaluated. See the module docstring for the determinism scheme."""
+    this worker evaluated. See the module docstring for the determinism scheme.
+
+    Pruning (``settings.pruning``) is decided in the slot's private study, which holds
+    exactly the trials of the earlier batches: whether a slot is pruned depends on the
+    same trials as its parameters, never on which trials of its own batch finished first.
+    """
     optuna = _quiet_optuna()
     claims = claims or _NoClaims()
     n, batch = settings.n_trials, max(1, settings.batch_size)
     deadline = time.monotonic() + settings.timeout_s if settings.timeout_s else None
     mseed = model_seed(seed, model)
+    pruner = make_pruner(settings)
     evaluated = 0
     while True:
         done = finished_slots(study)
@@ -450,17 +538,23 @@ def run_slots(
             continue
         history = [done[d] for d in range(slot // batch * batch)]
         sampler = optuna.samplers.TPESampler(seed=derived_seed(seed, "tpe", model, context, slot))
-        private = optuna.create_study(direction="maximize", sampler=sampler)
+        private = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
         private.add_trials(history)
         trial = private.ask()
         params = suggest_params(trial, space)
         t0 = time.perf_counter()
         attrs = {"slot": slot, "worker": worker, "params": params}
+        intermediate: dict[int, float] = {}
         try:
             with claims.heartbeat(slot):
-                value, fold_aucs = cv_auc(model, params, cache, mseed, n_jobs)
+                value, fold_aucs = cv_auc(
+                    model, params, cache, mseed, n_jobs, _reporter(trial, settings)
+                )
             attrs["fold_aucs"] = fold_aucs
             state = optuna.trial.TrialState.COMPLETE
+        except TrialPruned as pruned:
+            value, state = None, optuna.trial.TrialState.PRUNED
+            attrs["fold_aucs"] = fold_aucs = pruned.fold_aucs
         except InputError:
             claims.release(slot)
             raise
@@ -472,6 +566,9 @@ def run_slots(
             log.error("%s %s slot %d: not a numerical failure, stopping", model, context, slot)
             raise
         attrs["seconds"] = round(time.perf_counter() - t0, 3)
+        if state != optuna.trial.TrialState.FAIL and pruner is not None:
+            # Replayed into later slots' private studies: the pruner's reference.
+            intermediate = running_means(fold_aucs, settings.pruning_warmup_folds)
         study.add_trial(
             optuna.trial.create_trial(
                 state=state,
@@ -479,6 +576,7 @@ def run_slots(
                 params=trial.params,
                 distributions=trial.distributions,
                 user_attrs=attrs,
+                intermediate_values=intermediate,
             )
         )
         claims.release(slot)
@@ -491,7 +589,11 @@ def run_slots(
             slot,
             len(done) + 1,
             n,
-            f"{value:.4f}" if value is not None else f"failed ({attrs['error']})",
+            f"{value:.4f}"
+            if value is not None
+            else f"pruned after {len(fold_aucs)} folds"
+            if state == optuna.trial.TrialState.PRUNED
+            else f"failed ({attrs['error']})",
             best["value"] if best else float("nan"),
             best["slot"] if best else "-",
             attrs["seconds"],
@@ -509,9 +611,11 @@ def best_slot(done: dict) -> dict | None:
 
 
 def trials_table(done: dict, model: str) -> pd.DataFrame:
-    """One row per slot: slot, state, auc, fold_aucs, params (JSON), seconds, worker."""
+    """One row per slot: slot, state (COMPLETE, PRUNED or FAIL), auc (mean over the inner
+    folds; empty when pruned or failed), folds (inner folds evaluated), fold_aucs,
+    params (JSON), error."""
     rows = []
-    columns = ["model", "slot", "state", "auc", "fold_aucs", "params", "error"]
+    columns = ["model", "slot", "state", "auc", "folds", "fold_aucs", "params", "error"]
     if not done:
         return pd.DataFrame(columns=columns)
     for slot, t in sorted(done.items()):
@@ -521,6 +625,7 @@ def trials_table(done: dict, model: str) -> pd.DataFrame:
                 "slot": slot,
                 "state": t.state.name,
                 "auc": t.value,
+                "folds": len(t.user_attrs.get("fold_aucs") or []),
                 "fold_aucs": json.dumps(t.user_attrs.get("fold_aucs")),
                 "params": json.dumps(t.user_attrs["params"], sort_keys=True),
                 "error": t.user_attrs.get("error", ""),
@@ -634,7 +739,7 @@ def nested_cv_fold(
     )
     best = best_params(study, model, settings.n_trials)
     pipe = model_pipeline(model, best["params"], selection, model_seed(seed, model), n_jobs)
-    pipe.fit(X_tr, y_tr.to_numpy())
+    fit_for_prediction(pipe, X_tr, y_tr.to_numpy())
     prob = pipe.predict_proba(X.iloc[va])[:, 1]
     pred = pd.DataFrame(
         {
@@ -672,7 +777,7 @@ def fit_final(
     selection = selection if selection is not None else settings.selection(seed)
     X, y = design.train()
     pipe = model_pipeline(model, params, selection, model_seed(seed, model), n_jobs)
-    pipe.fit(X, y.to_numpy())
+    fit_for_prediction(pipe, X, y.to_numpy())
     rows = []
     for cohort in design.cohorts():
         Xc, yc = design.subset(cohort)
@@ -722,7 +827,7 @@ def final_cv_threshold(
     rows = []
     for k, (tr, va) in enumerate(folds):
         pipe = model_pipeline(model, params, selection, model_seed(seed, model), n_jobs)
-        pipe.fit(X.iloc[tr], y.iloc[tr].to_numpy())
+        fit_for_prediction(pipe, X.iloc[tr], y.iloc[tr].to_numpy())
         rows.append(
             pd.DataFrame(
                 {

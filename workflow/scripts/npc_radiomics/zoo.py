@@ -167,6 +167,25 @@ def build_model(model: str, params: dict, seed: int, n_jobs: int = 1):
     return cls(random_state=seed, **params)
 
 
+def fit_for_prediction(estimator, X, y):
+    """Fit ``estimator`` (a classifier of :func:`build_model` or a Pipeline ending in one),
+    then make a forest predict on one thread; returns it.
+
+    scikit-learn's forests fit identically whatever ``n_jobs`` (every tree's seed is drawn
+    before the threads start) but sum the trees' probabilities under a lock in whatever
+    order the threads finish, so with n_jobs > 1 probabilities differ in the last bit
+    from run to run (measured: 1.1e-16), which can reorder tied patients. Predicting a
+    fold's few patients on one thread costs nothing; XGBoost (hist) and LightGBM
+    (deterministic, col-wise) predicted bit-identically on 1 and 2 threads
+    (tests/test_zoo.py).
+    """
+    estimator.fit(X, y)
+    clf = estimator[-1] if hasattr(estimator, "steps") else estimator
+    if type(clf).__name__ in ("RandomForestClassifier", "ExtraTreesClassifier"):
+        clf.set_params(n_jobs=1)
+    return estimator
+
+
 def _spec_error(key: str, problem: str) -> InputError:
     return InputError(f"config key search_spaces.{key}: {problem}")
 
