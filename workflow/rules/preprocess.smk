@@ -1,11 +1,32 @@
 # Imaging preprocessing (pipeline steps 2-4): N4 + 1 mm resampling per patient x sequence,
 # then the pooled z-score statistics of the reference patients' tumours per sequence.
 
+from npc_radiomics.features import load_params as _load_radiomics_params
+from npc_radiomics.preprocess import crop_margin_setting as _crop_margin_setting
+
+
+def _preprocess_crop_margin(wildcards):
+    """preprocessing.crop_margin_mm in mm (None: no crop) for the case's params file."""
+    return _crop_margin_setting(
+        config["preprocessing"].get("crop_margin_mm"),
+        _load_radiomics_params(features_params(wildcards)),
+        config["preprocessing"]["resample"]["spacing_mm"],
+        config["features"]["crop_margin_mm"],
+    )
+
+
+def _crop_reader2_mask(wildcards):
+    """With a crop, the reader-2 mask (if any) must lie inside the box too."""
+    if config["preprocessing"].get("crop_margin_mm") is None:
+        return []
+    return get_mask_reader2(wildcards)
+
 
 rule preprocess_case:
     input:
         image=get_image,
         mask=get_mask,
+        mask_reader2=_crop_reader2_mask,
     output:
         image=PREPROCESSED_IMAGE,
         mask=PREPROCESSED_MASK,
@@ -29,6 +50,8 @@ rule preprocess_case:
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
         components=config["masks"]["components"],
+        # The box of the tumour (and reader-2 mask) + this margin is resampled and kept.
+        crop_margin_mm=_preprocess_crop_margin,
     script:
         "../scripts/preprocess_case.py"
 
