@@ -474,8 +474,9 @@ def crop_margin_setting(
 def roi_box(masks: Sequence[sitk.Image], margin_mm: float) -> tuple[list[int], list[int]]:
     """(index, size) of the box around every mask's non-zero voxels plus ``margin_mm``.
 
-    The masks share one grid; the margin is ceil(margin / spacing) voxels per axis (as the
-    extraction's :func:`npc_radiomics.features.crop_to_roi` counts it), clipped to the grid.
+    The masks share one grid; the margin is ceil(margin / spacing) + 1 voxels per axis (the
+    extraction's :func:`npc_radiomics.features.crop_to_roi` counts ceil(margin / spacing)),
+    clipped to the grid.
 
     Raises:
         ValueError: if no mask has a non-zero voxel.
@@ -496,7 +497,9 @@ def roi_box(masks: Sequence[sitk.Image], margin_mm: float) -> tuple[list[int], l
         upper = hi if upper is None else np.maximum(upper, hi)
     if lower is None:
         raise ValueError("no tumour voxel in the mask(s): nothing to crop to")
-    margin = np.ceil(float(margin_mm) / np.asarray(reference.GetSpacing()) - 1e-9).astype(int)
+    # One voxel more than the extraction counts: its ceil on the spacing read back from disk
+    # (float32) must never reach past this box (a wider box changes no feature).
+    margin = np.ceil(float(margin_mm) / np.asarray(reference.GetSpacing())).astype(int) + 1
     lower = np.maximum(lower - margin, 0)
     upper = np.minimum(upper + margin, np.asarray(reference.GetSize()))
     return [int(v) for v in lower], [int(v) for v in upper - lower]
