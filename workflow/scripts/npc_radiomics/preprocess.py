@@ -40,6 +40,7 @@ __all__ = [
     "crop_margin_setting",
     "roi_box",
     "resample_cropped",
+    "reader2_mask",
     "sequence_preprocessing",
     "window_clip",
     "preprocess_case",
@@ -570,6 +571,54 @@ def preprocess_mask(
     return resample_isotropic(
         binarise_mask(mask, label, components), spacing_mm, is_mask=True, reference=reference
     )
+
+
+def _grid_as_written(grid: Grid) -> sitk.Image:
+    """A 1-voxel image with ``grid``'s geometry as a NIfTI file holds it (float32 header)."""
+    import tempfile
+
+    probe = sitk.Image([1] * len(grid.size), sitk.sitkUInt8)
+    probe.SetSpacing(grid.spacing)
+    probe.SetOrigin(grid.origin)
+    probe.SetDirection(grid.direction)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "grid.nii.gz")
+        sitk.WriteImage(probe, path)
+        return sitk.ReadImage(path)
+
+
+def reader2_mask(
+    mask: sitk.Image,
+    reference: sitk.Image,
+    *,
+    spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
+    label: int = 1,
+    components: str = "merge",
+) -> sitk.Image:
+    """Rule ``preprocess_mask_reader2``: a reader-2 mask on the preprocessed image's grid.
+
+    ``reference`` is the preprocessed image as read from disk. On the whole field of view
+    this is :func:`preprocess_mask` onto it, as always. On a ROI box (config
+    ``preprocessing.crop_margin_mm``) the mask is resampled onto the whole grid as the
+    uncropped file's header would hold it (float32 origin), then cut to the box: nearest
+    neighbour meets exact ties (3.5 mm slices onto 1 mm: every 7th slice lies halfway), and
+    the box's own float32 origin would break some of them the other way.
+    """
+    settings = {"spacing_mm": spacing_mm, "label": label, "components": components}
+    full = isotropic_grid(mask, spacing_mm)
+    if tuple(reference.GetSize()) == full.size:
+        return preprocess_mask(mask, reference, **settings)
+    disk = _grid_as_written(full)
+    whole = sitk.Image(list(full.size), sitk.sitkUInt8)
+    # Sizes differ (the probe has one voxel): the geometry is copied by hand.
+    whole.SetSpacing(disk.GetSpacing())
+    whole.SetOrigin(disk.GetOrigin())
+    whole.SetDirection(disk.GetDirection())
+    on_grid = preprocess_mask(mask, whole, **settings)
+    index = np.round(on_grid.TransformPhysicalPointToContinuousIndex(reference.GetOrigin()))
+    box = sitk.RegionOfInterest(on_grid, list(reference.GetSize()), [int(v) for v in index])
+    box.CopyInformation(reference)
+    return box
 
 
 # ------------------------------------------------------------ per-sequence settings
