@@ -10,11 +10,17 @@
    subprocess (target <= 2 GiB).
 4. The imaging stage of the demo cohort (preprocess -> z-score -> features -> ICC) with
    ``--cores 2`` vs ``--cores 1`` (target >= 1.8x).
+5. Preprocessing of the ROI box only (issue 18): ``preprocessing.crop_margin_mm`` null vs
+   auto, side by side on a demo case and on a 512 x 512 x 100 MR volume: CPU-s per case of
+   preprocessing (read, N4, resampling, writing) and of extraction, bytes on disk, and the
+   largest relative feature difference per feature class (target: >= 2x less CPU, features
+   equal to 1e-6). N4 is the same code in both modes; on the large volume it is timed once
+   and counted in both.
 
 Usage (from the repository root; single-threaded parts pin every pool to 1 thread):
     .venv/bin/python benchmarks/bench_imaging.py [--skip n4,workflow] [--n4-preset small]
         [--preset tiny] [--params resources/pyradiomics_params_fast.yaml]
-        [--configfile extra.yaml] [--snakefile Snakefile]
+        [--configfile extra.yaml] [--snakefile Snakefile] [--crop-cases demo,large]
 """
 
 from __future__ import annotations
@@ -323,9 +329,182 @@ def bench_workflow(
     print(f"[workflow] speed-up = {t1 / t2:.2f}x (target >= 1.8x)")
 
 
+# ---------------------------------------------------------------------------------- 5
+def _crop_cases(kinds: list[str], preset: str):
+    """(name, image, mask, reader-2 mask) of the crop benchmark's cases."""
+    from npc_radiomics import demo
+
+    settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
+    for kind in kinds:
+        cfg = demo.resolve_preset(settings, preset)
+        if kind == "large":  # 512 x 512 x 100: 0.47 mm in plane, 2 mm slices
+            cfg["centers"]["QZ"]["pixel_spacing_mm"] = 0.47
+            cfg["centers"]["QZ"]["slice_thickness_mm"] = 2.0
+            cfg["fov_mm"] = [240.64, 240.64, 200.0]
+        scan = demo.simulate_patient(cfg, 1, "QZ001", "QZ", 1, True)
+        images = []
+        for array in (scan.images["T1"].astype(np.float32), scan.mask, scan.mask_reader2):
+            img = sitk.GetImageFromArray(array)
+            img.SetSpacing(scan.spacing)
+            img.SetOrigin(scan.origin)
+            images.append(img)
+        yield (f"demo '{preset}'" if kind == "demo" else "512x512x100", *images)
+
+
+def _cpu(fn, *args, **kwargs):
+    start = time.process_time()
+    out = fn(*args, **kwargs)
+    return out, time.process_time() - start
+
+
+def _feature_class(name: str) -> str:
+    return name.split("_")[-2]  # <image type>_<class>_<feature>
+
+
+def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 3) -> None:
+    import pandas as pd
+    import yaml
+
+    from npc_radiomics.features import extract_rule, load_params
+    from npc_radiomics.io import read_image, write_image
+    from npc_radiomics.preprocess import (
+        crop_margin_setting,
+        n4_correct,
+        preprocess_case,
+        reader2_mask,
+        tumour_moments,
+        write_moments,
+    )
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    prep = config["preprocessing"]
+    spacing = prep["resample"]["spacing_mm"]
+    features_margin = config["features"]["crop_margin_mm"]
+    params = load_params(params_path)
+    auto = crop_margin_setting("auto", params, spacing, features_margin)
+    n4 = {k: v for k, v in prep["n4"].items() if k != "enabled"}
+    print(
+        f"[crop] params {params_path.name}: auto margin {auto} mm (features.crop_margin_mm "
+        f"{features_margin}); N4 {n4}"
+    )
+
+    def preprocess(raw: dict, out: Path, margin, corrected=None) -> float:
+        """CPU-s of the preprocess_case + preprocess_mask_reader2 rules' work."""
+        start = time.process_time()
+        image = read_image(raw["image"]) if corrected is None else corrected
+        mask, mask2 = read_image(raw["mask"]), read_image(raw["mask2"])
+        img, msk = preprocess_case(
+            image,
+            mask,
+            n4={"enabled": corrected is None, **n4},
+            spacing_mm=spacing,
+            crop_margin_mm=margin,
+            extra_masks=[mask2] if margin is not None else [],
+        )
+        write_image(img, out / "image.nii.gz")
+        write_image(msk, out / "mask.nii.gz")
+        write_moments(tumour_moments(img, msk), out / "moments.json")
+        reference = read_image(out / "image.nii.gz")  # the reader-2 rule's own job
+        write_image(reader2_mask(mask2, reference), out / "mask_reader2.nii.gz")
+        return time.process_time() - start
+
+    for name, image, mask, mask2 in _crop_cases(kinds, preset):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            raw = {k: folder / f"raw_{k}.nii.gz" for k in ("image", "mask", "mask2")}
+            for key, img in zip(raw, (image, mask, mask2), strict=True):
+                write_image(img, raw[key])
+            modes = {"null": None, "auto": auto}
+            outs = {m: folder / m for m in modes}
+            for out in outs.values():
+                out.mkdir()
+            cpu = {m: [] for m in modes}
+            shared_n4 = None
+            if image.GetNumberOfPixels() > 5e6:  # N4 once: the same code in both modes
+                _, read_s = _cpu(read_image, raw["image"])
+                corrected, n4_s = _cpu(n4_correct, read_image(raw["image"]), **n4)
+                shared_n4 = read_s + n4_s
+                for mode, margin in modes.items():
+                    cpu[mode].append(shared_n4 + preprocess(raw, outs[mode], margin, corrected))
+            else:
+                for _ in range(repeats):  # interleaved, so load changes hit both alike
+                    for mode, margin in modes.items():
+                        cpu[mode].append(preprocess(raw, outs[mode], margin))
+                n4_s = statistics.median(
+                    _cpu(n4_correct, read_image(raw["image"]), **n4)[1] for _ in range(repeats)
+                )
+            moments = {m: json.loads((outs[m] / "moments.json").read_text()) for m in modes}
+            stats = moments["null"]
+            zscore = folder / "zscore.tsv"
+            sd = (stats["m2"] / stats["n"]) ** 0.5
+            zscore.write_text(
+                f"sequence\tmean\tsd\tn_voxels\tn_patients\treference\n"
+                f"T1\t{stats['mean']!r}\t{sd!r}\t{stats['n']}\t1\ttrain\n"
+            )
+            features, extract_cpu = {}, {}
+            for mode, out in outs.items():
+                rows, secs = [], 0.0
+                for reader, mask_file in (("reader1", "mask"), ("reader2", "mask_reader2")):
+                    (table, _), s = _cpu(
+                        extract_rule,
+                        out / "image.nii.gz",
+                        out / f"{mask_file}.nii.gz",
+                        zscore,
+                        params_path,
+                        patient="QZ001",
+                        sequence="T1",
+                        reader=reader,
+                        crop_margin_mm=features_margin,
+                    )
+                    rows.append(table.drop(columns=["patient_id", "sequence"]))
+                    secs += s
+                features[mode] = pd.concat(rows, ignore_index=True).astype(float)
+                extract_cpu[mode] = secs
+            disk = {m: sum(f.stat().st_size for f in outs[m].glob("*.nii.gz")) for m in modes}
+            sizes = {m: read_image(outs[m] / "image.nii.gz").GetSize() for m in modes}
+        full, crop = features["null"], features["auto"]
+        rel = (crop - full).abs() / full.abs().where(full.abs() > 1e-12, 1.0)
+        worst = rel.max().groupby(_feature_class).max()
+        by_reader = rel.max(axis=1).tolist()  # row 0: reader 1, row 1: reader 2
+        pre = {m: statistics.median(v) for m, v in cpu.items()}
+        note = f" (N4 {shared_n4:.1f} s timed once, in both)" if shared_n4 else ""
+        print(
+            f"[crop] {name} {image.GetSize()} at {image.GetSpacing()} mm -> 1 mm image "
+            f"{sizes['null']} (null) vs {sizes['auto']} (auto){note}"
+        )
+        print(
+            f"[crop]   preprocessing CPU-s per case (both readers' masks): null "
+            f"{pre['null']:.2f} vs auto {pre['auto']:.2f} -> {pre['null'] / pre['auto']:.2f}x "
+            "(target >= 2x)"
+        )
+        print(
+            f"[crop]   of which N4 (whole image in both modes) {n4_s:.2f} s = "
+            f"{n4_s / pre['null']:.0%} of null: the crop can give at most "
+            f"{pre['null'] / n4_s:.2f}x"
+        )
+        print(
+            f"[crop]   extraction CPU-s per case (reader 1 + reader 2): null "
+            f"{extract_cpu['null']:.2f} vs auto {extract_cpu['auto']:.2f} -> "
+            f"{extract_cpu['null'] / extract_cpu['auto']:.2f}x"
+        )
+        print(
+            f"[crop]   disk per case (image + 2 masks): null {disk['null'] / 1e6:.2f} MB vs "
+            f"auto {disk['auto'] / 1e6:.3f} MB -> {disk['null'] / disk['auto']:.1f}x smaller"
+        )
+        print(f"[crop]   tumour moments equal: {moments['null'] == moments['auto']}")
+        print(
+            f"[crop]   max relative feature difference per class ({full.shape[1]} features, "
+            "target <= 1e-6): "
+            + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
+            + f"; reader 1 {by_reader[0]:.1e}, reader 2 {by_reader[1]:.1e}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip", default="", help="comma list: n4,extract,memory,workflow")
+    parser.add_argument("--skip", default="", help="comma list: n4,extract,memory,workflow,crop")
+    parser.add_argument("--crop-cases", default="demo,large", help="comma list: demo,large")
+    parser.add_argument("--crop-preset", default="small", help="demo preset of the crop cases")
     parser.add_argument("--n4-preset", default="small", help="demo preset of the N4 images")
     parser.add_argument("--n4-sequences", default="T1,T2,CET1", help="comma list")
     parser.add_argument("--extract-preset", default="small")
@@ -348,6 +527,8 @@ def main() -> None:
         bench_extraction(args.extract_preset, args.extract_params.resolve())
     if "memory" not in skip:
         bench_memory(args.extract_params.resolve())
+    if "crop" not in skip:
+        bench_crop(args.crop_cases.split(","), args.crop_preset, args.extract_params.resolve())
     if "workflow" not in skip:
         bench_workflow(
             args.snakefile.resolve(),

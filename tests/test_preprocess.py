@@ -9,7 +9,9 @@ import yaml
 from conftest import ROOT, head_phantom, mask_centroid_mm, mask_volume_mm3
 
 from npc_radiomics import demo
+from npc_radiomics.errors import InputError
 from npc_radiomics.preprocess import (
+    crop_margin_setting,
     head_mask_otsu,
     isotropic_grid,
     n4_correct,
@@ -19,8 +21,11 @@ from npc_radiomics.preprocess import (
     preprocess_case,
     preprocess_mask,
     read_moments,
+    reader2_mask,
     reference_patient_ids,
     resample_isotropic,
+    roi_box,
+    roi_margin_mm,
     slice_axis,
     tumour_moments,
     write_moments,
@@ -282,3 +287,195 @@ def test_reference_patients_are_training_patients_by_default():
     assert reference_patient_ids(split, "all") == ["A1", "A2", "B1", "C1"]
     with pytest.raises(ValueError, match="reference"):
         reference_patient_ids(split, "test")
+
+
+# ------------------------------------------------------------------ ROI crop (issue 18)
+DEFAULT_PARAMS = yaml.safe_load((ROOT / "resources" / "pyradiomics_params.yaml").read_text())
+FAST_PARAMS = yaml.safe_load((ROOT / "resources" / "pyradiomics_params_fast.yaml").read_text())
+
+
+def test_roi_margin_follows_the_filters_and_the_extraction_crop():
+    margin, terms = roi_margin_mm(DEFAULT_PARAMS, (1.0, 1.0, 1.0), 10.0)
+    # LoG sigma 4 mm -> 10 mm; coif1 (length 6), one pass -> 5 voxels; extraction crop 10.
+    assert terms == {"features.crop_margin_mm": 10.0, "LoG": 10.0, "Wavelet": 5.0}
+    assert margin == 10.0
+    assert roi_margin_mm(FAST_PARAMS, (1.0, 1.0, 1.0), 5.0)[0] == 5.0
+    wide = {
+        "imageType": {"LoG": {"sigma": [1.0, 6.0]}, "Wavelet": {"level": 2}},
+        "setting": {"start_level": 1, "wavelet": "db2"},  # db2: length 4
+    }
+    margin, terms = roi_margin_mm(wide, (2.0, 2.0, 2.0), 5.0)
+    assert terms["LoG"] == 15.0 and terms["Wavelet"] == 3 * 3 * 2.0
+    assert margin == 18.0
+    own = {"imageType": {"Original": {}}, "setting": {"preCrop": True, "padDistance": 7}}
+    assert roi_margin_mm(own, (1.5, 1.5, 1.5), 3.0)[1]["padDistance"] == 7 * 1.5
+    # pyradiomics resampling itself: its padding is in its own spacing.
+    resampling = {"imageType": {"Original": {}}, "setting": {"resampledPixelSpacing": [2, 2, 2]}}
+    assert roi_margin_mm(resampling, (1.0, 1.0, 1.0), 3.0)[0] == 10.0
+
+
+def test_crop_margin_setting_values():
+    assert crop_margin_setting(None, DEFAULT_PARAMS, (1, 1, 1), 10.0) is None
+    assert crop_margin_setting("auto", DEFAULT_PARAMS, (1, 1, 1), 10.0) == 10.0
+    assert crop_margin_setting(12, DEFAULT_PARAMS, (1, 1, 1), 10.0) == 12.0
+    with pytest.raises(InputError, match="preprocessing.crop_margin_mm"):
+        crop_margin_setting(8.0, DEFAULT_PARAMS, (1, 1, 1), 10.0)
+
+
+@pytest.fixture(scope="module")
+def crop_phantom():
+    """A small head (N4 on) with the tumour off-centre, and a reader-2 mask that reaches
+    beyond reader 1's box on one side."""
+    image, mask, _ = head_phantom(
+        (64, 64, 16), (0.9, 0.9, 3.5), tumour_radii_mm=(9.0, 8.0, 9.0), bias_strength=0.3
+    )
+    arr = sitk.GetArrayFromImage(mask)
+    reader2 = np.roll(arr, 4, axis=2) | arr  # 4 voxels (3.6 mm) further along +x
+    mask2 = sitk.GetImageFromArray(reader2.astype(np.uint8))
+    mask2.CopyInformation(mask)
+    return image, mask, mask2
+
+
+N4_FAST = {"enabled": True, "shrink_factor": 4, "iterations": [10], "convergence_threshold": 1e-4}
+
+
+def _box_index(full, cropped):
+    """Index of ``cropped``'s origin on ``full``'s grid (asserted to be a whole voxel)."""
+    index = np.asarray(full.TransformPhysicalPointToContinuousIndex(cropped.GetOrigin()))
+    np.testing.assert_allclose(index, np.round(index), atol=1e-4)  # float32 headers
+    return [int(v) for v in np.round(index)]
+
+
+def test_cropped_preprocessing_is_the_uncropped_grid_within_the_box(crop_phantom):
+    image, mask, mask2 = crop_phantom
+    full_image, full_mask = preprocess_case(image, mask, n4=N4_FAST)
+    image_c, mask_c = preprocess_case(
+        image, mask, n4=N4_FAST, crop_margin_mm=6.0, extra_masks=[mask2]
+    )
+    # Same grid: spacing and direction, origin on a voxel of the uncropped grid; smaller.
+    assert _grid(image_c) == _grid(mask_c)
+    assert image_c.GetSpacing() == full_image.GetSpacing()
+    assert image_c.GetDirection() == full_image.GetDirection()
+    index = _box_index(full_image, image_c)
+    assert np.prod(image_c.GetSize()) < 0.5 * np.prod(full_image.GetSize())
+    # Inside the box: the uncropped values (in fact bit for bit) and the same mask.
+    expected = sitk.RegionOfInterest(full_image, image_c.GetSize(), index)
+    got, want = sitk.GetArrayFromImage(image_c), sitk.GetArrayFromImage(expected)
+    assert np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-6)) <= 1e-6
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(mask_c),
+        sitk.GetArrayFromImage(sitk.RegionOfInterest(full_mask, image_c.GetSize(), index)),
+    )
+    # The whole tumour, reader 2's too, is inside with the margin (6 voxels at 1 mm, + 1) on
+    # every side, unless the box reached the edge of the uncropped grid.
+    full_r2 = preprocess_mask(mask2, full_image)
+    union = sitk.GetArrayFromImage(full_mask) | sitk.GetArrayFromImage(full_r2)
+    assert sitk.GetArrayViewFromImage(mask_c).sum() == sitk.GetArrayViewFromImage(full_mask).sum()
+    nz = np.argwhere(union)[:, ::-1]  # (x, y, z) indices
+    lo, hi = index, np.asarray(index) + image_c.GetSize()
+    size = np.asarray(full_image.GetSize())
+    assert np.all((nz.min(axis=0) - lo >= 7) | (np.asarray(lo) == 0))
+    assert np.all((hi - 1 - nz.max(axis=0) >= 7) | (hi == size))
+    # Reader 2 extends the box: reader 1 alone gives a smaller one.
+    alone, _ = preprocess_case(image, mask, n4=N4_FAST, crop_margin_mm=6.0)
+    assert alone.GetSize()[0] < image_c.GetSize()[0]
+    # z-score parameters: the tumour moments are the uncropped ones.
+    assert tumour_moments(image_c, mask_c) == tumour_moments(full_image, full_mask)
+
+
+def test_reader2_mask_lands_on_the_cropped_grid(crop_phantom, tmp_path):
+    from npc_radiomics.io import read_image, write_image
+
+    image, mask, mask2 = crop_phantom
+    full_image, _ = preprocess_case(image, mask, n4=None)
+    image_c, _ = preprocess_case(image, mask, n4=None, crop_margin_mm=6.0, extra_masks=[mask2])
+    # As the workflow does: the reader-2 rule reads the preprocessed image from disk.
+    for name, img in (("full", full_image), ("crop", image_c)):
+        write_image(img, tmp_path / f"{name}.nii.gz")
+    on_disk = read_image(tmp_path / "crop.nii.gz")
+    r2 = reader2_mask(mask2, on_disk)
+    assert _grid(r2) == _grid(on_disk)
+    # The uncropped rule's mask (onto the whole image from disk), cut to the box: the same
+    # voxels, though 3.5 mm slices onto 1 mm put every 7th slice on a nearest-neighbour tie.
+    today = reader2_mask(mask2, read_image(tmp_path / "full.nii.gz"))
+    index = _box_index(full_image, image_c)
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(r2),
+        sitk.GetArrayFromImage(sitk.RegionOfInterest(today, image_c.GetSize(), index)),
+    )
+    assert sitk.GetArrayViewFromImage(r2).sum() == sitk.GetArrayViewFromImage(today).sum()
+
+
+def test_crop_margin_null_reproduces_the_uncropped_output_byte_for_byte(crop_phantom, tmp_path):
+    from npc_radiomics.io import write_image
+
+    image, mask, mask2 = crop_phantom
+    got = preprocess_case(image, mask, n4=N4_FAST, crop_margin_mm=None, extra_masks=[mask2])
+    # The previous preprocess_case, step by step: N4, resampling of the whole field of view.
+    corrected = n4_correct(image, shrink_factor=4, iterations=[10], convergence_threshold=1e-4)
+    want = (resample_isotropic(corrected), preprocess_mask(mask, corrected))
+    for k, (a, b) in enumerate(zip(got, want, strict=True)):
+        write_image(a, tmp_path / f"got{k}.nii.gz")
+        write_image(b, tmp_path / f"want{k}.nii.gz")
+        assert (tmp_path / f"got{k}.nii.gz").read_bytes() == (
+            tmp_path / f"want{k}.nii.gz"
+        ).read_bytes()
+
+
+def test_features_of_cropped_and_uncropped_images_agree(crop_phantom):
+    from npc_radiomics.features import extract_case, make_extractor
+
+    image, mask, _ = crop_phantom
+    params = {
+        "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 2.0]}, "Wavelet": {}},
+        "featureClass": {"firstorder": None, "glcm": None, "shape": None},
+        "setting": {**FAST_PARAMS["setting"]},
+    }
+    margin = crop_margin_setting("auto", params, (1.0, 1.0, 1.0), 5.0)
+    assert margin == 5.0  # wavelet 5 voxels, LoG 2.5 x 2 mm, extraction crop 5 mm
+    cases = [preprocess_case(image, mask, n4=None, crop_margin_mm=m) for m in (None, margin)]
+    moments = tumour_moments(*cases[0])
+    zscore = (moments.mean, (moments.m2 / moments.n) ** 0.5)
+    extractor = make_extractor(params)
+    full, cropped = (
+        extract_case(img, msk, extractor, crop_margin_mm=5.0, zscore=zscore).features
+        for img, msk in cases
+    )
+    assert full.keys() == cropped.keys()
+    assert any(k.startswith("log-sigma-2") for k in full)
+    assert any(k.startswith("wavelet-HHH") for k in full)
+    for name, value in full.items():
+        assert cropped[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
+
+
+def test_roi_box_needs_a_tumour():
+    empty = sitk.Image([8, 8, 8], sitk.sitkUInt8)
+    with pytest.raises(ValueError, match="no tumour voxel"):
+        roi_box([empty], 5.0)
+
+
+def test_reader2_mask_on_the_box_keeps_the_ties_of_the_demo_grid(tmp_path):
+    """On the demo's grid (0.94 x 0.94 x 3.5 mm) the box's own float32 origin breaks
+    nearest-neighbour ties differently (929 voxels of a 12,800-voxel mask): reader2_mask
+    keeps the uncropped rule's voxels."""
+    from npc_radiomics.io import read_image, write_image
+
+    settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
+    scan = demo.simulate_patient(demo.resolve_preset(settings, "small"), 1, "QZ001", "QZ", 1, True)
+    images = []
+    for array in (scan.images["T1"].astype(np.float32), scan.mask, scan.mask_reader2):
+        img = sitk.GetImageFromArray(array)
+        img.SetSpacing(scan.spacing)
+        img.SetOrigin(scan.origin)
+        images.append(img)
+    image, mask, mask2 = images
+    for name, margin in (("full", None), ("crop", 10.0)):
+        out, _ = preprocess_case(image, mask, n4=None, crop_margin_mm=margin, extra_masks=[mask2])
+        write_image(out, tmp_path / f"{name}.nii.gz")
+    full, crop = (read_image(tmp_path / f"{name}.nii.gz") for name in ("full", "crop"))
+    today, got = reader2_mask(mask2, full), reader2_mask(mask2, crop)
+    index = _box_index(full, crop)
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(got),
+        sitk.GetArrayFromImage(sitk.RegionOfInterest(today, crop.GetSize(), index)),
+    )

@@ -5,9 +5,9 @@ from npc_radiomics.runtime import rule_setup
 log = rule_setup(snakemake)
 
 from npc_radiomics.io import read_image, write_image  # noqa: E402
-from npc_radiomics.preprocess import preprocess_mask  # noqa: E402
+from npc_radiomics.preprocess import reader2_mask  # noqa: E402
 
-mask = preprocess_mask(
+mask = reader2_mask(
     read_image(snakemake.input.mask),
     read_image(snakemake.input.reference),
     spacing_mm=snakemake.params.spacing_mm,

@@ -36,6 +36,11 @@ __all__ = [
     "resample_isotropic",
     "binarise_mask",
     "INTERPOLATORS",
+    "roi_margin_mm",
+    "crop_margin_setting",
+    "roi_box",
+    "resample_cropped",
+    "reader2_mask",
     "sequence_preprocessing",
     "window_clip",
     "preprocess_case",
@@ -335,6 +340,8 @@ def preprocess_case(
     mask_label: int = 1,
     components: str = "merge",
     interpolator: str = "bspline",
+    crop_margin_mm: float | None = None,
+    extra_masks: Sequence[sitk.Image] = (),
 ) -> tuple[sitk.Image, sitk.Image]:
     """N4 (unless ``n4`` is None or has ``enabled: false``), then resampling to ``spacing_mm``.
 
@@ -348,16 +355,202 @@ def preprocess_case(
         components: ``merge`` | ``largest`` (config ``masks.components``, see
             :func:`binarise_mask`).
         interpolator: of the image (config ``preprocessing.resample.interpolator``).
+        crop_margin_mm: None: the whole field of view is resampled (and written). A number
+            (config ``preprocessing.crop_margin_mm``, :func:`crop_margin_setting`): N4 still
+            runs on the whole image (it needs the head), but only the box of the tumour
+            (and ``extra_masks``) plus this margin of the isotropic grid is resampled
+            (:func:`resample_cropped`); inside it the result equals the uncropped one.
+        extra_masks: other masks on the image grid whose tumour must also lie inside the
+            box (the reader-2 mask, resampled onto the cropped grid by its own rule).
 
     Returns:
-        (float32 image, uint8 0/1 mask), both on the same isotropic grid.
+        (float32 image, uint8 0/1 mask), both on the same isotropic grid (or the box of it).
     """
     if n4 is not None and n4.get("enabled", True):
         # Settings missing from ``n4`` take n4_correct's defaults (the same as the config's).
         image = n4_correct(image, **{k: v for k, v in n4.items() if k != "enabled"})
-    resampled = resample_isotropic(image, spacing_mm, interpolator=interpolator)
-    return resampled, preprocess_mask(
-        mask, image, spacing_mm=spacing_mm, label=mask_label, components=components
+    settings = {"spacing_mm": spacing_mm, "label": mask_label, "components": components}
+    if crop_margin_mm is None:
+        resampled = resample_isotropic(image, spacing_mm, interpolator=interpolator)
+        return resampled, preprocess_mask(mask, image, **settings)
+    # The masks on the whole isotropic grid first (nearest neighbour: cheap), so the box
+    # and the mask voxels inside it are exactly today's.
+    full_mask = preprocess_mask(mask, image, **settings)
+    others = [preprocess_mask(m, image, **settings) for m in extra_masks]
+    index, size = roi_box([full_mask, *others], crop_margin_mm)
+    box_mask = sitk.RegionOfInterest(full_mask, size, index)
+    return resample_cropped(image, box_mask, interpolator=interpolator), box_mask
+
+
+# ------------------------------------------------------------------ ROI crop
+#: LoG response extent in sigmas that a margin must cover (the rule the pyradiomics params
+#: file states for features.crop_margin_mm: >= 2.5 x the largest sigma).
+LOG_SIGMA_EXTENT = 2.5
+#: Source voxels kept beyond the cropped grid's extent for the interpolator: 2 for the cubic
+#: B-spline kernel plus 18 for its recursive prefilter, whose boundary effect decays by
+#: |z| = 2 - sqrt(3) = 0.268 per voxel (0.268^18 = 2e-11, below float32 resolution; 18 is
+#: also ITK's prefilter horizon, ceil(log(1e-10) / log(0.268))).
+INTERPOLATION_GUARD_VOX = 20
+
+
+def roi_margin_mm(
+    params: Mapping[str, Any],
+    spacing_mm: Sequence[float],
+    features_margin_mm: float | None,
+) -> tuple[float, dict[str, float]]:
+    """The margin (mm) around the ROI's bounding box that feature extraction can read.
+
+    The extraction crops the preprocessed image to the box plus ``features_margin_mm``
+    (config ``features.crop_margin_mm``) before any filter, so that margin alone keeps the
+    features exactly as on the uncropped image. The filters' reach is added as a floor, so
+    the preprocessed image also holds what the configured filters need around the ROI:
+
+    - LoG: :data:`LOG_SIGMA_EXTENT` x the largest sigma (mm);
+    - wavelet: (filter length - 1) voxels per decomposition pass (pyradiomics applies
+      ``start_level + level`` undilated passes), of the extraction grid's spacing;
+    - pyradiomics' own padding ``padDistance`` (voxels, default 5), used when it crops
+      (``preCrop``) or resamples (``resampledPixelSpacing``) itself.
+
+    Args:
+        params: a pyradiomics parameter mapping (``imageType``, ``setting``).
+        spacing_mm: the preprocessed (resampled) spacing, mm.
+        features_margin_mm: config ``features.crop_margin_mm`` (None: no extraction crop).
+
+    Returns:
+        (margin in mm, the term of each source in mm).
+    """
+    settings = dict(params.get("setting") or {})
+    image_types = dict(params.get("imageType") or {})
+    grid = settings.get("resampledPixelSpacing") or spacing_mm
+    voxel_mm = float(max(grid))
+    terms: dict[str, float] = {}
+    if features_margin_mm is not None:
+        terms["features.crop_margin_mm"] = float(features_margin_mm)
+    if "LoG" in image_types:
+        own = dict(image_types["LoG"] or {})
+        sigmas = own.get("sigma", settings.get("sigma")) or []
+        if sigmas:
+            terms["LoG"] = LOG_SIGMA_EXTENT * float(max(sigmas))
+    if "Wavelet" in image_types:
+        import pywt  # a pyradiomics dependency, only needed here
+
+        own = {**settings, **dict(image_types["Wavelet"] or {})}
+        passes = int(own.get("start_level", 0)) + int(own.get("level", 1))
+        length = pywt.Wavelet(own.get("wavelet", "coif1")).dec_len
+        terms["Wavelet"] = (length - 1) * passes * voxel_mm
+    if settings.get("preCrop") or settings.get("resampledPixelSpacing"):
+        terms["padDistance"] = float(settings.get("padDistance", 5)) * voxel_mm
+    if not terms:
+        raise ValueError("no crop margin: features.crop_margin_mm is null and no filter set")
+    return max(terms.values()), terms
+
+
+def crop_margin_setting(
+    value: float | str | None,
+    params: Mapping[str, Any],
+    spacing_mm: Sequence[float],
+    features_margin_mm: float | None,
+) -> float | None:
+    """Config ``preprocessing.crop_margin_mm`` as a margin in mm (None: no crop).
+
+    ``auto``: :func:`roi_margin_mm`; a number is used as given, but not below the
+    extraction's own crop, ``features.crop_margin_mm`` (the features would change).
+
+    Raises:
+        InputError: naming the key, for a number below ``features.crop_margin_mm``.
+    """
+    if value is None:
+        return None
+    if value == "auto":
+        return roi_margin_mm(params, spacing_mm, features_margin_mm)[0]
+    if features_margin_mm is not None and float(value) < float(features_margin_mm):
+        raise InputError(
+            f"config key preprocessing.crop_margin_mm: {value} mm is below "
+            f"features.crop_margin_mm ({features_margin_mm} mm), which the extraction reads; "
+            "use auto or a larger margin"
+        )
+    return float(value)
+
+
+def roi_box(masks: Sequence[sitk.Image], margin_mm: float) -> tuple[list[int], list[int]]:
+    """(index, size) of the box around every mask's non-zero voxels plus ``margin_mm``.
+
+    The masks share one grid; the margin is ceil(margin / spacing) + 1 voxels per axis (the
+    extraction's :func:`npc_radiomics.features.crop_to_roi` counts ceil(margin / spacing)),
+    clipped to the grid.
+
+    Raises:
+        ValueError: if no mask has a non-zero voxel.
+    """
+    reference = masks[0]
+    lower = upper = None
+    for mask in masks:
+        arr = sitk.GetArrayViewFromImage(mask)
+        nonzero = [
+            np.flatnonzero(arr.any(axis=tuple(a for a in range(arr.ndim) if a != k)))
+            for k in range(arr.ndim)
+        ]
+        if any(v.size == 0 for v in nonzero):
+            continue
+        lo = np.array([v[0] for v in nonzero][::-1])  # numpy (z, y, x) -> ITK (x, y, z)
+        hi = np.array([v[-1] + 1 for v in nonzero][::-1])
+        lower = lo if lower is None else np.minimum(lower, lo)
+        upper = hi if upper is None else np.maximum(upper, hi)
+    if lower is None:
+        raise ValueError("no tumour voxel in the mask(s): nothing to crop to")
+    # One voxel more than the extraction counts: its ceil on the spacing read back from disk
+    # (float32) must never reach past this box (a wider box changes no feature).
+    margin = np.ceil(float(margin_mm) / np.asarray(reference.GetSpacing())).astype(int) + 1
+    lower = np.maximum(lower - margin, 0)
+    upper = np.minimum(upper + margin, np.asarray(reference.GetSize()))
+    return [int(v) for v in lower], [int(v) for v in upper - lower]
+
+
+def resample_cropped(
+    image: sitk.Image,
+    reference: sitk.Image,
+    *,
+    interpolator: str = "bspline",
+    guard_vox: int = INTERPOLATION_GUARD_VOX,
+) -> sitk.Image:
+    """Resample ``image`` onto the grid of ``reference`` (a box of its isotropic grid),
+    reading only the part of ``image`` that box covers plus ``guard_vox`` voxels.
+
+    Resampling the whole field of view and cropping afterwards gives the same values (the
+    guard keeps the B-spline prefilter's boundary effect below float32 resolution) at the
+    cost of the box instead of the head.
+
+    Returns:
+        float32 image on ``reference``'s grid.
+    """
+    if interpolator not in INTERPOLATORS:
+        raise ValueError(f"unknown interpolator {interpolator!r} (known: {list(INTERPOLATORS)})")
+    size = np.asarray(reference.GetSize())
+    corners = [
+        image.TransformPhysicalPointToContinuousIndex(
+            reference.TransformContinuousIndexToPhysicalPoint(
+                [float(c) for c in np.where(bits, size - 1, 0)]
+            )
+        )
+        for bits in np.ndindex(*(2,) * reference.GetDimension())
+    ]
+    corners = np.asarray(corners)
+    lower = np.maximum(np.floor(corners.min(axis=0)).astype(int) - guard_vox, 0)
+    upper = np.minimum(
+        np.ceil(corners.max(axis=0)).astype(int) + guard_vox + 1, np.asarray(image.GetSize())
+    )
+    source = sitk.RegionOfInterest(
+        sitk.Cast(image, sitk.sitkFloat32),
+        [int(v) for v in upper - lower],
+        [int(v) for v in lower],
+    )
+    return sitk.Resample(
+        source,
+        reference,
+        sitk.Transform(),
+        INTERPOLATORS[interpolator],
+        0,
+        sitk.sitkFloat32,
     )
 
 
@@ -378,6 +571,54 @@ def preprocess_mask(
     return resample_isotropic(
         binarise_mask(mask, label, components), spacing_mm, is_mask=True, reference=reference
     )
+
+
+def _grid_as_written(grid: Grid) -> sitk.Image:
+    """A 1-voxel image with ``grid``'s geometry as a NIfTI file holds it (float32 header)."""
+    import tempfile
+
+    probe = sitk.Image([1] * len(grid.size), sitk.sitkUInt8)
+    probe.SetSpacing(grid.spacing)
+    probe.SetOrigin(grid.origin)
+    probe.SetDirection(grid.direction)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "grid.nii.gz")
+        sitk.WriteImage(probe, path)
+        return sitk.ReadImage(path)
+
+
+def reader2_mask(
+    mask: sitk.Image,
+    reference: sitk.Image,
+    *,
+    spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
+    label: int = 1,
+    components: str = "merge",
+) -> sitk.Image:
+    """Rule ``preprocess_mask_reader2``: a reader-2 mask on the preprocessed image's grid.
+
+    ``reference`` is the preprocessed image as read from disk. On the whole field of view
+    this is :func:`preprocess_mask` onto it, as always. On a ROI box (config
+    ``preprocessing.crop_margin_mm``) the mask is resampled onto the whole grid as the
+    uncropped file's header would hold it (float32 origin), then cut to the box: nearest
+    neighbour meets exact ties (3.5 mm slices onto 1 mm: every 7th slice lies halfway), and
+    the box's own float32 origin would break some of them the other way.
+    """
+    settings = {"spacing_mm": spacing_mm, "label": label, "components": components}
+    full = isotropic_grid(mask, spacing_mm)
+    if tuple(reference.GetSize()) == full.size:
+        return preprocess_mask(mask, reference, **settings)
+    disk = _grid_as_written(full)
+    whole = sitk.Image(list(full.size), sitk.sitkUInt8)
+    # Sizes differ (the probe has one voxel): the geometry is copied by hand.
+    whole.SetSpacing(disk.GetSpacing())
+    whole.SetOrigin(disk.GetOrigin())
+    whole.SetDirection(disk.GetDirection())
+    on_grid = preprocess_mask(mask, whole, **settings)
+    index = np.round(on_grid.TransformPhysicalPointToContinuousIndex(reference.GetOrigin()))
+    box = sitk.RegionOfInterest(on_grid, list(reference.GetSize()), [int(v) for v in index])
+    box.CopyInformation(reference)
+    return box
 
 
 # ------------------------------------------------------------ per-sequence settings
