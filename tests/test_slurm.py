@@ -127,6 +127,22 @@ def test_jobs_ran_on_slurm_grouped_and_tuning_split(runs):
     assert not {f"rule_{name}" for name in local_rules} & set(kinds), sorted(kinds)
     for name in ("select_features", "tune_model_part", "nested_cv_fold", "fit_final"):
         assert f"rule_{name}" in kinds, (name, sorted(kinds))
+    # a group job's cases ran in its own Snakemake process (npc_radiomics.snakemake_fixes
+    # run_group_steps_in_process): no srun step per case, only the batch script
+    group_ids = [
+        jobid
+        for jobid, path in re.findall(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", text)
+        if "/group_" in path
+    ]
+    acct = subprocess.run(
+        ["sacct", "-n", "-P", "-j", ",".join(group_ids), "-o", "JobID"],
+        capture_output=True,
+        text=True,
+    )
+    assert acct.returncode == 0, acct.stderr
+    steps = acct.stdout.split()
+    assert {f"{jobid}.batch" for jobid in group_ids} <= set(steps), steps
+    assert not [step for step in steps if re.fullmatch(r"\d+\.\d+", step)], steps
     ran_locally = set(re.findall(r"^localrule (\w+):", text, flags=re.M))
     assert {"merge_features", "evaluate", "standalone_report"} <= ran_locally, ran_locally
 

@@ -295,3 +295,40 @@ def test_group_checks_are_screened_and_still_catch_a_bad_group(tmp_path):
         assert proc.returncode != 0
         assert "Error in group cases_b" in proc.stdout + proc.stderr, proc.stderr[-3000:]
         assert "validate_group" in calls
+
+
+def test_group_steps_run_in_process_only_inside_a_slurm_job():
+    # The patched Workflow.is_local: True for a grouped rule in a job process whose
+    # executor is slurm-jobstep; Snakemake's own answer everywhere else.
+    from types import SimpleNamespace
+
+    from npc_radiomics.snakemake_fixes import in_group_job_process, run_group_steps_in_process
+
+    assert run_group_steps_in_process() and run_group_steps_in_process()  # idempotent
+    from snakemake.workflow import Workflow
+
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    assert "run_group_steps_in_process(verbose=MAIN_PROCESS)" in common
+
+    def workflow(main: bool, executor: str | None):
+        plugin = None if executor is None else SimpleNamespace(name=executor)
+        return SimpleNamespace(
+            is_main_process=main,
+            executor_plugin=plugin,
+            local_exec=False,
+            _localrules={"merge_features"},
+        )
+
+    grouped = SimpleNamespace(name="qc_case", _group="qc_cases", group="qc_cases")
+    tuning = SimpleNamespace(name="tune_model_part", _group=None, group=None)
+    merge = SimpleNamespace(name="merge_features", _group=None, group=None)
+    for rule in (grouped, tuning, merge):
+        rule.norun = rule.is_template_engine = False
+    inside = workflow(False, "slurm-jobstep")
+    assert in_group_job_process(inside)
+    assert Workflow.is_local(inside, grouped)
+    assert not Workflow.is_local(inside, tuning)
+    for other in (workflow(True, "slurm"), workflow(False, "slurm"), workflow(True, None)):
+        assert not in_group_job_process(other)
+        assert not Workflow.is_local(other, grouped)
+    assert Workflow.is_local(workflow(True, "slurm"), merge)  # Snakemake's own answer

@@ -20,7 +20,11 @@ from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
 from npc_radiomics import dicom_masks
 from npc_radiomics import split as split_checks
-from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups, screen_group_checks
+from npc_radiomics.snakemake_fixes import (
+    limit_scheduler_wakeups,
+    run_group_steps_in_process,
+    screen_group_checks,
+)
 
 
 def _warn(lines):
@@ -46,6 +50,9 @@ limit_scheduler_wakeups(verbose=True)
 # Group checks in linear time (Snakemake's are quadratic in the cohort for grouped per-case
 # rules downstream of a gather, e.g. extract_features after zscore_params).
 screen_group_checks(verbose=MAIN_PROCESS)
+# In a SLURM group job, its cases run in the job's own Snakemake process (no srun step and
+# Snakemake start-up per case); see npc_radiomics.snakemake_fixes.
+run_group_steps_in_process(verbose=MAIN_PROCESS)
 
 BASEDIR = Path(workflow.basedir)
 SCHEMAS = BASEDIR / "workflow" / "schemas"
