@@ -3,10 +3,39 @@
 
 from npc_radiomics.settings import model_threads
 
+# The selection of each CV context (full = the whole training set, outer<k> = outer fold
+# k's training part), fitted once on its inner folds and all its rows, for every model.
+CV_SELECTION = f"{SELECTION_DIR}/cv/{{context}}.joblib"
+OUTER_CONTEXTS = [f"outer{k}" for k in range(TUNING_SETTINGS["outer_folds"])]
+
+
+rule cv_selection:
+    input:
+        unpack(modelling_inputs),
+    output:
+        CV_SELECTION,
+    log:
+        "results/logs/cv_selection/{context}.log",
+    benchmark:
+        "results/benchmarks/cv_selection/{context}.tsv"
+    wildcard_constraints:
+        context=r"full|outer\d+",
+    conda:
+        "../../envs/modelling.yaml"
+    threads: 1
+    resources:
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(60),
+    params:
+        **MODELLING_PARAMS,
+    script:
+        "../scripts/cv_selection.py"
+
 
 rule tune_model_part:
     input:
         unpack(modelling_inputs),
+        selection=CV_SELECTION.format(context="full"),
     output:
         TUNING_PART,
     log:
@@ -55,6 +84,7 @@ rule tune_model:
 rule nested_cv_fold:
     input:
         unpack(modelling_inputs),
+        selection=lambda wc: CV_SELECTION.format(context=f"outer{wc.fold}"),
     output:
         predictions=NESTED_FOLD,
         params=NESTED_FOLD_PARAMS,
@@ -81,6 +111,7 @@ rule fit_final:
     input:
         unpack(modelling_inputs),
         best=BEST_PARAMS,
+        selection=expand(CV_SELECTION, context=["full", *OUTER_CONTEXTS]),
     output:
         pipeline=PIPELINE,
         checksum=f"{PIPELINE}.sha256",

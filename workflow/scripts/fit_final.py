@@ -6,7 +6,7 @@ from pathlib import Path
 from npc_radiomics.design import load_rule_design
 from npc_radiomics.io import write_json, write_tsv
 from npc_radiomics.runtime import rule_setup
-from npc_radiomics.tuning import TuningSettings, final_model, save_pipeline
+from npc_radiomics.tuning import TuningSettings, final_model, load_selection_cache, save_pipeline
 
 log = rule_setup(snakemake)
 p, out = snakemake.params, snakemake.output
@@ -17,6 +17,10 @@ pipe, pred, threshold = final_model(
     TuningSettings(**p.settings),
     p.seed,
     n_jobs=snakemake.threads,
+    caches={
+        path.split("/")[-1].removesuffix(".joblib"): load_selection_cache(path)
+        for path in snakemake.input.selection
+    },
 )
 write_tsv(pred, out.predictions)
 write_json(threshold, out.threshold)

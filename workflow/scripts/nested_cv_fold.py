@@ -3,7 +3,7 @@
 from npc_radiomics.design import load_rule_design
 from npc_radiomics.io import write_json, write_tsv
 from npc_radiomics.runtime import rule_setup
-from npc_radiomics.tuning import TuningSettings, nested_cv_rule
+from npc_radiomics.tuning import TuningSettings, load_selection_cache, nested_cv_rule
 
 log = rule_setup(snakemake)
 p = snakemake.params
@@ -15,6 +15,7 @@ pred, info = nested_cv_rule(
     TuningSettings(**p.settings),
     p.seed,
     n_jobs=snakemake.threads,
+    cache=load_selection_cache(snakemake.input.selection),
 )
 write_tsv(pred, snakemake.output.predictions)
 write_json(info, snakemake.output.params)

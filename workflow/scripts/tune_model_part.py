@@ -6,7 +6,7 @@ Several parts of one model share the study's journal file; see npc_radiomics.tun
 from npc_radiomics.design import load_rule_design
 from npc_radiomics.io import write_json
 from npc_radiomics.runtime import rule_setup
-from npc_radiomics.tuning import TuningSettings, tune_part
+from npc_radiomics.tuning import TuningSettings, load_selection_cache, tune_part
 
 log = rule_setup(snakemake)
 p = snakemake.params
@@ -19,5 +19,6 @@ part = tune_part(
     journal=p.journal,
     worker=snakemake.wildcards.part,
     n_jobs=snakemake.threads,
+    cache=load_selection_cache(snakemake.input.selection),
 )
 write_json(part, snakemake.output[0])

@@ -134,6 +134,106 @@ def fit_fold_selections(X: pd.DataFrame, y, folds, selection: Pipeline) -> list[
     return cache
 
 
+@dataclass
+class SelectionCache:
+    """The selection of one CV context fitted once, for every model (rule ``cv_selection``).
+
+    ``context`` is ``full`` (the whole training set) or ``outer<k>`` (the training part of
+    outer fold k). ``folds`` are the context's inner folds with the selection fitted on
+    each fold's training rows (what tuning needs), ``refit`` the selection fitted on all
+    the context's rows (what the context's model is fitted behind). ``key`` hashes the
+    rows, labels, inner folds, selection settings and seed it was fitted on: a model's job
+    uses the cache only if its own inputs give the same key.
+    """
+
+    context: str
+    key: str
+    folds: list[FoldCache]
+    refit: Pipeline
+
+
+def selection_key(X: pd.DataFrame, y, folds, settings: TuningSettings, seed: int) -> str:
+    """What a :class:`SelectionCache` depends on: data, folds, selection settings, seed."""
+    h = hashlib.sha256()
+    _hash_data(h, X, y, folds)
+    h.update(json.dumps([seed, settings.__dict__], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def context_rows(X: pd.DataFrame, y: pd.Series, settings: TuningSettings, seed: int, context):
+    """The training rows of a CV context: all of them (``full``) or outer fold k's
+    training part (``outer<k>``)."""
+    if context == "full":
+        return X, y
+    if not context.startswith("outer") or not context[5:].isdigit():
+        raise ValueError(f"unknown CV context {context!r}")
+    folds = outer_folds(y, settings, seed)
+    fold = int(context[5:])
+    if not 0 <= fold < len(folds):
+        raise InputError(f"outer fold {fold} does not exist ({len(folds)} outer folds)")
+    tr, _ = folds[fold]
+    return X.iloc[tr], y.iloc[tr]
+
+
+def inner_folds(y, settings: TuningSettings, seed: int, context: str):
+    """The inner folds of tuning in ``context`` (seeded by the context's name)."""
+    return stratified_folds(y, settings.inner_folds, derived_seed(seed, "inner_folds", context))
+
+
+def fit_context_selection(
+    X: pd.DataFrame, y: pd.Series, settings: TuningSettings, seed: int, context: str
+) -> SelectionCache:
+    """Rule ``cv_selection``: the selection of ``context`` on its inner folds and on all its
+    rows (X, y: the whole training set)."""
+    X_c, y_c = context_rows(X, y, settings, seed, context)
+    folds = inner_folds(y_c, settings, seed, context)
+    selection = settings.selection(seed)
+    cache = fit_fold_selections(X_c, y_c, folds, selection)
+    refit = clone(selection).fit(X_c, np.asarray(y_c))
+    return SelectionCache(context, selection_key(X_c, y_c, folds, settings, seed), cache, refit)
+
+
+def check_cache(cache: SelectionCache | None, X, y, folds, settings, seed, context):
+    """``cache`` if it was fitted on exactly these rows, folds and settings, else an error
+    (a stale cache would silently tune on other data)."""
+    if cache is None:
+        return None
+    key = selection_key(X, y, folds, settings, seed)
+    if cache.context != context or cache.key != key:
+        raise RuntimeError(
+            f"selection cache of {cache.context} ({cache.key}) does not match "
+            f"{context} ({key}): rerun rule cv_selection"
+        )
+    return cache
+
+
+def pipeline_on_selection(
+    model: str, params: dict, fitted: Pipeline, X, y, seed: int, n_jobs: int = 1
+) -> Pipeline:
+    """The fitted selection ``fitted`` (a copy) followed by the classifier fitted on its
+    output: the same pipeline as fitting :func:`model_pipeline` on (X, y), without
+    refitting the selection (every step's fit_transform is its fit, then transform)."""
+    import copy
+
+    clf = fit_for_prediction(build_model(model, params, seed, n_jobs), fitted.transform(X), y)
+    return Pipeline([*copy.deepcopy(fitted).steps, ("model", clf)])
+
+
+def save_selection_cache(cache: SelectionCache, path) -> None:
+    import joblib
+
+    joblib.dump(cache, path)
+
+
+def load_selection_cache(path) -> SelectionCache | None:
+    """The cache at ``path`` (None for no path)."""
+    if not path:
+        return None
+    import joblib
+
+    return joblib.load(path)
+
+
 class TrialPruned(Exception):
     """A trial stopped after some inner folds by the pruner; carries those folds' AUCs."""
 
@@ -370,6 +470,19 @@ def _quiet_optuna():
     return optuna
 
 
+def _hash_data(h, X: pd.DataFrame, y, folds) -> None:
+    """Feed the design matrix, labels and folds into the hash ``h``."""
+    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
+    h.update(np.ascontiguousarray(X[numeric].to_numpy(dtype=float)).tobytes())
+    if len(numeric) < X.shape[1]:  # ComBat's centre column (text)
+        h.update(json.dumps(X.drop(columns=numeric).astype(str).to_numpy().tolist()).encode())
+    h.update(json.dumps(list(map(str, X.columns))).encode())
+    h.update(json.dumps(list(map(str, X.index))).encode())
+    h.update(np.asarray(y, dtype=np.int64).tobytes())
+    for tr, va in folds:
+        h.update(np.asarray(tr, dtype=np.int64).tobytes() + b"|" + np.asarray(va).tobytes())
+
+
 def study_fingerprint(
     model: str,
     X: pd.DataFrame,
@@ -382,14 +495,7 @@ def study_fingerprint(
 ) -> str:
     """A short hash of everything a slot's result depends on (names the stored study)."""
     h = hashlib.sha256()
-    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
-    h.update(np.ascontiguousarray(X[numeric].to_numpy(dtype=float)).tobytes())
-    if len(numeric) < X.shape[1]:  # ComBat's centre column (text)
-        h.update(json.dumps(X.drop(columns=numeric).astype(str).to_numpy().tolist()).encode())
-    h.update(json.dumps(list(map(str, X.columns))).encode())
-    h.update(np.asarray(y, dtype=np.int64).tobytes())
-    for tr, va in folds:
-        h.update(np.asarray(tr, dtype=np.int64).tobytes() + b"|" + np.asarray(va).tobytes())
+    _hash_data(h, X, y, folds)
     h.update(repr(sorted((k, repr(v)) for k, v in space.items())).encode())
     fixed = {k: v for k, v in settings.__dict__.items() if k not in ("n_trials", "timeout_s")}
     h.update(json.dumps([model, seed, context, fixed], sort_keys=True).encode())
@@ -649,16 +755,20 @@ def tune(
     stale_after_s: float = 900.0,
     heartbeat_s: float = 30.0,
     poll_s: float = 2.0,
+    cache: SelectionCache | None = None,
 ) -> tuple[object, str]:
     """Tune one model on (X, y) with inner CV; returns (study, study_name).
 
     context: ``full`` (whole training set) or ``outer<k>`` (nested CV); it seeds the
     inner folds and names the study. storage_path: a journal file shared by the
-    worker jobs of this model (None: in memory, one worker).
+    worker jobs of this model (None: in memory, one worker). cache: the context's
+    selection fitted once for every model (:func:`fit_context_selection`), used instead
+    of fitting it here.
     """
     selection = selection if selection is not None else settings.selection(seed)
     check_fold_sizes(y, settings, nested=False)
-    folds = stratified_folds(y, settings.inner_folds, derived_seed(seed, "inner_folds", context))
+    folds = inner_folds(y, settings, seed, context)
+    cache = check_cache(cache, X, y, folds, settings, seed, context)
     name = f"{model}-{context}-" + study_fingerprint(
         model, X, y, folds, space, settings, seed, context
     )
@@ -677,7 +787,11 @@ def tune(
         settings.batch_size,
         worker,
     )
-    cache = fit_fold_selections(X, y, folds, selection)
+    if cache is not None:
+        log.info("selection of %s: from the shared cache (%s)", context, cache.key)
+        cache = cache.folds
+    else:
+        cache = fit_fold_selections(X, y, folds, selection)
     claims = None
     if storage_path is not None:
         claims = _FileClaims(
@@ -720,12 +834,14 @@ def nested_cv_fold(
     seed: int,
     selection: Pipeline | None = None,
     n_jobs: int = 1,
+    cache: SelectionCache | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """One outer fold: selection + tuning on its training part, predictions on the rest.
 
     X, y: the training set only (indexed by patient_id). Returns the out-of-fold
     predictions (patient_id, model, outer_fold, probability, label) and the fold's best
-    parameters.
+    parameters. cache: the fold's selection fitted once for every model (context
+    ``outer<fold>``).
     """
     selection = selection if selection is not None else settings.selection(seed)
     check_fold_sizes(y, settings, nested=True)
@@ -734,12 +850,19 @@ def nested_cv_fold(
         raise InputError(f"outer fold {fold} does not exist ({len(folds)} outer folds)")
     tr, va = folds[fold]
     X_tr, y_tr = X.iloc[tr], y.iloc[tr]
+    context = f"outer{fold}"
     study, _ = tune(
-        model, space, X_tr, y_tr, settings, seed, f"outer{fold}", selection, n_jobs=n_jobs
+        model, space, X_tr, y_tr, settings, seed, context, selection, n_jobs=n_jobs, cache=cache
     )
     best = best_params(study, model, settings.n_trials)
-    pipe = model_pipeline(model, best["params"], selection, model_seed(seed, model), n_jobs)
-    fit_for_prediction(pipe, X_tr, y_tr.to_numpy())
+    mseed = model_seed(seed, model)
+    if cache is not None:
+        pipe = pipeline_on_selection(
+            model, best["params"], cache.refit, X_tr, y_tr.to_numpy(), mseed, n_jobs
+        )
+    else:
+        pipe = model_pipeline(model, best["params"], selection, mseed, n_jobs)
+        fit_for_prediction(pipe, X_tr, y_tr.to_numpy())
     prob = pipe.predict_proba(X.iloc[va])[:, 1]
     pred = pd.DataFrame(
         {
@@ -768,16 +891,23 @@ def fit_final(
     seed: int,
     selection: Pipeline | None = None,
     n_jobs: int = 1,
+    cache: SelectionCache | None = None,
 ) -> tuple[Pipeline, pd.DataFrame]:
     """Fit selection + classifier on the whole training set; predict every cohort.
 
     Returns the fitted pipeline and a tidy table (patient_id, cohort, model,
-    probability, label), cohorts in the order train, test, external centres.
+    probability, label), cohorts in the order train, test, external centres. cache: the
+    ``full`` context's selection fitted once for every model.
     """
     selection = selection if selection is not None else settings.selection(seed)
     X, y = design.train()
-    pipe = model_pipeline(model, params, selection, model_seed(seed, model), n_jobs)
-    fit_for_prediction(pipe, X, y.to_numpy())
+    mseed = model_seed(seed, model)
+    if cache is not None:
+        check_cache(cache, X, y, inner_folds(y, settings, seed, "full"), settings, seed, "full")
+        pipe = pipeline_on_selection(model, params, cache.refit, X, y.to_numpy(), mseed, n_jobs)
+    else:
+        pipe = model_pipeline(model, params, selection, mseed, n_jobs)
+        fit_for_prediction(pipe, X, y.to_numpy())
     rows = []
     for cohort in design.cohorts():
         Xc, yc = design.subset(cohort)
@@ -811,6 +941,7 @@ def final_cv_threshold(
     seed: int,
     selection: Pipeline | None = None,
     n_jobs: int = 1,
+    caches: dict[str, SelectionCache] | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """The decision threshold on the final model's own probability scale.
 
@@ -818,16 +949,29 @@ def final_cv_threshold(
     training rows) is cross-validated on the training set over the outer folds of nested
     CV; Youden's J on the pooled out-of-fold probabilities gives the cut-off. Only the
     training patients ``X, y`` are used. Returns (threshold record, out-of-fold
-    predictions patient_id, model, fold, probability, label).
+    predictions patient_id, model, fold, probability, label). caches: context name ->
+    the selection fitted once for every model; fold k's is ``outer<k>``'s refit (the
+    same rows).
     """
     from .metrics import youden_threshold
 
     selection = selection if selection is not None else settings.selection(seed)
     folds = outer_folds(y, settings, seed)
     rows = []
+    mseed = model_seed(seed, model)
     for k, (tr, va) in enumerate(folds):
-        pipe = model_pipeline(model, params, selection, model_seed(seed, model), n_jobs)
-        fit_for_prediction(pipe, X.iloc[tr], y.iloc[tr].to_numpy())
+        cache = (caches or {}).get(f"outer{k}")
+        if cache is not None:
+            X_k, y_k = X.iloc[tr], y.iloc[tr]
+            context = f"outer{k}"
+            folds_k = inner_folds(y_k, settings, seed, context)
+            check_cache(cache, X_k, y_k, folds_k, settings, seed, context)
+            pipe = pipeline_on_selection(
+                model, params, cache.refit, X_k, y_k.to_numpy(), mseed, n_jobs
+            )
+        else:
+            pipe = model_pipeline(model, params, selection, mseed, n_jobs)
+            fit_for_prediction(pipe, X.iloc[tr], y.iloc[tr].to_numpy())
         rows.append(
             pd.DataFrame(
                 {
@@ -866,10 +1010,12 @@ def tune_part(
     journal: str | Path,
     worker: str,
     n_jobs: int = 1,
+    cache: SelectionCache | None = None,
 ) -> dict:
     """Rule ``tune_model_part``: one worker of a model's study on the whole training set.
 
     Returns the part record (study name, journal, part) that rule ``tune_model`` gathers.
+    cache: the ``full`` context's selection (rule ``cv_selection``).
     """
     space = parse_search_spaces(search_spaces, [model])[model]
     X, y = design.train()
@@ -885,6 +1031,7 @@ def tune_part(
         storage_path=journal,
         worker=worker,
         n_jobs=n_jobs,
+        cache=cache,
     )
     return {"study_name": name, "journal": str(journal), "part": worker}
 
@@ -927,6 +1074,7 @@ def nested_cv_rule(
     settings: TuningSettings,
     seed: int,
     n_jobs: int = 1,
+    cache: SelectionCache | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Rule ``nested_cv_fold``: :func:`nested_cv_fold` on the design's training set.
 
@@ -938,7 +1086,9 @@ def nested_cv_rule(
     space = parse_search_spaces(search_spaces, [model])[model]
     X, y = design.train()
     try:
-        pred, info = nested_cv_fold(model, space, X, y, fold, settings, seed, n_jobs=n_jobs)
+        pred, info = nested_cv_fold(
+            model, space, X, y, fold, settings, seed, n_jobs=n_jobs, cache=cache
+        )
         log.info("%s outer fold %s: AUC %s", model, fold, info["outer_auc"])
     except InputError:
         raise
@@ -950,7 +1100,13 @@ def nested_cv_rule(
 
 
 def final_model(
-    model: str, best: dict, design, settings: TuningSettings, seed: int, n_jobs: int = 1
+    model: str,
+    best: dict,
+    design,
+    settings: TuningSettings,
+    seed: int,
+    n_jobs: int = 1,
+    caches: dict[str, SelectionCache] | None = None,
 ) -> tuple[Pipeline | None, pd.DataFrame, dict]:
     """Rule ``fit_final``: :func:`fit_final` with the tuned parameters ``best``, and the
     model's threshold from :func:`final_cv_threshold` (training set only).
@@ -962,9 +1118,14 @@ def final_model(
         log.error("%s: not fitted, tuning failed: %s", model, best["reason"])
         record = {"model": model, "threshold": None, "failed": True, "reason": best["reason"]}
         return None, pd.DataFrame(columns=PREDICTION_COLUMNS), record
-    pipe, pred = fit_final(model, best["params"], design, settings, seed, n_jobs=n_jobs)
+    caches = caches or {}
+    pipe, pred = fit_final(
+        model, best["params"], design, settings, seed, n_jobs=n_jobs, cache=caches.get("full")
+    )
     X, y = design.train()
-    record, _ = final_cv_threshold(model, best["params"], X, y, settings, seed, n_jobs=n_jobs)
+    record, _ = final_cv_threshold(
+        model, best["params"], X, y, settings, seed, n_jobs=n_jobs, caches=caches
+    )
     log.info(
         "%s: %d selected features; predictions for %s; threshold %s (CV AUC %s)",
         model,

@@ -1,0 +1,13 @@
+"""Rule cv_selection: the selection of one CV context, fitted once for every model."""
+
+from npc_radiomics.design import load_rule_design
+from npc_radiomics.runtime import rule_setup
+from npc_radiomics.tuning import TuningSettings, fit_context_selection, save_selection_cache
+
+log = rule_setup(snakemake)
+p = snakemake.params
+X, y = load_rule_design(snakemake.input, p).train()
+cache = fit_context_selection(
+    X, y, TuningSettings(**p.settings), p.seed, snakemake.wildcards.context
+)
+save_selection_cache(cache, snakemake.output[0])
