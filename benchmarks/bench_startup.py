@@ -146,8 +146,14 @@ def print_table(timings: dict, labels: list[str]) -> None:
             totals[key][0] += tb
             totals[key][1] += ta
     for key, (tb, ta) in totals.items():
+        if not ta:  # no script of that kind among --scripts
+            continue
         print(f"{'sum, ' + key:26s} {tb:8.3f}s {ta:8.3f}s {tb / ta:5.2f}x")
     print("* per-case script (one job per patient x sequence)")
+    print(
+        "module-level imports only: while working, qc_case imports pandas (its QC row) and\n"
+        "preprocess_case scipy.ndimage (N4's head mask); --job times whole jobs"
+    )
 
 
 JOB_SNAKEFILE = """
