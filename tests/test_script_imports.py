@@ -114,3 +114,22 @@ def test_lazy_scipy_stats_in_metrics_still_works():
     ci = metrics.delong_ci([0, 0, 1, 1, 0, 1], [0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
     assert 0.0 <= ci.ci_low <= ci.auc <= ci.ci_high <= 1.0
     assert metrics.stats.norm.ppf(0.975) == pytest.approx(1.959964, abs=1e-6)
+
+
+_SETUP = """
+from types import SimpleNamespace
+{before}
+from npc_radiomics.runtime import rule_setup
+rule_setup(SimpleNamespace(threads=1, log=[]))
+import sys
+assert ({before!r} != "") == ("SimpleITK" in sys.modules), "rule_setup imported SimpleITK"
+import SimpleITK as sitk
+assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == 1
+"""
+
+
+@pytest.mark.parametrize("before", ["", "import SimpleITK"])
+def test_rule_setup_limits_itk_without_importing_it(before):
+    """A job that never images does not import SimpleITK in rule_setup; ITK is held to the
+    declared threads whether it is imported after rule_setup (environment) or before."""
+    assert loaded_after(_SETUP.format(before=before), ("pandas", "scipy")) == []
