@@ -1,19 +1,18 @@
 """Start-up of every rule script: the imports it runs before its work, before vs after.
 
 For each ``workflow/scripts/*.py`` the module-level imports (parsed with ``ast``, in the
-order the script runs them) are timed in a fresh interpreter, best of ``--repeats``, for
-the reference commit (``--ref``, checked out in a temporary git worktree) and for the
-working tree, interleaved so that both see the same machine load. Printed side by side
-with the ratio and the heavy libraries each one loads; a bare interpreter is the floor.
+order the script runs them) and ``rule_setup`` (thread limits, logging) are timed in a
+fresh interpreter, best of ``--repeats``, for the reference commit (``--ref``) and the
+working tree (or ``--after``), each checked out in a temporary git worktree, interleaved
+so that both see the same machine load. Printed side by side with the ratio and the heavy
+libraries each one loads; a bare interpreter is the floor.
 
-A rule job also pays Snakemake's script preamble (unpickling the ``snakemake`` object,
-which imports part of Snakemake) and ``rule_setup`` (threadpoolctl, SimpleITK's thread
-limit); both are the same before and after and not counted here except in ``--job``,
-which times whole small rule jobs (``qc_case``, ``preprocess_mask_reader2`` on a
-synthetic case, each through a real ``snakemake`` run), before vs after. Note that the
-import columns count module-level imports only: a job may import more while it works
+The import columns count start-up only: a job may import more while it works
 (``preprocess_case`` imports scipy.ndimage for N4's head mask, ``qc_case`` pandas for its
-table).
+table). A rule job also pays Snakemake's script preamble (unpickling the ``snakemake``
+object imports part of Snakemake). ``--job`` times whole small rule jobs (``qc_case``,
+``preprocess_mask_reader2`` on a synthetic case, each through a real ``snakemake`` run):
+the job's own wall time from its ``benchmark:`` file and the whole command's.
 
     .venv/bin/python benchmarks/bench_startup.py [--ref main] [--after COMMIT] [--repeats 3] [--job]
 """
@@ -67,9 +66,16 @@ def module_imports(script: Path) -> str:
 
 
 def probe(scripts_dir: Path, imports: str) -> str:
+    """The script's start-up: its imports, then ``rule_setup`` (thread limits, logging)
+    with a stand-in for the ``snakemake`` object, as every rule script does first."""
     heavy = repr(HEAVY)
+    setup = (
+        "from types import SimpleNamespace\nrule_setup(SimpleNamespace(threads=1, log=[]))\n"
+        if "rule_setup" in imports
+        else ""
+    )
     return (
-        f"import sys\nsys.path.insert(0, {str(scripts_dir)!r})\n{imports}\n"
+        f"import sys\nsys.path.insert(0, {str(scripts_dir)!r})\n{imports}\n{setup}"
         f"print(','.join(m for m in {heavy} if m in sys.modules))\n"
     )
 
