@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .config import derived_seed
 from .errors import InputError
@@ -30,6 +25,13 @@ def centre_predictability(
     X: patients x features (finite; indexed by patient_id); centre: each patient's centre
     (indexed like X). Returns {auc, balanced_accuracy, n, n_centres, folds, harmonised}.
     """
+    # scikit-learn here, not at the top: the report imports this module for its section.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     from .harmonize import CENTRE_COLUMN, CentreComBat
 
     centre = centre.reindex(X.index).astype(str)

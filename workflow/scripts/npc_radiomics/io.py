@@ -12,11 +12,14 @@ import re
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # imported where tables are read: image-only jobs do without pandas
+    import pandas as pd
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
@@ -195,6 +198,8 @@ def read_table(
     as written (``NA``, ``None``, ``null``, ``nan`` stay names); other columns are parsed
     as pandas does.
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"table not found: {path}")

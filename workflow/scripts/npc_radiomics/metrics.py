@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .errors import InputError
 from .layout import PREDICTION_COLUMNS, cohort_order
+from .lazy import lazy_module
+
+stats = lazy_module("scipy.stats")  # only the confidence intervals and tests need it
 
 #: Columns of ``results/evaluation/metrics.tsv`` (results layout, docs/pipeline.md), in order.
 METRICS_COLUMNS = [

@@ -13,14 +13,15 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
-from scipy import ndimage
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # pandas and scipy are imported where used: a per-case job needs neither
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def head_mask_otsu(image: sitk.Image, closing_radius_vox: int = 2) -> sitk.Image
         )
     arr = sitk.GetArrayFromImage(mask).astype(bool)
     axis = arr.ndim - 1 - slice_axis(image)  # numpy order is reversed (z, y, x)
+    from scipy import ndimage
+
     slices = np.moveaxis(arr, axis, 0)  # a view: filling it fills ``arr``
     for k in range(slices.shape[0]):
         slices[k] = ndimage.binary_fill_holes(slices[k])
@@ -790,6 +793,8 @@ def zscore_table(
                 "reference": reference,
             }
         )
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 

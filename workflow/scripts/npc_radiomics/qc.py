@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
 from .io import read_image, verify_image_file
+
+if TYPE_CHECKING:  # the QC tables need pandas; preprocessing's mask helpers here do not
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -371,6 +374,8 @@ def gather_qc(rows: list[pd.DataFrame], sequences: list[str]) -> pd.DataFrame:
     A patient fails as a whole when any of its sequences fails (column
     ``patient_status``), since the model needs every sequence.
     """
+    import pandas as pd
+
     df = pd.concat(rows, ignore_index=True)
     order = {s: k for k, s in enumerate(sequences)}
     df = df.assign(_o=df["sequence"].map(order)).sort_values(["patient_id", "_o"], kind="mergesort")
@@ -414,4 +419,6 @@ def qc_rule(
         raise InputError(
             f"QC failed: {row['reason']} (set qc.on_fail: exclude to drop the patient)"
         )
+    import pandas as pd
+
     return pd.DataFrame([row], columns=QC_COLUMNS)

@@ -32,11 +32,12 @@ def limit_threads(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
     _limiter = threadpool_limits(limits=n)
-    try:  # not every rule family's env has SimpleITK
-        import SimpleITK as sitk
-    except ImportError:
-        return
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
+    # ITK reads this when SimpleITK is first imported: a job that never images does not
+    # pay for importing SimpleITK here; one that imported it already is limited directly.
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(n)
+    sitk = sys.modules.get("SimpleITK")
+    if sitk is not None:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
 
 
 def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> logging.Logger:
