@@ -559,7 +559,12 @@ def modelling_robust():
     """The robust-feature list (ICC filter) as a list of 0 or 1 paths."""
     if FEATURES_IN or not config["robustness"]["enabled"]:
         return []
-    if not (SAMPLES["mask_reader2"] != "").any():
+    # The ICC's reference patients' centres decide (an external centre with second
+    # readings must not switch the filter on for the training pool's rules).
+    rows = SAMPLES
+    if config["robustness"].get("reference", "train") != "all":
+        rows = SAMPLES[SAMPLES["center"].isin(TRAIN_CENTERS)]
+    if not (rows["mask_reader2"] != "").any():
         return []
     return [ROBUST_FEATURES]
 
