@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -99,6 +100,8 @@ def user_copy(tiny_run, tmp_path_factory):
     config["demo"]["enabled"] = False
     config["samples"] = "results/demo/samples.tsv"
     config["clinical"] = "results/demo/clinical.tsv"
+    # The defaults' centres (config/config.yaml), spelled out for the tests to extend.
+    config["cohorts"] = {"train_centers": ["QZ"], "external_centers": ["ND"]}
     return work, config, {}
 
 
@@ -123,6 +126,13 @@ def _add_centre(work, source_centre: str, new_centre: str, n: int) -> list[str]:
     rows = samples[samples["patient_id"].isin(source)].copy()
     rows["patient_id"] = rows["patient_id"].map(ids)
     rows["center"] = new_centre
+    for column in ("image", "mask", "mask_reader2"):  # own copies of the files
+        for k, (old, pid) in enumerate(zip(rows[column], rows["patient_id"], strict=False)):
+            if old:
+                new = f"results/demo/images/{pid}/{Path(old).name}"
+                (work / new).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(work / old, work / new)
+                rows.iloc[k, rows.columns.get_loc(column)] = new
     extra = clinical[clinical["patient_id"].isin(source)].copy()
     extra["patient_id"] = extra["patient_id"].map(ids)
     pd.concat([samples, rows]).to_csv(work / "results/demo/samples.tsv", sep="\t", index=False)

@@ -35,7 +35,11 @@ rule predict_external:
 # external centre is added, and so does everything that reads it (SHAP, bundle, LOCO...).
 rule choose_model:
     input:
-        nested=NESTED_CV_TSV,
+        nested=expand(
+            NESTED_FOLD,
+            model=config["models"],
+            fold=range(TUNING_SETTINGS["outer_folds"]),
+        ),
         final=expand(MODEL_PREDICTIONS, model=config["models"]),
         fold_params=expand(
             NESTED_FOLD_PARAMS,

@@ -6,7 +6,7 @@ from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)
 chosen = chosen_model_rule(
-    snakemake.input.nested,
+    list(snakemake.input.nested),
     list(snakemake.input.final),
     list(snakemake.input.fold_params),
     models=list(snakemake.params.models),

@@ -392,13 +392,16 @@ def chosen_model(
     return chosen
 
 
-def chosen_model_rule(nested_path, final_paths, fold_param_paths, *, models, outer_folds) -> dict:
-    """:func:`chosen_model` from the rule's files: the nested-CV predictions, each model's
-    final predictions on the training pool and each outer fold's parameters."""
+def chosen_model_rule(nested_paths, final_paths, fold_param_paths, *, models, outer_folds) -> dict:
+    """:func:`chosen_model` from the rule's files: every outer fold's nested-CV predictions
+    (the fold files, not the gathered nested_cv.tsv, which gather_predictions rewrites
+    with every new external centre), each model's final predictions on the training pool
+    and each outer fold's parameters."""
     final = [read_table(path, dtype={"patient_id": str}) for path in final_paths]
     predicted = sorted({m for f in final for m in f["model"].unique()})
+    _, nested = gather_predictions([], nested_paths)
     return chosen_model(
-        read_table(nested_path, dtype={"patient_id": str}),
+        nested,
         list(models),
         outer_folds,
         [json.loads(Path(p).read_text()) for p in fold_param_paths],
