@@ -65,3 +65,92 @@ def test_table_split_uses_cohort_column_or_splits():
         split_from_table(df, "patient_id", "response", "center", None, ["QZ"], ["ND"], 0.3, 0)
     with pytest.raises(InputError, match="no ID column"):
         split_from_table(df, "pid", "y", "center", None, ["QZ"], ["ND"], 0.3, 0)
+
+
+def _qc_file(path, patients, excluded=()):
+    rows = pd.DataFrame({"patient_id": patients, "sequence": "T2", "status": "pass"})
+    rows["patient_status"] = ["excluded" if p in excluded else "included" for p in patients]
+    rows.to_csv(path, sep="\t", index=False)
+    return str(path)
+
+
+def test_split_rules_read_only_their_own_centres(tmp_path):
+    """The pool's split from the training centres' QC tables and labels (params) equals
+    make_split on every patient; an external centre's cohort table holds that centre only;
+    split_table gathers both into the old whole-cohort split.tsv."""
+    from npc_radiomics.split import gather_split, split_rule
+
+    patients = _patients(n_train=173, n_ext=12).sort_values("patient_id")
+    pool, ext = patients[patients["center"] == "QZ"], patients[patients["center"] == "ND"]
+    common = dict(outcome="response", train_centers=["QZ"], test_size=0.3, seed=4, stratify=True)
+    labels = lambda df: {p: [c, int(y)] for p, c, y in df.itertuples(index=False)}  # noqa: E731
+    split = split_rule(
+        **common,
+        external_centers=[],
+        qc=[_qc_file(tmp_path / "QZ.tsv", list(pool["patient_id"]), excluded={"QZ003"})],
+        labels=labels(pool),
+        cohorts=["train", "test"],
+    )
+    expected = make_split(patients[patients["patient_id"] != "QZ003"], ["QZ"], ["ND"], 0.3, 4)
+    pd.testing.assert_frame_equal(
+        split, expected[expected["center"] == "QZ"].reset_index(drop=True), check_dtype=False
+    )
+    cohort = split_rule(
+        **common,
+        external_centers=["ND"],
+        qc=[_qc_file(tmp_path / "ND.tsv", list(ext["patient_id"]))],
+        labels=labels(ext),
+        cohorts=["ND"],
+    )
+    assert set(cohort["cohort"]) == {"ND"} and len(cohort) == len(ext)
+    split.to_csv(tmp_path / "pool.tsv", sep="\t", index=False)
+    cohort.to_csv(tmp_path / "ext.tsv", sep="\t", index=False)
+    table = gather_split([tmp_path / "pool.tsv", tmp_path / "ext.tsv"])
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+    with pytest.raises(InputError, match="QZ000 has no outcome"):
+        split_rule(
+            **common,
+            external_centers=[],
+            qc=[tmp_path / "QZ.tsv"],
+            labels={k: v for k, v in labels(pool).items() if k != "QZ000"},
+        )
+
+
+def test_gathered_predictions_pool_the_external_centres(tmp_path):
+    """Per-centre prediction tables + the pool's: one table, the pooled ``external``
+    cohort repeating every external row, sorted as the layout says."""
+    from npc_radiomics.evaluation import gather_predictions
+
+    def table(name, cohort, ids):
+        df = pd.DataFrame(
+            {"patient_id": ids, "cohort": cohort, "model": "knn", "probability": 0.5, "label": 1}
+        )
+        df.to_csv(tmp_path / name, sep="\t", index=False)
+        return tmp_path / name
+
+    nested = tmp_path / "nested.tsv"
+    pd.DataFrame(
+        {
+            "patient_id": ["a"],
+            "model": ["knn"],
+            "outer_fold": [0],
+            "probability": [0.5],
+            "label": [1],
+        }
+    ).to_csv(nested, sep="\t", index=False)
+    pool = table("pool.tsv", ["test", "train"], ["t1", "t0"])
+    c, d = table("C.tsv", "C", ["c1", "c0"]), table("D.tsv", "D", ["d0"])
+    final, _ = gather_predictions([pool], [nested], [d, c])
+    assert final["cohort"].tolist() == [
+        "train",
+        "test",
+        "C",
+        "C",
+        "D",
+        "external",
+        "external",
+        "external",
+    ]
+    assert final["patient_id"].tolist() == ["t0", "t1", "c0", "c1", "d0", "c0", "c1", "d0"]
+    one, _ = gather_predictions([pool], [nested], [c])
+    assert "external" not in set(one["cohort"])

@@ -1,0 +1,10 @@
+"""Rule split_table: the pool's split and the external cohorts -> results/split/split.tsv."""
+
+from npc_radiomics.io import write_tsv
+from npc_radiomics.runtime import rule_setup
+from npc_radiomics.split import gather_split
+
+log = rule_setup(snakemake)
+table = gather_split([snakemake.input.pool, *snakemake.input.external])
+log.info("split table: %s", table["cohort"].value_counts().sort_index().to_dict())
+write_tsv(table, snakemake.output[0])
