@@ -86,6 +86,7 @@ def test_default_local_rules_are_rules_of_the_workflow():
     names = load_yaml(ROOT / "config" / "config.yaml")["cluster"]["local_rules"]
     text = "".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
     defined = set(re.findall(r"^\s*(?:rule|checkpoint) (\w+):", text, flags=re.M))
+    defined |= set(re.findall(r"^\s*use rule \w+ as (\w+)", text, flags=re.M))
     assert names and set(names) <= defined, sorted(set(names) - defined)
     heavy = {"tune_model_part", "nested_cv_fold", "fit_final", "select_features"}
     assert not heavy & set(names)

@@ -732,3 +732,44 @@ def get_final_output():
             f"{CLINICAL_DIR}/delong_tests.tsv",
         ]
     return targets
+
+
+# ---- preprocessing: the ROI crop's margin per sequence (preprocess.smk) ----------------
+from types import SimpleNamespace
+
+from npc_radiomics.features import load_params as _load_radiomics_params
+from npc_radiomics.preprocess import crop_margin_setting as _crop_margin_setting
+
+
+def _crop_margins():
+    """preprocessing.crop_margin_mm in mm (None: no crop) per sequence (its params file),
+    at start-up, so a margin below features.crop_margin_mm stops the run before any job.
+    """
+    if PREDICT or FEATURES_IN:
+        # predict_preprocess_case inherits these params; its extraction follows the bundle's
+        # settings, not this run's, so predict mode keeps the whole field of view.
+        return {sequence: None for sequence in SEQUENCES}
+    try:
+        return {
+            sequence: _crop_margin_setting(
+                config["preprocessing"].get("crop_margin_mm"),
+                _load_radiomics_params(
+                    features_params(SimpleNamespace(sequence=sequence))
+                ),
+                config["preprocessing"]["resample"]["spacing_mm"],
+                config["features"]["crop_margin_mm"],
+            )
+            for sequence in SEQUENCES
+        }
+    except InputError as err:
+        _stop(err)
+
+
+CROP_MARGIN_MM = _crop_margins()
+
+
+def _crop_reader2_mask(wildcards):
+    """With a crop, the reader-2 mask (if any) must lie inside the box too."""
+    if CROP_MARGIN_MM[wildcards.sequence] is None:
+        return []
+    return get_mask_reader2(wildcards)
