@@ -94,13 +94,8 @@ def fake_qc(workdir: Path, samples: Path) -> None:
         path = workdir / "results" / "qc" / "cases" / r.patient_id / f"{r.sequence}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\t".join(QC_COLUMNS) + "\n" + "\t".join(map(str, r)) + "\n")
-    time.sleep(1.1)  # the tables must be newer than every per-case row
-    table = rows.assign(patient_status="included")
-    for centre, part in table.groupby("center"):  # the per-centre QC checkpoints
-        path = workdir / "results" / "qc" / "centres" / f"{centre}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_tsv(part, path)
-    write_tsv(table, workdir / "results" / "qc" / "qc.tsv")
+    time.sleep(1.1)  # the table must be newer than every per-case row
+    write_tsv(rows.assign(patient_status="included"), workdir / "results" / "qc" / "qc.tsv")
 
 
 def timed_dry_run(workdir: Path, config: Path) -> tuple[float, float, int, str]:

@@ -5,9 +5,7 @@
 
 rule centre_diagnostics:
     input:
-        # Training and external patients (the embedding shows both): reruns when a centre
-        # is added, as the report does; nothing fitted reads its outputs.
-        unpack(all_cohort_inputs),
+        unpack(modelling_inputs),
         selected=f"{SELECTION_DIR}/selected_features.tsv",
     output:
         table=CENTRES_TSV,

@@ -259,13 +259,7 @@ def rule_seed(step):
 
 # ---- result paths used by more than one rule or input function (one definition each) ---
 QC_CASE = "results/qc/cases/{patient}/{sequence}.tsv"
-# Per centre (a checkpoint each), so adding a centre never touches another's QC table.
-QC_CENTRE = "results/qc/centres/{centre}.tsv"
 QC_TSV = "results/qc/qc.tsv"
-# The training pool's split (train / test: what every fitted step reads), each external
-# centre's cohort, and split.tsv gathering both (report, clinical tables, evaluation).
-POOL_SPLIT_TSV = "results/split/pool.tsv"
-EXTERNAL_COHORT = "results/split/external/{centre}.tsv"
 SPLIT_TSV = "results/split/split.tsv"
 PREPROCESSED_IMAGE = "results/preprocess/{patient}/{sequence}_image.nii.gz"
 PREPROCESSED_MASK = "results/preprocess/{patient}/{sequence}_mask.nii.gz"
@@ -283,10 +277,6 @@ CASE_FEATURES_READER2 = "results/features/cases/{patient}/{sequence}_reader2.tsv
 CASE_PROVENANCE = "results/features/provenance/{patient}/{sequence}.tsv"
 CASE_PROVENANCE_READER2 = "results/features/provenance/{patient}/{sequence}_reader2.tsv"
 FEATURES_PARQUET = "results/features/features.parquet"
-# An external centre's features (read by predict_external, never by a fitted step).
-EXTERNAL_FEATURES = "results/features/external/{centre}.parquet"
-EXTERNAL_FEATURES_READER2 = "results/features/external/{centre}_reader2.parquet"
-EXTERNAL_PROVENANCE = "results/features/external/{centre}_provenance.tsv"
 FEATURES_READER2_PARQUET = "results/features/features_reader2.parquet"
 FEATURE_PROVENANCE_TSV = "results/features/provenance.tsv"
 ROBUST_FEATURES = "results/features/robust_features.txt"
@@ -302,7 +292,6 @@ NESTED_FOLD_PARAMS = f"{MODEL_DIR}/nested_cv/fold{{fold}}.json"
 PIPELINE = f"{MODEL_DIR}/pipeline.joblib"
 MODEL_PREDICTIONS = f"{MODEL_DIR}/predictions.tsv"
 MODEL_THRESHOLD = f"{MODEL_DIR}/threshold.json"
-EXTERNAL_PREDICTIONS = "results/predictions/external/{centre}.tsv"
 PREDICTIONS_TSV = "results/predictions/predictions.tsv"
 NESTED_CV_TSV = "results/predictions/nested_cv.tsv"
 EVALUATION_DIR = "results/evaluation"
@@ -409,68 +398,41 @@ def get_contour_file(wildcards, column="mask"):
     }
 
 
-CENTRES = TRAIN_CENTERS + EXTERNAL_CENTERS
-
-
-def centre_qc_cases(wildcards):
-    """The QC rows of one centre's cases (sample-sheet order)."""
-    rows = SAMPLES[SAMPLES["center"] == wildcards.centre]
+def all_qc_cases():
     return [
         QC_CASE.format(patient=p, sequence=s)
-        for p, s in zip(rows["patient_id"], rows["sequence"])
+        for p, s in zip(SAMPLES["patient_id"], SAMPLES["sequence"])
     ]
 
 
-# ---- checkpoints: patients that passed QC (per centre), and the split -------------------
+# ---- checkpoints: patients that passed QC, and the split --------------------------------
 _INCLUDED = {}
 
 
-def included_patients(centres=None):
-    """Sorted ids of the patients of ``centres`` (default: every centre) that passed QC on
-    every sequence. Each centre's QC table is a checkpoint of its own, so the training
-    pool's rules never wait for, nor depend on, an external centre's QC (and a centre's
-    table is read once per version of the file, not once per input function call)."""
-    patients = []
-    for centre in CENTRES if centres is None else centres:
-        path = checkpoints.qc.get(centre=centre).output[0]
-        key = (path, os.stat(path).st_mtime_ns)
-        if key not in _INCLUDED:
-            qc = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-            _INCLUDED[key] = sorted(
-                qc.loc[qc["patient_status"] == "included", "patient_id"].unique()
-            )
-        patients += _INCLUDED[key]
-    return sorted(patients)
+def included_patients():
+    """Sorted ids of the patients that passed QC on every sequence (the QC table is read
+    once per version of the file, not once per input function call)."""
+    path = checkpoints.qc.get().output[0]
+    key = (path, os.stat(path).st_mtime_ns)
+    if key not in _INCLUDED:
+        qc = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        _INCLUDED[key] = sorted(
+            qc.loc[qc["patient_status"] == "included", "patient_id"].unique()
+        )
+    return list(_INCLUDED[key])
 
 
-def included_cases(centres=None):
-    """(patient, sequence) of every included patient of ``centres``: patients sorted,
-    sequences in the config's order."""
-    return [(p, s) for p in included_patients(centres) for s in SEQUENCES]
+def included_cases():
+    """(patient, sequence) of every included patient: patients sorted, sequences in the
+    config's order."""
+    return [(p, s) for p in included_patients() for s in SEQUENCES]
 
 
-def reader2_cases(centres=None):
+def reader2_cases():
     """Sorted (patient, sequence) pairs with a reader-2 mask, among included patients."""
-    keep = set(included_patients(centres))
+    keep = set(included_patients())
     rows = SAMPLES[(SAMPLES["mask_reader2"] != "") & SAMPLES["patient_id"].isin(keep)]
     return sorted(zip(rows["patient_id"], rows["sequence"]))
-
-
-def pool_cases():
-    """The training pool's included cases: what the fitted imaging steps see."""
-    return included_cases(TRAIN_CENTERS)
-
-
-ZSCORE_ALL = config["preprocessing"]["normalization"]["reference"] == "all"
-# The z-score reference: the pool's split (train) or every cohort's (the paper's `all`).
-ZSCORE_SPLIT = SPLIT_TSV if ZSCORE_ALL else POOL_SPLIT_TSV
-
-
-def zscore_cases():
-    """The cases whose tumour moments zscore_params pools from (then keeps the reference
-    patients of ZSCORE_SPLIT): the training pool's, or every centre's for reference all.
-    """
-    return included_cases() if ZSCORE_ALL else pool_cases()
 
 
 def case_paths(pattern, cases):
@@ -478,149 +440,39 @@ def case_paths(pattern, cases):
     return [pattern.format(patient=p, sequence=s) for p, s in cases]
 
 
-_LABELS = {}
-
-
-def centre_labels(centres):
-    """{patient_id: [centre, label]} of the sample sheet's patients of ``centres``: params
-    (not the clinical table as an input), so the split reruns when a row of its own
-    centres changes, never when rows of another centre are added. Labels come from the
-    clinical table (the demo's from its generator, which writes them there)."""
-    if "labels" not in _LABELS:
-        if DEMO:
-            _LABELS["labels"] = demo_cohort.response_labels(
-                DEMO_SETTINGS,
-                config["demo"]["preset"],
-                derived_seed(config["seed"], "demo"),
-            )
-        else:
-            clinical = sheets.read_clinical(
-                CLINICAL_TSV,
-                OUTCOME,
-                config["clinical_variables"]["continuous"],
-                config["clinical_variables"]["categorical"],
-            )
-            _LABELS["labels"] = dict(
-                zip(clinical["patient_id"], clinical[OUTCOME].astype(int))
-            )
-    labels = _LABELS["labels"]
-    rows = SAMPLES.drop_duplicates("patient_id")
-    rows = rows[rows["center"].isin(list(centres))].sort_values("patient_id")
-    return {
-        p: [c, int(labels[p])]
-        for p, c in zip(rows["patient_id"], rows["center"])
-        if p in labels
-    }
-
-
 def split_inputs(wildcards):
-    """Inputs of the split rule: the training centres' QC tables, or the ready table."""
+    """Inputs of the split rule: the clinical table and QC, or the ready feature table."""
     if FEATURES_IN:
         return {"table": config["features_table"]}
-    return {"qc": expand(QC_CENTRE, centre=TRAIN_CENTERS)}
-
-
-def external_cohort_inputs(wildcards):
-    """Inputs of an external centre's cohort table: its QC table, or the ready table."""
-    if FEATURES_IN:
-        return {"table": config["features_table"]}
-    return {"qc": [QC_CENTRE.format(centre=wildcards.centre)]}
-
-
-def external_features(wildcards):
-    """An external centre's feature table: extracted, or the configured table."""
-    if FEATURES_IN:
-        return config["features_table"]
-    return EXTERNAL_FEATURES.format(centre=wildcards.centre)
+    return {"clinical": CLINICAL_TSV, "qc": QC_TSV}
 
 
 # ---- modelling inputs -----------------------------------------------------------------
 def modelling_features():
-    """The feature table the modelling stage reads: the training pool's extracted
-    features, or the configured table."""
+    """The feature table the modelling stage reads: extracted, or the configured table."""
     if FEATURES_IN:
         return config["features_table"]
     return FEATURES_PARQUET
-
-
-def all_features():
-    """Every cohort's feature tables (training pool first), for the rules that look at
-    the external centres too (centre diagnostics, baselines)."""
-    if FEATURES_IN:
-        return [config["features_table"]]
-    return [FEATURES_PARQUET, *expand(EXTERNAL_FEATURES, centre=EXTERNAL_CENTERS)]
-
-
-def icc_inputs(wildcards):
-    """The ICC's reader-1 and reader-2 tables and split: the training pool's
-    (robustness.reference train), or every centre's (all, the paper's variant: then an
-    external centre reaches the robust list, and adding one reruns the modelling)."""
-    if config["robustness"].get("reference", "train") != "all":
-        return {
-            "features": [FEATURES_PARQUET],
-            "features_reader2": [FEATURES_READER2_PARQUET],
-            "split": POOL_SPLIT_TSV,
-        }
-    return {
-        "features": all_features(),
-        "features_reader2": [
-            FEATURES_READER2_PARQUET,
-            *expand(EXTERNAL_FEATURES_READER2, centre=EXTERNAL_CENTERS),
-        ],
-        "split": SPLIT_TSV,
-    }
 
 
 def modelling_robust():
     """The robust-feature list (ICC filter) as a list of 0 or 1 paths."""
     if FEATURES_IN or not config["robustness"]["enabled"]:
         return []
-    # The ICC's reference patients' centres decide (an external centre with second
-    # readings must not switch the filter on for the training pool's rules).
-    rows = SAMPLES
-    if config["robustness"].get("reference", "train") != "all":
-        rows = SAMPLES[SAMPLES["center"].isin(TRAIN_CENTERS)]
-    if not (rows["mask_reader2"] != "").any():
+    if not (SAMPLES["mask_reader2"] != "").any():
         return []
     return [ROBUST_FEATURES]
 
 
 def modelling_inputs(wildcards):
-    """Inputs of every modelling rule: the training pool's features and split and
-    (optionally) the robust list; nothing an external centre changes."""
-    inputs = {"features": modelling_features(), "split": POOL_SPLIT_TSV}
+    """Inputs of every modelling rule: features, split and (optionally) the robust list."""
+    inputs = {"features": modelling_features(), "split": SPLIT_TSV}
     robust = modelling_robust()
     if robust:
         inputs["robust"] = robust[0]
     harmonization = config["harmonization"]
     if harmonization["combat"] and harmonization.get("covariates") and not FEATURES_IN:
-        # ComBat's covariates. The whole clinical table: with covariates, a new row of
-        # any centre reruns the modelling (README, "Adding a centre").
-        inputs["clinical"] = CLINICAL_TSV
-    return inputs
-
-
-def all_cohort_inputs(wildcards):
-    """modelling_inputs with every cohort's features and split.tsv (every cohort)."""
-    return {
-        **modelling_inputs(wildcards),
-        "features": all_features(),
-        "split": SPLIT_TSV,
-    }
-
-
-def _unique(paths):
-    return list(dict.fromkeys(paths))
-
-
-def predict_external_inputs(wildcards):
-    """The final pipelines, and the design of the training pool plus one external centre
-    (the pool's tables as the pipelines saw them, then the centre's)."""
-    inputs = modelling_inputs(wildcards)
-    inputs["features"] = _unique([modelling_features(), external_features(wildcards)])
-    inputs["split"] = [POOL_SPLIT_TSV, EXTERNAL_COHORT.format(centre=wildcards.centre)]
-    inputs["pipelines"] = expand(PIPELINE, model=config["models"])
-    inputs["checksums"] = expand(f"{PIPELINE}.sha256", model=config["models"])
+        inputs["clinical"] = CLINICAL_TSV  # ComBat's covariates
     return inputs
 
 

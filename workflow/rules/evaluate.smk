@@ -1,75 +1,12 @@
-# Evaluation (pipeline steps 14-15, 17, 18): the final pipelines' predictions for each
-# external centre, the chosen model (best nested-CV AUC), Table 3 with thresholds fixed on
-# the training set on each final model's scale, ROC / PR / calibration curves, decision
-# curves and the chosen model's SHAP explanation.
-
-
-# Every final pipeline scores one external centre: its own job, so a new centre adds jobs
-# and changes no file of the training pool.
-rule predict_external:
-    input:
-        unpack(predict_external_inputs),
-    output:
-        EXTERNAL_PREDICTIONS,
-    log:
-        "results/logs/predict_external/{centre}.log",
-    benchmark:
-        "results/benchmarks/predict_external/{centre}.tsv"
-    wildcard_constraints:
-        centre="|".join(re.escape(c) for c in EXTERNAL_CENTERS) or "(?!)",
-    conda:
-        "../../envs/modelling.yaml"
-    threads: 1
-    resources:
-        mem_mb=table_resource(1000, 10),
-        runtime=fixed_resource(30),
-    params:
-        **MODELLING_PARAMS,
-        # The model of each pipeline in input.pipelines, in the same order.
-        models=config["models"],
-    script:
-        "../scripts/predict_external.py"
-
-
-# The chosen model (best nested-CV AUC) from training data only: it stays put when an
-# external centre is added, and so does everything that reads it (SHAP, bundle, LOCO...).
-rule choose_model:
-    input:
-        nested=expand(
-            NESTED_FOLD,
-            model=config["models"],
-            fold=range(TUNING_SETTINGS["outer_folds"]),
-        ),
-        final=expand(MODEL_PREDICTIONS, model=config["models"]),
-        fold_params=expand(
-            NESTED_FOLD_PARAMS,
-            model=config["models"],
-            fold=range(TUNING_SETTINGS["outer_folds"]),
-        ),
-    output:
-        CHOSEN_MODEL_JSON,
-    log:
-        "results/logs/choose_model/choose_model.log",
-    benchmark:
-        "results/benchmarks/choose_model/choose_model.tsv"
-    conda:
-        "../../envs/report.yaml"
-    threads: 1
-    resources:
-        mem_mb=fixed_resource(1000),
-        runtime=fixed_resource(10),
-    params:
-        models=config["models"],
-        outer_folds=TUNING_SETTINGS["outer_folds"],
-    script:
-        "../scripts/choose_model.py"
+# Evaluation (pipeline steps 15, 17, 18): Table 3 with thresholds fixed on the training
+# set on each final model's scale, ROC / PR / calibration curves, decision curves, the chosen
+# model (best nested-CV AUC) and its SHAP explanation.
 
 
 rule evaluate:
     input:
         predictions=PREDICTIONS_TSV,
         nested=NESTED_CV_TSV,
-        chosen=CHOSEN_MODEL_JSON,
         thresholds=expand(MODEL_THRESHOLD, model=config["models"]),
         fold_params=expand(
             NESTED_FOLD_PARAMS,
@@ -87,6 +24,7 @@ rule evaluate:
         pr=f"{EVALUATION_DIR}/pr_curves.tsv",
         calibration=f"{EVALUATION_DIR}/calibration_curves.tsv",
         calibration_smooth=f"{EVALUATION_DIR}/calibration_smooth.tsv",
+        chosen=CHOSEN_MODEL_JSON,
         roc_figure=report(
             f"{FIGURES_DIR}/roc_curves.png",
             caption="../report/roc_curves.rst",

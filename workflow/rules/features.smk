@@ -52,15 +52,12 @@ use rule extract_features as extract_features_reader2 with:
         normalization=sequence_setting("normalization"),
 
 
-# The training pool's table (every fitted step reads it), then one per external centre.
 rule merge_features:
     input:
-        reader1=lambda wc: case_paths(CASE_FEATURES, pool_cases()),
-        reader2=lambda wc: case_paths(
-            CASE_FEATURES_READER2, reader2_cases(TRAIN_CENTERS)
-        ),
-        provenance=lambda wc: case_paths(CASE_PROVENANCE, pool_cases())
-        + case_paths(CASE_PROVENANCE_READER2, reader2_cases(TRAIN_CENTERS)),
+        reader1=lambda wc: case_paths(CASE_FEATURES, included_cases()),
+        reader2=lambda wc: case_paths(CASE_FEATURES_READER2, reader2_cases()),
+        provenance=lambda wc: case_paths(CASE_PROVENANCE, included_cases())
+        + case_paths(CASE_PROVENANCE_READER2, reader2_cases()),
     output:
         features=FEATURES_PARQUET,
         features_reader2=FEATURES_READER2_PARQUET,
@@ -76,34 +73,16 @@ rule merge_features:
         mem_mb=table_resource(1000, 5),
         runtime=fixed_resource(20),
     params:
-        patients=lambda wc: included_patients(TRAIN_CENTERS),
+        patients=lambda wc: included_patients(),
     script:
         "../scripts/merge_features.py"
 
 
-use rule merge_features as merge_external_features with:
-    input:
-        reader1=lambda wc: case_paths(CASE_FEATURES, included_cases([wc.centre])),
-        reader2=lambda wc: case_paths(CASE_FEATURES_READER2, reader2_cases([wc.centre])),
-        provenance=lambda wc: case_paths(CASE_PROVENANCE, included_cases([wc.centre]))
-        + case_paths(CASE_PROVENANCE_READER2, reader2_cases([wc.centre])),
-    output:
-        features=EXTERNAL_FEATURES,
-        features_reader2=EXTERNAL_FEATURES_READER2,
-        provenance=EXTERNAL_PROVENANCE,
-    log:
-        "results/logs/merge_external_features/{centre}.log",
-    benchmark:
-        "results/benchmarks/merge_external_features/{centre}.tsv"
-    wildcard_constraints:
-        centre="|".join(re.escape(c) for c in EXTERNAL_CENTERS) or "(?!)",
-    params:
-        patients=lambda wc: included_patients([wc.centre]),
-
-
 rule icc:
     input:
-        unpack(icc_inputs),
+        features=FEATURES_PARQUET,
+        features_reader2=FEATURES_READER2_PARQUET,
+        split=SPLIT_TSV,
     output:
         icc=ICC_TSV,
         robust=ROBUST_FEATURES,

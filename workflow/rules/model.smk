@@ -136,7 +136,6 @@ rule fit_final:
 rule gather_predictions:
     input:
         final=expand(MODEL_PREDICTIONS, model=config["models"]),
-        external=expand(EXTERNAL_PREDICTIONS, centre=EXTERNAL_CENTERS),
         nested=expand(
             NESTED_FOLD,
             model=config["models"],

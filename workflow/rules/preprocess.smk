@@ -65,11 +65,11 @@ rule preprocess_mask_reader2:
 
 rule zscore_params:
     input:
-        # The reference patients' tumour moments (written by preprocess_case, so this
-        # gather reads a few numbers per case, not the images): the training pool's
-        # (reference train: an external centre never reaches it) or every centre's (all).
-        moments=lambda wc: case_paths(TUMOUR_MOMENTS, zscore_cases()),
-        split=ZSCORE_SPLIT,
+        # Every included patient's tumour moments (written by preprocess_case, so this
+        # gather reads a few numbers per case, not the images); the script keeps the
+        # reference patients (train or all) from the split table.
+        moments=lambda wc: case_paths(TUMOUR_MOMENTS, included_cases()),
+        split=SPLIT_TSV,
     output:
         ZSCORE_TSV,
     log:
@@ -84,7 +84,7 @@ rule zscore_params:
         runtime=fixed_resource(10),
     params:
         # The (patient, sequence) of each moments file, in the same order.
-        cases=lambda wc: zscore_cases(),
+        cases=lambda wc: included_cases(),
         sequences=SEQUENCES,
         reference=config["preprocessing"]["normalization"]["reference"],
     script:

@@ -1,5 +1,5 @@
-# Input QC per patient x sequence, gathered per centre (a checkpoint: later rules only see
-# the patients that passed) and into the report's QC table.
+# Input QC per patient x sequence, gathered into the QC table (a checkpoint: later rules
+# only see the patients that passed).
 
 
 rule qc_case:
@@ -33,41 +33,15 @@ rule qc_case:
         "../scripts/qc_case.py"
 
 
-# One checkpoint per centre: a new centre's cases never change another centre's table, so
-# the training pool's rules (which read only the training centres' tables) stay done.
 checkpoint qc:
     input:
-        centre_qc_cases,
-    output:
-        QC_CENTRE,
-    log:
-        "results/logs/qc/{centre}.log",
-    benchmark:
-        "results/benchmarks/qc/{centre}.tsv"
-    wildcard_constraints:
-        centre="|".join(re.escape(c) for c in CENTRES),
-    conda:
-        "../../envs/core.yaml"
-    threads: 1
-    resources:
-        mem_mb=fixed_resource(1000),
-        runtime=fixed_resource(10),
-    params:
-        sequences=SEQUENCES,
-    script:
-        "../scripts/qc.py"
-
-
-# The QC table of the report: every centre's rows (read by the report only).
-rule qc_table:
-    input:
-        expand(QC_CENTRE, centre=CENTRES),
+        all_qc_cases(),
     output:
         QC_TSV,
     log:
-        "results/logs/qc_table/qc_table.log",
+        "results/logs/qc/qc.log",
     benchmark:
-        "results/benchmarks/qc_table/qc_table.tsv"
+        "results/benchmarks/qc/qc.tsv"
     conda:
         "../../envs/core.yaml"
     threads: 1

@@ -1,4 +1,4 @@
-"""Rule evaluate: Table 3 (metrics.tsv), thresholds, curve data and figures."""
+"""Rule evaluate: Table 3 (metrics.tsv), thresholds, curve data and figures, the chosen model."""
 
 from npc_radiomics.evaluation import evaluation_rule
 from npc_radiomics.runtime import rule_setup
@@ -10,7 +10,6 @@ message = evaluation_rule(
     snakemake.output,
     threshold_paths=list(snakemake.input.thresholds),
     fold_param_paths=list(snakemake.input.fold_params),
-    chosen_path=snakemake.input.chosen,
     **dict(snakemake.params.items()),
 )
 log.info(message)

@@ -4,21 +4,12 @@ from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
-import pandas as pd  # noqa: E402
-
 from npc_radiomics.icc import icc_report  # noqa: E402
 from npc_radiomics.io import read_table  # noqa: E402
 
-
-def tables(paths):
-    """The reader's tables (training pool first; external centres with reference all)."""
-    frames = [read_table(path) for path in paths]
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-
-
 table = icc_report(
-    tables(snakemake.input.features),
-    tables(snakemake.input.features_reader2),
+    read_table(snakemake.input.features),
+    read_table(snakemake.input.features_reader2),
     split=read_table(snakemake.input.split),
     reference=snakemake.params.reference,
     threshold=snakemake.params.threshold,

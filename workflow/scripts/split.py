@@ -1,5 +1,4 @@
-"""Rules split (the training pool -> results/split/pool.tsv) and external_cohort (one
-external centre -> results/split/external/{centre}.tsv)."""
+"""Rule split: stratified seeded split of the training pool -> results/split/split.tsv."""
 
 from npc_radiomics.io import write_tsv
 from npc_radiomics.runtime import rule_setup
@@ -7,8 +6,6 @@ from npc_radiomics.split import split_rule
 
 log = rule_setup(snakemake)
 inputs = {key: snakemake.input[key] for key in snakemake.input.keys()}
-if "qc" in inputs:
-    inputs["qc"] = list(inputs["qc"])
 split = split_rule(**inputs, **dict(snakemake.params.items()))
 log.info("split: %s", split.groupby("cohort")["label"].agg(["size", "sum"]).to_dict())
 write_tsv(split, snakemake.output[0])

@@ -74,23 +74,6 @@ def patients_from_clinical(
     )
 
 
-def patients_from_labels(labels: dict[str, list], qc: pd.DataFrame) -> pd.DataFrame:
-    """Patients that passed QC, from ``labels`` {patient_id: [centre, label]} (the rule's
-    params: the sample sheet's centre, the clinical table's outcome) and the QC tables of
-    their centres. A QC-included patient without a label is an error."""
-    included = sorted(set(qc.loc[qc["patient_status"] == "included", "patient_id"].astype(str)))
-    missing = [p for p in included if p not in labels]
-    if missing:
-        raise InputError(f"split: patient {missing[0]} has no outcome in the clinical table")
-    return pd.DataFrame(
-        {
-            "patient_id": included,
-            "center": [str(labels[p][0]) for p in included],
-            "label": [int(labels[p][1]) for p in included],
-        }
-    )
-
-
 def split_from_table(
     table: pd.DataFrame,
     id_col: str,
@@ -157,22 +140,21 @@ def split_rule(
     stratify: bool,
     table: str | None = None,
     table_columns: dict | None = None,
-    qc: str | list[str] | None = None,
-    labels: dict[str, list] | None = None,
-    cohorts: list[str] | None = None,
+    clinical: str | None = None,
+    qc: str | None = None,
+    samples: dict[str, str] | None = None,
+    continuous: list[str] = (),
+    categorical: list[str] = (),
 ) -> pd.DataFrame:
-    """Rules ``split`` and ``external_cohort``: the split from a ready feature table
-    (``table`` with its ``table_columns``), or from the QC tables of the centres in
-    ``labels`` ({patient_id: [centre, label]}); only the rows of ``cohorts`` (e.g. train
-    and test: the training pool; or one external centre) when given.
-
-    The training pool's split depends only on the training centres' patients, so it is
-    the same whether or not external centres are in the run."""
+    """Rule ``split``: the split from a ready feature table (``table`` with its
+    ``table_columns``), or from the clinical table, the QC table and the sample sheet's
+    patient -> centre map (``samples``)."""
+    from . import sheets
     from .io import read_features_table, read_table
 
     if table is not None:
         cols = table_columns or {"id": "patient_id"}
-        split = split_from_table(
+        return split_from_table(
             read_features_table(table, cols),
             cols["id"],
             outcome,
@@ -184,21 +166,11 @@ def split_rule(
             seed,
             stratify,
         )
-    else:
-        paths = [qc] if isinstance(qc, str) else list(qc or [])
-        qc_df = pd.concat([read_table(path) for path in paths], ignore_index=True)
-        patients = patients_from_labels(labels or {}, qc_df)
-        centres = set(patients["center"])
-        if centres <= set(external_centers):
-            # One external centre: no split, each patient's cohort is its centre.
-            split = patients.assign(cohort=patients["center"])
-            split = split.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
-            split = split[["patient_id", "center", "cohort", "label"]]
-        else:
-            split = make_split(patients, train_centers, external_centers, test_size, seed, stratify)
-    if cohorts is not None:
-        split = split[split["cohort"].isin(list(cohorts))].reset_index(drop=True)
-    return split
+    clinical_df = sheets.read_clinical(clinical, outcome, continuous, categorical)
+    sheets.cross_check(pd.DataFrame({"patient_id": sorted(samples)}), clinical_df)
+    qc_df = read_table(qc)
+    patients = patients_from_clinical(clinical_df, qc_df, samples, outcome)
+    return make_split(patients, train_centers, external_centers, test_size, seed, stratify)
 
 
 # ---------------------------------------------------------------------------------
@@ -389,14 +361,3 @@ def check_features_input(cfg: dict) -> list[str]:
         source=f"features table {Path(path).name}",
     )
     return warnings
-
-
-def gather_split(paths) -> pd.DataFrame:
-    """Rule ``split_table``: the training pool's split and every external centre's cohort
-    in one table (results/split/split.tsv), sorted by patient_id."""
-    from .io import read_table
-
-    frames = [read_table(path, dtype={"patient_id": str, "center": str}) for path in paths]
-    table = pd.concat(frames, ignore_index=True)
-    table = table.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
-    return table[["patient_id", "center", "cohort", "label"]]
