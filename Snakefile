@@ -52,14 +52,24 @@ include: "workflow/rules/checklist.smk"
 include: "workflow/rules/runcrate.smk"
 
 
-# Rules that run in the main process on a cluster (resources.smk): existing, not grouped.
-if MAIN_PROCESS:
-    from npc_radiomics.cluster import check_local_rules
+# On a cluster, the light aggregation rules of config cluster.local_rules run in the main
+# Snakemake process, not as SLURM jobs: each reads a few tables and writes one, in seconds,
+# while a SLURM job costs seconds of submission, start-up and status polling on the run's
+# critical path. Names are checked against every rule of the workflow's files (a rule this
+# run's mode does not define is left out); grouped per-case rules are refused. Locally it
+# changes nothing.
+from npc_radiomics.cluster import check_local_rules, workflow_rule_names
 
-    try:
-        check_local_rules(config["cluster"]["local_rules"], workflow.rules)
-    except InputError as err:
-        _stop(err)
+try:
+    workflow.localrules(
+        *check_local_rules(
+            config["cluster"]["local_rules"],
+            workflow.rules,
+            workflow_rule_names(Path(workflow.basedir) / "workflow" / "rules"),
+        )
+    )
+except InputError as err:
+    _stop(err)
 
 
 # Code changes rerun exactly the rules they affect: every script rule's params get a hash

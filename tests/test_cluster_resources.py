@@ -73,6 +73,11 @@ def test_local_rules_must_exist_and_not_be_grouped():
         check_local_rules(["evaluate", "qc_case"], rules)
     with pytest.raises(InputError, match=r"'evaluat' is not a rule of this workflow"):
         check_local_rules(["evaluat"], rules)
+    # a rule of the workflow that this run's mode does not define is left out, not refused
+    known = {"qc_case", "merge_features", "evaluate", "clinical_analysis"}
+    assert check_local_rules(["clinical_analysis", "evaluate"], rules, known) == ["evaluate"]
+    with pytest.raises(InputError, match=r"'clinical_analysi' is not a rule"):
+        check_local_rules(["clinical_analysi"], rules, known)
 
 
 def test_default_local_rules_are_rules_of_the_workflow():
@@ -81,12 +86,14 @@ def test_default_local_rules_are_rules_of_the_workflow():
 
     from conftest import ROOT
 
+    from npc_radiomics.cluster import workflow_rule_names
     from npc_radiomics.config import load_yaml
 
     names = load_yaml(ROOT / "config" / "config.yaml")["cluster"]["local_rules"]
     text = "".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
     defined = set(re.findall(r"^\s*(?:rule|checkpoint) (\w+):", text, flags=re.M))
-    defined |= set(re.findall(r"^\s*use rule \w+ as (\w+)", text, flags=re.M))
+    assert {"qc", "evaluate", "clinical_analysis"} <= defined
+    defined = workflow_rule_names(ROOT / "workflow" / "rules")
     assert names and set(names) <= defined, sorted(set(names) - defined)
     heavy = {"tune_model_part", "nested_cv_fold", "fit_final", "select_features"}
     assert not heavy & set(names)

@@ -23,11 +23,3 @@ def _raw_image(wildcards):
 
 def case_resource(base, per_image_mb):
     return _case_resource(base, per_image_mb, _raw_image)
-
-
-# On a cluster, the light aggregation rules of config cluster.local_rules run in the main
-# Snakemake process, not as SLURM jobs: each reads a few tables and writes one, in seconds,
-# while a SLURM job costs seconds of submission, start-up and status polling, on the
-# critical path of the run (every one of them waits for the previous stage). Checked at the
-# end of the Snakefile, once every rule is defined. Locally it changes nothing.
-workflow.localrules(*config["cluster"]["local_rules"])

@@ -119,20 +119,37 @@ def cap_group_components() -> None:
     DAG._npc_capped_groups = True
 
 
-def check_local_rules(names, rules) -> list[str]:
-    """The rules of config ``cluster.local_rules``, checked against the workflow's rules:
-    each must exist and must not be a grouped per-case rule (Snakemake never runs a group
-    job's rule locally). Returns the names, sorted; raises InputError naming the first bad
-    one."""
+def workflow_rule_names(rules_dir) -> set[str]:
+    """Every rule name in the workflow's rule files, whatever the run's mode (some rules
+    exist only in predict mode, only with a clinical table, only with LOCO ...)."""
+    import re
+    from pathlib import Path
+
+    text = "".join(p.read_text() for p in sorted(Path(rules_dir).glob("*.smk")))
+    names = set(re.findall(r"^\s*(?:rule|checkpoint) (\w+):", text, flags=re.M))
+    return names | set(re.findall(r"^\s*use rule \w+ as (\w+)", text, flags=re.M))
+
+
+def check_local_rules(names, rules, known: set[str] | None = None) -> list[str]:
+    """The rules of config ``cluster.local_rules`` that this run defines, sorted.
+
+    Each name must be a rule of the workflow (``known``: every rule name of its files, any
+    mode; default: the run's rules) and must not be a grouped per-case rule (Snakemake
+    never runs a group job's rule locally); raises InputError naming the first bad one. A
+    known rule that this run's mode does not define is left out.
+    """
     from .errors import InputError
 
     by_name = {rule.name: rule for rule in rules}
+    known = set(by_name) | set(known or ())
     for name in names:
-        if name not in by_name:
+        if name not in known:
             raise InputError(
                 f"config cluster.local_rules: {name!r} is not a rule of this workflow "
-                f"(known: {', '.join(sorted(by_name))})"
+                f"(known: {', '.join(sorted(known))})"
             )
+        if name not in by_name:
+            continue
         # the declared group (Rule.group reads None in a local run, set or not)
         group = getattr(by_name[name], "_group", None) or by_name[name].group
         if group is not None:
@@ -140,4 +157,4 @@ def check_local_rules(names, rules) -> list[str]:
                 f"config cluster.local_rules: {name!r} runs in SLURM group jobs "
                 f"(group {group!r}), it cannot also run locally"
             )
-    return sorted(names)
+    return sorted(name for name in names if name in by_name)
