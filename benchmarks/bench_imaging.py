@@ -89,7 +89,11 @@ def bench_n4(preset: str, sequences: list[str]) -> None:
 
     n4 = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["preprocessing"]["n4"]
     settings = {k: n4[k] for k in ("iterations", "convergence_threshold", "spline_distance_mm")}
-    print(f"[n4] config defaults: shrink_factor {n4['shrink_factor']}, {settings}")
+    shrinks = {
+        "default": {"shrink_factor": n4["shrink_factor"], "fit_spacing_mm": n4["fit_spacing_mm"]},
+        "full": {"shrink_factor": 1, "fit_spacing_mm": None},
+    }
+    print(f"[n4] config defaults: {shrinks['default']}, {settings}")
     ratios, correlations = [], []
     for sequence, (image, truth) in _demo_with_truth(preset).items():
         if sequence not in sequences:
@@ -97,22 +101,22 @@ def bench_n4(preset: str, sequences: list[str]) -> None:
         head = head_mask_otsu(image)
         inside = sitk.GetArrayViewFromImage(head) > 0
         times, fields = {}, {}
-        for shrink in (n4["shrink_factor"], 1):
+        for key, shrink in shrinks.items():
             start = time.perf_counter()
-            field = n4_log_bias_field(image, head, shrink_factor=shrink, **settings)
-            times[shrink] = time.perf_counter() - start
-            fields[shrink] = sitk.GetArrayFromImage(field)[inside]
-        default, full = fields[n4["shrink_factor"]], fields[1]
-        ratio = times[1] / times[n4["shrink_factor"]]
+            field = n4_log_bias_field(image, head, **shrink, **settings)
+            times[key] = time.perf_counter() - start
+            fields[key] = sitk.GetArrayFromImage(field)[inside]
+        default, full = fields["default"], fields["full"]
+        ratio = times["full"] / times["default"]
         r = float(np.corrcoef(default, full)[0, 1])
         r_true = [float(np.corrcoef(f, truth[inside])[0, 1]) for f in (default, full)]
         ratios.append(ratio)
         correlations.append(r)
-        shrink = n4_shrink_factors(image, n4["shrink_factor"])
+        shrink = n4_shrink_factors(image, **shrinks["default"])
         print(
             f"[n4] demo '{preset}' {sequence} {image.GetSize()} at {image.GetSpacing()} mm, "
             f"head {inside.mean():.0%} of the image, shrink {shrink}: "
-            f"{times[n4['shrink_factor']]:.2f} s vs full resolution {times[1]:.2f} s"
+            f"{times['default']:.2f} s vs full resolution {times['full']:.2f} s"
         )
         print(
             f"[n4]   {sequence}: speed ratio {ratio:.1f}x, log-bias r(default, full) = {r:.4f}; "
@@ -361,6 +365,23 @@ def _feature_class(name: str) -> str:
     return name.split("_")[-2]  # <image type>_<class>_<feature>
 
 
+#: N4 as it was before issue 18 (a factor 4 of the finest axis, every iteration run): the
+#: "before" of the preprocessing benchmark.
+N4_BEFORE = {
+    "shrink_factor": 4,
+    "fit_spacing_mm": None,
+    "iterations": [50, 50],
+    "convergence_threshold": 1e-6,
+    "spline_distance_mm": 100.0,
+}
+
+
+def _max_rel_diff(a, b):
+    """Largest relative difference of ``b`` from ``a`` per feature class, and per row."""
+    rel = (b - a).abs() / a.abs().where(a.abs() > 1e-12, 1.0)
+    return rel.max().groupby(_feature_class).max(), rel.max(axis=1).tolist()
+
+
 def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 3) -> None:
     import pandas as pd
     import yaml
@@ -370,6 +391,7 @@ def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 
     from npc_radiomics.preprocess import (
         crop_margin_setting,
         n4_correct,
+        n4_shrink_factors,
         preprocess_case,
         reader2_mask,
         tumour_moments,
@@ -382,13 +404,16 @@ def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 
     features_margin = config["features"]["crop_margin_mm"]
     params = load_params(params_path)
     auto = crop_margin_setting("auto", params, spacing, features_margin)
-    n4 = {k: v for k, v in prep["n4"].items() if k != "enabled"}
+    n4_after = {k: v for k, v in prep["n4"].items() if k != "enabled"}
+    # before: today's code before issue 18; crop: the ROI crop alone (same N4 as before, so
+    # features must be equal); after: the defaults (crop + N4 on >= fit_spacing_mm voxels).
+    modes = {"before": (None, N4_BEFORE), "crop": (auto, N4_BEFORE), "after": (auto, n4_after)}
     print(
         f"[crop] params {params_path.name}: auto margin {auto} mm (features.crop_margin_mm "
-        f"{features_margin}); N4 {n4}"
+        f"{features_margin}); N4 before {N4_BEFORE}; N4 after (config) {n4_after}"
     )
 
-    def preprocess(raw: dict, out: Path, margin, corrected=None) -> float:
+    def preprocess(raw: dict, out: Path, margin, n4: dict, corrected=None) -> float:
         """CPU-s of the preprocess_case + preprocess_mask_reader2 rules' work."""
         start = time.process_time()
         image = read_image(raw["image"]) if corrected is None else corrected
@@ -414,35 +439,41 @@ def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 
             raw = {k: folder / f"raw_{k}.nii.gz" for k in ("image", "mask", "mask2")}
             for key, img in zip(raw, (image, mask, mask2), strict=True):
                 write_image(img, raw[key])
-            modes = {"null": None, "auto": auto}
             outs = {m: folder / m for m in modes}
             for out in outs.values():
                 out.mkdir()
             cpu = {m: [] for m in modes}
-            shared_n4 = None
-            if image.GetNumberOfPixels() > 5e6:  # N4 once: the same code in both modes
-                _, read_s = _cpu(read_image, raw["image"])
-                corrected, n4_s = _cpu(n4_correct, read_image(raw["image"]), **n4)
-                shared_n4 = read_s + n4_s
-                for mode, margin in modes.items():
-                    cpu[mode].append(shared_n4 + preprocess(raw, outs[mode], margin, corrected))
+            n4_cpu = {}
+            if image.GetNumberOfPixels() > 5e6:  # N4 once per setting, counted where used
+                corrected = {}
+                for key, n4 in (("before", N4_BEFORE), ("after", n4_after)):
+                    (_, read_s) = _cpu(read_image, raw["image"])
+                    corrected[key], n4_cpu[key] = _cpu(n4_correct, read_image(raw["image"]), **n4)
+                    n4_cpu[key] += read_s
+                for mode, (margin, n4) in modes.items():
+                    key = "after" if mode == "after" else "before"
+                    cpu[mode].append(
+                        n4_cpu[key] + preprocess(raw, outs[mode], margin, n4, corrected[key])
+                    )
             else:
-                for _ in range(repeats):  # interleaved, so load changes hit both alike
-                    for mode, margin in modes.items():
-                        cpu[mode].append(preprocess(raw, outs[mode], margin))
-                n4_s = statistics.median(
-                    _cpu(n4_correct, read_image(raw["image"]), **n4)[1] for _ in range(repeats)
-                )
+                for _ in range(repeats):  # interleaved, so load changes hit all alike
+                    for mode, (margin, n4) in modes.items():
+                        cpu[mode].append(preprocess(raw, outs[mode], margin, n4))
+                for key, n4 in (("before", N4_BEFORE), ("after", n4_after)):
+                    n4_cpu[key] = statistics.median(
+                        _cpu(n4_correct, read_image(raw["image"]), **n4)[1] for _ in range(repeats)
+                    )
             moments = {m: json.loads((outs[m] / "moments.json").read_text()) for m in modes}
-            stats = moments["null"]
-            zscore = folder / "zscore.tsv"
-            sd = (stats["m2"] / stats["n"]) ** 0.5
-            zscore.write_text(
-                f"sequence\tmean\tsd\tn_voxels\tn_patients\treference\n"
-                f"T1\t{stats['mean']!r}\t{sd!r}\t{stats['n']}\t1\ttrain\n"
-            )
             features, extract_cpu = {}, {}
             for mode, out in outs.items():
+                # Each mode's own z-score (one patient: its tumour moments), as the workflow.
+                stats = moments[mode]
+                zscore = folder / f"zscore_{mode}.tsv"
+                sd = (stats["m2"] / stats["n"]) ** 0.5
+                zscore.write_text(
+                    f"sequence\tmean\tsd\tn_voxels\tn_patients\treference\n"
+                    f"T1\t{stats['mean']!r}\t{sd!r}\t{stats['n']}\t1\ttrain\n"
+                )
                 rows, secs = [], 0.0
                 for reader, mask_file in (("reader1", "mask"), ("reader2", "mask_reader2")):
                     (table, _), s = _cpu(
@@ -462,41 +493,58 @@ def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 
                 extract_cpu[mode] = secs
             disk = {m: sum(f.stat().st_size for f in outs[m].glob("*.nii.gz")) for m in modes}
             sizes = {m: read_image(outs[m] / "image.nii.gz").GetSize() for m in modes}
-        full, crop = features["null"], features["auto"]
-        rel = (crop - full).abs() / full.abs().where(full.abs() > 1e-12, 1.0)
-        worst = rel.max().groupby(_feature_class).max()
-        by_reader = rel.max(axis=1).tolist()  # row 0: reader 1, row 1: reader 2
         pre = {m: statistics.median(v) for m, v in cpu.items()}
-        note = f" (N4 {shared_n4:.1f} s timed once, in both)" if shared_n4 else ""
+        shrink = {
+            k: n4_shrink_factors(image, n4["shrink_factor"], n4["fit_spacing_mm"])
+            for k, n4 in (("before", N4_BEFORE), ("after", n4_after))
+        }
         print(
             f"[crop] {name} {image.GetSize()} at {image.GetSpacing()} mm -> 1 mm image "
-            f"{sizes['null']} (null) vs {sizes['auto']} (auto){note}"
+            f"{sizes['before']} (before) vs {sizes['after']} (after); N4 shrink "
+            f"{shrink['before']} (before) vs {shrink['after']} (after)"
         )
         print(
-            f"[crop]   preprocessing CPU-s per case (both readers' masks): null "
-            f"{pre['null']:.2f} vs auto {pre['auto']:.2f} -> {pre['null'] / pre['auto']:.2f}x "
-            "(target >= 2x)"
+            f"[crop]   preprocessing CPU-s per case (both readers' masks): before "
+            f"{pre['before']:.2f}, crop alone {pre['crop']:.2f}, after {pre['after']:.2f} -> "
+            f"{pre['before'] / pre['after']:.2f}x (target >= 2x; crop alone "
+            f"{pre['before'] / pre['crop']:.2f}x)"
         )
         print(
-            f"[crop]   of which N4 (whole image in both modes) {n4_s:.2f} s = "
-            f"{n4_s / pre['null']:.0%} of null: the crop can give at most "
-            f"{pre['null'] / n4_s:.2f}x"
+            f"[crop]   of which N4 (read + fit + apply, whole image): before "
+            f"{n4_cpu['before']:.2f} s, after {n4_cpu['after']:.2f} s -> "
+            f"{n4_cpu['before'] / n4_cpu['after']:.2f}x"
         )
         print(
-            f"[crop]   extraction CPU-s per case (reader 1 + reader 2): null "
-            f"{extract_cpu['null']:.2f} vs auto {extract_cpu['auto']:.2f} -> "
-            f"{extract_cpu['null'] / extract_cpu['auto']:.2f}x"
+            f"[crop]   extraction CPU-s per case (reader 1 + reader 2): before "
+            f"{extract_cpu['before']:.2f} vs after {extract_cpu['after']:.2f} -> "
+            f"{extract_cpu['before'] / extract_cpu['after']:.2f}x"
         )
         print(
-            f"[crop]   disk per case (image + 2 masks): null {disk['null'] / 1e6:.2f} MB vs "
-            f"auto {disk['auto'] / 1e6:.3f} MB -> {disk['null'] / disk['auto']:.1f}x smaller"
+            f"[crop]   disk per case (image + 2 masks): before {disk['before'] / 1e6:.2f} MB vs "
+            f"after {disk['after'] / 1e6:.3f} MB -> {disk['before'] / disk['after']:.1f}x smaller"
         )
-        print(f"[crop]   tumour moments equal: {moments['null'] == moments['auto']}")
+        print(f"[crop]   tumour moments equal (crop alone): {moments['before'] == moments['crop']}")
+        full = features["before"]
+        for mode, label in (("crop", "crop alone (target <= 1e-6)"), ("after", "after (N4)")):
+            worst, by_reader = _max_rel_diff(full, features[mode])
+            print(
+                f"[crop]   max relative feature difference per class, {label}, "
+                f"{full.shape[1]} features: "
+                + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
+                + f"; reader 1 {by_reader[0]:.1e}, reader 2 {by_reader[1]:.1e}"
+            )
+        # Why "after" differs: N4's field moves intensities by a few per cent, so features
+        # change by about that much; relative differences are largest where a feature is
+        # near zero (e.g. skewness, means of wavelet bands). The five largest, named:
+        rel = (features["after"] - full).abs() / full.abs().where(full.abs() > 1e-12, 1.0)
+        worst_cols = rel.max().sort_values(ascending=False).head(5)
         print(
-            f"[crop]   max relative feature difference per class ({full.shape[1]} features, "
-            "target <= 1e-6): "
-            + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
-            + f"; reader 1 {by_reader[0]:.1e}, reader 2 {by_reader[1]:.1e}"
+            f"[crop]   after vs before: median relative difference {rel.stack().median():.1e}; "
+            "largest: "
+            + "; ".join(
+                f"{c} {v:.1e} ({full[c].iloc[0]:.3g} -> {features['after'][c].iloc[0]:.3g})"
+                for c, v in worst_cols.items()
+            )
         )
 
 

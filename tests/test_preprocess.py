@@ -163,6 +163,22 @@ def test_n4_shrink_keeps_shrunken_voxels_near_isotropic():
     assert n4_shrink_factors(small, 4) == [4, 4, 2]  # never below 4 voxels
 
 
+def test_n4_fit_spacing_sets_the_fit_grid_whatever_the_resolution():
+    image = sitk.Image([256, 256, 36], sitk.sitkFloat32)
+    image.SetSpacing([0.94, 0.94, 3.5])
+    assert n4_shrink_factors(image, 1, 5.0) == [6, 6, 2]  # 5.64 x 5.64 x 7.0 mm
+    large = sitk.Image([512, 512, 100], sitk.sitkFloat32)
+    large.SetSpacing([0.47, 0.47, 2.0])
+    assert n4_shrink_factors(large, 1, 5.0) == [11, 11, 3]  # 5.17 x 5.17 x 6.0 mm
+    assert n4_shrink_factors(large, 4, None) == [4, 4, 1]  # the factor alone (before)
+    # Both are lower bounds: the larger wins.
+    assert n4_shrink_factors(large, 16, 5.0) == [16, 16, 4]
+    assert n4_shrink_factors(image, 1, None) == [1, 1, 1]  # full resolution
+    small = sitk.Image([20, 20, 8], sitk.sitkFloat32)
+    small.SetSpacing([1.0, 1.0, 1.0])
+    assert n4_shrink_factors(small, 1, 5.0) == [5, 5, 2]  # never below 4 voxels
+
+
 def test_slice_axis_is_the_thickest():
     image = sitk.Image([20, 30, 10], sitk.sitkUInt8)
     image.SetSpacing([0.9, 0.9, 3.5])

@@ -166,7 +166,8 @@ def predict_setup(predict_cfg: dict, base_dir: str | Path = ".") -> PredictSetup
             "file) so far"
         )
     settings = {
-        "n4": prep["n4"],
+        # A bundle written before n4.fit_spacing_mm existed was fitted with the factor alone.
+        "n4": {"fit_spacing_mm": None, **prep["n4"]},
         "spacing_mm": prep["resample"]["spacing_mm"],
         "crop_margin_mm": prep["crop_margin_mm"],
     }
