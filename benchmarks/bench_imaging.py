@@ -10,12 +10,15 @@
    subprocess (target <= 2 GiB).
 4. The imaging stage of the demo cohort (preprocess -> z-score -> features -> ICC) with
    ``--cores 2`` vs ``--cores 1`` (target >= 1.8x).
-5. Preprocessing of the ROI box only (issue 18): ``preprocessing.crop_margin_mm`` null vs
-   auto, side by side on a demo case and on a 512 x 512 x 100 MR volume: CPU-s per case of
-   preprocessing (read, N4, resampling, writing) and of extraction, bytes on disk, and the
-   largest relative feature difference per feature class (target: >= 2x less CPU, features
-   equal to 1e-6). N4 is the same code in both modes; on the large volume it is timed once
-   and counted in both.
+5. Preprocessing before vs after issue 18, side by side on a demo case and on a 512 x 512
+   x 100 MR volume: before = the whole field of view with the earlier N4 rule (factor 4 of
+   the finest axis, every iteration), crop alone = ``preprocessing.crop_margin_mm: auto``
+   with that N4 (features must be equal to 1e-6), after = the config's defaults (crop + N4
+   fitted on voxels of at least ``n4.fit_spacing_mm``). Prints CPU-s per case of
+   preprocessing (read, N4, resampling, writing) and of extraction, bytes on disk, the
+   largest relative feature difference per feature class and the five largest columns
+   (target: >= 2x less CPU). On the large volume each N4 setting is timed once and counted
+   in the modes that use it.
 
 Usage (from the repository root; single-threaded parts pin every pool to 1 thread):
     .venv/bin/python benchmarks/bench_imaging.py [--skip n4,workflow] [--n4-preset small]
