@@ -379,9 +379,14 @@ N4_BEFORE = {
 }
 
 
+def _rel_diff(a, b):
+    """Relative difference of ``b`` from ``a``, element by element (absolute where a ~ 0)."""
+    return (b - a).abs() / a.abs().where(a.abs() > 1e-12, 1.0)
+
+
 def _max_rel_diff(a, b):
     """Largest relative difference of ``b`` from ``a`` per feature class, and per row."""
-    rel = (b - a).abs() / a.abs().where(a.abs() > 1e-12, 1.0)
+    rel = _rel_diff(a, b)
     return rel.max().groupby(_feature_class).max(), rel.max(axis=1).tolist()
 
 
@@ -536,10 +541,9 @@ def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 
                 + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
                 + f"; reader 1 {by_reader[0]:.1e}, reader 2 {by_reader[1]:.1e}"
             )
-        # Why "after" differs: N4's field moves intensities by a few per cent, so features
-        # change by about that much; relative differences are largest where a feature is
-        # near zero (e.g. skewness, means of wavelet bands). The five largest, named:
-        rel = (features["after"] - full).abs() / full.abs().where(full.abs() > 1e-12, 1.0)
+        # "after" differs because N4 fits another field; relative differences are largest
+        # where a feature is near zero (means, medians). The five largest, named:
+        rel = _rel_diff(full, features["after"])
         worst_cols = rel.max().sort_values(ascending=False).head(5)
         print(
             f"[crop]   after vs before: median relative difference {rel.stack().median():.1e}; "

@@ -311,6 +311,19 @@ def _predict_cfg(bundle_dir, samples, outcomes=None):
     }
 
 
+def test_predict_setup_keeps_the_bundles_n4_fit_grid(tmp_path):
+    # A bundle from before n4.fit_spacing_mm was fitted with the shrink factor alone: predict
+    # must not give it the new 5 mm default; a bundle that records the key keeps its value.
+    sheet = _sheet(tmp_path, [("N1", s) for s in SEQUENCES])
+    old = predict_setup(_predict_cfg(make_bundle(tmp_path / "old"), sheet))
+    assert old.settings["n4"]["fit_spacing_mm"] is None
+    n4 = {**SETTINGS["preprocessing"]["n4"], "fit_spacing_mm": 5.0}
+    settings = {**SETTINGS, "preprocessing": {**SETTINGS["preprocessing"], "n4": n4}}
+    new = predict_setup(_predict_cfg(make_bundle(tmp_path / "new", settings=settings), sheet))
+    assert new.settings["n4"]["fit_spacing_mm"] == 5.0
+    assert new.settings["n4"]["shrink_factor"] == 4
+
+
 def test_predict_setup_reads_a_sheet_without_centre_or_clinical_table(tmp_path):
     directory = make_bundle(tmp_path)
     sheet = _sheet(tmp_path, [(p, s) for p in ("N2", "N1") for s in SEQUENCES])
