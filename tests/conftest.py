@@ -145,6 +145,33 @@ def run_workflow(
     return proc
 
 
+def preprocessed_file(workdir: Path, patient: str, name: str) -> Path:
+    """A preprocessed file of ``patient`` (e.g. ``T1_image.nii.gz``) in its batch's folder
+    (results/preprocess/<centre>/<batch>/<patient>/)."""
+    found = sorted((Path(workdir) / "results" / "preprocess").glob(f"*/*/{patient}/{name}"))
+    assert len(found) == 1, (patient, name, found)
+    return found[0]
+
+
+def batch_of(samples, patient: str, patients_per_job: int = 10) -> tuple[str, str]:
+    """(centre, batch) of ``patient`` in a sample sheet (a path or a DataFrame), as the
+    workflow cuts it (npc_radiomics.batches.plan_batches, imaging.patients_per_job)."""
+    from npc_radiomics.batches import plan_batches
+
+    sheet = samples if isinstance(samples, pd.DataFrame) else pd.read_csv(samples, sep="\t")
+    centre_of = dict(zip(sheet["patient_id"].astype(str), sheet["center"].astype(str), strict=True))
+    for key, batch in plan_batches(centre_of, patients_per_job).items():
+        if patient in batch.patients:
+            return key
+    raise KeyError(patient)
+
+
+def qc_batch_file(samples, patient: str, patients_per_job: int = 10) -> str:
+    """The QC table (a workflow target) of ``patient``'s batch."""
+    centre, batch = batch_of(samples, patient, patients_per_job)
+    return f"results/qc/batches/{centre}/{batch}.tsv"
+
+
 def prepare_workdir(tmp: Path) -> Path:
     """A working directory with the repo's config/ and resources/ (relative paths work)."""
     for sub in ("config", "resources"):

@@ -432,14 +432,14 @@ def test_bundle_rule_picks_the_chosen_model_and_reads_thresholds_tsv(tmp_path):
 
 
 def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
-    from npc_radiomics.features import CaseFeatures, case_tables
+    from npc_radiomics.features import BATCH_FEATURE_COLUMNS, CaseFeatures, case_tables
     from npc_radiomics.predict import predict_rule
 
     X, y = _design(n=60)
     pipe = _fit(X=X.iloc[:40], y=y[:40])
     directory = make_bundle(tmp_path, pipe)
     new = X.iloc[40:]
-    feature_paths, provenance_paths, qc_rows = [], [], []
+    long, provenance_parts, qc_rows = [], [], []
     for row in new.itertuples(index=False):
         values = dict(zip(X.columns[1:], row[1:], strict=True))
         for sequence in SEQUENCES:
@@ -448,11 +448,8 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
                 {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)},
                 {"Versions_PyRadiomics": "v3.1.4"},
             )
-            features, provenance = case_tables(row.patient_id, sequence, case)
-            feature_paths.append(tmp_path / f"{row.patient_id}_{sequence}.tsv")
-            provenance_paths.append(tmp_path / f"{row.patient_id}_{sequence}_prov.tsv")
-            features.to_csv(feature_paths[-1], sep="\t", index=False)
-            provenance.to_csv(provenance_paths[-1], sep="\t", index=False)
+            long += [(row.patient_id, sequence, "reader1", k, v) for k, v in case.features.items()]
+            provenance_parts.append(case_tables(row.patient_id, sequence, case)[1])
             qc_rows.append(
                 {
                     "patient_id": row.patient_id,
@@ -461,6 +458,11 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
                     "patient_status": "included",
                 }
             )
+    # One batch's long feature table and provenance (rule predict_extract_batch's files).
+    feature_paths = [tmp_path / "batch.parquet"]
+    provenance_paths = [tmp_path / "batch_provenance.tsv"]
+    pd.DataFrame(long, columns=BATCH_FEATURE_COLUMNS).to_parquet(feature_paths[0], index=False)
+    pd.concat(provenance_parts).to_csv(provenance_paths[0], sep="\t", index=False)
     pd.DataFrame(qc_rows).to_csv(tmp_path / "qc.tsv", sep="\t", index=False)
     out_dir = tmp_path / "predict"
     out = _Namespace(

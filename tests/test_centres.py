@@ -97,7 +97,7 @@ def _fails_with_one_line(proc, tmp_path, words):
     for word in words:
         assert word in lines[0], lines[0]
     assert not (tmp_path / "results").exists()
-    assert "qc_case" not in proc.stdout
+    assert "qc_batch" not in proc.stdout
 
 
 @pytest.mark.snakemake

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from npc_radiomics.cluster import case_resource, fixed_resource, grown, path_mb, table_resource
+from npc_radiomics.cluster import batch_resource, fixed_resource, grown, path_mb, table_resource
 
 
 def test_grown_multiplies_by_attempt_and_rounds_up():
@@ -24,20 +24,30 @@ def test_path_mb_of_file_folder_and_missing(tmp_path):
     assert path_mb(str(tmp_path / "missing.nii.gz")) == 0.0
 
 
-def test_case_resource_scales_with_image_size_and_attempt(tmp_path):
+def test_batch_resource_scales_with_image_sizes_and_attempt(tmp_path):
     small, large = tmp_path / "small.nii.gz", tmp_path / "large.nii.gz"
     small.write_bytes(b"x" * 1_000_000)
     large.write_bytes(b"x" * 4_000_000)
-    images = {"P1": str(small), "P2": str(large), "P3": str(tmp_path / "later.nii.gz")}
-    mem = case_resource(1000, 150, lambda wc: images[wc.patient])
-    wc = {p: _Wildcards(patient=p, sequence="T1") for p in images}
-    assert mem(wc["P1"], 1) == 1150
-    assert mem(wc["P2"], 1) == 1600
-    assert mem(wc["P2"], 2) == 3200
-    # a demo image not written yet: the base, then the real size once it exists
-    assert mem(wc["P3"], 1) == 1000
+    later = str(tmp_path / "later.nii.gz")
+    batches = {"000": [str(small), str(large)], "001": [str(small), later]}
+    mem = batch_resource(1000, 0, 150, "max", lambda wc: batches[wc.batch])
+    runtime = batch_resource(10, 1, 5, "sum", lambda wc: batches[wc.batch])
+    wc = {b: _Wildcards(centre="QZ", batch=b) for b in batches}
+    # memory: the largest case of the batch (cases run one after another)
+    assert mem(wc["000"], 1) == 1600
+    assert mem(wc["000"], 2) == 3200
+    # runtime: the base once, then per case its own term
+    assert runtime(wc["000"], 1) == 10 + (1 + 5) + (1 + 20)
+    assert runtime(wc["000"], 3) == 3 * 37
+    # a demo image not written yet counts 0 MB, then its real size once it exists
+    assert mem(wc["001"], 1) == 1150
     (tmp_path / "later.nii.gz").write_bytes(b"x" * 2_000_000)
-    assert mem(wc["P3"], 1) == 1300
+    assert mem(wc["001"], 1) == 1300
+    assert runtime(wc["001"], 1) == 10 + (1 + 5) + (1 + 10)
+    import pytest
+
+    with pytest.raises(ValueError, match="max or sum"):
+        batch_resource(1, 0, 1, "mean", lambda wc: [])
 
 
 class _Wildcards(SimpleNamespace):
@@ -52,29 +62,26 @@ def test_table_and_fixed_resources():
     assert fixed_resource(720)(None, 2) == 1440
 
 
-def test_local_rules_must_exist_and_not_be_grouped():
+def test_local_rules_must_exist():
     import pytest
 
     from npc_radiomics.cluster import check_local_rules
     from npc_radiomics.errors import InputError
 
     rules = [
-        SimpleNamespace(name="qc_case", _group="qc_cases", group=None),
-        SimpleNamespace(name="merge_features", _group=None, group=None),
-        SimpleNamespace(name="evaluate", _group=None, group=None),
+        SimpleNamespace(name="qc_batch"),
+        SimpleNamespace(name="merge_features"),
+        SimpleNamespace(name="evaluate"),
     ]
     assert check_local_rules(["merge_features", "evaluate"], rules) == [
         "evaluate",
         "merge_features",
     ]
     assert check_local_rules([], rules) == []
-    bad = r"'qc_case' runs in SLURM group jobs \(group 'qc_cases'\)"
-    with pytest.raises(InputError, match=bad):
-        check_local_rules(["evaluate", "qc_case"], rules)
     with pytest.raises(InputError, match=r"'evaluat' is not a rule of this workflow"):
         check_local_rules(["evaluat"], rules)
     # a rule of the workflow that this run's mode does not define is left out, not refused
-    known = {"qc_case", "merge_features", "evaluate", "clinical_analysis"}
+    known = {"qc_batch", "merge_features", "evaluate", "clinical_analysis"}
     assert check_local_rules(["clinical_analysis", "evaluate"], rules, known) == ["evaluate"]
     with pytest.raises(InputError, match=r"'clinical_analysi' is not a rule"):
         check_local_rules(["clinical_analysi"], rules, known)
@@ -96,4 +103,5 @@ def test_default_local_rules_are_rules_of_the_workflow():
     defined = workflow_rule_names(ROOT / "workflow" / "rules")
     assert names and set(names) <= defined, sorted(set(names) - defined)
     heavy = {"tune_model_part", "nested_cv_fold", "fit_final", "select_features"}
+    heavy |= {"qc_batch", "preprocess_batch", "extract_batch", "dicom_mask"}
     assert not heavy & set(names)

@@ -113,10 +113,16 @@ def test_changing_one_module_reruns_exactly_the_rules_importing_it(tmp_path):
     assert "Nothing to be done" in _snakemake(tree, work, cfg, "-n").stdout
 
     index = CodeIndex(tree / "workflow" / "scripts")
-    scripts = {"split": "split.py", "select_features": "select_features.py"}
+    scripts = {
+        "split": "split.py",
+        "external_cohort": "split.py",
+        "split_table": "split_table.py",
+        "select_features": "select_features.py",
+    }
     package = tree / "workflow" / "scripts" / "npc_radiomics"
-    # sheets: split only; design: selection only; qc: neither (features-in run).
-    for module, expected in (("sheets", {"split"}), ("design", {"select_features"}), ("qc", set())):
+    # sheets: the split rules only; design: selection only; qc: neither (features-in run).
+    splits = {"split", "external_cohort", "split_table"}
+    for module, expected in (("sheets", splits), ("design", {"select_features"}), ("qc", set())):
         path = package / f"{module}.py"
         original = path.read_text()
         path.write_text(original + "\n# a change\n")

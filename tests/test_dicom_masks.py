@@ -263,9 +263,7 @@ def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
     qc.on_fail: exclude only A002 is dropped, with one line naming patient, sequence, file
     and ROI; the rasterised masks feed preprocessing."""
     import pandas as pd
-    from conftest import run_workflow, write_config
-
-    from npc_radiomics.qc import gather_qc
+    from conftest import preprocessed_file, qc_batch_file, run_workflow, write_config
 
     root = user_cohort["root"] / "dicom"
     path = user_cohort["samples"]
@@ -281,15 +279,13 @@ def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
     config["qc"] = {"on_fail": "exclude"}
     config["masks"] = {"roi": {"T1": "gtv.*"}}
     cfg = write_config(tmp_path / "config.yaml", config)
-    # The three T1 cases' QC rows and one preprocessed mask (the QC gather over every case is
-    # qc.gather_qc, tested with the whole cohort in test_qc.py).
-    cases = [f"results/qc/cases/{pid}/T1.tsv" for pid in ("A000", "A001", "A002")]
-    proc = run_workflow(
-        tmp_path, cfg, *cases, "results/preprocess/A000/T1_mask.nii.gz", "--cores", "2"
-    )
+    # The QC table of the batch of A000-A002 (A000-A009) and its preprocessed masks.
+    target = qc_batch_file(path, "A000")
+    assert target == qc_batch_file(path, "A002")
+    proc = run_workflow(tmp_path, cfg, target, "results/preprocess/A/000", "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [pd.read_csv(tmp_path / c, sep="\t", keep_default_na=False) for c in cases]
-    qc = gather_qc(rows, ["T1"])
+    qc = pd.read_csv(tmp_path / target, sep="\t", keep_default_na=False)
+    qc = qc[(qc["sequence"] == "T1") & qc["patient_id"].isin(["A000", "A001", "A002"])]
     t1 = qc.set_index("patient_id")
     assert t1.loc["A000", "mask_kind"] == "rtstruct" and t1.loc["A000", "status"] == "pass"
     assert t1.loc["A000", "mask"].endswith("A000/rs.dcm")
@@ -308,7 +304,9 @@ def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
     # preprocessing.
     raw = sitk.ReadImage(str(tmp_path / "results/masks/A000/T1_mask.nii.gz"))
     assert 0.8 < sitk.GetArrayFromImage(raw).sum() * 3.0 / (4 / 3 * np.pi * 6**3) < 1.2
-    pre = sitk.ReadImage(str(tmp_path / "results/preprocess/A000/T1_mask.nii.gz"))
+    pre = sitk.ReadImage(str(preprocessed_file(tmp_path, "A000", "T1_mask.nii.gz")))
+    # A002 (excluded by QC) was not preprocessed.
+    assert not list((tmp_path / "results/preprocess/A/000").glob("A002/*"))
     assert pre.GetSpacing() == (1.0, 1.0, 1.0)
     assert 0.8 < sitk.GetArrayFromImage(pre).sum() / (4 / 3 * np.pi * 6**3) < 1.2
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import run_workflow, write_config
+from conftest import qc_batch_file, run_workflow, write_config
 
 pytestmark = pytest.mark.snakemake
 
@@ -37,9 +37,9 @@ def test_valid_cohort_dry_run_shows_fan_out(tmp_path, user_cohort):
     cfg = write_config(tmp_path / "config.yaml", user_cohort["config"])
     proc = run_workflow(tmp_path, cfg, "-n")
     assert proc.returncode == 0, proc.stderr
-    # 28 patients x 3 sequences of per-case QC jobs.
-    assert "qc_case" in proc.stdout
-    assert any(line.split()[:2] == ["qc_case", "84"] for line in proc.stdout.splitlines())
+    # 24 training + 4 external patients: QC jobs of 10 patients of one centre (3 + 1).
+    assert any(line.split()[:2] == ["qc_batch", "4"] for line in proc.stdout.splitlines())
+    assert "qc_case" not in proc.stdout
 
 
 def test_missing_image_file(tmp_path, user_cohort):
@@ -119,14 +119,16 @@ def _corrupt_mask(cohort, patient, sequence, fn):
 
 def _qc_fails(tmp_path, cohort, case, expected):
     cfg = write_config(tmp_path / "config.yaml", cohort["config"])
-    proc = run_workflow(tmp_path, cfg, f"results/qc/cases/{case}.tsv")
+    target = qc_batch_file(cohort["samples"], case.split("/")[0])
+    proc = run_workflow(tmp_path, cfg, target)
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if "InputError: QC failed" in line]
     assert lines, proc.stderr[-3000:]
     for text in expected:
         assert text in lines[0], lines[0]
-    # No half-written output: the failing case and the QC table are absent.
-    assert not (tmp_path / f"results/qc/cases/{case}.tsv").exists()
+    # No half-written output: the failing case's batch table and the QC table are absent.
+    assert not (tmp_path / target).exists()
+    assert not (tmp_path / "results/qc/qc.tsv").exists()
     return cfg
 
 
@@ -168,7 +170,9 @@ def test_exclude_mode_drops_patient_and_lists_it(tmp_path, user_cohort):
     _corrupt_mask(user_cohort, "A005", "T1", empty)
     user_cohort["config"]["qc"] = {"on_fail": "exclude"}
     cfg = write_config(tmp_path / "config.yaml", user_cohort["config"])
-    proc = run_workflow(tmp_path, cfg, "results/split/split.tsv", "--cores", "2")
+    proc = run_workflow(
+        tmp_path, cfg, "results/split/split.tsv", "results/qc/qc.tsv", "--cores", "2"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     qc = pd.read_csv(tmp_path / "results/qc/qc.tsv", sep="\t")
     bad = qc[qc["patient_id"] == "A005"]

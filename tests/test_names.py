@@ -70,7 +70,7 @@ def test_sheet_accepts_and_refuses_names_like_config():
 @pytest.mark.snakemake
 def test_dry_run_with_underscore_and_dash_names(tmp_path, user_cohort):
     """Sequences MR_T1 / T2-FS / CET1 (MR_T1 and a sequence MR would share a prefix) and
-    centres Centre_A / ext-B plan the per-case jobs under their own paths."""
+    centres Centre_A / ext-B plan the batch jobs under their own paths."""
     rename = {"T1": "MR_T1", "T2": "T2-FS"}
     centres = {"A": "Centre_A", "B": "ext-B"}
     path = user_cohort["samples"]
@@ -83,6 +83,8 @@ def test_dry_run_with_underscore_and_dash_names(tmp_path, user_cohort):
     config["cohorts"] = {"train_centers": ["Centre_A"], "external_centers": ["ext-B"]}
     proc = run_workflow(tmp_path, write_config(tmp_path / "c.yaml", config), "-n")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for seq in ("MR_T1", "T2-FS", "CET1"):
-        assert f"results/qc/cases/A000/{seq}.tsv" in proc.stdout
-    assert "results/qc/cases/A000/T1.tsv" not in proc.stdout
+    for centre, batches in (("Centre_A", 3), ("ext-B", 1)):
+        for k in range(batches):
+            assert f"results/qc/batches/{centre}/{k:03d}.tsv" in proc.stdout
+    assert "results/features/external/ext-B.parquet" in proc.stdout
+    assert "results/qc/batches/A/" not in proc.stdout

@@ -103,10 +103,10 @@ def test_predict_reproduces_the_external_centre_from_a_fresh_directory(training_
     # Nothing of training was there to read, and nothing was refitted: only predict's jobs.
     ran = set(re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", proc.stderr))
     assert ran == {
-        "predict_qc_case",
+        "predict_qc_batch",
         "predict_qc",
-        "predict_preprocess_case",
-        "predict_extract_features",
+        "predict_preprocess_batch",
+        "predict_extract_batch",
         "predict",
         "all",
     }, ran

@@ -1,6 +1,6 @@
-"""QC catches readable-but-wrong inputs: each bad file fails at the QC stage (the qc_case
-rule), with one line naming patient, sequence, file and what is wrong, and leaves no
-half-written QC row; ``qc.on_fail: exclude`` drops the patient instead."""
+"""QC catches readable-but-wrong inputs: each bad file fails at the QC stage (rule qc_batch),
+with one line naming patient, sequence, file and what is wrong, and leaves no half-written
+QC table; ``qc.on_fail: exclude`` drops the patient instead."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import run_workflow, write_config
+from conftest import qc_batch_file, run_workflow, write_config
 
 from npc_radiomics.preprocess import binarise_mask
 from npc_radiomics.qc import QCSettings, qc_case, tumour_label
@@ -242,14 +242,15 @@ def test_qc_rule_stops_on_bad_file(tmp_path, user_cohort, column, spoil, words):
     path = _cohort_file(user_cohort, "A003", "CET1", column)
     spoil(path)
     cfg = write_config(tmp_path / "config.yaml", user_cohort["config"])
-    proc = run_workflow(tmp_path, cfg, "results/qc/cases/A003/CET1.tsv")
+    target = qc_batch_file(user_cohort["samples"], "A003")
+    proc = run_workflow(tmp_path, cfg, target)
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if "InputError: QC failed" in line]
     assert lines, proc.stderr[-3000:]
-    assert "Error in rule qc_case" in proc.stderr  # caught at QC, not later
+    assert "Error in rule qc_batch" in proc.stderr  # caught at QC, not later
     for word in ["patient A003 sequence CET1", path, *words]:
         assert word in lines[0], lines[0]
-    assert not (tmp_path / "results/qc/cases/A003/CET1.tsv").exists()
+    assert not (tmp_path / target).exists()
     assert not (tmp_path / "results/qc/qc.tsv").exists()
 
 
@@ -258,7 +259,9 @@ def test_exclude_mode_drops_patient_with_nan_image(tmp_path, user_cohort):
     _nan_voxel(_cohort_file(user_cohort, "A006", "T1", "image"))
     user_cohort["config"]["qc"] = {"on_fail": "exclude"}
     cfg = write_config(tmp_path / "config.yaml", user_cohort["config"])
-    proc = run_workflow(tmp_path, cfg, "results/split/split.tsv", "--cores", "2")
+    proc = run_workflow(
+        tmp_path, cfg, "results/split/split.tsv", "results/qc/qc.tsv", "--cores", "2"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     qc = pd.read_csv(tmp_path / "results/qc/qc.tsv", sep="\t", keep_default_na=False)
     bad = qc[qc["patient_id"] == "A006"]

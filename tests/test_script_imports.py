@@ -1,7 +1,7 @@
 """Rule jobs import only what they use (issue 18, per-job overhead).
 
 Each job is a fresh interpreter; scikit-learn, scipy, pandas, matplotlib or Optuna cost
-0.3-1.5 s each to import. The per-case scripts (one job per patient x sequence) and the
+0.3-1.5 s each to import. The imaging scripts (one job per batch of patients) and the
 small aggregation scripts must not load the heavy libraries they do not call, and the
 per-case work itself (preprocessing, QC's mask helpers) must not pull them in either.
 benchmarks/bench_startup.py measures the seconds.
@@ -21,10 +21,9 @@ MODELLING = ("sklearn", "matplotlib", "optuna", "shap", "xgboost", "lightgbm", "
 
 #: script -> heavy libraries its module-level imports must not load.
 NOT_AT_START = {
-    "qc_case": (*MODELLING, "scipy", "radiomics"),
-    "preprocess_case": (*MODELLING, "pandas", "scipy", "radiomics"),
-    "preprocess_mask_reader2": (*MODELLING, "pandas", "scipy", "radiomics"),
-    "extract_features": (*MODELLING, "scipy"),
+    "qc_batch": (*MODELLING, "scipy", "radiomics"),
+    "preprocess_batch": (*MODELLING, "pandas", "scipy", "radiomics"),
+    "extract_batch": (*MODELLING, "scipy"),
     "dicom_mask": (*MODELLING, "pandas", "scipy", "SimpleITK", "radiomics"),
     # small aggregation scripts
     "gather_predictions": (*MODELLING, "scipy"),
@@ -63,7 +62,7 @@ def test_script_start_up_skips_unused_libraries(script):
 def test_the_probe_sees_a_heavy_import():
     # The check above could pass by looking in the wrong place: the same probe must see
     # what a script does import at start-up.
-    code = module_imports(SCRIPTS / "extract_features.py")
+    code = module_imports(SCRIPTS / "extract_batch.py")
     assert loaded_after(code, ("SimpleITK", "pandas", "sklearn")) == ["SimpleITK", "pandas"]
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 import yaml
-from conftest import ROOT, run_workflow, write_config
+from conftest import ROOT, preprocessed_file, run_workflow, write_config
 
 from npc_radiomics.config import load_yaml
 from npc_radiomics.errors import InputError
@@ -123,8 +123,8 @@ def test_ct_without_normalization_equals_pyradiomics_on_the_hu_image(tmp_path):
 def test_workflow_ct_sequence_next_to_mr(tmp_path, user_cohort):
     """Sequences MR_T1 and CT: the CT goes without N4, with linear resampling, without
     z-score and with its own params file (Original only, binWidth 25 HU); its features
-    from the workflow equal pyradiomics' on the preprocessed HU image, and it needs no
-    z-score table (so no split). The MR sequence keeps the defaults (dry run)."""
+    from the workflow equal pyradiomics' on the preprocessed HU image. The MR sequence
+    keeps the defaults (dry run)."""
     df = pd.read_csv(user_cohort["samples"], sep="\t", dtype=str, keep_default_na=False)
     df = df[df["sequence"].isin(["T1", "T2"])].copy()
     df["sequence"] = df["sequence"].replace({"T1": "MR_T1", "T2": "CT"})
@@ -151,20 +151,22 @@ def test_workflow_ct_sequence_next_to_mr(tmp_path, user_cohort):
     cfg = write_config(tmp_path / "c.yaml", config)
     dry = run_workflow(tmp_path, cfg, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    target = "results/features/cases/A000/CT.tsv"
-    proc = run_workflow(tmp_path, cfg, target)
+    target = "results/features/batches/A/000.parquet"  # A000-A009
+    proc = run_workflow(tmp_path, cfg, target, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert not (tmp_path / "results/split/split.tsv").exists()  # no z-score, no split
     raw = sitk.ReadImage(df.loc[(df["patient_id"] == "A000") & ct_rows, "image"].iloc[0])
-    pre = sitk.ReadImage(str(tmp_path / "results/preprocess/A000/CT_image.nii.gz"))
+    pre = sitk.ReadImage(str(preprocessed_file(tmp_path, "A000", "CT_image.nii.gz")))
     expected = resample_isotropic(raw, (1, 1, 1), interpolator="linear")  # no N4
     # preprocessing.crop_margin_mm auto: the ROI box of that grid, values unchanged in it.
     index = expected.TransformPhysicalPointToContinuousIndex(pre.GetOrigin())
     expected = sitk.RegionOfInterest(expected, pre.GetSize(), [round(v) for v in index])
     assert np.array_equal(sitk.GetArrayFromImage(pre), sitk.GetArrayFromImage(expected))
-    pre_mask = sitk.ReadImage(str(tmp_path / "results/preprocess/A000/CT_mask.nii.gz"))
+    pre_mask = sitk.ReadImage(str(preprocessed_file(tmp_path, "A000", "CT_mask.nii.gz")))
     own = make_extractor(CT_PARAMS).execute(pre, pre_mask, label=1)
-    got = pd.read_csv(tmp_path / target, sep="\t").iloc[0]
+    long = pd.read_parquet(tmp_path / target)
+    long = long[(long["patient_id"] == "A000") & (long["sequence"] == "CT")]
+    assert set(long["reader"]) == {"reader1"}
+    got = long.set_index("feature")["value"]
     names = [k for k in own if not k.startswith("diagnostics_")]
     assert len(names) > 30 and all(n in got.index for n in names)
     assert not any(c.startswith(("log-", "wavelet-")) for c in got.index)  # CT's own params

@@ -2,15 +2,15 @@
 
 tests/slurm/cluster.sh brings up a single-node SLURM on localhost (munged, MariaDB +
 slurmdbd, slurmctld, slurmd); `make test` keeps it up for the whole session, and the
-fixture below brings it up (and down again) when pytest runs on its own. The SLURM run uses
-group jobs for the per-case stages and two tuning jobs per model sharing one Optuna journal;
-its result tables must be byte-identical to a local run with one tuning job per model.
+fixture below brings it up (and down again) when pytest runs on its own. The SLURM run
+sends one job per batch of patients for the imaging stages and two tuning jobs per model
+sharing one Optuna journal; its result tables must be byte-identical to a local run with
+one tuning job per model.
 """
 
 from __future__ import annotations
 
 import filecmp
-import math
 import re
 import subprocess
 import time
@@ -31,7 +31,11 @@ PARALLEL = str(ROOT / "tests" / "configs" / "slurm_parallel.yaml")
 SLURM_TIMEOUT_S = 2400
 TABLES = [
     "results/split/split.tsv",
+    "results/split/pool.tsv",
+    "results/qc/qc.tsv",
+    "results/normalization/zscore.tsv",
     "results/features/features.parquet",
+    "results/features/pool/features.parquet",
     "results/predictions/predictions.tsv",
     "results/evaluation/metrics.tsv",
 ]
@@ -98,51 +102,25 @@ def test_result_tables_are_byte_identical_to_the_local_run(runs):
     assert (remote / "results/report/index.html").stat().st_size > 10_000
 
 
-def test_jobs_ran_on_slurm_grouped_and_tuning_split(runs):
+def test_jobs_ran_on_slurm_in_batches_and_tuning_split(runs):
     local, remote, log = runs
-    # Every submission is logged with its SLURM log path, .../slurm_logs/<group_NAME_rules
-    # or rule_NAME>/...; the plugin deletes successful jobs' log files, so count the lines.
+    # Every submission is logged with its SLURM log path, .../slurm_logs/rule_NAME/...; the
+    # plugin deletes successful jobs' log files, so count the lines.
     text = "".join(p.read_text() for p in sorted((remote / ".snakemake" / "log").glob("*.log")))
     paths = re.findall(r"has been submitted with SLURM jobid \S+ \(log: ([^)]+)\)", text)
-    kinds = [
-        next(part for part in Path(path).parts if part.startswith(("group_", "rule_")))
-        for path in paths
-    ]
+    kinds = [next(part for part in Path(path).parts if part.startswith("rule_")) for path in paths]
+    # One SLURM job per batch of imaging.patients_per_job (10) patients of one centre and
+    # stage: 24 QZ + 8 ND patients.
     sheet = pd.read_csv(remote / "results/demo/samples.tsv", sep="\t", keep_default_na=False)
-    n_cases, n_reader2 = len(sheet), int((sheet["mask_reader2"] != "").sum())
-    # group-components in profiles/slurm: 50 components per group job. A case's reader-2
-    # mask joins its preprocess_case component; its reader-2 extraction is one of its own.
-    components = {
-        "qc_cases": n_cases,
-        "preprocess_cases": n_cases,
-        "feature_cases": n_cases + n_reader2,
-    }
-    for group, n in components.items():
-        jobs = [k for k in kinds if k.startswith(f"group_{group}_")]
-        assert len(jobs) == math.ceil(n / 50), (group, sorted(kinds))
-    # no per-case job went to SLURM on its own; the light aggregation rules of config
-    # cluster.local_rules ran in the main process, every other rule job went to SLURM
-    assert not [k for k in kinds if k in ("rule_qc_case", "rule_extract_features")], kinds
+    assert sheet.groupby("center")["patient_id"].nunique().to_dict() == {"QZ": 24, "ND": 8}
+    for stage in ("qc_batch", "preprocess_batch", "extract_batch"):
+        assert kinds.count(f"rule_{stage}") == 3 + 1, (stage, sorted(kinds))
+    # the light aggregation rules of config cluster.local_rules ran in the main process,
+    # every other rule job went to SLURM
     local_rules = load_yaml(ROOT / "config" / "config.yaml")["cluster"]["local_rules"]
     assert not {f"rule_{name}" for name in local_rules} & set(kinds), sorted(kinds)
     for name in ("select_features", "tune_model_part", "nested_cv_fold", "fit_final"):
         assert f"rule_{name}" in kinds, (name, sorted(kinds))
-    # a group job's cases ran in its own Snakemake process (npc_radiomics.snakemake_fixes
-    # run_group_steps_in_process): no srun step per case, only the batch script
-    group_ids = [
-        jobid
-        for jobid, path in re.findall(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", text)
-        if "/group_" in path
-    ]
-    acct = subprocess.run(
-        ["sacct", "-n", "-P", "-j", ",".join(group_ids), "-o", "JobID"],
-        capture_output=True,
-        text=True,
-    )
-    assert acct.returncode == 0, acct.stderr
-    steps = acct.stdout.split()
-    assert {f"{jobid}.batch" for jobid in group_ids} <= set(steps), steps
-    assert not [step for step in steps if re.fullmatch(r"\d+\.\d+", step)], steps
     ran_locally = set(re.findall(r"^localrule (\w+):", text, flags=re.M))
     assert {"merge_features", "evaluate", "standalone_report"} <= ran_locally, ran_locally
 

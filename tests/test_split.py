@@ -65,3 +65,81 @@ def test_table_split_uses_cohort_column_or_splits():
         split_from_table(df, "patient_id", "response", "center", None, ["QZ"], ["ND"], 0.3, 0)
     with pytest.raises(InputError, match="no ID column"):
         split_from_table(df, "pid", "y", "center", None, ["QZ"], ["ND"], 0.3, 0)
+
+
+def _qc_file(path, patients, excluded=()):
+    rows = pd.DataFrame({"patient_id": patients, "sequence": "T2", "status": "pass"})
+    rows["patient_status"] = ["excluded" if p in excluded else "included" for p in patients]
+    rows.to_csv(path, sep="\t", index=False)
+    return str(path)
+
+
+def test_split_rules_read_only_their_own_centres(tmp_path):
+    """The pool's split from the training centres' QC tables and clinical rows equals the
+    pool's rows of make_split on every patient; an external centre's cohort table holds
+    that centre only; split_table gathers both into the whole-cohort split.tsv. Other
+    centres' rows in the clinical table are not read (an external row with a bad outcome
+    does not stop the pool's split)."""
+    from npc_radiomics.split import gather_split, split_rule
+
+    patients = _patients(n_train=173, n_ext=12).sort_values("patient_id")
+    clinical = patients.rename(columns={"label": "response"})[["patient_id", "response"]]
+    clinical = clinical.astype({"response": str})
+    clinical_path = tmp_path / "clinical.tsv"
+    clinical.to_csv(clinical_path, sep="\t", index=False)
+    pool, ext = patients[patients["center"] == "QZ"], patients[patients["center"] == "ND"]
+    common = dict(outcome="response", train_centers=["QZ"], external_centers=[], test_size=0.3)
+    common.update(seed=4, stratify=True, clinical=str(clinical_path))
+    split = split_rule(
+        **common,
+        qc=[_qc_file(tmp_path / "QZ.tsv", list(pool["patient_id"]), excluded={"QZ003"})],
+        samples=dict(zip(pool["patient_id"], pool["center"], strict=True)),
+        cohorts=["train", "test"],
+    )
+    expected = make_split(patients[patients["patient_id"] != "QZ003"], ["QZ"], ["ND"], 0.3, 4)
+    pd.testing.assert_frame_equal(
+        split, expected[expected["center"] == "QZ"].reset_index(drop=True), check_dtype=False
+    )
+    cohort = split_rule(
+        **common,
+        qc=[_qc_file(tmp_path / "ND.tsv", list(ext["patient_id"]))],
+        samples=dict(zip(ext["patient_id"], ext["center"], strict=True)),
+        cohorts=["ND"],
+    )
+    assert set(cohort["cohort"]) == {"ND"} and len(cohort) == len(ext)
+    split.to_csv(tmp_path / "pool.tsv", sep="\t", index=False)
+    cohort.to_csv(tmp_path / "ext.tsv", sep="\t", index=False)
+    table = gather_split([tmp_path / "pool.tsv", tmp_path / "ext.tsv"])
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+    # An external patient's bad outcome stops its own cohort, not the pool's split.
+    clinical.loc[clinical["patient_id"] == ext["patient_id"].iloc[0], "response"] = "2"
+    clinical.to_csv(clinical_path, sep="\t", index=False)
+    again = split_rule(
+        **common,
+        qc=[tmp_path / "QZ.tsv"],
+        samples=dict(zip(pool["patient_id"], pool["center"], strict=True)),
+        cohorts=["train", "test"],
+    )
+    pd.testing.assert_frame_equal(again, split)
+    with pytest.raises(InputError):
+        split_rule(
+            **common,
+            qc=[tmp_path / "ND.tsv"],
+            samples=dict(zip(ext["patient_id"], ext["center"], strict=True)),
+            cohorts=["ND"],
+        )
+
+
+def test_rows_digest_changes_only_with_its_patients_rows():
+    from npc_radiomics.sheets import parse_sheet, rows_digest
+
+    table = parse_sheet("patient_id\tresponse\tage\nA1\t1\t50\nA2\t0\t61\nB1\t1\t70\n", "t")
+    pool = rows_digest(table, ["A1", "A2"])
+    assert pool == rows_digest(table, ["A2", "A1"])  # order of the ids does not matter
+    more = parse_sheet(
+        "patient_id\tresponse\tage\nA1\t1\t50\nA2\t0\t61\nB1\t0\t71\nC1\t1\t1\n", "t"
+    )
+    assert rows_digest(more, ["A1", "A2"]) == pool  # other centres' rows changed or added
+    edited = parse_sheet("patient_id\tresponse\tage\nA1\t1\t50\nA2\t0\t62\n", "t")
+    assert rows_digest(edited, ["A1", "A2"]) != pool
+    assert rows_digest(table, ["A1", "A2", "A3"]) != pool  # a patient without a row counts

@@ -127,7 +127,7 @@ def _startup_fails(tmp_path, config, words):
     for word in words:
         assert word in lines[0], lines[0]
     assert not (tmp_path / "results").exists()
-    assert "qc_case" not in proc.stdout  # no job was even planned
+    assert "qc_batch" not in proc.stdout  # no job was even planned
 
 
 def _edit(path, fn):
@@ -291,7 +291,7 @@ print("SKLEARN_IMPORTED=" + str("sklearn" in sys.modules), "EXIT=" + str(code))
 @pytest.mark.snakemake
 @pytest.mark.parametrize("mode, sklearn_imported", [("default", True), ("remote", False)])
 def test_job_processes_skip_the_start_up_checks(tmp_path, mode, sklearn_imported):
-    """Every cluster job (and each step of a group job) evaluates the Snakefile again in
+    """Every cluster job evaluates the Snakefile again in
     Snakemake's remote mode; the start-up checks (scikit-learn's search-space check among
     them) run in the main process only, which saves seconds per job."""
     from conftest import ROOT, require_snakemake_marker

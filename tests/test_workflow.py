@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import ROOT, prepare_workdir, run_workflow
+from conftest import ROOT, prepare_workdir, preprocessed_file, run_workflow
 
 from npc_radiomics import demo
 from npc_radiomics.zoo import MODEL_NAMES
@@ -31,7 +31,7 @@ def _job_counts(stdout: str) -> dict[str, int]:
     return counts
 
 
-def test_default_config_dry_run_fans_out_per_patient_and_sequence(tmp_path):
+def test_default_config_dry_run_fans_out_per_batch_of_patients(tmp_path):
     work = prepare_workdir(tmp_path)
     proc = run_workflow(work, None, "-n")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -39,7 +39,12 @@ def test_default_config_dry_run_fans_out_per_patient_and_sequence(tmp_path):
     sheet = demo.demo_sample_sheet(settings, "small", "results/demo")
     counts = _job_counts(proc.stdout)
     assert counts["demo_cohort"] == 1
-    assert counts["qc_case"] == len(sheet) == 3 * sheet["patient_id"].nunique()
+    # imaging.patients_per_job (10) patients of one centre per job: 40 QZ + 14 ND patients.
+    per_centre = sheet.groupby("center")["patient_id"].nunique()
+    assert per_centre.to_dict() == {"QZ": 40, "ND": 14}
+    for rule in ("qc_batch", "preprocess_batch", "extract_batch"):
+        assert counts[rule] == 4 + 2, (rule, counts)
+    assert not {"qc_case", "preprocess_case", "extract_features"} & set(counts)
 
 
 def test_qc_table_lists_every_case(tiny_run):
@@ -77,9 +82,12 @@ def test_zscore_file_pools_the_training_tumours(tiny_run):
     for row in zscore.itertuples():
         voxels = []
         for patient in train:
-            folder = tiny_run / "results/preprocess" / patient
-            image = sitk.GetArrayFromImage(sitk.ReadImage(folder / f"{row.sequence}_image.nii.gz"))
-            mask = sitk.GetArrayFromImage(sitk.ReadImage(folder / f"{row.sequence}_mask.nii.gz"))
+            image, mask = (
+                sitk.GetArrayFromImage(
+                    sitk.ReadImage(preprocessed_file(tiny_run, patient, f"{row.sequence}_{x}"))
+                )
+                for x in ("image.nii.gz", "mask.nii.gz")
+            )
             voxels.append(image[mask > 0].astype(np.float64))
         pooled = np.concatenate(voxels)
         assert row.reference == "train"
@@ -95,7 +103,9 @@ def test_every_job_left_a_benchmark_and_a_log(tiny_run):
         r"Finished jobid: \d+ \(Rule: (\w+)\)", (tiny_run / "snakemake.stderr").read_text()
     )
     jobs = [rule for rule in finished if rule != "all"]
-    assert len(jobs) > 3 * 32  # the per-case fan-out ran
+    # The imaging stages ran per batch of 10 patients of one centre: 24 QZ + 8 ND patients.
+    for rule in ("qc_batch", "preprocess_batch", "extract_batch"):
+        assert jobs.count(rule) == 3 + 1, rule
     benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
     logs = list((tiny_run / "results/logs").rglob("*.log"))
     assert len(benchmarks) == len(logs) == len(jobs)

@@ -51,24 +51,82 @@ BUNDLE_PARAMS = {
 
 # ---- predict mode --------------------------------------------------------------------
 PREDICT_DIR = "results/predict"
-PREDICT_QC_CASE = f"{PREDICT_DIR}/qc/cases/{{patient}}/{{sequence}}.tsv"
+PREDICT_QC_BATCH = f"{PREDICT_DIR}/qc/batches/{{batch}}.tsv"
 PREDICT_QC_TSV = f"{PREDICT_DIR}/qc/qc.tsv"
-PREDICT_IMAGE = f"{PREDICT_DIR}/preprocess/{{patient}}/{{sequence}}_image.nii.gz"
-PREDICT_MASK = f"{PREDICT_DIR}/preprocess/{{patient}}/{{sequence}}_mask.nii.gz"
-PREDICT_CASE_FEATURES = f"{PREDICT_DIR}/features/cases/{{patient}}/{{sequence}}.tsv"
-PREDICT_CASE_PROVENANCE = (
-    f"{PREDICT_DIR}/features/provenance/{{patient}}/{{sequence}}.tsv"
+PREDICT_PREPROCESSED_BATCH = f"{PREDICT_DIR}/preprocess/{{batch}}"
+PREDICT_BATCH_MOMENTS = f"{PREDICT_DIR}/preprocess/{{batch}}_moments.tsv"
+PREDICT_BATCH_FEATURES = f"{PREDICT_DIR}/features/batches/{{batch}}.parquet"
+PREDICT_BATCH_PROVENANCE = f"{PREDICT_DIR}/features/batches/{{batch}}_provenance.tsv"
+# The new patients in batches of imaging.patients_per_job (their centres play no part).
+PREDICT_CENTRE = "new"
+PREDICT_BATCHES = (
+    plan_batches(
+        {p: PREDICT_CENTRE for p in PREDICT_SETUP.samples["patient_id"]},
+        PATIENTS_PER_JOB,
+    )
+    if PREDICT
+    else {}
+)
+_PREDICT_CASES = (
+    {
+        (row["patient_id"], row["sequence"]): row
+        for row in PREDICT_SETUP.samples.to_dict("records")
+    }
+    if PREDICT
+    else {}
 )
 
 
-_PREDICT_CASES = {}
+def predict_batch_cases(wildcards):
+    """The predict sheet's rows of a batch (patients sorted, sequences in order)."""
+    batch = PREDICT_BATCHES[(PREDICT_CENTRE, wildcards.batch)]
+    return [
+        _PREDICT_CASES[(p, s)]
+        for p in batch.patients
+        for s in SEQUENCES
+        if (p, s) in _PREDICT_CASES
+    ]
 
 
-def _predict_case(wildcards):
-    if not _PREDICT_CASES:
-        for row in PREDICT_SETUP.samples.to_dict("records"):
-            _PREDICT_CASES[(row["patient_id"], row["sequence"])] = row
-    return _PREDICT_CASES[(wildcards.patient, wildcards.sequence)]
+def predict_batch_qc_cases(wildcards):
+    return [
+        {
+            "patient_id": case["patient_id"],
+            "center": case["center"],
+            "sequence": case["sequence"],
+            "image": case["image"],
+            "mask": case["mask"],
+            "mask_reader2": "",
+            "mask_report": "",
+            "mask_reader2_report": "",
+        }
+        for case in predict_batch_cases(wildcards)
+    ]
+
+
+def predict_batch_files(key):
+    return lambda wildcards: [case[key] for case in predict_batch_cases(wildcards)]
+
+
+def predict_batch_preprocess_cases(wildcards):
+    return [
+        {
+            k: case[k]
+            for k in ("patient_id", "sequence", "image", "mask", "mask_reader2")
+        }
+        for case in predict_batch_qc_cases(wildcards)
+    ]
+
+
+def predict_batch_extract_cases(wildcards):
+    return [
+        {
+            "patient_id": c["patient_id"],
+            "sequence": c["sequence"],
+            "mask_reader2": False,
+        }
+        for c in predict_batch_cases(wildcards)
+    ]
 
 
 def predict_bundle_file(name):
@@ -77,13 +135,6 @@ def predict_bundle_file(name):
 
 def predict_setting(key):
     return PREDICT_SETUP.settings[key]
-
-
-def predict_included_cases():
-    """(patient, sequence) of the new patients that passed QC (reads the checkpoint)."""
-    qc = pd.read_csv(checkpoints.predict_qc.get().output[0], sep="\t", dtype=str)
-    patients = sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
-    return [(p, s) for p in patients for s in SEQUENCES]
 
 
 def predict_outputs():

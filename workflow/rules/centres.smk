@@ -5,7 +5,9 @@
 
 rule centre_diagnostics:
     input:
-        unpack(modelling_inputs),
+        # Training and external patients (the embedding shows both): reruns when a centre
+        # is added, as the report does; nothing fitted reads its outputs.
+        unpack(all_cohort_inputs),
         selected=f"{SELECTION_DIR}/selected_features.tsv",
     output:
         table=CENTRES_TSV,
@@ -47,7 +49,7 @@ rule loco_fold:
     benchmark:
         "results/benchmarks/loco_fold/{centre}_{model}.tsv"
     wildcard_constraints:
-        centre="|".join(TRAIN_CENTERS),
+        centre=centre_constraint(TRAIN_CENTERS),
     conda:
         "../../envs/modelling.yaml"
     threads: 1

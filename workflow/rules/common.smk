@@ -16,15 +16,12 @@ from npc_radiomics.config import (
     validate_config,
 )
 from npc_radiomics.settings import TuningSettings
+from npc_radiomics.batches import plan_batches
 from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
 from npc_radiomics import dicom_masks
 from npc_radiomics import split as split_checks
-from npc_radiomics.snakemake_fixes import (
-    limit_scheduler_wakeups,
-    run_group_steps_in_process,
-    screen_group_checks,
-)
+from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
 
 
 def _warn(lines):
@@ -47,12 +44,6 @@ MAIN_PROCESS = workflow.is_main_process
 
 # One pending scheduler re-evaluation at most (Snakemake's timers pile up with every job).
 limit_scheduler_wakeups(verbose=True)
-# Group checks in linear time (Snakemake's are quadratic in the cohort for grouped per-case
-# rules downstream of a gather, e.g. extract_features after zscore_params).
-screen_group_checks(verbose=MAIN_PROCESS)
-# In a SLURM group job, its cases run in the job's own Snakemake process (no srun step and
-# Snakemake start-up per case); see npc_radiomics.snakemake_fixes.
-run_group_steps_in_process(verbose=MAIN_PROCESS)
 
 BASEDIR = Path(workflow.basedir)
 SCHEMAS = BASEDIR / "workflow" / "schemas"
@@ -212,24 +203,24 @@ except InputError as err:
     _stop(err)
 
 
-def features_params(wildcards):
-    """The pyradiomics params file of the case's sequence."""
+def params_file(sequence):
+    """The pyradiomics params file of a sequence."""
     per_sequence = config["features"].get("params_per_sequence") or {}
-    return resource_path(
-        per_sequence.get(wildcards.sequence, config["features"]["params"])
-    )
+    return resource_path(per_sequence.get(sequence, config["features"]["params"]))
+
+
+# Each sequence's params file and normalization (rule extract_batch's params).
+PARAMS_FILES = {sequence: params_file(sequence) for sequence in SEQUENCES}
+NORMALIZATION = {s: SEQUENCE_PREPROCESSING[s]["normalization"] for s in SEQUENCES}
 
 
 def zscore_input(wildcards):
-    """The z-score table, for the sequences that are z-scored (normalization zscore)."""
-    method = SEQUENCE_PREPROCESSING[wildcards.sequence]["normalization"]["method"]
-    # A str (not a one-element list): the rule script then sees a path, as before.
-    return ZSCORE_TSV if method == "zscore" else []
-
-
-def sequence_setting(key):
-    """A param of the per-case rules: the sequence's ``key`` of sequence_preprocessing()."""
-    return lambda wildcards: SEQUENCE_PREPROCESSING[wildcards.sequence][key]
+    """The z-score table, when a sequence is z-scored (normalization zscore): a CT in HU
+    alone needs no statistics, nor the split."""
+    if any(n["method"] == "zscore" for n in NORMALIZATION.values()):
+        # A str (not a one-element list): the rule script then sees a path.
+        return ZSCORE_TSV
+    return []
 
 
 TUNING_SETTINGS = asdict(TuningSettings.from_config(config))
@@ -241,6 +232,13 @@ PATIENTS = sorted(SAMPLES["patient_id"].unique())
 _CASES = {
     (row["patient_id"], row["sequence"]): row for row in SAMPLES.to_dict("records")
 }
+CENTRE_OF = dict(zip(SAMPLES["patient_id"], SAMPLES["center"]))
+CENTRES = sorted(set(CENTRE_OF.values()))
+# The per-case stages (QC, preprocessing, extraction) run in batches of
+# imaging.patients_per_job patients of one centre (npc_radiomics.batches): a new centre
+# adds batches and leaves every other batch as it is.
+PATIENTS_PER_JOB = int(config["imaging"]["patients_per_job"])
+BATCHES = plan_batches(CENTRE_OF, PATIENTS_PER_JOB)
 
 
 wildcard_constraints:
@@ -249,6 +247,7 @@ wildcard_constraints:
     # results-path suffix (sheets.check_sequence_names): an exact alternation is unambiguous.
     sequence="|".join(re.escape(s) for s in SEQUENCES),
     model="|".join(config["models"]),
+    batch=r"\d+",
 
 
 def rule_seed(step):
@@ -257,28 +256,34 @@ def rule_seed(step):
     return derived_seed(config["seed"], step)
 
 
+def centre_constraint(centres):
+    """A wildcard constraint matching exactly these centre names (none: nothing)."""
+    return "|".join(re.escape(c) for c in centres) or "(?!)"
+
+
 # ---- result paths used by more than one rule or input function (one definition each) ---
-QC_CASE = "results/qc/cases/{patient}/{sequence}.tsv"
+QC_BATCH = "results/qc/batches/{centre}/{batch}.tsv"
 QC_TSV = "results/qc/qc.tsv"
+POOL_SPLIT_TSV = "results/split/pool.tsv"
+EXTERNAL_COHORT = "results/split/external/{centre}.tsv"
 SPLIT_TSV = "results/split/split.tsv"
-PREPROCESSED_IMAGE = "results/preprocess/{patient}/{sequence}_image.nii.gz"
-PREPROCESSED_MASK = "results/preprocess/{patient}/{sequence}_mask.nii.gz"
-PREPROCESSED_MASK_READER2 = (
-    "results/preprocess/{patient}/{sequence}_mask_reader2.nii.gz"
-)
-TUMOUR_MOMENTS = "results/preprocess/{patient}/{sequence}_moments.json"
+PREPROCESSED_BATCH = "results/preprocess/{centre}/{batch}"
+BATCH_MOMENTS = "results/preprocess/{centre}/{batch}_moments.tsv"
 DICOM_MASK = "results/masks/{patient}/{sequence}_mask.nii.gz"
 DICOM_MASK_REPORT = "results/masks/{patient}/{sequence}_mask.json"
 DICOM_MASK_READER2 = "results/masks/{patient}/{sequence}_mask_reader2.nii.gz"
 DICOM_MASK_READER2_REPORT = "results/masks/{patient}/{sequence}_mask_reader2.json"
 ZSCORE_TSV = "results/normalization/zscore.tsv"
-CASE_FEATURES = "results/features/cases/{patient}/{sequence}.tsv"
-CASE_FEATURES_READER2 = "results/features/cases/{patient}/{sequence}_reader2.tsv"
-CASE_PROVENANCE = "results/features/provenance/{patient}/{sequence}.tsv"
-CASE_PROVENANCE_READER2 = "results/features/provenance/{patient}/{sequence}_reader2.tsv"
+BATCH_FEATURES = "results/features/batches/{centre}/{batch}.parquet"
+BATCH_PROVENANCE = "results/features/batches/{centre}/{batch}_provenance.tsv"
+# Every cohort's features (the documented table), the training pool's (what every fitted
+# step reads) and each external centre's (what its predictions read).
 FEATURES_PARQUET = "results/features/features.parquet"
 FEATURES_READER2_PARQUET = "results/features/features_reader2.parquet"
 FEATURE_PROVENANCE_TSV = "results/features/provenance.tsv"
+POOL_FEATURES = "results/features/pool/features.parquet"
+POOL_FEATURES_READER2 = "results/features/pool/features_reader2.parquet"
+EXTERNAL_FEATURES = "results/features/external/{centre}.parquet"
 ROBUST_FEATURES = "results/features/robust_features.txt"
 ICC_TSV = "results/features/icc.tsv"
 ICC_HISTOGRAM = "results/features/icc_hist.png"
@@ -292,6 +297,7 @@ NESTED_FOLD_PARAMS = f"{MODEL_DIR}/nested_cv/fold{{fold}}.json"
 PIPELINE = f"{MODEL_DIR}/pipeline.joblib"
 MODEL_PREDICTIONS = f"{MODEL_DIR}/predictions.tsv"
 MODEL_THRESHOLD = f"{MODEL_DIR}/threshold.json"
+EXTERNAL_PREDICTIONS = "results/predictions/external/{centre}.tsv"
 PREDICTIONS_TSV = "results/predictions/predictions.tsv"
 NESTED_CV_TSV = "results/predictions/nested_cv.tsv"
 EVALUATION_DIR = "results/evaluation"
@@ -311,7 +317,51 @@ CENTRES_TSV = "results/centres/centres.tsv"
 CENTRE_DIAGNOSTICS_TSV = "results/centres/diagnostics.tsv"
 CENTRE_PCA = f"{FIGURES_DIR}/centre_pca.png"
 
+
+# ---- the clinical rows a rule depends on ------------------------------------------------
+# The training pool's rules read the clinical table as ancient() input (its time stamp
+# never reruns them) and carry a hash of exactly their patients' rows as a param, so
+# adding an external centre's rows to the table reruns none of them, while an edit of a
+# pool patient's row does (Snakemake's params trigger).
+_CLINICAL_TABLE = []
+
+
+def clinical_rows_hash(patients):
+    """SHA-256 of the clinical table's rows of ``patients`` (sheets.rows_digest): of the
+    user's table, or of the demo's as its rule will write it (the same digest as a user
+    run on those sheets)."""
+    if PREDICT or FEATURES_IN:
+        return None
+    if not _CLINICAL_TABLE:
+        if DEMO:
+            text = demo_cohort.clinical_text(
+                demo_cohort.demo_clinical(
+                    DEMO_SETTINGS, config["demo"]["preset"], rule_seed("demo")
+                )
+            )
+            _CLINICAL_TABLE.append(sheets.parse_sheet(text, "demo clinical table"))
+        else:
+            _CLINICAL_TABLE.append(sheets.read_sheet(CLINICAL_TSV, "clinical table"))
+    return sheets.rows_digest(_CLINICAL_TABLE[0], patients)
+
+
+def clinical_input():
+    """The clinical table as an input of a rule that reads only some patients' rows,
+    ancient() in a user's run (with clinical_rows_hash as a param), as is in the demo.
+    """
+    return CLINICAL_TSV if DEMO else ancient(CLINICAL_TSV)
+
+
+def centre_patients(centres):
+    """Sorted patients of these centres (sample sheet)."""
+    keep = set(centres)
+    return sorted(p for p, c in CENTRE_OF.items() if c in keep)
+
+
 # Params shared by every modelling rule (design matrix, settings, seed).
+COMBAT_COVARIATES = bool(
+    config["harmonization"]["combat"] and config["harmonization"].get("covariates")
+)
 MODELLING_PARAMS = {
     "settings": TUNING_SETTINGS,
     "seed": config["seed"],
@@ -329,6 +379,12 @@ MODELLING_PARAMS = {
         if config["harmonization"]["combat"]
         else {}
     ),
+    # The pool's clinical rows, which ComBat's covariates come from.
+    **(
+        {"clinical_rows": clinical_rows_hash(centre_patients(TRAIN_CENTERS))}
+        if COMBAT_COVARIATES and not FEATURES_IN
+        else {}
+    ),
 }
 # What a rule outside the modelling family that loads the design for a fitted pipeline
 # (SHAP) needs when the pipeline starts with ComBat: the centre and covariate columns.
@@ -342,50 +398,40 @@ COMBAT_DESIGN_PARAMS = (
 )
 
 
-# ---- input functions: one patient x sequence -------------------------------------------
+# ---- input functions: one patient x sequence (DICOM masks) -----------------------------
 def _case(wildcards):
     return _CASES[(wildcards.patient, wildcards.sequence)]
-
-
-def get_center(wildcards):
-    return _case(wildcards)["center"]
 
 
 def get_image(wildcards):
     return _case(wildcards)["image"]
 
 
-def get_mask(wildcards):
-    """The case's label mask: the sheet's file, or the one rasterised from its DICOM
+def case_mask(case):
+    """A case's label mask: the sheet's file, or the one rasterised from its DICOM
     RTSTRUCT / SEG (rule dicom_mask)."""
-    case = _case(wildcards)
     if case["mask_kind"] != "label":
-        return DICOM_MASK.format(**wildcards)
+        return DICOM_MASK.format(patient=case["patient_id"], sequence=case["sequence"])
     return case["mask"]
 
 
-def get_mask_reader2(wildcards):
-    """The second reader's mask as a one-element list, or an empty list."""
-    case = _case(wildcards)
+def case_mask_reader2(case):
+    """A case's reader-2 label mask, or '' when it has none."""
     if not case["mask_reader2"]:
-        return []
+        return ""
     if case["mask_reader2_kind"] != "label":
-        return [DICOM_MASK_READER2.format(**wildcards)]
-    return [case["mask_reader2"]]
+        return DICOM_MASK_READER2.format(
+            patient=case["patient_id"], sequence=case["sequence"]
+        )
+    return case["mask_reader2"]
 
 
-def get_mask_report(wildcards):
-    """The dicom_mask report of the case's mask (QC reads it), as a 0/1-element list."""
-    if _case(wildcards)["mask_kind"] == "label":
-        return []
-    return [DICOM_MASK_REPORT.format(**wildcards)]
-
-
-def get_mask_reader2_report(wildcards):
-    case = _case(wildcards)
-    if not case["mask_reader2"] or case["mask_reader2_kind"] == "label":
-        return []
-    return [DICOM_MASK_READER2_REPORT.format(**wildcards)]
+def case_mask_report(case, column="mask"):
+    """The dicom_mask report of the case's ``column`` mask, or '' for a label mask."""
+    if not case[column] or case[f"{column}_kind"] == "label":
+        return ""
+    pattern = DICOM_MASK_REPORT if column == "mask" else DICOM_MASK_READER2_REPORT
+    return pattern.format(patient=case["patient_id"], sequence=case["sequence"])
 
 
 def get_contour_file(wildcards, column="mask"):
@@ -398,81 +444,174 @@ def get_contour_file(wildcards, column="mask"):
     }
 
 
-def all_qc_cases():
+# ---- input functions: one batch of patients ---------------------------------------------
+def batch_keys(centres):
+    """(centre, batch) of every batch of these centres, in order."""
+    keep = set(centres)
+    return [key for key in BATCHES if key[0] in keep]
+
+
+def batch_paths(pattern, centres):
+    """``pattern`` formatted for every batch of these centres."""
+    return [pattern.format(centre=c, batch=b) for c, b in batch_keys(centres)]
+
+
+def batch_cases(wildcards):
+    """The sheet rows of a batch: its patients (sorted), each with its sequences in the
+    config's order."""
+    batch = BATCHES[(wildcards.centre, wildcards.batch)]
     return [
-        QC_CASE.format(patient=p, sequence=s)
-        for p, s in zip(SAMPLES["patient_id"], SAMPLES["sequence"])
+        _CASES[(p, s)] for p in batch.patients for s in SEQUENCES if (p, s) in _CASES
     ]
 
 
-# ---- checkpoints: patients that passed QC, and the split --------------------------------
-_INCLUDED = {}
+def batch_qc_cases(wildcards):
+    """What QC needs of each case of the batch (rule qc_batch's params)."""
+    return [
+        {
+            "patient_id": case["patient_id"],
+            "center": case["center"],
+            "sequence": case["sequence"],
+            "image": case["image"],
+            "mask": case_mask(case),
+            "mask_reader2": case_mask_reader2(case),
+            "mask_report": case_mask_report(case),
+            "mask_reader2_report": case_mask_report(case, "mask_reader2"),
+        }
+        for case in batch_cases(wildcards)
+    ]
 
 
-def included_patients():
-    """Sorted ids of the patients that passed QC on every sequence (the QC table is read
-    once per version of the file, not once per input function call)."""
-    path = checkpoints.qc.get().output[0]
-    key = (path, os.stat(path).st_mtime_ns)
-    if key not in _INCLUDED:
-        qc = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-        _INCLUDED[key] = sorted(
-            qc.loc[qc["patient_status"] == "included", "patient_id"].unique()
-        )
-    return list(_INCLUDED[key])
+def batch_files(*keys):
+    """Input function: the non-empty values of ``keys`` over the batch's QC cases."""
+
+    def files(wildcards):
+        return [
+            case[key] for case in batch_qc_cases(wildcards) for key in keys if case[key]
+        ]
+
+    return files
 
 
-def included_cases():
-    """(patient, sequence) of every included patient: patients sorted, sequences in the
-    config's order."""
-    return [(p, s) for p in included_patients() for s in SEQUENCES]
+def batch_preprocess_cases(wildcards):
+    return [
+        {
+            k: case[k]
+            for k in ("patient_id", "sequence", "image", "mask", "mask_reader2")
+        }
+        for case in batch_qc_cases(wildcards)
+    ]
 
 
-def reader2_cases():
-    """Sorted (patient, sequence) pairs with a reader-2 mask, among included patients."""
-    keep = set(included_patients())
-    rows = SAMPLES[(SAMPLES["mask_reader2"] != "") & SAMPLES["patient_id"].isin(keep)]
-    return sorted(zip(rows["patient_id"], rows["sequence"]))
+def batch_extract_cases(wildcards):
+    return [
+        {
+            "patient_id": case["patient_id"],
+            "sequence": case["sequence"],
+            "mask_reader2": bool(case["mask_reader2"]),
+        }
+        for case in batch_cases(wildcards)
+    ]
 
 
-def case_paths(pattern, cases):
-    """``pattern`` formatted for each (patient, sequence) of ``cases``, in order."""
-    return [pattern.format(patient=p, sequence=s) for p, s in cases]
-
-
+# ---- the training pool and the external centres -----------------------------------------
 def split_inputs(wildcards):
-    """Inputs of the split rule: the clinical table and QC, or the ready feature table."""
+    """Inputs of the pool's split: the clinical table and the pool's QC tables, or the
+    ready feature table."""
     if FEATURES_IN:
         return {"table": config["features_table"]}
-    return {"clinical": CLINICAL_TSV, "qc": QC_TSV}
+    return {"clinical": clinical_input(), "qc": batch_paths(QC_BATCH, TRAIN_CENTERS)}
+
+
+def external_cohort_inputs(wildcards):
+    if FEATURES_IN:
+        return {"table": config["features_table"]}
+    return {
+        "clinical": clinical_input(),
+        "qc": batch_paths(QC_BATCH, [wildcards.centre]),
+    }
+
+
+def zscore_reference_all():
+    return config["preprocessing"]["normalization"]["reference"] == "all"
+
+
+def icc_reference_all():
+    return config["robustness"].get("reference", "train") == "all"
+
+
+def icc_inputs(wildcards):
+    """Both readers' tables and the split of the ICC's reference patients: the training
+    pool's (reference train) or every cohort's (all, the paper's variant)."""
+    if icc_reference_all():
+        return {
+            "features": FEATURES_PARQUET,
+            "features_reader2": FEATURES_READER2_PARQUET,
+            "split": SPLIT_TSV,
+        }
+    return {
+        "features": POOL_FEATURES,
+        "features_reader2": POOL_FEATURES_READER2,
+        "split": POOL_SPLIT_TSV,
+    }
 
 
 # ---- modelling inputs -----------------------------------------------------------------
 def modelling_features():
-    """The feature table the modelling stage reads: extracted, or the configured table."""
+    """The feature table the modelling stage reads: the training pool's, or the
+    configured table."""
     if FEATURES_IN:
         return config["features_table"]
-    return FEATURES_PARQUET
+    return POOL_FEATURES
 
 
 def modelling_robust():
     """The robust-feature list (ICC filter) as a list of 0 or 1 paths."""
     if FEATURES_IN or not config["robustness"]["enabled"]:
         return []
-    if not (SAMPLES["mask_reader2"] != "").any():
+    # The ICC's reference patients' centres decide (an external centre with second
+    # readings must not switch the filter on for the training pool's rules).
+    rows = SAMPLES
+    if not icc_reference_all():
+        rows = SAMPLES[SAMPLES["center"].isin(TRAIN_CENTERS)]
+    if not (rows["mask_reader2"] != "").any():
         return []
     return [ROBUST_FEATURES]
 
 
 def modelling_inputs(wildcards):
-    """Inputs of every modelling rule: features, split and (optionally) the robust list."""
-    inputs = {"features": modelling_features(), "split": SPLIT_TSV}
+    """Inputs of every modelling rule: the training pool's features and split, and
+    (optionally) the robust list and the clinical table (ComBat's covariates)."""
+    inputs = {"features": modelling_features(), "split": POOL_SPLIT_TSV}
     robust = modelling_robust()
     if robust:
         inputs["robust"] = robust[0]
-    harmonization = config["harmonization"]
-    if harmonization["combat"] and harmonization.get("covariates") and not FEATURES_IN:
-        inputs["clinical"] = CLINICAL_TSV  # ComBat's covariates
+    if COMBAT_COVARIATES and not FEATURES_IN:
+        inputs["clinical"] = clinical_input()  # ComBat's covariates
+    return inputs
+
+
+def all_cohort_inputs(wildcards):
+    """modelling_inputs with every cohort's features and split (rules that show every
+    cohort and fit nothing that the models use: centre diagnostics, baselines)."""
+    inputs = modelling_inputs(wildcards)
+    inputs["features"] = config["features_table"] if FEATURES_IN else FEATURES_PARQUET
+    inputs["split"] = SPLIT_TSV
+    if "clinical" in inputs:
+        inputs["clinical"] = CLINICAL_TSV
+    return inputs
+
+
+def predict_external_inputs(wildcards):
+    """The final pipelines, and the training pool's design plus one external centre's
+    (its features and cohort table), so the centre's rows get exactly the columns the
+    pipelines were fitted on."""
+    inputs = modelling_inputs(wildcards)
+    if not FEATURES_IN:
+        inputs["features"] = [POOL_FEATURES, EXTERNAL_FEATURES.format(**wildcards)]
+    inputs["split"] = [POOL_SPLIT_TSV, EXTERNAL_COHORT.format(**wildcards)]
+    inputs["pipelines"] = expand(PIPELINE, model=config["models"])
+    inputs["checksums"] = expand(f"{PIPELINE}.sha256", model=config["models"])
     return inputs
 
 
@@ -587,7 +726,6 @@ def get_final_output():
 
 
 # ---- preprocessing: the ROI crop's margin per sequence (preprocess.smk) ----------------
-from types import SimpleNamespace
 
 from npc_radiomics.features import load_params as _load_radiomics_params
 from npc_radiomics.preprocess import crop_margin_setting as _crop_margin_setting
@@ -598,16 +736,14 @@ def _crop_margins():
     at start-up, so a margin below features.crop_margin_mm stops the run before any job.
     """
     if PREDICT or FEATURES_IN:
-        # predict_preprocess_case inherits these params; its extraction follows the bundle's
-        # settings, not this run's, so predict mode keeps the whole field of view.
+        # Predict mode's extraction follows the bundle's settings, not this run's, so it
+        # keeps the whole field of view.
         return {sequence: None for sequence in SEQUENCES}
     try:
         return {
             sequence: _crop_margin_setting(
                 config["preprocessing"].get("crop_margin_mm"),
-                _load_radiomics_params(
-                    features_params(SimpleNamespace(sequence=sequence))
-                ),
+                _load_radiomics_params(params_file(sequence)),
                 config["preprocessing"]["resample"]["spacing_mm"],
                 config["features"]["crop_margin_mm"],
             )
@@ -618,10 +754,14 @@ def _crop_margins():
 
 
 CROP_MARGIN_MM = _crop_margins()
-
-
-def _crop_reader2_mask(wildcards):
-    """With a crop, the reader-2 mask (if any) must lie inside the box too."""
-    if CROP_MARGIN_MM[wildcards.sequence] is None:
-        return []
-    return get_mask_reader2(wildcards)
+# Each sequence's preprocessing (the preprocess_batch params), preprocessing.per_sequence
+# over the global settings, and the ROI box's margin (the box of the tumour and of the
+# reader-2 mask, plus the margin, is resampled and kept).
+PREPROCESS_SETTINGS = {
+    s: {
+        "n4": SEQUENCE_PREPROCESSING[s]["n4"],
+        "interpolator": SEQUENCE_PREPROCESSING[s]["interpolator"],
+        "crop_margin_mm": CROP_MARGIN_MM[s],
+    }
+    for s in SEQUENCES
+}

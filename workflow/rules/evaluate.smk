@@ -3,10 +3,46 @@
 # model (best nested-CV AUC) and its SHAP explanation.
 
 
+# The chosen model (best nested-CV AUC) from training data only: it stays put when an
+# external centre is added, and so does everything that reads it (SHAP, permutation runs,
+# LOCO...).
+rule choose_model:
+    input:
+        nested=expand(
+            NESTED_FOLD,
+            model=config["models"],
+            fold=range(TUNING_SETTINGS["outer_folds"]),
+        ),
+        final=expand(MODEL_PREDICTIONS, model=config["models"]),
+        fold_params=expand(
+            NESTED_FOLD_PARAMS,
+            model=config["models"],
+            fold=range(TUNING_SETTINGS["outer_folds"]),
+        ),
+    output:
+        CHOSEN_MODEL_JSON,
+    log:
+        "results/logs/choose_model/choose_model.log",
+    benchmark:
+        "results/benchmarks/choose_model/choose_model.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(10),
+    params:
+        models=config["models"],
+        outer_folds=TUNING_SETTINGS["outer_folds"],
+    script:
+        "../scripts/choose_model.py"
+
+
 rule evaluate:
     input:
         predictions=PREDICTIONS_TSV,
         nested=NESTED_CV_TSV,
+        chosen=CHOSEN_MODEL_JSON,
         thresholds=expand(MODEL_THRESHOLD, model=config["models"]),
         fold_params=expand(
             NESTED_FOLD_PARAMS,
@@ -24,7 +60,6 @@ rule evaluate:
         pr=f"{EVALUATION_DIR}/pr_curves.tsv",
         calibration=f"{EVALUATION_DIR}/calibration_curves.tsv",
         calibration_smooth=f"{EVALUATION_DIR}/calibration_smooth.tsv",
-        chosen=CHOSEN_MODEL_JSON,
         roc_figure=report(
             f"{FIGURES_DIR}/roc_curves.png",
             caption="../report/roc_curves.rst",

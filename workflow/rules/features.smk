@@ -1,63 +1,44 @@
-# Radiomics features (pipeline steps 5-7): pyradiomics per patient x sequence (and per
-# reader-2 mask), the merged wide table, and the ICC(2,1) robustness filter.
+# Radiomics features (pipeline steps 5-7): pyradiomics on every preprocessed case of a batch
+# (and on its reader-2 masks), the wide tables (the training pool's, each external
+# centre's and every cohort's), and the ICC(2,1) robustness filter.
 
 
-rule extract_features:
+rule extract_batch:
     input:
-        image=PREPROCESSED_IMAGE,
-        mask=PREPROCESSED_MASK,
-        # Only for z-scored sequences (a CT in HU needs no statistics, nor the split).
+        folder=PREPROCESSED_BATCH,
+        # Only when a sequence is z-scored (a CT in HU needs no statistics, nor the split).
         zscore=zscore_input,
-        params=features_params,
+        params=sorted(set(PARAMS_FILES.values())),
     output:
-        features=CASE_FEATURES,
-        provenance=CASE_PROVENANCE,
+        features=BATCH_FEATURES,
+        provenance=BATCH_PROVENANCE,
     log:
-        "results/logs/extract_features/{patient}/{sequence}.log",
+        "results/logs/extract_batch/{centre}/{batch}.log",
     benchmark:
-        "results/benchmarks/extract_features/{patient}/{sequence}.tsv"
-    group:
-        "feature_cases"
+        "results/benchmarks/extract_batch/{centre}/{batch}.tsv"
+    wildcard_constraints:
+        centre=centre_constraint(CENTRES),
     conda:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=case_resource(1000, 150),
-        runtime=case_resource(10, 5),
+        mem_mb=batch_resource(1000, 0, 150, "max"),
+        runtime=batch_resource(10, 2, 5, "sum"),
     params:
-        reader="reader1",
+        cases=batch_extract_cases,
+        params_files=PARAMS_FILES,
+        normalization=NORMALIZATION,
         crop_margin_mm=config["features"]["crop_margin_mm"],
-        normalization=sequence_setting("normalization"),
     script:
-        "../scripts/extract_features.py"
+        "../scripts/extract_batch.py"
 
 
-use rule extract_features as extract_features_reader2 with:
-    input:
-        image=PREPROCESSED_IMAGE,
-        mask=PREPROCESSED_MASK_READER2,
-        # Only for z-scored sequences (a CT in HU needs no statistics, nor the split).
-        zscore=zscore_input,
-        params=features_params,
-    output:
-        features=CASE_FEATURES_READER2,
-        provenance=CASE_PROVENANCE_READER2,
-    log:
-        "results/logs/extract_features_reader2/{patient}/{sequence}.log",
-    benchmark:
-        "results/benchmarks/extract_features_reader2/{patient}/{sequence}.tsv"
-    params:
-        reader="reader2",
-        crop_margin_mm=config["features"]["crop_margin_mm"],
-        normalization=sequence_setting("normalization"),
-
-
+# Every cohort's table (the documented results/features/features.parquet), the reader-2
+# table and the extraction provenance.
 rule merge_features:
     input:
-        reader1=lambda wc: case_paths(CASE_FEATURES, included_cases()),
-        reader2=lambda wc: case_paths(CASE_FEATURES_READER2, reader2_cases()),
-        provenance=lambda wc: case_paths(CASE_PROVENANCE, included_cases())
-        + case_paths(CASE_PROVENANCE_READER2, reader2_cases()),
+        features=batch_paths(BATCH_FEATURES, CENTRES),
+        provenance=batch_paths(BATCH_PROVENANCE, CENTRES),
     output:
         features=FEATURES_PARQUET,
         features_reader2=FEATURES_READER2_PARQUET,
@@ -72,17 +53,41 @@ rule merge_features:
     resources:
         mem_mb=table_resource(1000, 5),
         runtime=fixed_resource(20),
-    params:
-        patients=lambda wc: included_patients(),
     script:
         "../scripts/merge_features.py"
 
 
+# The training pool's tables: what every fitted step reads, so an external centre never
+# changes them.
+use rule merge_features as merge_pool_features with:
+    input:
+        features=batch_paths(BATCH_FEATURES, TRAIN_CENTERS),
+    output:
+        features=POOL_FEATURES,
+        features_reader2=POOL_FEATURES_READER2,
+    log:
+        "results/logs/merge_pool_features/merge_pool_features.log",
+    benchmark:
+        "results/benchmarks/merge_pool_features/merge_pool_features.tsv"
+
+
+# One external centre's table: what its predictions read.
+use rule merge_features as merge_external_features with:
+    input:
+        features=lambda wc: batch_paths(BATCH_FEATURES, [wc.centre]),
+    output:
+        features=EXTERNAL_FEATURES,
+    log:
+        "results/logs/merge_external_features/{centre}.log",
+    benchmark:
+        "results/benchmarks/merge_external_features/{centre}.tsv"
+    wildcard_constraints:
+        centre=centre_constraint(EXTERNAL_CENTERS),
+
+
 rule icc:
     input:
-        features=FEATURES_PARQUET,
-        features_reader2=FEATURES_READER2_PARQUET,
-        split=SPLIT_TSV,
+        unpack(icc_inputs),
     output:
         icc=ICC_TSV,
         robust=ROBUST_FEATURES,

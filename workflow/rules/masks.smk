@@ -1,6 +1,6 @@
 # Masks given as DICOM RTSTRUCT or SEG (pipeline step 1, inputs): rasterised once per case
 # onto the referenced DICOM series' grid as a NIfTI label mask, with a report QC reads
-# (npc_radiomics.dicom_masks). get_mask / get_mask_reader2 (common.smk) hand the NIfTI to
+# (npc_radiomics.dicom_masks). case_mask / case_mask_reader2 (common.smk) hand the NIfTI to
 # QC and preprocessing, so everything downstream reads a label mask as before.
 
 
@@ -15,8 +15,6 @@ rule dicom_mask:
         "results/logs/dicom_mask/{patient}/{sequence}.log",
     benchmark:
         "results/benchmarks/dicom_mask/{patient}/{sequence}.tsv"
-    group:
-        "qc_cases"
     conda:
         "../../envs/imaging.yaml"
     threads: 1

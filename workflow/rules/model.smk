@@ -1,5 +1,6 @@
 # Tuning (one Optuna study per model, optionally split over several worker jobs),
-# nested CV (one job per model x outer fold), final fit per model, gathered predictions.
+# nested CV (one job per model x outer fold), final fit per model on the training pool,
+# each external centre scored by the final pipelines, gathered predictions.
 
 from npc_radiomics.settings import model_threads
 
@@ -133,9 +134,37 @@ rule fit_final:
         "../scripts/fit_final.py"
 
 
+# Every final pipeline scores one external centre: its own job, so a new centre adds jobs
+# and changes no file of the training pool.
+rule predict_external:
+    input:
+        unpack(predict_external_inputs),
+    output:
+        EXTERNAL_PREDICTIONS,
+    log:
+        "results/logs/predict_external/{centre}.log",
+    benchmark:
+        "results/benchmarks/predict_external/{centre}.tsv"
+    wildcard_constraints:
+        centre=centre_constraint(EXTERNAL_CENTERS),
+    conda:
+        "../../envs/modelling.yaml"
+    threads: 1
+    resources:
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(30),
+    params:
+        **MODELLING_PARAMS,
+        # The model of each pipeline in input.pipelines, in the same order.
+        models=config["models"],
+    script:
+        "../scripts/predict_external.py"
+
+
 rule gather_predictions:
     input:
         final=expand(MODEL_PREDICTIONS, model=config["models"]),
+        external=expand(EXTERNAL_PREDICTIONS, centre=EXTERNAL_CENTERS),
         nested=expand(
             NESTED_FOLD,
             model=config["models"],

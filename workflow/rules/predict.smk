@@ -1,36 +1,31 @@
 # Predict mode (pipeline step 20; config predict.samples and predict.bundle): new patients
-# scored with a frozen model bundle. Per patient x sequence QC, N4 + resampling and
-# pyradiomics fan out as in training, with the bundle's settings, its frozen z-score
-# statistics and its params file; the bundle's pipeline only predicts. The bundle and the
-# sheet were checked at start-up (common.smk), before any job.
+# scored with a frozen model bundle. QC, N4 + resampling and pyradiomics run in batches of
+# patients as in training, with the bundle's settings, its frozen z-score statistics and
+# its params file; the bundle's pipeline only predicts. The bundle and the sheet were
+# checked at start-up (common.smk), before any job.
 
 
-use rule qc_case as predict_qc_case with:
+use rule qc_batch as predict_qc_batch with:
     input:
-        image=lambda wc: _predict_case(wc)["image"],
-        mask=lambda wc: _predict_case(wc)["mask"],
-        mask_reader2=[],
+        images=predict_batch_files("image"),
+        masks=predict_batch_files("mask"),
     output:
-        PREDICT_QC_CASE,
+        PREDICT_QC_BATCH,
     log:
-        "results/logs/predict_qc_case/{patient}/{sequence}.log",
+        "results/logs/predict_qc_batch/{batch}.log",
     benchmark:
-        "results/benchmarks/predict_qc_case/{patient}/{sequence}.tsv"
+        "results/benchmarks/predict_qc_batch/{batch}.tsv"
     params:
-        center=lambda wc: _predict_case(wc)["center"],
+        cases=predict_batch_qc_cases,
         on_fail=config["qc"]["on_fail"],
         qc=config["qc"],
         masks=config["masks"],
+        sequences=SEQUENCES,
 
 
-checkpoint predict_qc:
+rule predict_qc:
     input:
-        lambda wc: [
-            PREDICT_QC_CASE.format(patient=p, sequence=s)
-            for p, s in zip(
-                PREDICT_SETUP.samples["patient_id"], PREDICT_SETUP.samples["sequence"]
-            )
-        ],
+        [PREDICT_QC_BATCH.format(batch=b) for _, b in PREDICT_BATCHES],
     output:
         PREDICT_QC_TSV,
     log:
@@ -49,51 +44,63 @@ checkpoint predict_qc:
         "../scripts/qc.py"
 
 
-use rule preprocess_case as predict_preprocess_case with:
+use rule preprocess_batch as predict_preprocess_batch with:
     input:
-        image=lambda wc: _predict_case(wc)["image"],
-        mask=lambda wc: _predict_case(wc)["mask"],
+        qc=PREDICT_QC_BATCH,
+        images=predict_batch_files("image"),
+        masks=predict_batch_files("mask"),
     output:
-        image=PREDICT_IMAGE,
-        mask=PREDICT_MASK,
-        moments=f"{PREDICT_DIR}/preprocess/{{patient}}/{{sequence}}_moments.json",
+        folder=directory(PREDICT_PREPROCESSED_BATCH),
+        moments=PREDICT_BATCH_MOMENTS,
     log:
-        "results/logs/predict_preprocess_case/{patient}/{sequence}.log",
+        "results/logs/predict_preprocess_batch/{batch}.log",
     benchmark:
-        "results/benchmarks/predict_preprocess_case/{patient}/{sequence}.tsv"
+        "results/benchmarks/predict_preprocess_batch/{batch}.tsv"
     params:
-        n4=lambda wc: predict_setting("n4"),
+        cases=predict_batch_preprocess_cases,
+        settings=lambda wc: {
+            s: {
+                "n4": predict_setting("n4"),
+                "interpolator": "bspline",
+                # The bundle's extraction settings: the whole field of view.
+                "crop_margin_mm": None,
+            }
+            for s in SEQUENCES
+        },
         spacing_mm=lambda wc: predict_setting("spacing_mm"),
         mask_label=config["qc"]["mask_label"],
         # Not in the bundle: the predict run's config (keep the training run's value).
         components=config["masks"]["components"],
 
 
-use rule extract_features as predict_extract_features with:
+use rule extract_batch as predict_extract_batch with:
     input:
-        image=PREDICT_IMAGE,
-        mask=PREDICT_MASK,
+        folder=PREDICT_PREPROCESSED_BATCH,
         # The training run's statistics, frozen in the bundle: never refitted here.
         zscore=lambda wc: predict_bundle_file("zscore.tsv"),
         params=lambda wc: predict_bundle_file("pyradiomics_params.yaml"),
     output:
-        features=PREDICT_CASE_FEATURES,
-        provenance=PREDICT_CASE_PROVENANCE,
+        features=PREDICT_BATCH_FEATURES,
+        provenance=PREDICT_BATCH_PROVENANCE,
     log:
-        "results/logs/predict_extract_features/{patient}/{sequence}.log",
+        "results/logs/predict_extract_batch/{batch}.log",
     benchmark:
-        "results/benchmarks/predict_extract_features/{patient}/{sequence}.tsv"
+        "results/benchmarks/predict_extract_batch/{batch}.tsv"
     params:
-        reader="reader1",
+        cases=predict_batch_extract_cases,
+        params_files=lambda wc: {
+            s: predict_bundle_file("pyradiomics_params.yaml") for s in SEQUENCES
+        },
+        normalization=lambda wc: {s: {"method": "zscore"} for s in SEQUENCES},
         crop_margin_mm=lambda wc: predict_setting("crop_margin_mm"),
 
 
 rule predict:
     input:
-        features=lambda wc: case_paths(PREDICT_CASE_FEATURES, predict_included_cases()),
-        provenance=lambda wc: case_paths(
-            PREDICT_CASE_PROVENANCE, predict_included_cases()
-        ),
+        features=[PREDICT_BATCH_FEATURES.format(batch=b) for _, b in PREDICT_BATCHES],
+        provenance=[
+            PREDICT_BATCH_PROVENANCE.format(batch=b) for _, b in PREDICT_BATCHES
+        ],
         qc=PREDICT_QC_TSV,
         bundle=lambda wc: predict_bundle_file("manifest.json"),
         pipeline=lambda wc: predict_bundle_file("pipeline.skops"),

@@ -1,75 +1,51 @@
-# Imaging preprocessing (pipeline steps 2-4): N4 + 1 mm resampling per patient x sequence,
-# then the pooled z-score statistics of the reference patients' tumours per sequence.
+# Imaging preprocessing (pipeline steps 2-4): N4 + 1 mm resampling of every included case of
+# a batch, then the pooled z-score statistics of the reference patients' tumours per
+# sequence.
 
 
-rule preprocess_case:
+rule preprocess_batch:
     input:
-        image=get_image,
-        mask=get_mask,
-        mask_reader2=_crop_reader2_mask,
+        # The batch's QC table: which of its patients are included.
+        qc=QC_BATCH,
+        images=batch_files("image"),
+        masks=batch_files("mask"),
+        masks_reader2=batch_files("mask_reader2"),
     output:
-        image=PREPROCESSED_IMAGE,
-        mask=PREPROCESSED_MASK,
-        moments=TUMOUR_MOMENTS,
+        folder=directory(PREPROCESSED_BATCH),
+        moments=BATCH_MOMENTS,
     log:
-        "results/logs/preprocess_case/{patient}/{sequence}.log",
+        "results/logs/preprocess_batch/{centre}/{batch}.log",
     benchmark:
-        "results/benchmarks/preprocess_case/{patient}/{sequence}.tsv"
-    group:
-        "preprocess_cases"
+        "results/benchmarks/preprocess_batch/{centre}/{batch}.tsv"
+    wildcard_constraints:
+        centre=centre_constraint(CENTRES),
     conda:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=case_resource(1000, 150),
-        runtime=case_resource(10, 5),
+        mem_mb=batch_resource(1000, 0, 150, "max"),
+        runtime=batch_resource(10, 1, 5, "sum"),
     params:
-        # The sequence's settings (preprocessing.per_sequence over the global ones).
-        n4=sequence_setting("n4"),
-        interpolator=sequence_setting("interpolator"),
-        spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
-        mask_label=config["qc"]["mask_label"],
-        components=config["masks"]["components"],
-        # The box of the tumour (and reader-2 mask) + this margin is resampled and kept.
-        crop_margin_mm=lambda wc: CROP_MARGIN_MM[wc.sequence],
-    script:
-        "../scripts/preprocess_case.py"
-
-
-# The reader-2 mask goes onto the grid of the preprocessed image: no second N4 run.
-rule preprocess_mask_reader2:
-    input:
-        mask=lambda wc: get_mask_reader2(wc)[0],
-        reference=PREPROCESSED_IMAGE,
-    output:
-        mask=PREPROCESSED_MASK_READER2,
-    log:
-        "results/logs/preprocess_mask_reader2/{patient}/{sequence}.log",
-    benchmark:
-        "results/benchmarks/preprocess_mask_reader2/{patient}/{sequence}.tsv"
-    group:
-        "preprocess_cases"
-    conda:
-        "../../envs/imaging.yaml"
-    threads: 1
-    resources:
-        mem_mb=case_resource(600, 50),
-        runtime=case_resource(5, 1),
-    params:
+        cases=batch_preprocess_cases,
+        # Each sequence's settings (preprocessing.per_sequence over the global ones) and
+        # ROI box margin.
+        settings=PREPROCESS_SETTINGS,
         spacing_mm=config["preprocessing"]["resample"]["spacing_mm"],
         mask_label=config["qc"]["mask_label"],
         components=config["masks"]["components"],
     script:
-        "../scripts/preprocess_mask_reader2.py"
+        "../scripts/preprocess_batch.py"
 
 
 rule zscore_params:
     input:
-        # Every included patient's tumour moments (written by preprocess_case, so this
-        # gather reads a few numbers per case, not the images); the script keeps the
-        # reference patients (train or all) from the split table.
-        moments=lambda wc: case_paths(TUMOUR_MOMENTS, included_cases()),
-        split=SPLIT_TSV,
+        # The reference patients' batches' tumour moments (a few numbers per case, not the
+        # images): the training pool's (reference train: an external centre never reaches
+        # it) or every centre's (all, the paper's variant).
+        moments=batch_paths(
+            BATCH_MOMENTS, CENTRES if zscore_reference_all() else TRAIN_CENTERS
+        ),
+        split=SPLIT_TSV if zscore_reference_all() else POOL_SPLIT_TSV,
     output:
         ZSCORE_TSV,
     log:
@@ -83,8 +59,6 @@ rule zscore_params:
         mem_mb=fixed_resource(1000),
         runtime=fixed_resource(10),
     params:
-        # The (patient, sequence) of each moments file, in the same order.
-        cases=lambda wc: included_cases(),
         sequences=SEQUENCES,
         reference=config["preprocessing"]["normalization"]["reference"],
     script:

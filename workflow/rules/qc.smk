@@ -1,41 +1,43 @@
-# Input QC per patient x sequence, gathered into the QC table (a checkpoint: later rules
-# only see the patients that passed).
+# Input QC per patient x sequence, one job per batch of patients (npc_radiomics.batches);
+# each batch's table says which of its patients are included, so the later stages read
+# their own batch's table and the DAG needs no checkpoint. The QC table of the report
+# gathers every batch.
 
 
-rule qc_case:
+rule qc_batch:
     input:
-        image=get_image,
-        mask=get_mask,
-        mask_reader2=get_mask_reader2,
+        images=batch_files("image"),
+        masks=batch_files("mask"),
+        masks_reader2=batch_files("mask_reader2"),
         # Reports of masks rasterised from DICOM RTSTRUCT / SEG (rule dicom_mask), if any.
-        mask_report=get_mask_report,
-        mask_reader2_report=get_mask_reader2_report,
+        mask_reports=batch_files("mask_report", "mask_reader2_report"),
     output:
-        QC_CASE,
+        QC_BATCH,
     log:
-        "results/logs/qc_case/{patient}/{sequence}.log",
+        "results/logs/qc_batch/{centre}/{batch}.log",
     benchmark:
-        "results/benchmarks/qc_case/{patient}/{sequence}.tsv"
-    group:
-        "qc_cases"
+        "results/benchmarks/qc_batch/{centre}/{batch}.tsv"
+    wildcard_constraints:
+        centre=centre_constraint(CENTRES),
     conda:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=case_resource(500, 20),
-        runtime=case_resource(5, 1),
+        mem_mb=batch_resource(500, 0, 20, "max"),
+        runtime=batch_resource(5, 0.5, 1, "sum"),
     params:
-        center=get_center,
+        cases=batch_qc_cases,
         on_fail=config["qc"]["on_fail"],
         qc=config["qc"],
         masks=config["masks"],
+        sequences=SEQUENCES,
     script:
-        "../scripts/qc_case.py"
+        "../scripts/qc_batch.py"
 
 
-checkpoint qc:
+rule qc:
     input:
-        all_qc_cases(),
+        batch_paths(QC_BATCH, CENTRES),
     output:
         QC_TSV,
     log:

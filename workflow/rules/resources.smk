@@ -2,24 +2,27 @@
 # both): a base from the measured benchmark files (results/benchmarks/: every job starts a
 # Python with the imaging or modelling stack, 200-450 MB peak RSS and 0.3-4.3 s on the tiny
 # demo) with a margin, plus a term that grows with the input where it matters: the raw
-# image's size on disk for the per-case imaging rules, the input tables (patients x
-# features) for the modelling rules. Both are multiplied by the attempt number, so with
-# --retries (profiles/slurm) a job SLURM killed for memory or time comes back with 2x, 3x.
-# The callables live in npc_radiomics.cluster (unit-tested).
-from npc_radiomics.cluster import cap_group_components, fixed_resource, table_resource
-from npc_radiomics.cluster import case_resource as _case_resource
-
-# group-components means at most n cases per SLURM group job (see npc_radiomics.cluster).
-cap_group_components()
+# images' size on disk for the batched imaging rules (memory: the largest case of the
+# batch, whose cases run one after another; runtime: the sum over its cases), the input
+# tables (patients x features) for the modelling rules. Both are multiplied by the attempt
+# number, so with --retries (profiles/slurm) a job SLURM killed for memory or time comes
+# back with 2x, 3x. The callables live in npc_radiomics.cluster (unit-tested).
+from npc_radiomics.cluster import batch_resource as _batch_resource
+from npc_radiomics.cluster import fixed_resource, table_resource
 
 
-def _raw_image(wildcards):
-    """The case's raw image: from the predict sheet in predict mode (every per-case job is
-    then a predict job), else from the sample sheet."""
+def _batch_images(wildcards):
+    """The raw images of a batch's cases: from the predict sheet in predict mode (every
+    batch job is then a predict job), else from the sample sheet."""
     if PREDICT:
-        return _predict_case(wildcards)["image"]
-    return get_image(wildcards)
+        return [case["image"] for case in predict_batch_cases(wildcards)]
+    return [case["image"] for case in batch_cases(wildcards)]
+
+
+def batch_resource(base, per_case, per_image_mb, combine):
+    return _batch_resource(base, per_case, per_image_mb, combine, _batch_images)
 
 
 def case_resource(base, per_image_mb):
-    return _case_resource(base, per_image_mb, _raw_image)
+    """One case's resource (the dicom_mask jobs), base + per_image_mb x its image's MB."""
+    return _batch_resource(base, 0, per_image_mb, "max", lambda wc: [get_image(wc)])

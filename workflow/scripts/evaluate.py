@@ -1,4 +1,4 @@
-"""Rule evaluate: Table 3 (metrics.tsv), thresholds, curve data and figures, the chosen model."""
+"""Rule evaluate: Table 3 (metrics.tsv), thresholds, curve data and figures."""
 
 from npc_radiomics.evaluation import evaluation_rule
 from npc_radiomics.runtime import rule_setup
@@ -10,6 +10,7 @@ message = evaluation_rule(
     snakemake.output,
     threshold_paths=list(snakemake.input.thresholds),
     fold_param_paths=list(snakemake.input.fold_params),
+    chosen_path=snakemake.input.chosen,
     **dict(snakemake.params.items()),
 )
 log.info(message)

@@ -5,7 +5,9 @@ from npc_radiomics.io import write_tsv
 from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)
-final, nested = gather_predictions(snakemake.input.final, snakemake.input.nested)
+final, nested = gather_predictions(
+    snakemake.input.final, snakemake.input.nested, list(snakemake.input.external)
+)
 write_tsv(final, snakemake.output.predictions)
 write_tsv(nested, snakemake.output.nested)
 log.info("%d final predictions, %d nested-CV predictions", len(final), len(nested))

@@ -1,4 +1,5 @@
-"""Rule split: stratified seeded split of the training pool -> results/split/split.tsv."""
+"""Rules split and external_cohort: the training pool's stratified seeded split
+(results/split/pool.tsv) or one external centre's cohort table."""
 
 from npc_radiomics.io import write_tsv
 from npc_radiomics.runtime import rule_setup
@@ -7,5 +8,5 @@ from npc_radiomics.split import split_rule
 log = rule_setup(snakemake)
 inputs = {key: snakemake.input[key] for key in snakemake.input.keys()}
 split = split_rule(**inputs, **dict(snakemake.params.items()))
-log.info("split: %s", split.groupby("cohort")["label"].agg(["size", "sum"]).to_dict())
+log.info("cohorts: %s", split.groupby("cohort")["label"].agg(["size", "sum"]).to_dict())
 write_tsv(split, snakemake.output[0])

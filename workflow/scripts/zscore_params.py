@@ -5,12 +5,11 @@ from npc_radiomics.runtime import rule_setup
 log = rule_setup(snakemake)
 
 from npc_radiomics.io import read_table, write_tsv  # noqa: E402
-from npc_radiomics.preprocess import zscore_rule  # noqa: E402
+from npc_radiomics.preprocess import zscore_batch_rule  # noqa: E402
 
 p = snakemake.params
-table = zscore_rule(
-    snakemake.input.moments,
-    [tuple(case) for case in p.cases],
+table = zscore_batch_rule(
+    list(snakemake.input.moments),
     read_table(snakemake.input.split, dtype=str),
     p.reference,
     p.sequences,

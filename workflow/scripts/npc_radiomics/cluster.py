@@ -31,19 +31,32 @@ def grown(value: float, attempt: int) -> int:
     return int(math.ceil(value * max(int(attempt), 1)))
 
 
-def case_resource(base: float, per_image_mb: float, image_of: Callable) -> Callable:
-    """Resource callable: (base + per_image_mb x image MB) x attempt.
+def batch_resource(
+    base: float, per_case: float, per_image_mb: float, combine: str, images_of: Callable
+) -> Callable:
+    """Resource callable of a batch job (its cases run one after another):
 
-    ``image_of(wildcards)`` gives the case's raw image path; its size is read once per
-    case (a stat, no image read) and cached once the file exists.
+    - ``combine="max"`` (memory): (base + per_image_mb x the largest image's MB) x attempt;
+    - ``combine="sum"`` (runtime): (base + the sum over cases of (per_case + per_image_mb
+      x image MB)) x attempt.
+
+    ``images_of(wildcards)`` gives the raw image of each case of the batch; sizes are read
+    once per batch (a stat per image, no image read) and cached once every file exists.
     """
+    if combine not in ("max", "sum"):
+        raise ValueError(f"combine must be max or sum, got {combine!r}")
     sizes: dict = {}
 
     def resource(wildcards, attempt):
         key = tuple(wildcards)
-        if not sizes.get(key):
-            sizes[key] = path_mb(image_of(wildcards))
-        return grown(base + per_image_mb * sizes[key], attempt)
+        if key not in sizes or not all(sizes[key]):
+            sizes[key] = [path_mb(path) for path in images_of(wildcards)]
+        mb = sizes[key]
+        if combine == "max":
+            value = base + per_image_mb * max(mb, default=0.0)
+        else:
+            value = base + sum(per_case + per_image_mb * m for m in mb)
+        return grown(value, attempt)
 
     return resource
 
@@ -66,59 +79,6 @@ def fixed_resource(base: float) -> Callable:
     return resource
 
 
-def _case_count(group) -> int:
-    """Cases (distinct wildcard values) in a group job."""
-    return len({tuple(sorted(job.wildcards_dict.items())) for job in group.jobs})
-
-
-def _group_order(group) -> str:
-    return min(str(sorted(job.wildcards_dict.items())) for job in group.jobs)
-
-
-def cap_group_components() -> None:
-    """Keep ``--group-components NAME=n`` at n cases per group job (Snakemake 9.27).
-
-    Snakemake merges n connected components into one group job every time it updates the
-    DAG (after each checkpoint or job that changes it), and its group-job cache hands back
-    the already merged groups, so n components become n x n, then all of them: the tiny
-    demo's 96 QC cases ended up in one serial SLURM job. Here the merge packs groups in a
-    stable order and never lets a group grow past n cases.
-    """
-    from collections import defaultdict
-
-    from snakemake.dag import DAG
-
-    if getattr(DAG, "_npc_capped_groups", False):
-        return
-
-    def _update_group_components(self):
-        by_id = defaultdict(set)
-        for group in self._group.values():
-            by_id[group.groupid].add(group)
-        for groupid, groups in by_id.items():
-            lookup = self.workflow.parent_groupids.get(groupid, groupid)
-            n = self.workflow.group_settings.group_components.get(lookup, 1)
-            if n <= 1:
-                continue
-            primary, filled = None, 0
-            for group in sorted(groups, key=_group_order):
-                size = _case_count(group)
-                if primary is not None and filled + size <= n:
-                    primary.merge(group)
-                    filled += size
-                    # a merged group is sorted and sized anew by finalize()
-                    primary._toposorted = primary._resources = None
-                    for job in primary:
-                        self._group[job] = primary
-                else:
-                    primary, filled = group, size
-        for group in self._group.values():
-            group.finalize()
-
-    DAG._update_group_components = _update_group_components
-    DAG._npc_capped_groups = True
-
-
 def workflow_rule_names(rules_dir) -> set[str]:
     """Every rule name in the workflow's rule files, whatever the run's mode (some rules
     exist only in predict mode, only with a clinical table, only with LOCO ...)."""
@@ -134,9 +94,8 @@ def check_local_rules(names, rules, known: set[str] | None = None) -> list[str]:
     """The rules of config ``cluster.local_rules`` that this run defines, sorted.
 
     Each name must be a rule of the workflow (``known``: every rule name of its files, any
-    mode; default: the run's rules) and must not be a grouped per-case rule (Snakemake
-    never runs a group job's rule locally); raises InputError naming the first bad one. A
-    known rule that this run's mode does not define is left out.
+    mode; default: the run's rules); raises InputError naming the first bad one. A known
+    rule that this run's mode does not define is left out.
     """
     from .errors import InputError
 
@@ -147,14 +106,5 @@ def check_local_rules(names, rules, known: set[str] | None = None) -> list[str]:
             raise InputError(
                 f"config cluster.local_rules: {name!r} is not a rule of this workflow "
                 f"(known: {', '.join(sorted(known))})"
-            )
-        if name not in by_name:
-            continue
-        # the declared group (Rule.group reads None in a local run, set or not)
-        group = getattr(by_name[name], "_group", None) or by_name[name].group
-        if group is not None:
-            raise InputError(
-                f"config cluster.local_rules: {name!r} runs in SLURM group jobs "
-                f"(group {group!r}), it cannot also run locally"
             )
     return sorted(name for name in names if name in by_name)

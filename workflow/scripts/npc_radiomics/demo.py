@@ -483,6 +483,22 @@ def _write_tsv(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, sep="\t", index=False, lineterminator="\n")
 
 
+def demo_clinical(settings: dict, preset: str, seed: int) -> pd.DataFrame:
+    """The demo's clinical table (no image is simulated: each row has its own stream)."""
+    cfg = resolve_preset(settings, preset)
+    labels = response_labels(settings, preset, seed)
+    rows = [
+        simulate_clinical(cfg, seed, pid, labels[pid])
+        for pid in demo_patients(settings, preset)["patient_id"]
+    ]
+    return pd.DataFrame(rows, columns=list(CLINICAL_COLUMNS))
+
+
+def clinical_text(table: pd.DataFrame) -> str:
+    """The text of clinical.tsv as the demo writes it."""
+    return table.to_csv(sep="\t", index=False, lineterminator="\n")
+
+
 def generate_cohort(settings: dict, preset: str, seed: int, outdir: str) -> None:
     """Write every image and mask of :func:`demo_sample_sheet`, plus ``samples.tsv`` and
     ``clinical.tsv`` (patient_id, response (1 = CR), the paper's 14 clinical variables)."""
@@ -490,7 +506,6 @@ def generate_cohort(settings: dict, preset: str, seed: int, outdir: str) -> None
     sheet = demo_sample_sheet(settings, preset, outdir)
     labels = response_labels(settings, preset, seed)
     patients = demo_patients(settings, preset)
-    clinical = []
     for i, (pid, center) in enumerate(patients.itertuples(index=False), start=1):
         t0 = time.perf_counter()
         rows = sheet[sheet["patient_id"] == pid]
@@ -501,7 +516,6 @@ def generate_cohort(settings: dict, preset: str, seed: int, outdir: str) -> None
             _write(scan.mask, scan, row.mask)
             if row.mask_reader2:
                 _write(scan.mask_reader2, scan, row.mask_reader2)
-        clinical.append(simulate_clinical(cfg, seed, pid, labels[pid]))
         log.info(
             "demo: patient %d/%d %s (%s, %s) tumour %.1f cm3%s, %.2f s",
             i,
@@ -514,6 +528,5 @@ def generate_cohort(settings: dict, preset: str, seed: int, outdir: str) -> None
             time.perf_counter() - t0,
         )
     _write_tsv(sheet, Path(outdir) / "samples.tsv")
-    _write_tsv(
-        pd.DataFrame(clinical, columns=list(CLINICAL_COLUMNS)), Path(outdir) / "clinical.tsv"
-    )
+    path = Path(outdir) / "clinical.tsv"
+    path.write_text(clinical_text(demo_clinical(settings, preset, seed)))

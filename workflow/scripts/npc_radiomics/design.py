@@ -101,8 +101,10 @@ def load_design(
     """Read the feature table and the split; return the checked Design.
 
     features_path: CSV/TSV/Parquet with ``id_column`` and feature columns (and possibly
-    the outcome, centre, cohort columns, which are never features);
-    split_path: results/split/split.tsv (patient_id, center, cohort, label);
+    the outcome, centre, cohort columns, which are never features), or several such
+    tables (the training pool's, then external centres'), read as one;
+    split_path: results/split/pool.tsv (patient_id, center, cohort, label), or several
+    such tables (the pool's, then external cohorts');
     robust_path: optional list of features to keep (ICC filter);
     combat_covariates: None = no harmonisation; a list (possibly empty) = ComBat on: the
     design carries each patient's centre (the split's ``center``) and these covariates
@@ -110,15 +112,22 @@ def load_design(
     Raises InputError on a missing ID or outcome column, duplicate IDs, split patients
     without features, labels that are not 0/1, or no usable (non-constant) feature.
     """
-    table = read_table(features_path, text_columns=[id_column])
-    name = Path(features_path).name
+    features_paths = _paths(features_path)
+    tables = [read_table(path, text_columns=[id_column]) for path in features_paths]
+    # Several tables (the training pool's, then external centres'): one, by row.
+    table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+    name = Path(features_paths[0]).name
     if id_column not in table.columns:
         raise InputError(f"feature table {name}: no ID column {id_column!r}")
     table[id_column] = table[id_column].astype(str)
     dup = table[id_column][table[id_column].duplicated()]
     if len(dup):
         raise InputError(f"feature table {name}: duplicate patient id(s) {sorted(set(dup))[:5]}")
-    split = read_table(split_path, dtype={"patient_id": str})
+    split_paths = _paths(split_path)
+    split_path = split_paths[0]
+    split = pd.concat(
+        [read_table(path, dtype={"patient_id": str}) for path in split_paths], ignore_index=True
+    )
     missing = [c for c in ("patient_id", "cohort") if c not in split.columns]
     if missing:
         raise InputError(f"split table {Path(split_path).name}: missing column(s) {missing}")
@@ -194,6 +203,13 @@ def load_design(
         centre = split.set_index("patient_id")["center"].reindex(patients).astype(str)
         centre.index.name = "patient_id"
     return Design(X=X, y=y, cohort=cohort, aux=aux, centre=centre)
+
+
+def _paths(paths) -> list:
+    """One path or several (a list, a Snakemake Namedlist) as a list of paths."""
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    return list(paths)
 
 
 def _harmonization_columns(split, table, patients, covariates, clinical_path, categorical):

@@ -18,7 +18,13 @@ import pandas as pd
 
 from .errors import InputError
 from .io import read_table
-from .layout import NESTED_PREDICTION_COLUMNS, PREDICTION_COLUMNS, cohort_order, cohort_rank
+from .layout import (
+    NESTED_PREDICTION_COLUMNS,
+    POOLED_EXTERNAL,
+    PREDICTION_COLUMNS,
+    cohort_order,
+    cohort_rank,
+)
 from .metrics import (
     CALIBRATION_COLUMNS,
     CI_COLUMNS,
@@ -36,10 +42,12 @@ NESTED_CV = "nested_cv"
 NESTED_COLUMNS = ["auc_sd", "n_folds"]
 
 
-def _concat_tables(paths, columns: list[str], sort_by: list[str], key=None) -> pd.DataFrame:
-    """Concatenate per-model tables sorted by ``sort_by`` (pandas ``key``); a failed
-    model's empty table is skipped."""
-    frames = [read_table(path, dtype={"patient_id": str}) for path in paths]
+def _concat_tables(
+    paths, columns: list[str], sort_by: list[str], key=None, extra=()
+) -> pd.DataFrame:
+    """Concatenate per-model tables (and ``extra`` frames) sorted by ``sort_by`` (pandas
+    ``key``); a failed model's empty table is skipped."""
+    frames = [read_table(path, dtype={"patient_id": str}) for path in paths] + list(extra)
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -47,20 +55,68 @@ def _concat_tables(paths, columns: list[str], sort_by: list[str], key=None) -> p
     return table.sort_values(sort_by, key=key, kind="mergesort").reset_index(drop=True)
 
 
-def gather_predictions(final_paths, nested_paths) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rule ``gather_predictions``: every model's final predictions (sorted by model,
-    cohort in :func:`~npc_radiomics.layout.cohort_order`, patient) and every outer fold's
+def gather_predictions(
+    final_paths, nested_paths, external_paths=()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rule ``gather_predictions``: every model's final predictions on the training pool
+    (``final_paths``, train and test) and on each external centre (``external_paths``, one
+    table per centre, every model), plus the pooled ``external`` cohort (every external
+    patient again) when there are two or more external centres; sorted by model, cohort
+    in :func:`~npc_radiomics.layout.cohort_order`, patient. And every outer fold's
     nested-CV predictions (sorted by model, outer fold, patient)."""
+    paths = [*final_paths, *external_paths]
+    frames = [read_table(path, dtype={"patient_id": str}) for path in external_paths]
+    centres = {c for f in frames for c in f["cohort"].unique()}
+    pooled = []
+    if len(centres) >= 2:
+        pooled = [f.assign(cohort=POOLED_EXTERNAL) for f in frames if not f.empty]
     final = _concat_tables(
-        final_paths,
+        paths,
         PREDICTION_COLUMNS,
         ["model", "cohort", "patient_id"],
         key=lambda s: pd.Series(cohort_rank(s), index=s.index) if s.name == "cohort" else s,
+        extra=pooled,
     )
     nested = _concat_tables(
         nested_paths, NESTED_PREDICTION_COLUMNS, ["model", "outer_fold", "patient_id"]
     )
     return final[PREDICTION_COLUMNS], nested
+
+
+def external_predictions(design, pipeline_paths, models, centre: str) -> pd.DataFrame:
+    """Rule ``predict_external``: every final pipeline's predictions for one external
+    centre (patient_id, cohort = the centre, model, probability, label), models in the
+    given order. ``design`` holds the training pool and the centre (so the centre's rows
+    get exactly the columns the pipelines were fitted on); nothing is fitted here. A model
+    whose tuning failed (no pipeline) has no rows."""
+    from .tuning import load_pipeline
+
+    X, y = design.subset(centre)
+    rows = []
+    for model, path in zip(models, pipeline_paths, strict=True):
+        pipe = load_pipeline(path)
+        if pipe is None:
+            continue
+        probability = pipe.predict_proba(X)[:, 1]
+        if probability.dtype != np.float64:
+            # A float32 model (XGBoost): the digits its own table holds (shortest float32
+            # repr), as the training pool's predictions of fit_final read back, not the
+            # float32 widened to float64 when the models' rows are joined.
+            probability = probability.astype(str).astype(np.float64)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": X.index,
+                    "cohort": centre,
+                    "model": model,
+                    "probability": probability,
+                    "label": y.to_numpy(),
+                }
+            )
+        )
+    if not rows:
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[PREDICTION_COLUMNS]
 
 
 def nested_cv_predictions(nested: pd.DataFrame) -> pd.DataFrame:
@@ -269,6 +325,7 @@ def evaluation_tables(
     threshold_method: str = "youden_final_cv",
     outer_folds: int | None = None,
     fold_infos: list[dict] | None = None,
+    chosen: dict | None = None,
 ) -> EvaluationTables:
     """Table 3 and the curve data (pipeline step 15).
 
@@ -302,16 +359,8 @@ def evaluation_tables(
         ["model", "cohort"], key=lambda s: s.map(order) if s.name == "cohort" else s
     ).reset_index(drop=True)
     metrics["n_folds"] = metrics["n_folds"].astype("Int64")
-    chosen = choose_model(summary, models, outer_folds)
-    chosen["missing_models"] = sorted(set(models) - set(predictions["model"]))
-    if fold_infos is not None:
-        chosen["nested_choice"] = nested_model_choice(fold_infos, nested)
-    if chosen["model"] is not None:
-        chosen["optimism_note"] = (
-            f"the chosen model's nested-CV AUC is the best of {len(chosen['ranking'])} "
-            "models' estimates: optimistic as an estimate of the procedure; "
-            "nested_choice (model chosen inside each outer fold) is the honest one"
-        )
+    if chosen is None:
+        chosen = chosen_model(nested, models, outer_folds, fold_infos, predictions["model"])
     smooth = chosen_calibration(predictions, chosen["model"], min(n_bootstrap, 500), seed)
     return EvaluationTables(
         calibration_smooth=smooth,
@@ -321,6 +370,48 @@ def evaluation_tables(
         pr=curve_table(predictions, "pr"),
         calibration=curve_table(predictions, "calibration", calibration_bins),
         chosen=chosen,
+    )
+
+
+def chosen_model(
+    nested: pd.DataFrame,
+    models: list[str],
+    outer_folds: int | None,
+    fold_infos: list[dict] | None,
+    predicted_models,
+) -> dict:
+    """Rule ``choose_model``: the chosen model (:func:`choose_model` on the nested-CV
+    predictions), the configured models without final predictions (``predicted_models``:
+    the models of the final predictions) and the nested choice. Training data only, so
+    the choice, and what depends on it, stays put when an external centre is added."""
+    summary = nested_cv_summary(nested_cv_predictions(nested))
+    chosen = choose_model(summary, models, outer_folds)
+    chosen["missing_models"] = sorted(set(models) - set(predicted_models))
+    if fold_infos is not None:
+        chosen["nested_choice"] = nested_model_choice(fold_infos, nested)
+    if chosen["model"] is not None:
+        chosen["optimism_note"] = (
+            f"the chosen model's nested-CV AUC is the best of {len(chosen['ranking'])} "
+            "models' estimates: optimistic as an estimate of the procedure; "
+            "nested_choice (model chosen inside each outer fold) is the honest one"
+        )
+    return chosen
+
+
+def chosen_model_rule(nested_paths, final_paths, fold_param_paths, *, models, outer_folds) -> dict:
+    """:func:`chosen_model` from the rule's files: every outer fold's nested-CV predictions
+    (the fold files, not the gathered nested_cv.tsv, which gather_predictions rewrites
+    with every new external centre), each model's final predictions on the training pool
+    and each outer fold's parameters."""
+    final = [read_table(path, dtype={"patient_id": str}) for path in final_paths]
+    predicted = sorted({m for f in final for m in f["model"].unique()})
+    _, nested = gather_predictions([], nested_paths)
+    return chosen_model(
+        nested,
+        list(models),
+        outer_folds,
+        [json.loads(Path(p).read_text()) for p in fold_param_paths],
+        predicted,
     )
 
 
@@ -408,6 +499,7 @@ def evaluation_rule(
     threshold_method: str = "youden_final_cv",
     outer_folds: int | None = None,
     fold_param_paths=None,
+    chosen_path=None,
     models: list[str],
     ci_method: str,
     n_bootstrap: int,
@@ -443,13 +535,15 @@ def evaluation_rule(
         fold_infos=None
         if fold_param_paths is None
         else [json.loads(Path(p).read_text()) for p in fold_param_paths],
+        chosen=None if chosen_path is None else json.loads(Path(chosen_path).read_text()),
     )
     write_tsv(tables.metrics, out.metrics)
     write_tsv(tables.thresholds, out.thresholds)
     write_tsv(tables.roc, out.roc)
     write_tsv(tables.pr, out.pr)
     write_tsv(tables.calibration, out.calibration)
-    write_json(tables.chosen, out.chosen)
+    if chosen_path is None:
+        write_json(tables.chosen, out.chosen)
     final = tables.metrics[tables.metrics["cohort"] != NESTED_CV]
     figure_or_placeholder(plot_roc_curves, out.roc_figure, tables.roc, metrics=final)
     figure_or_placeholder(plot_pr_curves, out.pr_figure, tables.pr, metrics=final)

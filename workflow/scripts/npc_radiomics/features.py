@@ -252,6 +252,24 @@ def merge_provenance(paths: Iterable[str | Path]) -> pd.DataFrame:
     )
 
 
+def normalisation_args(
+    sequence: str, normalization: Mapping[str, Any] | None, zscores: pd.DataFrame | None
+) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """(zscore, window) of :func:`extract_case` for a sequence's ``normalization``
+    (:func:`npc_radiomics.preprocess.sequence_preprocessing`): ``zscore`` (default) with the
+    sequence's row of ``zscores`` (the ``zscore_params`` table indexed by sequence),
+    ``none`` or ``window``."""
+    method = (normalization or {}).get("method", "zscore")
+    if method == "zscore":
+        stats = zscores.loc[sequence]
+        return (float(stats["mean"]), float(stats["sd"])), None
+    if method == "window":
+        return None, tuple(float(v) for v in normalization["window"])
+    if method != "none":
+        raise ValueError(f"sequence {sequence}: unknown normalization method {method!r}")
+    return None, None
+
+
 def extract_rule(
     image_path,
     mask_path,
@@ -264,7 +282,7 @@ def extract_rule(
     crop_margin_mm: float,
     normalization: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rules ``extract_features(_reader2)``: one case's feature row and provenance.
+    """One case's feature row and provenance (what rule ``extract_batch`` computes per case).
 
     The preprocessed image is cropped to the ROI + margin, normalised as the sequence's
     ``normalization`` says (:func:`npc_radiomics.preprocess.sequence_preprocessing`):
@@ -274,15 +292,8 @@ def extract_rule(
     """
     from .io import read_image
 
-    method = (normalization or {}).get("method", "zscore")
-    zscore = window = None
-    if method == "zscore":
-        stats = pd.read_csv(zscore_path, sep="\t").set_index("sequence").loc[sequence]
-        zscore = (float(stats["mean"]), float(stats["sd"]))
-    elif method == "window":
-        window = tuple(float(v) for v in normalization["window"])
-    elif method != "none":
-        raise ValueError(f"sequence {sequence}: unknown normalization method {method!r}")
+    zscores = pd.read_csv(zscore_path, sep="\t").set_index("sequence") if zscore_path else None
+    zscore, window = normalisation_args(sequence, normalization, zscores)
     case = extract_case(
         read_image(image_path),
         read_image(mask_path),
@@ -293,3 +304,114 @@ def extract_rule(
     )
     log.info("%s %s (%s): %d features", patient, sequence, reader, len(case.features))
     return case_tables(patient, sequence, case, reader)
+
+
+# ------------------------------------------------------------------ batches
+#: The long feature table of a batch: one row per patient x sequence x reader x feature.
+BATCH_FEATURE_COLUMNS = ["patient_id", "sequence", "reader", "feature", "value"]
+PROVENANCE_COLUMNS = ["patient_id", "sequence", "reader", "key", "value"]
+
+
+def extract_batch_rule(
+    cases: list[dict],
+    folder: str,
+    zscore_path: str | None,
+    *,
+    params_files: Mapping[str, str],
+    normalization: Mapping[str, Mapping[str, Any]],
+    crop_margin_mm: float | None,
+    features_path: str,
+    provenance_path: str,
+) -> pd.DataFrame:
+    """Rule ``extract_batch``: pyradiomics features of every preprocessed case of a batch.
+
+    ``cases``: dicts with patient_id, sequence and mask_reader2 (a reader-2 mask exists:
+    its features are extracted too); a case whose patient QC excluded has no files in
+    ``folder`` (rule ``preprocess_batch``) and no features. Each sequence is normalised as
+    its ``normalization`` says (z-score with the ``zscore_path`` table's statistics,
+    ``none`` or ``window``, see :func:`extract_rule`) and extracted with its own params
+    file (``params_files``). Writes the long table :data:`BATCH_FEATURE_COLUMNS` (Parquet:
+    the floats exactly) and the provenance :data:`PROVENANCE_COLUMNS`, both in case order
+    (reader 1, then reader 2).
+    """
+    from .batches import preprocessed_paths, run_cases
+    from .io import read_image, write_tsv
+
+    todo = [
+        case
+        for case in cases
+        if Path(preprocessed_paths(folder, case["patient_id"], case["sequence"])["image"]).exists()
+    ]
+    zscores = None
+    if zscore_path:
+        zscores = pd.read_csv(zscore_path, sep="\t").set_index("sequence")
+    params = {sequence: load_params(path) for sequence, path in params_files.items()}
+    feature_rows: list[tuple] = []
+    provenance_rows: list[pd.DataFrame] = []
+
+    def work(case):
+        patient, sequence = case["patient_id"], case["sequence"]
+        zscore, window = normalisation_args(sequence, normalization[sequence], zscores)
+        paths = preprocessed_paths(folder, patient, sequence)
+        image = read_image(paths["image"])
+        readers = [("reader1", paths["mask"])]
+        if case.get("mask_reader2"):
+            readers.append(("reader2", paths["mask_reader2"]))
+        for reader, mask_path in readers:
+            result = extract_case(
+                image,
+                read_image(mask_path),
+                params[sequence],
+                crop_margin_mm=crop_margin_mm,
+                zscore=zscore,
+                window=window,
+            )
+            feature_rows.extend(
+                (patient, sequence, reader, name, value) for name, value in result.features.items()
+            )
+            provenance_rows.append(case_tables(patient, sequence, result, reader)[1])
+            log.info("%s %s (%s): %d features", patient, sequence, reader, len(result.features))
+
+    run_cases(todo, work, "feature extraction")
+    table = pd.DataFrame(feature_rows, columns=BATCH_FEATURE_COLUMNS)
+    table["value"] = table["value"].astype(float)
+    table.to_parquet(features_path, index=False)
+    provenance = (
+        pd.concat(provenance_rows, ignore_index=True)
+        if provenance_rows
+        else pd.DataFrame(columns=PROVENANCE_COLUMNS)
+    )
+    write_tsv(provenance, provenance_path)
+    return table
+
+
+def batch_case_rows(paths: Iterable[str | Path], reader: str) -> Iterable[dict]:
+    """The per-case rows (patient_id, sequence, feature values in extraction order) of one
+    reader in the batches' long tables, cases in sorted patient order (stable: sequences
+    and features keep their order), as :func:`merge_cases` takes them."""
+    frames = [pd.read_parquet(path) for path in paths]
+    frames = [f[f["reader"] == reader] for f in frames if not f.empty]
+    if not frames:
+        return
+    table = pd.concat(frames, ignore_index=True).sort_values("patient_id", kind="mergesort")
+    patients, sequences = table["patient_id"].to_numpy(), table["sequence"].to_numpy()
+    names, values = table["feature"].to_numpy(), table["value"].to_numpy()
+    start = 0
+    for end in range(1, len(table) + 1):
+        if (
+            end == len(table)
+            or patients[end] != patients[start]
+            or sequences[end] != sequences[start]
+        ):
+            row = {"patient_id": patients[start], "sequence": sequences[start]}
+            row.update(zip(names[start:end].tolist(), values[start:end].tolist(), strict=True))
+            yield row
+            start = end
+
+
+def merge_batch_features(
+    paths: Iterable[str | Path], reader: str = "reader1", patients: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """The wide table (:func:`merge_cases`) of one reader from the batches' long tables."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return merge_cases(batch_case_rows(paths, reader), patients=patients)

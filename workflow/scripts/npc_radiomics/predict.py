@@ -255,11 +255,12 @@ def predict_rule(inputs, params, out) -> str:
     """Rule ``predict``: merge the new patients' features, check the extractor version,
     predict with the bundle, and (with outcomes) evaluate; write ``out``.
 
-    ``inputs``: features (per-case TSVs), provenance, qc, bundle (the manifest path);
+    ``inputs``: features (the batches' long tables), provenance, qc, bundle (the manifest
+    path);
     ``params``: outcomes (dict or None), allow_extractor_mismatch, ci_method,
     n_bootstrap, calibration_bins, dca_thresholds, seed. Returns the line to log.
     """
-    from .features import merge_case_files
+    from .features import merge_batch_features
     from .io import write_tsv
 
     bundle = load_bundle(
@@ -275,7 +276,7 @@ def predict_rule(inputs, params, out) -> str:
         )
     qc = pd.read_csv(inputs.qc, sep="\t", dtype=str, keep_default_na=False)
     patients = sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
-    features = merge_case_files(inputs.features, patients=patients)
+    features = merge_batch_features(inputs.features, "reader1", patients=patients)
     centres = (
         dict(zip(qc["patient_id"], qc["center"], strict=True)) if "center" in qc.columns else None
     )

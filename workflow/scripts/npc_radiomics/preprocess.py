@@ -847,3 +847,121 @@ def zscore_rule(
     return zscore_table(
         {sequence: reference_moments(sequence) for sequence in sequences}, reference
     )
+
+
+# ------------------------------------------------------------------ batches
+MOMENT_COLUMNS = ["patient_id", "sequence", "n", "mean", "m2"]
+
+
+def preprocess_batch_rule(
+    cases: list[dict],
+    qc_path: str,
+    folder: str,
+    moments_path: str,
+    *,
+    settings: Mapping[str, Mapping[str, Any]],
+    spacing_mm: Sequence[float],
+    mask_label: int,
+    components: str,
+) -> pd.DataFrame:
+    """Rule ``preprocess_batch``: every case of a batch whose patient QC included.
+
+    For each case (``cases``: dicts with patient_id, sequence, image, mask, mask_reader2
+    ('' for none)): N4 + resampling (:func:`preprocess_case`, with the sequence's
+    ``settings``: n4, interpolator, crop_margin_mm), the image and mask written under
+    ``folder`` (:func:`npc_radiomics.batches.preprocessed_paths`), the reader-2 mask onto
+    the written image's grid (:func:`reader2_mask`) and the tumour moments, one row per
+    case in ``moments_path`` (columns :data:`MOMENT_COLUMNS`; floats round-trip exactly).
+    Exactly what one job per case computed.
+    """
+    import pandas as pd
+
+    from .batches import included, preprocessed_paths, run_cases
+    from .io import read_image, read_table, write_image, write_tsv
+
+    todo = included(cases, read_table(qc_path, dtype=str))
+    Path(folder).mkdir(parents=True, exist_ok=True)
+
+    def work(case):
+        seq = settings[case["sequence"]]
+        crop = seq.get("crop_margin_mm")
+        reader2 = case.get("mask_reader2") or ""
+        out = preprocessed_paths(folder, case["patient_id"], case["sequence"])
+        Path(out["image"]).parent.mkdir(parents=True, exist_ok=True)
+        image, mask = preprocess_case(
+            read_image(case["image"]),
+            read_image(case["mask"]),
+            n4=seq["n4"],
+            spacing_mm=spacing_mm,
+            mask_label=mask_label,
+            components=components,
+            interpolator=seq["interpolator"],
+            crop_margin_mm=crop,
+            # The reader-2 mask widens the box, so both readers' masks fit on one grid.
+            extra_masks=[read_image(reader2)] if crop is not None and reader2 else [],
+        )
+        write_image(image, out["image"])
+        write_image(mask, out["mask"])
+        moments = tumour_moments(image, mask)
+        if reader2:
+            # Onto the preprocessed image as read back from disk (its float32 header).
+            second = reader2_mask(
+                read_image(reader2),
+                read_image(out["image"]),
+                spacing_mm=spacing_mm,
+                label=mask_label,
+                components=components,
+            )
+            write_image(second, out["mask_reader2"])
+        log.info(
+            "%s %s: N4 %s, crop margin %s mm, size %s%s",
+            case["patient_id"],
+            case["sequence"],
+            seq["n4"].get("enabled", True) if seq["n4"] else False,
+            crop,
+            image.GetSize(),
+            ", reader-2 mask" if reader2 else "",
+        )
+        return {"patient_id": case["patient_id"], "sequence": case["sequence"], **asdict(moments)}
+
+    rows = run_cases(todo, work, "preprocessing")
+    table = pd.DataFrame(rows, columns=MOMENT_COLUMNS)
+    write_tsv(table, moments_path)
+    return table
+
+
+def zscore_batch_rule(
+    moments_paths: Sequence[str | Path],
+    split: pd.DataFrame,
+    reference: str,
+    sequences: Sequence[str],
+) -> pd.DataFrame:
+    """Rule ``zscore_params``: the z-score table from the batches' moment tables.
+
+    Only the reference patients' cases (:func:`reference_patient_ids`) are pooled, in
+    sorted patient order (the pooled floats depend on the order, not on the batches)."""
+    import pandas as pd
+
+    from .io import read_table
+
+    frames = [
+        # round_trip: the moments' floats exactly as written (pandas' default parser may
+        # differ in the last bit).
+        read_table(path, dtype={"patient_id": str, "sequence": str}, float_precision="round_trip")
+        for path in moments_paths
+    ]
+    frames = [f for f in frames if not f.empty]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MOMENT_COLUMNS)
+    table = table.sort_values("patient_id", kind="mergesort")
+    patients = set(reference_patient_ids(split, reference))
+    table = table[table["patient_id"].isin(patients)]
+    log.info("%d reference patients (reference: %s)", len(patients), reference)
+
+    def reference_moments(sequence):
+        rows = table[table["sequence"] == sequence]
+        for n, mean, m2 in zip(rows["n"], rows["mean"], rows["m2"], strict=True):
+            yield TumourMoments(int(n), float(mean), float(m2))
+
+    return zscore_table(
+        {sequence: reference_moments(sequence) for sequence in sequences}, reference
+    )

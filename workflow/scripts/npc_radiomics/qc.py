@@ -422,3 +422,45 @@ def qc_rule(
     import pandas as pd
 
     return pd.DataFrame([row], columns=QC_COLUMNS)
+
+
+def qc_batch_rule(
+    cases: list[dict],
+    qc_config: dict,
+    on_fail: str,
+    masks_config: dict | None,
+    sequences: list[str],
+    out_path: str,
+) -> pd.DataFrame:
+    """Rule ``qc_batch``: :func:`qc_rule` for each case of a batch (``cases``: dicts with
+    patient_id, center, sequence, image, mask, mask_reader2, and the DICOM masks' report
+    paths mask_report / mask_reader2_report, '' for label masks), gathered with each
+    patient's inclusion (:func:`gather_qc`) into ``out_path``. The first failing case
+    raises under ``on_fail: stop`` and nothing is written."""
+    from .batches import run_cases
+    from .io import write_tsv
+
+    def work(case):
+        return qc_rule(
+            case["patient_id"],
+            case["center"],
+            case["sequence"],
+            case["image"],
+            case["mask"],
+            case["mask_reader2"],
+            qc_config,
+            on_fail,
+            masks_config,
+            {
+                key: case[f"{key}_report"]
+                for key in ("mask", "mask_reader2")
+                if case.get(f"{key}_report")
+            },
+        )
+
+    rows = run_cases(cases, work, "QC", passthrough=(InputError,))
+    table = gather_qc(rows, sequences)
+    write_tsv(table, out_path)
+    excluded = sorted(table.loc[table["patient_status"] == "excluded", "patient_id"].unique())
+    log.info("QC: %d cases, %d patient(s) excluded: %s", len(table), len(excluded), excluded)
+    return table

@@ -73,6 +73,11 @@ def read_sheet(path: str | Path, what: str) -> pd.DataFrame:
         raise InputError(
             f"{what} {path}: not UTF-8 text ({err.reason} at byte {err.start})"
         ) from None
+    return parse_sheet(text, what, path)
+
+
+def parse_sheet(text: str, what: str, path: str | Path = "") -> pd.DataFrame:
+    """:func:`read_sheet` of a sheet's text (``path`` only names it in messages)."""
     rows: list[tuple[int, list[str]]] = []
     for number, line in enumerate(_NEWLINE.split(text), start=1):
         if line.strip():
@@ -102,6 +107,24 @@ def read_sheet(path: str | Path, what: str) -> pd.DataFrame:
         lines.append(number)
     df = pd.DataFrame(data, columns=header, index=pd.Index(lines, name="line"), dtype=object)
     return df
+
+
+def rows_digest(table: pd.DataFrame, patients) -> str:
+    """SHA-256 of the rows of ``patients`` in a sheet read by :func:`read_sheet` (every
+    column, as written, columns in name order; a patient without a row counts as such).
+    A rule that reads only these patients' rows carries it as a param, so it reruns
+    exactly when one of them changes."""
+    import hashlib
+
+    columns = sorted(table.columns)
+    text = {
+        record[0]: "\t".join(f"{k}={v}" for k, v in zip(columns, record[1:], strict=True))
+        for record in table[["patient_id", *columns]].itertuples(index=False)
+    }
+    digest = hashlib.sha256()
+    for patient in sorted(patients):
+        digest.update(text.get(patient, f"{patient}: no row").encode() + b"\n")
+    return digest.hexdigest()
 
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -130,6 +132,35 @@ def split_from_table(
     return make_split(patients, train_centers, external_centers, test_size, seed, stratify)
 
 
+def _paths(paths) -> list:
+    """One path or several (a list, a Snakemake Namedlist) as a list."""
+    if paths is None:
+        return []
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    return list(paths)
+
+
+def included_patients(
+    clinical: str, qc, samples: dict[str, str], outcome: str, continuous=(), categorical=()
+) -> pd.DataFrame:
+    """patient_id, center, label of the ``samples`` patients (patient -> centre) that QC
+    included (``qc``: the batches' QC tables of these patients), labels from these
+    patients' rows of the clinical table."""
+    from . import sheets
+    from .io import read_table
+
+    # Only these patients' rows: the rule reruns when they change (a hash of them is its
+    # param), so it must not depend on any other row.
+    table = sheets.read_sheet(clinical, "clinical table")
+    table = table[table["patient_id"].isin(set(samples))]
+    clinical_df = sheets.validate_clinical(table, outcome, list(continuous), list(categorical))
+    sheets.cross_check(pd.DataFrame({"patient_id": sorted(samples)}), clinical_df)
+    frames = [read_table(path, dtype=str) for path in _paths(qc)]
+    qc_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["patient_id"])
+    return patients_from_clinical(clinical_df, qc_df, samples, outcome)
+
+
 def split_rule(
     *,
     outcome: str,
@@ -138,23 +169,30 @@ def split_rule(
     test_size: float,
     seed: int,
     stratify: bool,
+    cohorts: list[str],
     table: str | None = None,
     table_columns: dict | None = None,
     clinical: str | None = None,
-    qc: str | None = None,
+    qc=None,
     samples: dict[str, str] | None = None,
     continuous: list[str] = (),
     categorical: list[str] = (),
+    clinical_rows: str | None = None,
 ) -> pd.DataFrame:
-    """Rule ``split``: the split from a ready feature table (``table`` with its
-    ``table_columns``), or from the clinical table, the QC table and the sample sheet's
-    patient -> centre map (``samples``)."""
-    from . import sheets
-    from .io import read_features_table, read_table
+    """Rules ``split`` (``cohorts`` train and test: the training pool's split) and
+    ``external_cohort`` (``cohorts``: one external centre): the rows of these cohorts.
 
+    From a ready feature table (``table`` with its ``table_columns``), or from the
+    clinical table, the QC tables of these patients' batches and their patient -> centre
+    map (``samples``: the pool's patients, or one centre's). The pool's split is
+    :func:`make_split` of the pool alone, which equals the pool's rows of a split of every
+    cohort (external patients never change it). ``clinical_rows`` (a hash of these
+    patients' clinical rows, so the rule reruns when they change) is not used here."""
     if table is not None:
+        from .io import read_features_table
+
         cols = table_columns or {"id": "patient_id"}
-        return split_from_table(
+        split = split_from_table(
             read_features_table(table, cols),
             cols["id"],
             outcome,
@@ -166,11 +204,25 @@ def split_rule(
             seed,
             stratify,
         )
-    clinical_df = sheets.read_clinical(clinical, outcome, continuous, categorical)
-    sheets.cross_check(pd.DataFrame({"patient_id": sorted(samples)}), clinical_df)
-    qc_df = read_table(qc)
-    patients = patients_from_clinical(clinical_df, qc_df, samples, outcome)
-    return make_split(patients, train_centers, external_centers, test_size, seed, stratify)
+        return split[split["cohort"].isin(cohorts)].reset_index(drop=True)
+    patients = included_patients(clinical, qc, samples or {}, outcome, continuous, categorical)
+    if list(cohorts) == ["train", "test"]:
+        return make_split(patients, train_centers, [], test_size, seed, stratify)
+    (centre,) = cohorts
+    df = patients.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+    df["cohort"] = centre
+    return df[["patient_id", "center", "cohort", "label"]]
+
+
+def gather_split(paths) -> pd.DataFrame:
+    """Rule ``split_table``: the pool's split and every external cohort in one table
+    (results/split/split.tsv), sorted by patient_id."""
+    from .io import read_table
+
+    frames = [read_table(path, dtype={"patient_id": str}) for path in _paths(paths)]
+    table = pd.concat(frames, ignore_index=True)
+    table = table.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+    return table[["patient_id", "center", "cohort", "label"]]
 
 
 # ---------------------------------------------------------------------------------

@@ -1,0 +1,17 @@
+"""Rule predict_external: every final pipeline's predictions for one external centre."""
+
+from npc_radiomics.design import load_rule_design
+from npc_radiomics.evaluation import external_predictions
+from npc_radiomics.io import write_tsv
+from npc_radiomics.runtime import rule_setup
+
+log = rule_setup(snakemake)
+centre = snakemake.wildcards.centre
+pred = external_predictions(
+    load_rule_design(snakemake.input, snakemake.params),
+    list(snakemake.input.pipelines),
+    list(snakemake.params.models),
+    centre,
+)
+write_tsv(pred, snakemake.output[0])
+log.info("%s: %d predictions (%d models)", centre, len(pred), pred["model"].nunique())
