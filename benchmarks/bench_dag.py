@@ -2,12 +2,13 @@
 
 Writes a sample sheet and a clinical table of N patients whose images are hard links to one
 small image + mask pair (the DAG does not read them), then times two dry runs and reads
-their peak memory (RSS of Snakemake's process tree, from /usr/bin/time or psutil):
+their peak memory (RSS of Snakemake's process tree, sampled with psutil):
 
-- before QC: nothing has run; the DAG holds the per-case QC jobs and the checkpoint;
-- after QC: the per-case QC rows and the QC table are written as if QC had passed for
-  every case, so the dry run expands the whole post-checkpoint DAG (preprocessing,
-  extraction, merge, selection, tuning, ...).
+- before QC: nothing has run;
+- after QC: the QC batches' tables and the QC table are written as if QC had passed for
+  every case. The DAG has no checkpoint (the imaging stages run in batches of
+  ``imaging.patients_per_job`` patients and read their own batch's QC table), so both
+  dry runs plan the whole workflow; the second also checks the QC files' time stamps.
 
 Target (issue 12): at most 60 s and 2 GiB for 10,000 patients.
 
@@ -33,6 +34,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SEQUENCES = ["T1", "T2", "CET1"]
+#: config imaging.patients_per_job (the default).
+PATIENTS_PER_JOB = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["imaging"][
+    "patients_per_job"
+]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
 
@@ -82,20 +87,22 @@ def write_cohort(folder: Path, n_patients: int) -> Path:
     return path
 
 
-def fake_qc(workdir: Path, samples: Path) -> None:
-    """Per-case QC rows and the QC table, as if every case had passed."""
+def fake_qc(workdir: Path, samples: Path, patients_per_job: int) -> None:
+    """The QC batches' tables and the QC table, as if every case had passed."""
+    from npc_radiomics.batches import plan_batches
     from npc_radiomics.io import write_tsv
     from npc_radiomics.qc import QC_COLUMNS
 
     sheet = pd.read_csv(samples, sep="\t", dtype=str, keep_default_na=False)
     rows = sheet.reindex(columns=QC_COLUMNS).fillna("")
     rows["status"] = "pass"
-    for r in rows.itertuples(index=False):
-        path = workdir / "results" / "qc" / "cases" / r.patient_id / f"{r.sequence}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\t".join(QC_COLUMNS) + "\n" + "\t".join(map(str, r)) + "\n")
-    time.sleep(1.1)  # the table must be newer than every per-case row
-    write_tsv(rows.assign(patient_status="included"), workdir / "results" / "qc" / "qc.tsv")
+    rows["patient_status"] = "included"
+    centre_of = dict(zip(sheet["patient_id"], sheet["center"], strict=False))
+    for (centre, batch), members in plan_batches(centre_of, patients_per_job).items():
+        part = rows[rows["patient_id"].isin(set(members.patients))]
+        write_tsv(part, workdir / "results" / "qc" / "batches" / centre / f"{batch}.tsv")
+    time.sleep(1.1)  # the table must be newer than every batch's table
+    write_tsv(rows, workdir / "results" / "qc" / "qc.tsv")
 
 
 def timed_dry_run(workdir: Path, config: Path) -> tuple[float, float, int, str]:
@@ -147,7 +154,7 @@ def main():
             work.mkdir(exist_ok=True)
             wall, gib, jobs, _ = timed_dry_run(work, config)
             print(f"{n:>9} {'before QC':>10} {jobs:>8} {wall:>8.1f} {gib:>9.2f}", flush=True)
-            fake_qc(work, folder / "cohort" / "samples.tsv")
+            fake_qc(work, folder / "cohort" / "samples.tsv", PATIENTS_PER_JOB)
             wall, gib, jobs, _ = timed_dry_run(work, config)
             print(f"{n:>9} {'after QC':>10} {jobs:>8} {wall:>8.1f} {gib:>9.2f}", flush=True)
     finally:

@@ -4,21 +4,24 @@
    on the same demo images (T1, T2, CET1 of one patient): speed ratio (target >= 20x) and
    correlation of the two log bias fields inside the head mask (target r >= 0.99); also
    each one's correlation with the bias field the demo generator planted.
-2. The extract_features rule script vs a bare ``RadiomicsFeatureExtractor.execute`` with
-   the same params on the same preprocessed image: time per case (target <= 1.10x).
-3. Peak memory (ru_maxrss) of one extraction job on a ~400 cm3 tumour at 1 mm, in a
-   subprocess (target <= 2 GiB).
-4. The imaging stage of the demo cohort (preprocess -> z-score -> features -> ICC) with
-   ``--cores 2`` vs ``--cores 1`` (target >= 1.8x).
+2. The extract_batch rule script on a one-case batch (reader 1 only) vs a bare
+   ``RadiomicsFeatureExtractor.execute`` with the same params on the same preprocessed
+   image: time per case (target <= 1.10x).
+3. Peak memory (ru_maxrss) of one extraction job (the extract_batch rule script on a
+   one-case batch) on a ~400 cm3 tumour at 1 mm, in a subprocess (target <= 2 GiB).
+4. The imaging stage of the demo cohort (preprocess -> z-score -> features -> ICC; QC and
+   split are run first, untimed) with ``--cores 2`` vs ``--cores 1`` (target >= 1.8x). Its
+   jobs are batches of config ``imaging.patients_per_job`` patients of one centre.
 5. Preprocessing before vs after issue 18, side by side on a demo case and on a 512 x 512
    x 100 MR volume: before = the whole field of view with the earlier N4 rule (factor 4 of
    the finest axis, every iteration), crop alone = ``preprocessing.crop_margin_mm: auto``
    with that N4 (features must be equal to 1e-6), after = the config's defaults (crop + N4
    fitted on voxels of at least ``n4.fit_spacing_mm``). Prints CPU-s per case of
-   preprocessing (read, N4, resampling, writing) and of extraction, bytes on disk, the
-   largest relative feature difference per feature class and the five largest columns
-   (target: >= 2x less CPU). On the large volume each N4 setting is timed once and counted
-   in the modes that use it.
+   preprocessing (read, N4, resampling, writing: one case's work in the preprocess_batch
+   rule) and of extraction (``extract_rule``, per reader: one case's work in the
+   extract_batch rule), bytes on disk, the largest relative feature difference per feature
+   class and the five largest columns (target: >= 2x less CPU). On the large volume each
+   N4 setting is timed once and counted in the modes that use it.
 
 Usage (from the repository root; single-threaded parts pin every pool to 1 thread):
     .venv/bin/python benchmarks/bench_imaging.py [--skip n4,workflow] [--n4-preset small]
@@ -50,7 +53,9 @@ import SimpleITK as sitk  # noqa: E402
 from npc_radiomics.runtime import limit_threads  # noqa: E402
 
 DEFAULT_PARAMS = ROOT / "resources" / "pyradiomics_params.yaml"
-EXTRACT_SCRIPT = ROOT / "workflow" / "scripts" / "extract_features.py"
+EXTRACT_SCRIPT = ROOT / "workflow" / "scripts" / "extract_batch.py"
+#: The one patient x sequence of the extraction benchmarks' one-case batch.
+CASE = {"patient_id": "QZ001", "sequence": "T1", "mask_reader2": False}
 
 
 def _demo_image(preset: str, sequence: str = "T1", patient: str = "QZ001"):
@@ -133,8 +138,28 @@ def bench_n4(preset: str, sequences: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------- 2
+def _batch_case_paths(folder: Path) -> dict[str, Path]:
+    """Where the one-case batch's files go: the batch folder (as rule preprocess_batch
+    writes it: <patient>/<sequence>_image.nii.gz, _mask.nii.gz) with the case's image and
+    mask, the z-score table, and the z-scored image that the bare reference reads."""
+    from npc_radiomics.batches import preprocessed_paths
+
+    batch = folder / "batch"
+    case = preprocessed_paths(str(batch), CASE["patient_id"], CASE["sequence"])
+    paths = {
+        "folder": batch,
+        "image": Path(case["image"]),
+        "mask": Path(case["mask"]),
+        "zscored": folder / "T1_zscored.nii.gz",
+        "zscore": folder / "zscore.tsv",
+    }
+    paths["image"].parent.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
 def _preprocessed_case(folder: Path, preset: str) -> dict[str, Path]:
-    """A preprocessed (N4, 1 mm) demo case plus its z-score file, as the rule sees them."""
+    """A preprocessed (N4, 1 mm) demo case in a one-case batch folder plus its z-score
+    file, as rule extract_batch sees them."""
     from npc_radiomics.io import write_image
     from npc_radiomics.preprocess import preprocess_case, tumour_moments, zscore_apply
 
@@ -142,12 +167,7 @@ def _preprocessed_case(folder: Path, preset: str) -> dict[str, Path]:
     image, mask = preprocess_case(image, mask, n4={"enabled": True})
     moments = tumour_moments(image, mask)
     mean, sd = moments.mean, (moments.m2 / moments.n) ** 0.5
-    paths = {
-        "image": folder / "T1_image.nii.gz",
-        "mask": folder / "T1_mask.nii.gz",
-        "zscored": folder / "T1_zscored.nii.gz",
-        "zscore": folder / "zscore.tsv",
-    }
+    paths = _batch_case_paths(folder)
     write_image(image, paths["image"])
     write_image(mask, paths["mask"])
     write_image(zscore_apply(image, mean, sd), paths["zscored"])
@@ -158,24 +178,44 @@ def _preprocessed_case(folder: Path, preset: str) -> dict[str, Path]:
     return paths
 
 
+class _Params(SimpleNamespace):
+    """A rule's ``snakemake.params`` stand-in: attributes plus ``keys()``, which
+    ``rule_setup`` reads (it strips the code-version param, absent here)."""
+
+    def keys(self):
+        return vars(self).keys()
+
+
 def run_rule_script(paths: dict[str, Path], params: Path, out: Path) -> None:
-    """Run workflow/scripts/extract_features.py as Snakemake would, in this process."""
+    """Run workflow/scripts/extract_batch.py as Snakemake would, in this process, on the
+    one-case batch in ``paths["folder"]`` (reader 1 only, z-scored with the ``zscore``
+    table); writes ``out``/features.parquet and provenance.tsv."""
+    sequence = CASE["sequence"]
     fake = SimpleNamespace(
         input=SimpleNamespace(
-            image=str(paths["image"]),
-            mask=str(paths["mask"]),
-            zscore=str(paths["zscore"]),
-            params=str(params),
+            folder=str(paths["folder"]), zscore=str(paths["zscore"]), params=[str(params)]
         ),
         output=SimpleNamespace(
-            features=str(out / "features.tsv"), provenance=str(out / "provenance.tsv")
+            features=str(out / "features.parquet"), provenance=str(out / "provenance.tsv")
         ),
-        params=SimpleNamespace(reader="reader1", crop_margin_mm=10.0),
-        wildcards=SimpleNamespace(patient="QZ001", sequence="T1"),
+        params=_Params(
+            cases=[dict(CASE)],
+            params_files={sequence: str(params)},
+            normalization={sequence: {"method": "zscore", "window": None}},
+            crop_margin_mm=10.0,
+        ),
+        wildcards=SimpleNamespace(centre="QZ", batch="000"),
         threads=1,
         log=[str(out / "extract.log")],
     )
     runpy.run_path(str(EXTRACT_SCRIPT), init_globals={"snakemake": fake})
+
+
+def n_features(out: Path) -> int:
+    """Features of the one case in the rule's long table (one row per feature)."""
+    import pandas as pd
+
+    return len(pd.read_parquet(out / "features.parquet"))
 
 
 def run_bare(paths: dict[str, Path], params: Path) -> None:
@@ -199,11 +239,14 @@ def bench_extraction(preset: str, params: Path, repeats: int = 3) -> None:
             start = time.perf_counter()
             run_bare(paths, params)
             bare_times.append(time.perf_counter() - start)
-        n_features = len((folder / "features.tsv").read_text().splitlines()[0].split("\t")) - 2
+        n_feat = n_features(folder)
         voxels = int((sitk.GetArrayViewFromImage(sitk.ReadImage(str(paths["mask"]))) > 0).sum())
     rule, bare = statistics.median(rule_times), statistics.median(bare_times)
-    print(f"[extract] demo '{preset}' case, tumour {voxels / 1000:.1f} cm3, {n_features} features")
-    print(f"[extract] rule script {rule:.2f} s vs bare execute {bare:.2f} s (median of {repeats})")
+    print(f"[extract] demo '{preset}' case, tumour {voxels / 1000:.1f} cm3, {n_feat} features")
+    print(
+        f"[extract] rule script (one-case batch) {rule:.2f} s vs bare execute {bare:.2f} s "
+        f"(median of {repeats})"
+    )
     print(f"[extract] ratio rule/bare = {rule / bare:.3f} (target <= 1.10)")
 
 
@@ -212,17 +255,18 @@ _MEMORY_CHILD = """
 import json, resource, sys
 sys.path.insert(0, {scripts!r})
 sys.path.insert(0, {bench!r})
-from bench_imaging import run_rule_script
+from bench_imaging import n_features, run_rule_script
 from pathlib import Path
 paths = {{k: Path(v) for k, v in json.loads({paths!r}).items()}}
 run_rule_script(paths, Path({params!r}), Path({out!r}))
-n_features = len((Path({out!r}) / "features.tsv").read_text().splitlines()[0].split("\t")) - 2
-print(n_features, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before reading the table back
+print(n_features(Path({out!r})), peak)
 """
 
 
 def large_tumour_case(folder: Path, volume_cm3: float = 400.0) -> dict[str, Path]:
-    """A 1 mm head (200 x 200 x 140 mm) with an ellipsoidal textured tumour of ``volume_cm3``."""
+    """A 1 mm head (200 x 200 x 140 mm) with an ellipsoidal textured tumour of ``volume_cm3``,
+    as a one-case batch folder (already in z units: z-score mean 0, sd 1)."""
     from npc_radiomics.io import write_image
 
     shape = (140, 200, 200)  # z, y, x
@@ -238,11 +282,10 @@ def large_tumour_case(folder: Path, volume_cm3: float = 400.0) -> dict[str, Path
     image = np.where(tumour, 1.0 + 8.0 * texture, -1.0) + rng.normal(0, 0.2, shape)
     img = sitk.GetImageFromArray(image.astype(np.float32))
     msk = sitk.GetImageFromArray(tumour.astype(np.uint8))
-    paths = {k: folder / f"{k}.nii.gz" for k in ("image", "mask")}
+    paths = _batch_case_paths(folder)
     paths["zscored"] = paths["image"]
     write_image(img, paths["image"])
     write_image(msk, paths["mask"])
-    paths["zscore"] = folder / "zscore.tsv"
     paths["zscore"].write_text("sequence\tmean\tsd\tn_voxels\tn_patients\treference\n")
     with open(paths["zscore"], "a") as handle:  # image is already in z units
         handle.write("T1\t0.0\t1.0\t1\t1\ttrain\n")
@@ -422,7 +465,8 @@ def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 
     )
 
     def preprocess(raw: dict, out: Path, margin, n4: dict, corrected=None) -> float:
-        """CPU-s of the preprocess_case + preprocess_mask_reader2 rules' work."""
+        """CPU-s of one case's work in rule preprocess_batch (image, mask, moments,
+        reader-2 mask onto the image as read back)."""
         start = time.process_time()
         image = read_image(raw["image"]) if corrected is None else corrected
         mask, mask2 = read_image(raw["mask"]), read_image(raw["mask2"])
@@ -437,7 +481,7 @@ def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 
         write_image(img, out / "image.nii.gz")
         write_image(msk, out / "mask.nii.gz")
         write_moments(tumour_moments(img, msk), out / "moments.json")
-        reference = read_image(out / "image.nii.gz")  # the reader-2 rule's own job
+        reference = read_image(out / "image.nii.gz")  # as preprocess_batch: read back
         write_image(reader2_mask(mask2, reference), out / "mask_reader2.nii.gz")
         return time.process_time() - start
 

@@ -1,18 +1,22 @@
-"""SLURM benchmark: one config's wall time locally vs on the test SLURM, with and without
-group jobs for the per-case stages; prints the ratios measured in one run (issue 12 target:
-SLURM at most 2x local on the single test node).
+"""SLURM benchmark: one config's wall time locally vs on the test SLURM, batched or per patient.
+
+On SLURM the imaging stages (QC, preprocessing, extraction) run in batches of patients or
+one patient per job; prints the ratios measured in one run (issue 12 target: SLURM at most
+2x local on the single test node).
 
 Modes (each in a fresh working directory, the same config):
 - ``local``: ``--profile profiles/local --cores 2``.
-- ``grouped``: ``--profile profiles/slurm`` (group-components: 50 cases per SLURM job).
-- ``ungrouped``: the same with ``--group-components qc_cases=1 preprocess_cases=1
-  feature_cases=1``, i.e. one SLURM job per case and stage.
+- ``batched``: ``--profile profiles/slurm`` with the config's ``imaging.patients_per_job``
+  (default 10 patients of one centre per SLURM job and stage).
+- ``per_patient``: the same with ``imaging.patients_per_job: 1`` (an extra ``--configfile``
+  written to the run's temporary directory, after ``--configfile``'s), i.e. one SLURM job
+  per patient and stage.
 
 Brings the test cluster up with tests/slurm/cluster.sh (and down again if it started it).
 Every SLURM run is wrapped in ``timeout -s INT``. Prints the SLURM submissions per mode.
 
 Usage (as root, from the repository root):
-    .venv/bin/python benchmarks/bench_slurm.py [--modes local,grouped,ungrouped]
+    .venv/bin/python benchmarks/bench_slurm.py [--modes local,batched,per_patient]
         [--configfile tests/configs/tiny.yaml tests/configs/slurm.yaml] [--timeout 3600]
 """
 
@@ -29,7 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-UNGROUPED = ["--group-components", "qc_cases=1", "preprocess_cases=1", "feature_cases=1"]
+MODES = ("local", "batched", "per_patient")
+#: The per_patient mode's extra config file: one patient per job of the imaging stages.
+PER_PATIENT = "imaging:\n  patients_per_job: 1\n"
 
 
 def progress(log: str) -> str:
@@ -42,14 +48,17 @@ def run(mode: str, configfiles: list[str], timeout: int) -> tuple[float, int, bo
     work = Path(tempfile.mkdtemp(prefix=f"bench_slurm_{mode}_"))
     for sub in ("config", "resources"):
         shutil.copytree(ROOT / sub, work / sub)
+    configfiles = list(configfiles)
+    if mode == "per_patient":  # last, so it overrides the others' imaging.patients_per_job
+        extra = work / "bench_per_patient.yaml"
+        extra.write_text(PER_PATIENT)
+        configfiles.append(str(extra))
     if mode == "local":
         cmd = [SNAKEMAKE, "--profile", str(ROOT / "profiles/local"), "--cores", "2"]
     else:
         cmd = ["timeout", "-s", "INT", "-k", "60", str(timeout), SNAKEMAKE]
         cmd += ["--profile", str(ROOT / "profiles/slurm")]
         cmd += ["--slurm-init-seconds-before-status-checks", "1"]
-        if mode == "ungrouped":
-            cmd += UNGROUPED
     cmd += ["-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", *configfiles]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -68,7 +77,9 @@ def run(mode: str, configfiles: list[str], timeout: int) -> tuple[float, int, bo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modes", default="local,grouped,ungrouped")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma list of " + ", ".join(MODES)
+    )
     parser.add_argument(
         "--configfile",
         nargs="+",
@@ -80,6 +91,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=3600)
     args = parser.parse_args()
     modes = args.modes.split(",")
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
     started = False
     if any(m != "local" for m in modes):
         started = subprocess.run([str(CLUSTER), "status"], capture_output=True).returncode != 0
@@ -90,7 +104,7 @@ def main() -> None:
             results[mode] = run(mode, args.configfile, args.timeout)
             wall, n, timed_out = results[mode]
             bound = " (timed out: at least)" if timed_out else ""
-            print(f"{mode:10s} {wall:7.1f} s   {n:4d} SLURM jobs{bound}", flush=True)
+            print(f"{mode:11s} {wall:7.1f} s   {n:4d} SLURM jobs{bound}", flush=True)
     finally:
         if started:
             subprocess.run([str(CLUSTER), "down"], check=False)
@@ -100,10 +114,10 @@ def main() -> None:
                 ratio = results[mode][0] / results["local"][0]
                 at_least = ">= " if results[mode][2] else ""
                 print(f"{mode} / local: {at_least}{ratio:.2f}x (target <= 2x)")
-    if "grouped" in results and "ungrouped" in results:
-        at_least = ">= " if results["ungrouped"][2] else ""
-        ratio = results["ungrouped"][0] / results["grouped"][0]
-        print(f"ungrouped / grouped: {at_least}{ratio:.2f}x")
+    if "batched" in results and "per_patient" in results:
+        at_least = ">= " if results["per_patient"][2] else ""
+        ratio = results["per_patient"][0] / results["batched"][0]
+        print(f"per_patient / batched: {at_least}{ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -120,8 +120,11 @@ def test_changing_one_module_reruns_exactly_the_rules_importing_it(tmp_path):
         "select_features": "select_features.py",
     }
     package = tree / "workflow" / "scripts" / "npc_radiomics"
-    # sheets: the split rules only; design: selection only; qc: neither (features-in run).
-    splits = {"split", "external_cohort", "split_table"}
+    # sheets: the split rules only (the pool's split and each external cohort); design:
+    # selection only; qc: neither (features-in run). split_table's module imports sheets
+    # too, but Snakemake gives a job downstream of a rerun job no reason of its own (it
+    # reruns for its updated input).
+    splits = {"split", "external_cohort"}
     for module, expected in (("sheets", splits), ("design", {"select_features"}), ("qc", set())):
         path = package / f"{module}.py"
         original = path.read_text()
@@ -137,9 +140,9 @@ def test_changing_one_module_reruns_exactly_the_rules_importing_it(tmp_path):
             for rule, script in scripts.items()
             if f"npc_radiomics.{module}" in index.script_modules(index.scripts_dir / script)
         }
-        assert changed == importing, module
+        assert changed <= importing and importing <= set(jobs), (module, importing, jobs)
         # Downstream jobs rerun for their updated input, not for their own code.
-        assert set(jobs) - changed <= {"select_features"}, jobs
+        assert set(jobs) - changed <= {"select_features", "split_table"}, jobs
 
 
 def _ast_imports(source: str, module: str | None) -> set[str]:
