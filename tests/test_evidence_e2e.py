@@ -62,9 +62,11 @@ def test_stability_checklist_and_run_crate(tiny_run):
     crate = json.loads((tiny_run / "results/ro-crate-metadata.json").read_text())
     graph = {e["@id"]: e for e in crate["@graph"]}
     assert graph["split/split.tsv"]["sha256"]
-    run_split = graph["#run-split"]
-    results = (
-        run_split["result"] if isinstance(run_split["result"], list) else [run_split["result"]]
-    )
-    assert {"@id": "split/split.tsv"} in results
+
+    def results(run):
+        return run["result"] if isinstance(run["result"], list) else [run["result"]]
+
+    # the training pool's split by rule split, the whole-cohort table by split_table
+    assert {"@id": "split/pool.tsv"} in results(graph["#run-split"])
+    assert {"@id": "split/split.tsv"} in results(graph["#run-split_table"])
     assert "#run-baselines" in graph and "#run-permutation_run" in graph
