@@ -6,10 +6,14 @@ import logging
 from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)
-# pyradiomics' warnings (e.g. a LoG sigma skipped on a small ROI) belong in the rule log.
-logging.getLogger("radiomics").handlers[:] = log.handlers
+
+import radiomics  # noqa: E402, F401  (its import adds a stderr handler, replaced below)
 
 from npc_radiomics.features import extract_batch_rule  # noqa: E402
+
+# pyradiomics' warnings (e.g. a LoG sigma skipped on a small ROI) belong in the rule log,
+# not on the console (one line per case and image type).
+logging.getLogger("radiomics").handlers[:] = log.handlers
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 extract_batch_rule(
