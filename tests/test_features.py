@@ -17,17 +17,17 @@ import SimpleITK as sitk
 from conftest import head_phantom
 
 from npc_radiomics.features import (
+    BATCH_FEATURE_COLUMNS,
     CaseFeatures,
     case_tables,
     crop_to_roi,
     extract_case,
     load_params,
     make_extractor,
-    merge_case_files,
+    merge_batch_features,
     merge_cases,
     merge_provenance,
 )
-from npc_radiomics.io import write_tsv
 from npc_radiomics.preprocess import preprocess_case, zscore_apply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,23 +176,36 @@ def test_default_params_give_about_1200_features_per_sequence():
     assert extractor.settings["binWidth"] <= 0.25  # z units: tens of bins over +-3 SD
 
 
+def _batch_file(path, cases, reader="reader1"):
+    """A batch's long feature table as rule extract_batch writes it."""
+    rows = [
+        (patient, sequence, reader, name, value)
+        for patient, sequence, values in cases
+        for name, value in values.items()
+    ]
+    pd.DataFrame(rows, columns=BATCH_FEATURE_COLUMNS).to_parquet(path, index=False)
+    return path
+
+
 def test_merge_makes_one_row_per_patient(tmp_path):
-    cases = [
-        ("P2", "T2", {"original_firstorder_Mean": 2.5, "original_shape_VoxelVolume": 9.0}),
+    # Two batches (a patient's sequences are all in one batch), reader 2 rows in one.
+    first = _batch_file(
+        tmp_path / "b0.parquet",
+        [
+            ("P2", "T1", {"original_firstorder_Mean": 2.0, "original_shape_VoxelVolume": 9.0}),
+            ("P2", "T2", {"original_firstorder_Mean": 2.5, "original_shape_VoxelVolume": 9.0}),
+        ],
+    )
+    second = tmp_path / "b1.parquet"
+    one = [
         ("P1", "T1", {"original_firstorder_Mean": 1.0, "original_shape_VoxelVolume": 8.0}),
         ("P1", "T2", {"original_firstorder_Mean": 1.5, "original_shape_VoxelVolume": 8.0}),
-        ("P2", "T1", {"original_firstorder_Mean": 2.0, "original_shape_VoxelVolume": 9.0}),
     ]
-    paths, prov_paths = [], []
-    for patient, sequence, values in cases:
-        features, provenance = case_tables(
-            patient, sequence, CaseFeatures(values, {"Versions_PyRadiomics": "v3.1.4"})
-        )
-        paths.append(tmp_path / f"{patient}_{sequence}.tsv")
-        prov_paths.append(tmp_path / f"{patient}_{sequence}_prov.tsv")
-        features.to_csv(paths[-1], sep="\t", index=False)
-        provenance.to_csv(prov_paths[-1], sep="\t", index=False)
-    table = merge_case_files(paths, patients=["P1", "P2", "P3"])
+    two = [("P1", "T1", {"original_firstorder_Mean": 7.0, "original_shape_VoxelVolume": 7.5})]
+    pd.concat(
+        [pd.read_parquet(_batch_file(second, one)), pd.read_parquet(_batch_file(second, two, "r2"))]
+    ).to_parquet(second, index=False)
+    table = merge_batch_features([first, second], patients=["P1", "P2", "P3"])
     assert list(table.columns) == [
         "patient_id",
         "T1__original_firstorder_Mean",
@@ -202,10 +215,45 @@ def test_merge_makes_one_row_per_patient(tmp_path):
     ]
     assert list(table["patient_id"]) == ["P1", "P2", "P3"]
     assert table.loc[1, "T2__original_firstorder_Mean"] == 2.5
+    assert table.loc[0, "T1__original_firstorder_Mean"] == 1.0  # reader 1 only
     assert table.iloc[2, 1:].isna().all()  # a patient without rows gets NaNs
-    # Job order does not change the table.
-    pd.testing.assert_frame_equal(table, merge_case_files(paths[::-1], patients=["P3", "P2", "P1"]))
-    provenance = merge_provenance(prov_paths)
+    # Batch order does not change the table, and it is merge_cases of the reader's rows.
+    pd.testing.assert_frame_equal(
+        table, merge_batch_features([second, first], patients=["P3", "P2", "P1"])
+    )
+    rows = [{"patient_id": p, "sequence": q, **v} for p, q, v in one]
+    rows += [
+        {"patient_id": "P2", "sequence": "T1", "original_firstorder_Mean": 2.0,
+         "original_shape_VoxelVolume": 9.0},
+        {"patient_id": "P2", "sequence": "T2", "original_firstorder_Mean": 2.5,
+         "original_shape_VoxelVolume": 9.0},
+    ]  # fmt: skip
+    pd.testing.assert_frame_equal(table.iloc[:2], merge_cases(rows))
+    reader2 = merge_batch_features([first, second], "r2")
+    assert reader2["patient_id"].tolist() == ["P1"]
+    assert reader2.loc[0, "T1__original_firstorder_Mean"] == 7.0
+
+
+def test_merge_keeps_a_feature_one_case_lacks_as_nan(tmp_path):
+    # pyradiomics may skip an image type on a small ROI: the column stays, NaN there.
+    path = _batch_file(
+        tmp_path / "b.parquet",
+        [("P1", "T1", {"a": 1.0, "b": 2.0}), ("P2", "T1", {"a": 3.0})],
+    )
+    table = merge_batch_features(path)
+    assert list(table.columns) == ["patient_id", "T1__a", "T1__b"]
+    assert np.isnan(table.loc[1, "T1__b"])
+
+
+def test_batch_provenance_merges_sorted(tmp_path):
+    paths = []
+    for k, patient in enumerate(("P2", "P1")):
+        _, provenance = case_tables(
+            patient, "T1", CaseFeatures({}, {"Versions_PyRadiomics": "v3.1.4", "Hash": "x"})
+        )
+        paths.append(tmp_path / f"b{k}_provenance.tsv")
+        provenance.to_csv(paths[-1], sep="\t", index=False)
+    provenance = merge_provenance(paths)
     assert list(provenance.columns) == ["patient_id", "sequence", "reader", "key", "value"]
     assert provenance["patient_id"].tolist() == ["P1", "P1", "P2", "P2"]
 
@@ -215,23 +263,15 @@ def test_merge_cases_float_exact():
     assert merge_cases(rows).loc[0, "T1__f"] == 0.1 + 0.2
 
 
-def test_merged_case_files_round_trip_every_value_exactly(tmp_path):
-    # What the extraction job writes (write_tsv) is what the merge reads back, to the bit;
-    # pandas' default CSV float parser is off by up to ~1e-12 relative on such values.
+def test_batch_tables_round_trip_every_value_exactly(tmp_path):
+    # What the extraction job writes (Parquet) is what the merge reads back, to the bit.
     rng = np.random.default_rng(11)
     values = np.concatenate(
         [rng.random(300), rng.normal(0, 1e6, 100), 10.0 ** rng.uniform(-300, 300, 100)]
     )
     values[[3, 50]] = np.nan
     names = [f"original_firstorder_f{i}" for i in range(values.size)]
-    features, _ = case_tables("P1", "T1", CaseFeatures(dict(zip(names, values, strict=True)), {}))
-    write_tsv(features, tmp_path / "P1_T1.tsv")
-    merged = merge_case_files([tmp_path / "P1_T1.tsv"])
+    case = ("P1", "T1", dict(zip(names, values, strict=True)))
+    path = _batch_file(tmp_path / "b.parquet", [case])
+    merged = merge_batch_features([path])
     np.testing.assert_array_equal(merged.iloc[0, 1:].to_numpy(dtype=float), values)
-
-
-def test_merge_rejects_a_truncated_case_file(tmp_path):
-    path = tmp_path / "P1_T1.tsv"
-    path.write_text("patient_id\tsequence\tf1\tf2\nP1\tT1\t1.0\n")
-    with pytest.raises(ValueError, match="3 cells under 4 columns"):
-        merge_case_files([path])

@@ -262,6 +262,35 @@ def test_moments_file_round_trips_exactly(tmp_path):
     assert read_moments(tmp_path / "m.json") == moments
 
 
+def test_batch_moment_tables_pool_exactly_the_reference_patients(tmp_path):
+    """rule zscore_params from the batches' moment tables (TSV): the floats come back to
+    the bit, only the split's training patients are pooled, in sorted patient order
+    whatever the batches' order, as zscore_stats pools them."""
+    import pandas as pd
+
+    from npc_radiomics.io import write_tsv
+    from npc_radiomics.preprocess import MOMENT_COLUMNS, zscore_batch_rule, zscore_stats
+
+    rng = np.random.default_rng(7)
+    cases = _random_cases(rng, 6)
+    patients = ["P3", "P1", "P5", "P2", "P4", "P6"]
+    moments = {p: tumour_moments(image, mask) for p, (image, mask, _) in zip(patients, cases)}
+    rows = [{"patient_id": p, "sequence": "T2", **vars(m)} for p, m in moments.items()]
+    for name, part in (("b0", rows[:3]), ("b1", rows[3:])):
+        write_tsv(pd.DataFrame(part, columns=MOMENT_COLUMNS), tmp_path / f"{name}.tsv")
+    split = pd.DataFrame(
+        {"patient_id": patients, "cohort": ["train", "train", "test", "train", "ND", "train"]}
+    )
+    paths = [tmp_path / "b0.tsv", tmp_path / "b1.tsv"]
+    table = zscore_batch_rule(paths, split, "train", ["T2"])
+    train = ["P1", "P2", "P3", "P6"]
+    expected = zscore_stats(moments[p] for p in train)
+    assert table.loc[0, "mean"] == expected.mean and table.loc[0, "sd"] == expected.sd
+    assert table.loc[0, "n_patients"] == 4
+    again = zscore_batch_rule(paths[::-1], split, "train", ["T2"])
+    pd.testing.assert_frame_equal(table, again)
+
+
 def test_zscore_params_rejects_empty_reference():
     image = sitk.Image([4, 4, 4], sitk.sitkFloat32)
     mask = sitk.Image([4, 4, 4], sitk.sitkUInt8)

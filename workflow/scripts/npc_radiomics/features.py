@@ -9,7 +9,6 @@ settings) are provenance, kept apart from the feature values.
 from __future__ import annotations
 
 import copy
-import csv
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -32,7 +31,7 @@ __all__ = [
     "extract_case",
     "merge_cases",
     "case_tables",
-    "merge_case_files",
+    "merge_batch_features",
     "merge_provenance",
     "SEPARATOR",
 ]
@@ -210,34 +209,6 @@ def case_tables(
 
 def _read_tsv(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"patient_id": str, "sequence": str})
-
-
-def _read_case_rows(path: str | Path) -> Iterable[dict[str, str | None]]:
-    """The rows of a per-case feature file as {column: text} (empty cell -> None).
-
-    A plain reader: pandas' parser costs ~40 ms on a 1,225-column row, which made the merge
-    of the demo's 192 files a 16 s serial step; values are parsed by ``float`` later
-    (correctly rounded, so they round-trip what the extraction job wrote).
-    """
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = next(reader)
-        for values in reader:
-            if len(values) != len(header):
-                raise ValueError(f"{path}: {len(values)} cells under {len(header)} columns")
-            yield {k: (v if v != "" else None) for k, v in zip(header, values, strict=True)}
-
-
-def merge_case_files(
-    paths: Iterable[str | Path], *, patients: Iterable[str] | None = None
-) -> pd.DataFrame:
-    """:func:`merge_cases` over per-case feature files written from :func:`case_tables`."""
-
-    def rows():
-        for path in paths:
-            yield from _read_case_rows(path)
-
-    return merge_cases(rows(), patients=patients)
 
 
 def merge_provenance(paths: Iterable[str | Path]) -> pd.DataFrame:

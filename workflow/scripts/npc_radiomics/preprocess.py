@@ -55,7 +55,8 @@ __all__ = [
     "zscore_apply",
     "zscore_table",
     "reference_patient_ids",
-    "zscore_rule",
+    "zscore_batch_rule",
+    "preprocess_batch_rule",
 ]
 
 # Spline order of N4's B-spline bias model (ITK default); control points = spans + order.
@@ -820,33 +821,6 @@ def reference_patient_ids(split: pd.DataFrame, reference: str) -> list[str]:
     else:
         raise ValueError(f"preprocessing.normalization.reference: unknown value {reference!r}")
     return sorted(ids.astype(str))
-
-
-def zscore_rule(
-    moments_paths: Sequence[str | Path],
-    cases: Sequence[tuple[str, str]],
-    split: pd.DataFrame,
-    reference: str,
-    sequences: Sequence[str],
-) -> pd.DataFrame:
-    """Rule ``zscore_params``: the z-score table from the per-case moment files.
-
-    ``cases[k]`` is the (patient, sequence) of ``moments_paths[k]``, in sorted patient
-    order; only the reference patients' cases (:func:`reference_patient_ids`) are pooled.
-    """
-    if len(moments_paths) != len(cases):
-        raise ValueError(f"{len(moments_paths)} moment files for {len(cases)} cases")
-    patients = set(reference_patient_ids(split, reference))
-    log.info("%d reference patients (reference: %s)", len(patients), reference)
-
-    def reference_moments(sequence):
-        for (patient, seq), path in zip(cases, moments_paths, strict=True):
-            if seq == sequence and patient in patients:
-                yield read_moments(path)
-
-    return zscore_table(
-        {sequence: reference_moments(sequence) for sequence in sequences}, reference
-    )
 
 
 # ------------------------------------------------------------------ batches
