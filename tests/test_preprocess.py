@@ -274,7 +274,8 @@ def test_batch_moment_tables_pool_exactly_the_reference_patients(tmp_path):
     rng = np.random.default_rng(7)
     cases = _random_cases(rng, 6)
     patients = ["P3", "P1", "P5", "P2", "P4", "P6"]
-    moments = {p: tumour_moments(image, mask) for p, (image, mask, _) in zip(patients, cases)}
+    pairs = zip(patients, cases, strict=True)
+    moments = {p: tumour_moments(image, mask) for p, (image, mask, _) in pairs}
     rows = [{"patient_id": p, "sequence": "T2", **vars(m)} for p, m in moments.items()]
     for name, part in (("b0", rows[:3]), ("b1", rows[3:])):
         write_tsv(pd.DataFrame(part, columns=MOMENT_COLUMNS), tmp_path / f"{name}.tsv")

@@ -186,3 +186,19 @@ def test_blank_lines_do_not_shift_line_numbers(tmp_path, user_cohort):
     lines[6] = lines[6].replace("\tCET1\t", "\tDWI\t")
     user_cohort["samples"].write_text("\r\n".join(lines) + "\r\n")
     _startup_fails(tmp_path, user_cohort, ["sample sheet line 7", "unknown sequence 'DWI'"])
+
+
+def test_job_processes_get_the_same_sheet_unchecked(user_cohort):
+    """A job process (checks=False) gets exactly the table the main process checked, and
+    skips the checks: a sheet the checks refuse passes unchanged in shape."""
+    sheet = read_sheet(user_cohort["samples"], "sample sheet")
+    sheet = sheet.sample(frac=1, random_state=3)  # rows in any order
+    args = (["T1", "T2", "CET1"], ["A", "B"])
+    checked = validate_samples(sheet, *args, base_dir=user_cohort["root"])
+    unchecked = validate_samples(sheet, *args, base_dir=user_cohort["root"], checks=False)
+    pd.testing.assert_frame_equal(checked, unchecked)
+    bad = sheet.copy()
+    bad.iloc[0, bad.columns.get_loc("sequence")] = "FLAIR"
+    with pytest.raises(InputError, match="unknown sequence 'FLAIR'"):
+        validate_samples(bad, *args, check_files=False)
+    assert len(validate_samples(bad, *args, check_files=False, checks=False)) == len(sheet)

@@ -121,6 +121,16 @@ def test_jobs_ran_on_slurm_in_batches_and_tuning_split(runs):
     assert not {f"rule_{name}" for name in local_rules} & set(kinds), sorted(kinds)
     for name in ("select_features", "tune_model_part", "nested_cv_fold", "fit_final"):
         assert f"rule_{name}" in kinds, (name, sorted(kinds))
+    # each job's rule ran in the job's own Snakemake process (npc_radiomics.snakemake_fixes
+    # run_slurm_jobs_in_process): no srun step per job, only the batch script
+    ids = re.findall(r"submitted with SLURM jobid (\d+)", text)
+    acct = subprocess.run(
+        ["sacct", "-n", "-P", "-j", ",".join(ids), "-o", "JobID"], capture_output=True, text=True
+    )
+    assert acct.returncode == 0, acct.stderr
+    steps = acct.stdout.split()
+    assert {f"{jobid}.batch" for jobid in ids} <= set(steps), steps
+    assert not [step for step in steps if re.fullmatch(r"\d+\.\d+", step)], steps
     ran_locally = set(re.findall(r"^localrule (\w+):", text, flags=re.M))
     assert {"merge_features", "evaluate", "standalone_report"} <= ran_locally, ran_locally
 

@@ -172,3 +172,38 @@ def test_opt_out_and_version_check_leave_snakemake_alone(tmp_path):
         assert proc.returncode == 0, (name, proc.stderr[-2000:])
         lines = [line for line in proc.stderr.splitlines() if "npc-radiomics:" in line]
         assert len(lines) == 1 and words in lines[0], (name, proc.stderr)
+
+
+def test_slurm_jobs_run_in_process_only_inside_a_slurm_job():
+    # The patched Workflow.is_local: True for every rule in a job process whose executor is
+    # slurm-jobstep; Snakemake's own answer everywhere else (the main process, local runs).
+    from types import SimpleNamespace
+
+    from npc_radiomics.snakemake_fixes import in_slurm_job_process, run_slurm_jobs_in_process
+
+    assert run_slurm_jobs_in_process() and run_slurm_jobs_in_process()  # idempotent
+    from snakemake.workflow import Workflow
+
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    assert "run_slurm_jobs_in_process(verbose=MAIN_PROCESS)" in common
+
+    def workflow(main: bool, executor: str | None):
+        plugin = None if executor is None else SimpleNamespace(name=executor)
+        return SimpleNamespace(
+            is_main_process=main,
+            executor_plugin=plugin,
+            local_exec=False,
+            _localrules={"merge_features"},
+        )
+
+    tuning = SimpleNamespace(name="tune_model_part", group=None)
+    merge = SimpleNamespace(name="merge_features", group=None)
+    for rule in (tuning, merge):
+        rule.norun = rule.is_template_engine = False
+    inside = workflow(False, "slurm-jobstep")
+    assert in_slurm_job_process(inside)
+    assert Workflow.is_local(inside, tuning) and Workflow.is_local(inside, merge)
+    for other in (workflow(True, "slurm"), workflow(False, "slurm"), workflow(True, None)):
+        assert not in_slurm_job_process(other)
+        assert not Workflow.is_local(other, tuning)
+    assert Workflow.is_local(workflow(True, "slurm"), merge)  # Snakemake's own answer

@@ -21,7 +21,10 @@ from npc_radiomics.errors import InputError
 from npc_radiomics import sheets
 from npc_radiomics import dicom_masks
 from npc_radiomics import split as split_checks
-from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+from npc_radiomics.snakemake_fixes import (
+    limit_scheduler_wakeups,
+    run_slurm_jobs_in_process,
+)
 
 
 def _warn(lines):
@@ -44,6 +47,9 @@ MAIN_PROCESS = workflow.is_main_process
 
 # One pending scheduler re-evaluation at most (Snakemake's timers pile up with every job).
 limit_scheduler_wakeups(verbose=True)
+# Inside a SLURM job, its rule runs in the job's own Snakemake process (no srun step and
+# second Snakemake start-up per job); see npc_radiomics.snakemake_fixes.
+run_slurm_jobs_in_process(verbose=MAIN_PROCESS)
 
 BASEDIR = Path(workflow.basedir)
 SCHEMAS = BASEDIR / "workflow" / "schemas"
@@ -112,6 +118,7 @@ try:
             SEQUENCES,
             TRAIN_CENTERS + EXTERNAL_CENTERS,
             check_files=False,
+            checks=MAIN_PROCESS,
         )
         CLINICAL_TSV = f"{DEMO_DIR}/clinical.tsv"
         if MAIN_PROCESS:
@@ -136,6 +143,8 @@ try:
             TRAIN_CENTERS + EXTERNAL_CENTERS,
             check_files=MAIN_PROCESS,
             base_dir=".",
+            # Job processes take the sheet the main process checked, unchecked.
+            checks=MAIN_PROCESS,
         )
         CLINICAL_TSV = config["clinical"]
         if MAIN_PROCESS:

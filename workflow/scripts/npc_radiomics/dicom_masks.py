@@ -475,15 +475,10 @@ def annotate_mask_kinds(samples, roi_by_sequence: dict[str, str], check_files: b
     if "mask_roi" not in df.columns:
         df["mask_roi"] = ""
     df["mask_roi"] = df["mask_roi"].fillna("").astype(str).str.strip()
-    kinds = {"mask": [], "mask_reader2": []}
-    for _, row in df.iterrows():
-        for col in kinds:
-            path = row[col]
-            kinds[col].append(mask_kind(path) if (check_files and path) else "label")
-    df["mask_kind"], df["mask_reader2_kind"] = kinds["mask"], kinds["mask_reader2"]
-    for i, row in df.iterrows():
-        if row["mask_kind"] == "label" and row["mask_reader2_kind"] == "label":
-            continue
+    for col in ("mask", "mask_reader2"):
+        df[f"{col}_kind"] = [mask_kind(p) if (check_files and p) else "label" for p in df[col]]
+    contour = (df["mask_kind"] != "label") | (df["mask_reader2_kind"] != "label")
+    for i, row in df[contour].iterrows():
         where = f"patient {row['patient_id']} sequence {row['sequence']}"
         roi = row["mask_roi"] or str(roi_by_sequence.get(row["sequence"], "") or "")
         col = "mask" if row["mask_kind"] != "label" else "mask_reader2"
