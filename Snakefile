@@ -56,7 +56,7 @@ include: "workflow/rules/runcrate.smk"
 # Snakemake process, not as SLURM jobs: each reads a few tables and writes one, in seconds,
 # while a SLURM job costs seconds of submission, start-up and status polling on the run's
 # critical path. Names are checked against every rule of the workflow's files (a rule this
-# run's mode does not define is left out); grouped per-case rules are refused. Locally it
+# run's mode does not define is left out). Locally it
 # changes nothing.
 from npc_radiomics.cluster import check_local_rules, workflow_rule_names
 

@@ -40,7 +40,7 @@ def _stop(err):
 
 
 # The checks below stop a bad run before any job, so only the main process makes them.
-# Every job process (a cluster job, each step of a group job) evaluates this file again to
+# Every job process (a cluster job) evaluates this file again to
 # find its own job: there they would repeat the main process's verdict and cost seconds
 # per job (scikit-learn imports, the sheets' file checks, the clinical table).
 MAIN_PROCESS = workflow.is_main_process
@@ -243,7 +243,7 @@ _CASES = {
 }
 CENTRE_OF = dict(zip(SAMPLES["patient_id"], SAMPLES["center"]))
 CENTRES = sorted(set(CENTRE_OF.values()))
-# The per-case stages (QC, preprocessing, extraction) run in batches of
+# The imaging stages (QC, preprocessing, extraction) run in batches of
 # imaging.patients_per_job patients of one centre (npc_radiomics.batches): a new centre
 # adds batches and leaves every other batch as it is.
 PATIENTS_PER_JOB = int(config["imaging"]["patients_per_job"])

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 
 from .errors import InputError
 
-if TYPE_CHECKING:  # pandas and scipy are imported where used: a per-case job needs neither
+if TYPE_CHECKING:  # pandas and scipy are imported where used: preprocessing needs neither
     import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -846,7 +846,7 @@ def preprocess_batch_rule(
     ``folder`` (:func:`npc_radiomics.batches.preprocessed_paths`), the reader-2 mask onto
     the written image's grid (:func:`reader2_mask`) and the tumour moments, one row per
     case in ``moments_path`` (columns :data:`MOMENT_COLUMNS`; floats round-trip exactly).
-    Exactly what one job per case computed.
+    Each case exactly as a job of its own would compute it.
     """
     import pandas as pd
 

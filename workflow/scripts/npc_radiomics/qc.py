@@ -369,7 +369,7 @@ def qc_case(
 
 
 def gather_qc(rows: list[pd.DataFrame], sequences: list[str]) -> pd.DataFrame:
-    """Concatenate per-case QC rows, sorted by patient and the config's sequence order.
+    """Concatenate the cases' QC rows, sorted by patient and the config's sequence order.
 
     A patient fails as a whole when any of its sequences fails (column
     ``patient_status``), since the model needs every sequence.
@@ -397,9 +397,9 @@ def qc_rule(
     masks_config: dict | None = None,
     report_paths: dict | None = None,
 ) -> pd.DataFrame:
-    """Rule ``qc_case``: the case's QC row, or an InputError when it fails and
+    """One case of rule ``qc_batch``: the case's QC row, or an InputError when it fails and
     ``on_fail`` is ``stop`` (``exclude``: the failing row is kept and the patient dropped
-    at the checkpoint). ``report_paths``: {"mask" / "mask_reader2": JSON path} of masks
+    from the later stages). ``report_paths``: {"mask" / "mask_reader2": JSON path} of masks
     converted from DICOM contours (rule ``dicom_mask``)."""
     import json
 
