@@ -78,54 +78,14 @@ _PREDICT_CASES = (
 
 
 def predict_batch_cases(wildcards):
-    """The predict sheet's rows of a batch (patients sorted, sequences in order)."""
+    """The predict sheet's rows of a batch (patients sorted, sequences in order); a
+    reader-2 mask plays no part in scoring."""
     batch = PREDICT_BATCHES[(PREDICT_CENTRE, wildcards.batch)]
     return [
-        _PREDICT_CASES[(p, s)]
+        {**_PREDICT_CASES[(p, s)], "mask_reader2": ""}
         for p in batch.patients
         for s in SEQUENCES
         if (p, s) in _PREDICT_CASES
-    ]
-
-
-def predict_batch_qc_cases(wildcards):
-    return [
-        {
-            "patient_id": case["patient_id"],
-            "center": case["center"],
-            "sequence": case["sequence"],
-            "image": case["image"],
-            "mask": case["mask"],
-            "mask_reader2": "",
-            "mask_report": "",
-            "mask_reader2_report": "",
-        }
-        for case in predict_batch_cases(wildcards)
-    ]
-
-
-def predict_batch_files(key):
-    return lambda wildcards: [case[key] for case in predict_batch_cases(wildcards)]
-
-
-def predict_batch_preprocess_cases(wildcards):
-    return [
-        {
-            k: case[k]
-            for k in ("patient_id", "sequence", "image", "mask", "mask_reader2")
-        }
-        for case in predict_batch_qc_cases(wildcards)
-    ]
-
-
-def predict_batch_extract_cases(wildcards):
-    return [
-        {
-            "patient_id": c["patient_id"],
-            "sequence": c["sequence"],
-            "mask_reader2": False,
-        }
-        for c in predict_batch_cases(wildcards)
     ]
 
 

@@ -419,7 +419,7 @@ def get_image(wildcards):
 def case_mask(case):
     """A case's label mask: the sheet's file, or the one rasterised from its DICOM
     RTSTRUCT / SEG (rule dicom_mask)."""
-    if case["mask_kind"] != "label":
+    if case.get("mask_kind", "label") != "label":
         return DICOM_MASK.format(patient=case["patient_id"], sequence=case["sequence"])
     return case["mask"]
 
@@ -428,7 +428,7 @@ def case_mask_reader2(case):
     """A case's reader-2 label mask, or '' when it has none."""
     if not case["mask_reader2"]:
         return ""
-    if case["mask_reader2_kind"] != "label":
+    if case.get("mask_reader2_kind", "label") != "label":
         return DICOM_MASK_READER2.format(
             patient=case["patient_id"], sequence=case["sequence"]
         )
@@ -437,7 +437,7 @@ def case_mask_reader2(case):
 
 def case_mask_report(case, column="mask"):
     """The dicom_mask report of the case's ``column`` mask, or '' for a label mask."""
-    if not case[column] or case[f"{column}_kind"] == "label":
+    if not case[column] or case.get(f"{column}_kind", "label") == "label":
         return ""
     pattern = DICOM_MASK_REPORT if column == "mask" else DICOM_MASK_READER2_REPORT
     return pattern.format(patient=case["patient_id"], sequence=case["sequence"])
@@ -474,52 +474,55 @@ def batch_cases(wildcards):
     ]
 
 
-def batch_qc_cases(wildcards):
-    """What QC needs of each case of the batch (rule qc_batch's params)."""
-    return [
-        {
-            "patient_id": case["patient_id"],
-            "center": case["center"],
-            "sequence": case["sequence"],
-            "image": case["image"],
-            "mask": case_mask(case),
-            "mask_reader2": case_mask_reader2(case),
-            "mask_report": case_mask_report(case),
-            "mask_reader2_report": case_mask_report(case, "mask_reader2"),
-        }
-        for case in batch_cases(wildcards)
-    ]
+# The batch rules' params and inputs from a function listing a batch's sheet rows
+# (batch_cases here; predict_batch_cases in predict mode).
+def qc_cases(cases_of=batch_cases):
+    """Params function: what QC needs of each case (rule qc_batch's ``cases``)."""
+
+    def cases(wildcards):
+        return [
+            {
+                "patient_id": case["patient_id"],
+                "center": case["center"],
+                "sequence": case["sequence"],
+                "image": case["image"],
+                "mask": case_mask(case),
+                "mask_reader2": case_mask_reader2(case),
+                "mask_report": case_mask_report(case),
+                "mask_reader2_report": case_mask_report(case, "mask_reader2"),
+            }
+            for case in cases_of(wildcards)
+        ]
+
+    return cases
 
 
-def batch_files(*keys):
+def batch_files(*keys, cases_of=batch_cases):
     """Input function: the non-empty values of ``keys`` over the batch's QC cases."""
+    qc = qc_cases(cases_of)
 
     def files(wildcards):
-        return [
-            case[key] for case in batch_qc_cases(wildcards) for key in keys if case[key]
-        ]
+        return [case[key] for case in qc(wildcards) for key in keys if case[key]]
 
     return files
 
 
-def batch_preprocess_cases(wildcards):
-    return [
-        {
-            k: case[k]
-            for k in ("patient_id", "sequence", "image", "mask", "mask_reader2")
-        }
-        for case in batch_qc_cases(wildcards)
-    ]
+def preprocess_cases(cases_of=batch_cases):
+    """Params function: rule preprocess_batch's ``cases``."""
+    qc = qc_cases(cases_of)
+    keys = ("patient_id", "sequence", "image", "mask", "mask_reader2")
+    return lambda wildcards: [{k: case[k] for k in keys} for case in qc(wildcards)]
 
 
-def batch_extract_cases(wildcards):
-    return [
+def extract_cases(cases_of=batch_cases):
+    """Params function: rule extract_batch's ``cases``."""
+    return lambda wildcards: [
         {
             "patient_id": case["patient_id"],
             "sequence": case["sequence"],
             "mask_reader2": bool(case["mask_reader2"]),
         }
-        for case in batch_cases(wildcards)
+        for case in cases_of(wildcards)
     ]
 
 
@@ -600,11 +603,16 @@ def modelling_inputs(wildcards):
     return inputs
 
 
+def all_features():
+    """Every cohort's feature table: extracted, or the configured table."""
+    return config["features_table"] if FEATURES_IN else FEATURES_PARQUET
+
+
 def all_cohort_inputs(wildcards):
-    """modelling_inputs with every cohort's features and split (rules that show every
-    cohort and fit nothing that the models use: centre diagnostics, baselines)."""
+    """modelling_inputs with every cohort's features and split (centre diagnostics: it
+    shows every cohort and fits nothing that the models use)."""
     inputs = modelling_inputs(wildcards)
-    inputs["features"] = config["features_table"] if FEATURES_IN else FEATURES_PARQUET
+    inputs["features"] = all_features()
     inputs["split"] = SPLIT_TSV
     if "clinical" in inputs:
         inputs["clinical"] = CLINICAL_TSV

@@ -37,7 +37,7 @@ def baselines_inputs(wildcards):
     """Features (no robust filter: the volume may fail the ICC), split, the chosen model's
     predictions and, when the run has one, the clinical table."""
     inputs = {
-        "features": config["features_table"] if FEATURES_IN else FEATURES_PARQUET,
+        "features": all_features(),
         "split": SPLIT_TSV,
         "predictions": PREDICTIONS_TSV,
         "nested": NESTED_CV_TSV,

@@ -25,7 +25,7 @@ rule extract_batch:
         mem_mb=batch_resource(1000, 0, 150, "max"),
         runtime=batch_resource(10, 2, 5, "sum"),
     params:
-        cases=batch_extract_cases,
+        cases=extract_cases(),
         params_files=PARAMS_FILES,
         normalization=NORMALIZATION,
         crop_margin_mm=config["features"]["crop_margin_mm"],

@@ -7,8 +7,8 @@
 
 use rule qc_batch as predict_qc_batch with:
     input:
-        images=predict_batch_files("image"),
-        masks=predict_batch_files("mask"),
+        images=batch_files("image", cases_of=predict_batch_cases),
+        masks=batch_files("mask", cases_of=predict_batch_cases),
     output:
         PREDICT_QC_BATCH,
     log:
@@ -16,7 +16,7 @@ use rule qc_batch as predict_qc_batch with:
     benchmark:
         "results/benchmarks/predict_qc_batch/{batch}.tsv"
     params:
-        cases=predict_batch_qc_cases,
+        cases=qc_cases(predict_batch_cases),
         on_fail=config["qc"]["on_fail"],
         qc=config["qc"],
         masks=config["masks"],
@@ -47,8 +47,8 @@ rule predict_qc:
 use rule preprocess_batch as predict_preprocess_batch with:
     input:
         qc=PREDICT_QC_BATCH,
-        images=predict_batch_files("image"),
-        masks=predict_batch_files("mask"),
+        images=batch_files("image", cases_of=predict_batch_cases),
+        masks=batch_files("mask", cases_of=predict_batch_cases),
     output:
         folder=directory(PREDICT_PREPROCESSED_BATCH),
         moments=PREDICT_BATCH_MOMENTS,
@@ -57,7 +57,7 @@ use rule preprocess_batch as predict_preprocess_batch with:
     benchmark:
         "results/benchmarks/predict_preprocess_batch/{batch}.tsv"
     params:
-        cases=predict_batch_preprocess_cases,
+        cases=preprocess_cases(predict_batch_cases),
         settings=lambda wc: {
             s: {
                 "n4": predict_setting("n4"),
@@ -87,7 +87,7 @@ use rule extract_batch as predict_extract_batch with:
     benchmark:
         "results/benchmarks/predict_extract_batch/{batch}.tsv"
     params:
-        cases=predict_batch_extract_cases,
+        cases=extract_cases(predict_batch_cases),
         params_files=lambda wc: {
             s: predict_bundle_file("pyradiomics_params.yaml") for s in SEQUENCES
         },

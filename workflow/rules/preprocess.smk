@@ -26,7 +26,7 @@ rule preprocess_batch:
         mem_mb=batch_resource(1000, 0, 150, "max"),
         runtime=batch_resource(10, 1, 5, "sum"),
     params:
-        cases=batch_preprocess_cases,
+        cases=preprocess_cases(),
         # Each sequence's settings (preprocessing.per_sequence over the global ones) and
         # ROI box margin.
         settings=PREPROCESS_SETTINGS,

@@ -26,7 +26,7 @@ rule qc_batch:
         mem_mb=batch_resource(500, 0, 20, "max"),
         runtime=batch_resource(5, 0.5, 1, "sum"),
     params:
-        cases=batch_qc_cases,
+        cases=qc_cases(),
         on_fail=config["qc"]["on_fail"],
         qc=config["qc"],
         masks=config["masks"],

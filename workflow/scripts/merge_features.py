@@ -6,16 +6,21 @@ from npc_radiomics.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
-from npc_radiomics.features import merge_batch_features, merge_provenance  # noqa: E402
+from npc_radiomics.features import (  # noqa: E402
+    merge_batch_features,
+    merge_provenance,
+    read_batch_features,
+)
 from npc_radiomics.io import write_tsv  # noqa: E402
 
 inp, out = snakemake.input, snakemake.output
-reader1 = merge_batch_features(inp.features, "reader1")
+table = read_batch_features(inp.features)  # read once for both readers
+reader1 = merge_batch_features(table, "reader1")
 reader1.to_parquet(out.features, index=False)
 message = f"features: {len(reader1)} patients x {reader1.shape[1] - 1} features"
 if "features_reader2" in out.keys():
     # Same columns in the reader-2 table, so ICC pairs columns by name.
-    reader2 = merge_batch_features(inp.features, "reader2").reindex(columns=reader1.columns)
+    reader2 = merge_batch_features(table, "reader2").reindex(columns=reader1.columns)
     reader2.to_parquet(out.features_reader2, index=False)
     message += f"; reader 2: {len(reader2)} patients"
 if "provenance" in out.keys():

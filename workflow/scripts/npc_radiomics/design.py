@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
-from .io import read_table
+from .io import as_paths, read_table
 from .layout import POOL_COHORTS, POOLED_EXTERNAL, cohort_order
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def load_design(
     Raises InputError on a missing ID or outcome column, duplicate IDs, split patients
     without features, labels that are not 0/1, or no usable (non-constant) feature.
     """
-    features_paths = _paths(features_path)
+    features_paths = as_paths(features_path)
     tables = [read_table(path, text_columns=[id_column]) for path in features_paths]
     # Several tables (the training pool's, then external centres'): one, by row.
     table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
@@ -123,7 +123,7 @@ def load_design(
     dup = table[id_column][table[id_column].duplicated()]
     if len(dup):
         raise InputError(f"feature table {name}: duplicate patient id(s) {sorted(set(dup))[:5]}")
-    split_paths = _paths(split_path)
+    split_paths = as_paths(split_path)
     split_path = split_paths[0]
     split = pd.concat(
         [read_table(path, dtype={"patient_id": str}) for path in split_paths], ignore_index=True
@@ -203,13 +203,6 @@ def load_design(
         centre = split.set_index("patient_id")["center"].reindex(patients).astype(str)
         centre.index.name = "patient_id"
     return Design(X=X, y=y, cohort=cohort, aux=aux, centre=centre)
-
-
-def _paths(paths) -> list:
-    """One path or several (a list, a Snakemake Namedlist) as a list of paths."""
-    if isinstance(paths, (str, Path)):
-        return [paths]
-    return list(paths)
 
 
 def _harmonization_columns(split, table, patients, covariates, clinical_path, categorical):

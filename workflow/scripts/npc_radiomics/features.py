@@ -32,6 +32,7 @@ __all__ = [
     "merge_cases",
     "case_tables",
     "merge_batch_features",
+    "read_batch_features",
     "merge_provenance",
     "SEPARATOR",
 ]
@@ -356,15 +357,23 @@ def extract_batch_rule(
     return table
 
 
-def batch_case_rows(paths: Iterable[str | Path], reader: str) -> Iterable[dict]:
-    """The per-case rows (patient_id, sequence, feature values in extraction order) of one
-    reader in the batches' long tables, cases in sorted patient order (stable: sequences
-    and features keep their order), as :func:`merge_cases` takes them."""
-    frames = [pd.read_parquet(path) for path in paths]
-    frames = [f[f["reader"] == reader] for f in frames if not f.empty]
+def read_batch_features(paths) -> pd.DataFrame:
+    """The batches' long tables in one, cases in sorted patient order (stable: within a
+    case, readers, sequences and features keep their extraction order)."""
+    from .io import as_paths
+
+    frames = [pd.read_parquet(path) for path in as_paths(paths)]
+    frames = [f for f in frames if not f.empty]
     if not frames:
-        return
-    table = pd.concat(frames, ignore_index=True).sort_values("patient_id", kind="mergesort")
+        return pd.DataFrame(columns=BATCH_FEATURE_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)
+    return table.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+
+
+def batch_case_rows(table: pd.DataFrame, reader: str) -> Iterable[dict]:
+    """The per-case rows (patient_id, sequence, feature values in extraction order) of one
+    reader in a :func:`read_batch_features` table, as :func:`merge_cases` takes them."""
+    table = table[table["reader"] == reader]
     patients, sequences = table["patient_id"].to_numpy(), table["sequence"].to_numpy()
     names, values = table["feature"].to_numpy(), table["value"].to_numpy()
     start = 0
@@ -381,8 +390,11 @@ def batch_case_rows(paths: Iterable[str | Path], reader: str) -> Iterable[dict]:
 
 
 def merge_batch_features(
-    paths: Iterable[str | Path], reader: str = "reader1", patients: Iterable[str] | None = None
+    paths_or_table, reader: str = "reader1", patients: Iterable[str] | None = None
 ) -> pd.DataFrame:
-    """The wide table (:func:`merge_cases`) of one reader from the batches' long tables."""
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    return merge_cases(batch_case_rows(paths, reader), patients=patients)
+    """The wide table (:func:`merge_cases`) of one reader from the batches' long tables
+    (their paths, or the table :func:`read_batch_features` made of them)."""
+    table = paths_or_table
+    if not isinstance(table, pd.DataFrame):
+        table = read_batch_features(table)
+    return merge_cases(batch_case_rows(table, reader), patients=patients)

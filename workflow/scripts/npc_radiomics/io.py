@@ -189,6 +189,15 @@ def write_image(image, path: str | Path, compress: bool = True) -> None:
 TEXT_COLUMNS = ("patient_id", "center", "cohort", "sequence", "model")
 
 
+def as_paths(paths) -> list:
+    """One path or several (a list, a Snakemake Namedlist; None: none) as a list."""
+    if paths is None:
+        return []
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    return list(paths)
+
+
 def read_table(
     path: str | Path, text_columns: tuple[str, ...] | list[str] = (), **kwargs
 ) -> pd.DataFrame:

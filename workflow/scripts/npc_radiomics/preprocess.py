@@ -860,6 +860,7 @@ def preprocess_batch_rule(
         seq = settings[case["sequence"]]
         crop = seq.get("crop_margin_mm")
         reader2 = case.get("mask_reader2") or ""
+        second = read_image(reader2) if reader2 else None
         out = preprocessed_paths(folder, case["patient_id"], case["sequence"])
         Path(out["image"]).parent.mkdir(parents=True, exist_ok=True)
         image, mask = preprocess_case(
@@ -872,15 +873,15 @@ def preprocess_batch_rule(
             interpolator=seq["interpolator"],
             crop_margin_mm=crop,
             # The reader-2 mask widens the box, so both readers' masks fit on one grid.
-            extra_masks=[read_image(reader2)] if crop is not None and reader2 else [],
+            extra_masks=[second] if crop is not None and second is not None else [],
         )
         write_image(image, out["image"])
         write_image(mask, out["mask"])
         moments = tumour_moments(image, mask)
-        if reader2:
+        if second is not None:
             # Onto the preprocessed image as read back from disk (its float32 header).
             second = reader2_mask(
-                read_image(reader2),
+                second,
                 read_image(out["image"]),
                 spacing_mm=spacing_mm,
                 label=mask_label,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -132,15 +130,6 @@ def split_from_table(
     return make_split(patients, train_centers, external_centers, test_size, seed, stratify)
 
 
-def _paths(paths) -> list:
-    """One path or several (a list, a Snakemake Namedlist) as a list."""
-    if paths is None:
-        return []
-    if isinstance(paths, (str, Path)):
-        return [paths]
-    return list(paths)
-
-
 def included_patients(
     clinical: str, qc, samples: dict[str, str], outcome: str, continuous=(), categorical=()
 ) -> pd.DataFrame:
@@ -148,7 +137,7 @@ def included_patients(
     included (``qc``: the batches' QC tables of these patients), labels from these
     patients' rows of the clinical table."""
     from . import sheets
-    from .io import read_table
+    from .io import as_paths, read_table
 
     # Only these patients' rows: the rule reruns when they change (a hash of them is its
     # param), so it must not depend on any other row.
@@ -156,7 +145,7 @@ def included_patients(
     table = table[table["patient_id"].isin(set(samples))]
     clinical_df = sheets.validate_clinical(table, outcome, list(continuous), list(categorical))
     sheets.cross_check(pd.DataFrame({"patient_id": sorted(samples)}), clinical_df)
-    frames = [read_table(path, dtype=str) for path in _paths(qc)]
+    frames = [read_table(path, dtype=str) for path in as_paths(qc)]
     qc_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["patient_id"])
     return patients_from_clinical(clinical_df, qc_df, samples, outcome)
 
@@ -217,9 +206,9 @@ def split_rule(
 def gather_split(paths) -> pd.DataFrame:
     """Rule ``split_table``: the pool's split and every external cohort in one table
     (results/split/split.tsv), sorted by patient_id."""
-    from .io import read_table
+    from .io import as_paths, read_table
 
-    frames = [read_table(path, dtype={"patient_id": str}) for path in _paths(paths)]
+    frames = [read_table(path, dtype={"patient_id": str}) for path in as_paths(paths)]
     table = pd.concat(frames, ignore_index=True)
     table = table.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
     return table[["patient_id", "center", "cohort", "label"]]
