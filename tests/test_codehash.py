@@ -41,6 +41,24 @@ def test_closure_follows_relative_lazy_and_from_package_imports(tmp_path):
     assert index.script_modules(scripts / "other.py") == ["npc_radiomics", "npc_radiomics.d"]
 
 
+def test_parenthesised_imports_with_comments_are_found():
+    # A comment after the parenthesis (e.g. a noqa directive) or on a name's line must not
+    # hide the names: a hidden submodule's change would not rerun the rule.
+    from npc_radiomics.codehash import _imported_names
+
+    source = (
+        "from npc_radiomics import (  # a comment after the parenthesis\n"
+        "    features,  # the first name, after the comment\n"
+        "    io,\n"
+        ")\n"
+    )
+    assert _imported_names(source, None) == {
+        "npc_radiomics",
+        "npc_radiomics.features",
+        "npc_radiomics.io",
+    }
+
+
 def test_hash_changes_with_an_imported_module_only(tmp_path):
     scripts = _package(tmp_path)
     before = CodeIndex(scripts).script_hash(scripts / "run.py")

@@ -29,8 +29,8 @@ _IMPORT = re.compile(
 
 
 def _names(text: str) -> list[str]:
-    """``a as b, c`` (or a parenthesised list) -> [a, c]."""
-    text = text.strip().strip("()").replace("\\", " ")
+    """``a as b, c`` (or a parenthesised list, comments on its lines) -> [a, c]."""
+    text = re.sub(r"#[^\n]*", "", text).strip().strip("()").replace("\\", " ")
     return [part.split()[0] for part in text.split(",") if part.split()]
 
 
