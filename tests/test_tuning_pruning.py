@@ -161,3 +161,25 @@ def test_config_pruning_section_reaches_the_settings():
     )
     del cfg["tuning"]["pruning"]
     assert TuningSettings.from_config(cfg).pruning is False
+
+
+@pytest.mark.parametrize(("percentile", "pruned"), [(25.0, True), (50.0, False), (75.0, False)])
+def test_percentile_keeps_the_top_per_cent(percentile, pruned):
+    """``pruning.percentile`` P lets a trial go on only while it is among the top P per cent
+    of the completed trials at that fold: a lower P prunes more (a trial at the 60th
+    percentile survives median pruning and is stopped when only the top 25% go on)."""
+    import optuna
+
+    settings = TuningSettings(
+        **{**PRUNED.__dict__, "pruning_percentile": percentile, "pruning_warmup_folds": 2}
+    )
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(settings))
+    for value in [0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00]:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={}, distributions={}, value=value, intermediate_values={2: value}
+            )
+        )
+    trial = study.ask()
+    trial.report(0.80, 2)  # the 60th percentile of the completed trials
+    assert bool(trial.should_prune()) is pruned

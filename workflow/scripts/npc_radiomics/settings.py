@@ -35,9 +35,9 @@ class TuningSettings:
     timeout_s: float | None = None
     # Pruning of hopeless trials after the first inner folds (tuning.pruning; run_slots).
     pruning: bool = False
-    pruning_warmup_folds: int = 3
+    pruning_warmup_folds: int = 2
     pruning_startup_trials: int = 5
-    pruning_percentile: float = 50.0
+    pruning_percentile: float = 33.0
     mrmr_k: int = 100
     lasso_folds: int = 10
     n_lambdas: int = 50
@@ -59,9 +59,9 @@ class TuningSettings:
             batch_size=int(batch),
             timeout_s=tun.get("timeout_s"),
             pruning=bool(prune.get("enabled", False)),
-            pruning_warmup_folds=int(prune.get("n_warmup_folds", 3)),
+            pruning_warmup_folds=int(prune.get("n_warmup_folds", 2)),
             pruning_startup_trials=int(prune.get("n_startup_trials", 5)),
-            pruning_percentile=float(prune.get("percentile", 50.0)),
+            pruning_percentile=float(prune.get("percentile", 33.0)),
             mrmr_k=int(sel["mrmr_k"]),
             lasso_folds=int(sel["lasso"]["cv_folds"]),
             n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),

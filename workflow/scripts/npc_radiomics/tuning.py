@@ -280,9 +280,11 @@ def make_pruner(settings: TuningSettings):
     """The Optuna pruner of ``settings`` (a PercentilePruner), or None when pruning is off.
 
     A trial is stopped after inner fold k (k >= ``pruning_warmup_folds``) when its best
-    running mean AUC so far is below the ``pruning_percentile``-th percentile (from the
-    bottom) of the running means at fold k of the completed trials of earlier batches,
-    once at least ``pruning_startup_trials`` such trials exist.
+    running mean AUC so far is below the (100 - ``pruning_percentile``)-th percentile of
+    the running means at fold k of the completed trials of earlier batches, once at least
+    ``pruning_startup_trials`` such trials exist: it goes on only while it is among the top
+    ``pruning_percentile`` per cent. 50 is median pruning; a lower percentile prunes more
+    (Optuna's PercentilePruner for a maximised objective).
     """
     if not settings.pruning:
         return None
