@@ -28,6 +28,7 @@ extrapolation to the full configuration.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import multiprocessing
 import os
@@ -128,7 +129,7 @@ def _task(task: tuple[int, str, str]):
     row = {
         "model": model,
         "variant": name,
-        "fold": c["k"],
+        "fold": k,
         "selection": c["t_sel"] if name == "before" else c["shared_sel"],
         "tuning": t_tune,
         "refit": t_refit,
@@ -219,27 +220,28 @@ def main():
             flush=True,
         )
         _CTX[k] = {
-            "X_tr": X_tr, "y_tr": y_tr, "X_va": X.iloc[va], "y_va": y.iloc[va], "k": k,
+            "X_tr": X_tr, "y_tr": y_tr, "X_va": X.iloc[va], "y_va": y.iloc[va],
             "context": context, "cache": cache, "selection": selection,
             "refit_selection": refit_selection, "t_sel": t_sel, "shared_sel": shared_sel,
             "variants": variants, "seed": seed,
         }  # fmt: skip
     tasks = [(k, model, name) for k in range(k_run) for model in models for name in variants]
-    if args.jobs > 1:
-        # Forked workers inherit every fold's context; each times its own process. The
-        # costliest studies first (forests and MLP before), so no worker idles at the end;
-        # results are keyed by task, so the order they finish in does not matter.
-        order = sorted(tasks, key=lambda t: (t[2] != "before", t[1] not in _COSTLY))
-        with multiprocessing.get_context("fork").Pool(args.jobs, maxtasksperchild=1) as pool:
-            done = {}
-            for task, result in pool.imap_unordered(_keyed_task, order, chunksize=1):
-                done[task] = result
-                print(f"fold {task[0]}: {result[2]}", flush=True)
-    else:
-        done = {}
-        for task in tasks:
-            done[task] = _task(task)
-            print(f"fold {task[0]}: {done[task][2]}", flush=True)
+    done = {}
+    with contextlib.ExitStack() as stack:
+        if args.jobs > 1:
+            # Forked workers inherit every fold's context; each times its own process. The
+            # costliest studies first (the before variants of _COSTLY), so no worker idles
+            # at the end; results are keyed by task, whatever order they finish in.
+            order = sorted(tasks, key=lambda t: (t[2] != "before", t[1] not in _COSTLY))
+            pool = stack.enter_context(
+                multiprocessing.get_context("fork").Pool(args.jobs, maxtasksperchild=1)
+            )
+            results = pool.imap_unordered(_keyed_task, order, chunksize=1)
+        else:
+            results = map(_keyed_task, tasks)
+        for task, result in results:
+            done[task] = result
+            print(f"fold {task[0]}: {result[2]}", flush=True)
     for task in tasks:  # the order of the tasks, whatever order they finished in
         rows.append(done[task][0])
         preds.append(done[task][1])
