@@ -6,11 +6,11 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-# The version the scheduler work-around (npc_radiomics/snakemake_fixes.py) was checked on.
+# The version the scheduler work-around (npc_radiomics/glue/snakemake_fixes.py) was checked on.
 min_version("9.27.1")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
-from npc_radiomics.config import with_defaults
+from npc_radiomics.base.config import with_defaults
 
 # Configuration, lowest precedence first (the one place that decides it):
 #   1. the repository's config/config.yaml: every default, whatever the working directory;
@@ -58,7 +58,7 @@ include: "workflow/rules/runcrate.smk"
 # critical path. Names are checked against every rule of the workflow's files (a rule this
 # run's mode does not define is left out). Locally it
 # changes nothing.
-from npc_radiomics.cluster import check_local_rules, workflow_rule_names
+from npc_radiomics.glue.cluster import check_local_rules, workflow_rule_names
 
 try:
     workflow.localrules(
@@ -73,8 +73,8 @@ except InputError as err:
 
 
 # Code changes rerun exactly the rules they affect: every script rule's params get a hash
-# of its script and the package modules it imports (npc_radiomics/codehash.py).
-from npc_radiomics.codehash import attach_code_versions
+# of its script and the package modules it imports (npc_radiomics/glue/codehash.py).
+from npc_radiomics.glue.codehash import attach_code_versions
 
 CODE_VERSIONS = attach_code_versions(
     workflow.rules, Path(workflow.basedir) / "workflow" / "scripts"

@@ -89,9 +89,9 @@ def write_cohort(folder: Path, n_patients: int) -> Path:
 
 def fake_qc(workdir: Path, samples: Path, patients_per_job: int) -> None:
     """The QC batches' tables and the QC table, as if every case had passed."""
-    from npc_radiomics.batches import plan_batches
-    from npc_radiomics.io import write_tsv
-    from npc_radiomics.qc import QC_COLUMNS
+    from npc_radiomics.base.io import write_tsv
+    from npc_radiomics.imaging.batches import plan_batches
+    from npc_radiomics.imaging.qc import QC_COLUMNS
 
     sheet = pd.read_csv(samples, sep="\t", dtype=str, keep_default_na=False)
     rows = sheet.reindex(columns=QC_COLUMNS).fillna("")

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
-from npc_radiomics.runtime import limit_threads  # noqa: E402
+from npc_radiomics.glue.runtime import limit_threads  # noqa: E402
 
 DEFAULT_PARAMS = ROOT / "resources" / "pyradiomics_params.yaml"
 EXTRACT_SCRIPT = ROOT / "workflow" / "scripts" / "extract_batch.py"
@@ -60,7 +60,7 @@ CASE = {"patient_id": "QZ001", "sequence": "T1", "mask_reader2": False}
 
 def _demo_image(preset: str, sequence: str = "T1", patient: str = "QZ001"):
     """One simulated demo patient (image, tumour mask) with the preset's field of view."""
-    from npc_radiomics import demo
+    from npc_radiomics.inputs import demo
 
     settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
     cfg = demo.resolve_preset(settings, preset)
@@ -76,7 +76,7 @@ def _demo_image(preset: str, sequence: str = "T1", patient: str = "QZ001"):
 # ---------------------------------------------------------------------------------- 1
 def _demo_with_truth(preset: str, patient: str = "QZ001"):
     """The demo patient's images with the log bias field the generator planted in each."""
-    from npc_radiomics import demo
+    from npc_radiomics.inputs import demo
 
     settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
     cfg = demo.resolve_preset(settings, preset)
@@ -93,7 +93,11 @@ def _demo_with_truth(preset: str, patient: str = "QZ001"):
 def bench_n4(preset: str, sequences: list[str]) -> None:
     import yaml
 
-    from npc_radiomics.preprocess import head_mask_otsu, n4_log_bias_field, n4_shrink_factors
+    from npc_radiomics.imaging.preprocess import (
+        head_mask_otsu,
+        n4_log_bias_field,
+        n4_shrink_factors,
+    )
 
     n4 = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["preprocessing"]["n4"]
     settings = {k: n4[k] for k in ("iterations", "convergence_threshold", "spline_distance_mm")}
@@ -142,7 +146,7 @@ def _batch_case_paths(folder: Path) -> dict[str, Path]:
     """Where the one-case batch's files go: the batch folder (as rule preprocess_batch
     writes it: <patient>/<sequence>_image.nii.gz, _mask.nii.gz) with the case's image and
     mask, the z-score table, and the z-scored image that the bare reference reads."""
-    from npc_radiomics.batches import preprocessed_paths
+    from npc_radiomics.imaging.batches import preprocessed_paths
 
     batch = folder / "batch"
     case = preprocessed_paths(str(batch), CASE["patient_id"], CASE["sequence"])
@@ -160,8 +164,8 @@ def _batch_case_paths(folder: Path) -> dict[str, Path]:
 def _preprocessed_case(folder: Path, preset: str) -> dict[str, Path]:
     """A preprocessed (N4, 1 mm) demo case in a one-case batch folder plus its z-score
     file, as rule extract_batch sees them."""
-    from npc_radiomics.io import write_image
-    from npc_radiomics.preprocess import preprocess_case, tumour_moments, zscore_apply
+    from npc_radiomics.base.io import write_image
+    from npc_radiomics.imaging.preprocess import preprocess_case, tumour_moments, zscore_apply
 
     image, mask = _demo_image(preset)
     image, mask = preprocess_case(image, mask, n4={"enabled": True})
@@ -267,7 +271,7 @@ print(n_features(Path({out!r})), peak)
 def large_tumour_case(folder: Path, volume_cm3: float = 400.0) -> dict[str, Path]:
     """A 1 mm head (200 x 200 x 140 mm) with an ellipsoidal textured tumour of ``volume_cm3``,
     as a one-case batch folder (already in z units: z-score mean 0, sd 1)."""
-    from npc_radiomics.io import write_image
+    from npc_radiomics.base.io import write_image
 
     shape = (140, 200, 200)  # z, y, x
     z, y, x = np.meshgrid(*(np.arange(n) - n / 2 for n in shape), indexing="ij")
@@ -382,7 +386,7 @@ def bench_workflow(
 # ---------------------------------------------------------------------------------- 5
 def _crop_cases(kinds: list[str], preset: str):
     """(name, image, mask, reader-2 mask) of the crop benchmark's cases."""
-    from npc_radiomics import demo
+    from npc_radiomics.inputs import demo
 
     settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
     for kind in kinds:
@@ -437,9 +441,9 @@ def bench_crop(kinds: list[str], preset: str, params_path: Path, repeats: int = 
     import pandas as pd
     import yaml
 
-    from npc_radiomics.features import extract_rule, load_params
-    from npc_radiomics.io import read_image, write_image
-    from npc_radiomics.preprocess import (
+    from npc_radiomics.base.io import read_image, write_image
+    from npc_radiomics.imaging.features import extract_rule, load_params
+    from npc_radiomics.imaging.preprocess import (
         crop_margin_setting,
         n4_correct,
         n4_shrink_factors,

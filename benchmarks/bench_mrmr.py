@@ -41,7 +41,7 @@ def main():
     args = ap.parse_args()
     from mrmr import mrmr_classif
 
-    from npc_radiomics.selection import MRMRSelector
+    from npc_radiomics.modelling.selection import MRMRSelector
 
     X, y = radiomics_like()
     ours = []

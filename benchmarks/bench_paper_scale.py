@@ -60,7 +60,7 @@ def cpu() -> float:
 
 def variant_settings(cfg: dict, args, after: bool):
     """(TuningSettings, search spaces, threads) of one variant."""
-    from npc_radiomics.settings import TuningSettings, model_threads
+    from npc_radiomics.modelling.settings import TuningSettings, model_threads
 
     cfg = copy.deepcopy(cfg)
     cfg["tuning"]["n_trials"] = args.trials or cfg["tuning"]["n_trials"]
@@ -91,16 +91,16 @@ def _keyed_task(task: tuple[int, str, str]):
 
 def _task(task: tuple[int, str, str]):
     """Tune one model in one variant on one outer fold; (row, predictions, line)."""
-    from npc_radiomics.tuning import (
+    from npc_radiomics.modelling.folds import pipeline_on_selection
+    from npc_radiomics.modelling.studies import (
         best_params,
         finished_slots,
         model_pipeline,
         model_seed,
         open_study,
-        pipeline_on_selection,
         run_slots,
     )
-    from npc_radiomics.zoo import parse_search_spaces
+    from npc_radiomics.modelling.zoo import parse_search_spaces
 
     k, model, name = task
     c = _CTX[k]
@@ -162,8 +162,8 @@ def main():
     args = ap.parse_args()
     from bench_mrmr import radiomics_like
 
-    from npc_radiomics.config import derived_seed
-    from npc_radiomics.tuning import (
+    from npc_radiomics.base.config import derived_seed
+    from npc_radiomics.modelling.folds import (
         fit_fold_selections,
         outer_folds,
         stratified_folds,

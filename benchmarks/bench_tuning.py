@@ -36,17 +36,17 @@ def main():
     args = ap.parse_args()
     from bench_mrmr import radiomics_like
 
-    from npc_radiomics.config import derived_seed
-    from npc_radiomics.tuning import (
-        TuningSettings,
+    from npc_radiomics.base.config import derived_seed
+    from npc_radiomics.modelling.folds import stratified_folds
+    from npc_radiomics.modelling.settings import TuningSettings
+    from npc_radiomics.modelling.studies import (
         finished_slots,
         model_pipeline,
         model_seed,
-        stratified_folds,
         trials_table,
         tune,
     )
-    from npc_radiomics.zoo import parse_search_spaces
+    from npc_radiomics.modelling.zoo import parse_search_spaces
 
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     space = parse_search_spaces(cfg["search_spaces"], [args.model])[args.model]

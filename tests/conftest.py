@@ -63,7 +63,7 @@ def make_user_cohort(root: Path, n_train: int = 24, n_external: int = 4, seed: i
 
     24 training patients (12 per class) are the fewest whose split leaves two patients per
     class at the LASSO's CV level inside 2 x 2 nested folds: the start-up checks refuse
-    fewer (common.smk, npc_radiomics.split.check_design)."""
+    fewer (common.smk, npc_radiomics.checks.check_design)."""
     rng = np.random.default_rng(seed)
     rows, clinical = [], []
     patients = [(f"A{i:03d}", "A") for i in range(n_train)] + [
@@ -155,8 +155,8 @@ def preprocessed_file(workdir: Path, patient: str, name: str) -> Path:
 
 def batch_of(samples, patient: str, patients_per_job: int = 10) -> tuple[str, str]:
     """(centre, batch) of ``patient`` in a sample sheet (a path or a DataFrame), as the
-    workflow cuts it (npc_radiomics.batches.plan_batches, imaging.patients_per_job)."""
-    from npc_radiomics.batches import plan_batches
+    workflow cuts it (npc_radiomics.imaging.batches.plan_batches, imaging.patients_per_job)."""
+    from npc_radiomics.imaging.batches import plan_batches
 
     sheet = samples if isinstance(samples, pd.DataFrame) else pd.read_csv(samples, sep="\t")
     centre_of = dict(zip(sheet["patient_id"].astype(str), sheet["center"].astype(str), strict=True))

@@ -1,4 +1,4 @@
-"""Baselines on the same footing as the radiomics models (npc_radiomics.baselines)."""
+"""Baselines on the same footing as the radiomics models (npc_radiomics.validation.baselines)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,15 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from npc_radiomics import baselines as bl
-from npc_radiomics.design import Design
-from npc_radiomics.errors import InputError
+from npc_radiomics.base.errors import InputError
 from npc_radiomics.metrics import auc
-from npc_radiomics.tuning import (
-    TuningSettings,
-    model_pipeline,
-    nested_cv_fold,
-    outer_folds,
-)
-from npc_radiomics.zoo import parse_search_spaces
+from npc_radiomics.modelling.design import Design
+from npc_radiomics.modelling.fits import nested_cv_fold
+from npc_radiomics.modelling.folds import outer_folds
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.modelling.studies import model_pipeline
+from npc_radiomics.modelling.zoo import parse_search_spaces
+from npc_radiomics.validation import baselines as bl
 
 SETTINGS = TuningSettings(
     n_trials=2, inner_folds=3, outer_folds=3, mrmr_k=8, lasso_folds=3, n_lambdas=10

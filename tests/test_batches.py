@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npc_radiomics.batches import CaseError, included, plan_batches, run_cases
-from npc_radiomics.errors import InputError
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.imaging.batches import CaseError, included, plan_batches, run_cases
 
 ids = st.text("ABCXYZ0123456789_", min_size=1, max_size=6)
 cohorts = st.dictionaries(ids, st.sampled_from(["QZ", "ND", "XY-2"]), min_size=1, max_size=60)
@@ -66,7 +66,7 @@ def test_run_cases_names_the_failing_case_and_passes_input_errors(caplog):
             raise RuntimeError("ITK could not allocate")
         return case["patient_id"]
 
-    with caplog.at_level(logging.INFO, logger="npc_radiomics.batches"):
+    with caplog.at_level(logging.INFO, logger="npc_radiomics.imaging.batches"):
         with pytest.raises(CaseError, match="preprocessing: patient P2, sequence T2: Runtime"):
             run_cases(cases, work, "preprocessing")
     assert "preprocessing 1/2: P1 T1 in" in caplog.text  # progress, one line a case

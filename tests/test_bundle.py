@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import FunctionTransformer
 
-from npc_radiomics import bundle as bundle_mod
-from npc_radiomics.bundle import (
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.deploy import bundle as bundle_mod
+from npc_radiomics.deploy.bundle import (
     MANIFEST,
     BundleError,
     config_hash,
@@ -21,10 +22,9 @@ from npc_radiomics.bundle import (
     seal,
     write_bundle,
 )
-from npc_radiomics.errors import InputError
-from npc_radiomics.predict import predict_setup, predictions_table
-from npc_radiomics.selection import selection_pipeline
-from npc_radiomics.tuning import model_pipeline
+from npc_radiomics.deploy.predict import predict_setup, predictions_table
+from npc_radiomics.modelling.selection import selection_pipeline
+from npc_radiomics.modelling.studies import model_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "resources" / "pyradiomics_params_fast.yaml"
@@ -394,8 +394,8 @@ class _Namespace(dict):
 
 
 def test_bundle_rule_picks_the_chosen_model_and_reads_thresholds_tsv(tmp_path):
-    from npc_radiomics.bundle import bundle_rule
-    from npc_radiomics.tuning import save_pipeline
+    from npc_radiomics.deploy.bundle import bundle_rule
+    from npc_radiomics.modelling.persistence import save_pipeline
 
     X, y = _design()
     thresholds, metrics, split, zscore, provenance = _tables(tmp_path, "knn")
@@ -432,8 +432,8 @@ def test_bundle_rule_picks_the_chosen_model_and_reads_thresholds_tsv(tmp_path):
 
 
 def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
-    from npc_radiomics.features import BATCH_FEATURE_COLUMNS, CaseFeatures, case_tables
-    from npc_radiomics.predict import predict_rule
+    from npc_radiomics.deploy.predict import predict_rule
+    from npc_radiomics.imaging.features import BATCH_FEATURE_COLUMNS, CaseFeatures, case_tables
 
     X, y = _design(n=60)
     pipe = _fit(X=X.iloc[:40], y=y[:40])

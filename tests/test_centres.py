@@ -9,12 +9,9 @@ import pandas as pd
 import pytest
 from conftest import run_workflow, write_config
 
-from npc_radiomics.centres import (
-    centre_class_warnings,
-    centre_table,
-    check_centre_config,
-)
-from npc_radiomics.errors import InputError
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.checks import centre_class_warnings, check_centre_config
+from npc_radiomics.validation.centres import centre_table
 
 
 def _cfg(train, external, loco=False):
@@ -104,7 +101,7 @@ def _fails_with_one_line(proc, tmp_path, words):
 def test_centre_both_training_and_external_stops(tmp_path, user_cohort):
     user_cohort["config"]["cohorts"] = {"train_centers": ["A", "B"], "external_centers": ["B"]}
     proc = _startup(tmp_path, user_cohort["config"])
-    # validate_config (npc_radiomics.config) says it first, in its own words
+    # validate_config (npc_radiomics.base.config) says it first, in its own words
     _fails_with_one_line(
         proc, tmp_path, ["config key cohorts", "'B'", "both training and external"]
     )
@@ -142,8 +139,8 @@ def test_one_class_external_centre_warns_and_goes_on(tmp_path, user_cohort):
 def test_pooled_external_cohort_only_with_two_or_more_external_centres():
     import numpy as np
 
-    from npc_radiomics.design import Design
-    from npc_radiomics.layout import cohort_order
+    from npc_radiomics.base.layout import cohort_order
+    from npc_radiomics.modelling.design import Design
 
     ids = [f"P{i}" for i in range(8)]
     X = pd.DataFrame({"f": np.arange(8.0)}, index=ids)
@@ -166,7 +163,7 @@ def test_pooled_external_cohort_only_with_two_or_more_external_centres():
 def _multicentre_config():
     import yaml
 
-    from npc_radiomics.config import with_defaults
+    from npc_radiomics.base.config import with_defaults
 
     root = Path(__file__).resolve().parents[1]
     cfg = yaml.safe_load((root / "config" / "multicentre.yaml").read_text())
@@ -175,8 +172,8 @@ def _multicentre_config():
 
 
 def test_multicentre_demo_preset_matches_its_config():
-    from npc_radiomics import demo
-    from npc_radiomics.harmonize import check_harmonization_config
+    from npc_radiomics.checks import check_harmonization_config
+    from npc_radiomics.inputs import demo
 
     root, cfg = _multicentre_config()
     settings = demo.load_settings(root / "resources" / "demo_cohort.yaml")
@@ -215,7 +212,7 @@ def test_loco_fans_out_one_job_per_training_centre_and_model(tmp_path):
 
 
 def test_report_section_shows_counts_flags_pool_loco_and_gaps(tmp_path):
-    from npc_radiomics.centres import centres_section
+    from npc_radiomics.report.sections import centres_section
 
     split = pd.DataFrame(
         {

@@ -6,8 +6,8 @@ import re
 
 import pandas as pd
 
-from npc_radiomics import checklist as cl
-from npc_radiomics import report
+from npc_radiomics.report import assemble, kit
+from npc_radiomics.report import checklist as cl
 
 
 def _inputs(tmp_path, external=True, drop=()):
@@ -30,7 +30,7 @@ def _inputs(tmp_path, external=True, drop=()):
 
 
 def test_one_row_per_item_with_a_status(tmp_path):
-    table = cl.checklist_table(_inputs(tmp_path), report.SECTION_IDS)
+    table = cl.checklist_table(_inputs(tmp_path), kit.SECTION_IDS)
     assert len(table) == len(cl.ITEMS)
     assert not table.duplicated(["guideline", "item"]).any()
     assert set(table["status"]) == {"filled", "user"}
@@ -41,7 +41,7 @@ def test_one_row_per_item_with_a_status(tmp_path):
 
 def test_missing_files_and_no_external_centre_are_not_produced(tmp_path):
     table = cl.checklist_table(
-        _inputs(tmp_path, external=False, drop=("icc",)), report.SECTION_IDS
+        _inputs(tmp_path, external=False, drop=("icc",)), kit.SECTION_IDS
     ).set_index(["guideline", "item"])
     assert table.loc[("TRIPOD+AI", "26b"), "status"] == "not produced"
     assert "no external centre" in table.loc[("TRIPOD+AI", "26b"), "note"]
@@ -51,10 +51,10 @@ def test_missing_files_and_no_external_centre_are_not_produced(tmp_path):
 
 def test_every_filled_row_links_to_a_section_of_the_report(tmp_path):
     inputs = _inputs(tmp_path)
-    table = cl.checklist_table(inputs, report.SECTION_IDS)
+    table = cl.checklist_table(inputs, kit.SECTION_IDS)
     (tmp_path / "checklist.tsv").write_text(table.to_csv(sep="\t", index=False))
     inputs["checklist"] = str(tmp_path / "checklist.tsv")
-    path = report.write_standalone_report(tmp_path / "index.html", inputs, {})
+    path = assemble.write_standalone_report(tmp_path / "index.html", inputs, {})
     document = path.read_text()
     ids = set(re.findall(r'<section id="([^"]+)"', document))
     filled = table[table["status"] == "filled"]

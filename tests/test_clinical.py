@@ -8,8 +8,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from npc_radiomics import clinical
-from npc_radiomics.errors import InputError
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.evaluation import clinical
 
 CONTINUOUS = ["age", "ki67", "ebv_dna", "alb", "tc", "ldh", "wbc", "tk1", "lym", "d_dimer", "neut"]
 CATEGORICAL = ["gender", "t_stage", "n_stage", "clinical_stage"]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from npc_radiomics.cluster import batch_resource, fixed_resource, grown, path_mb, table_resource
+from npc_radiomics.glue.cluster import (
+    batch_resource,
+    fixed_resource,
+    grown,
+    path_mb,
+    table_resource,
+)
 
 
 def test_grown_multiplies_by_attempt_and_rounds_up():
@@ -65,8 +71,8 @@ def test_table_and_fixed_resources():
 def test_local_rules_must_exist():
     import pytest
 
-    from npc_radiomics.cluster import check_local_rules
-    from npc_radiomics.errors import InputError
+    from npc_radiomics.base.errors import InputError
+    from npc_radiomics.glue.cluster import check_local_rules
 
     rules = [
         SimpleNamespace(name="qc_batch"),
@@ -93,8 +99,8 @@ def test_default_local_rules_are_rules_of_the_workflow():
 
     from conftest import ROOT
 
-    from npc_radiomics.cluster import workflow_rule_names
-    from npc_radiomics.config import load_yaml
+    from npc_radiomics.base.config import load_yaml
+    from npc_radiomics.glue.cluster import workflow_rule_names
 
     names = load_yaml(ROOT / "config" / "config.yaml")["cluster"]["local_rules"]
     text = "".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))

@@ -1,5 +1,5 @@
 """Code changes trigger reruns: each script rule's params carry a hash of the package
-modules it imports (npc_radiomics.codehash)."""
+modules it imports (npc_radiomics.glue.codehash)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, SNAKEMAKE, prepare_workdir, require_snakemake_marker, write_config
 from test_features_in import make_table
 
-from npc_radiomics.codehash import CODE_PARAM, CodeIndex, strip_code_version
+from npc_radiomics.glue.codehash import CODE_PARAM, CodeIndex, strip_code_version
 
 
 def _package(tmp: Path) -> Path:
@@ -44,7 +44,7 @@ def test_closure_follows_relative_lazy_and_from_package_imports(tmp_path):
 def test_parenthesised_imports_with_comments_are_found():
     # A comment after the parenthesis (e.g. a noqa directive) or on a name's line must not
     # hide the names: a hidden submodule's change would not rerun the rule.
-    from npc_radiomics.codehash import _imported_names
+    from npc_radiomics.glue.codehash import _imported_names
 
     source = (
         "from npc_radiomics import (  # a comment after the parenthesis\n"
@@ -57,6 +57,28 @@ def test_parenthesised_imports_with_comments_are_found():
         "npc_radiomics.features",
         "npc_radiomics.io",
     }
+
+
+def test_subpackage_modules_and_their_packages_are_in_the_closure(tmp_path):
+    pkg = tmp_path / "scripts" / "npc_radiomics"
+    (pkg / "stage").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "stage" / "__init__.py").write_text('"""A stage."""\n')
+    (pkg / "stage" / "a.py").write_text("from npc_radiomics.stage.b import f\n")
+    (pkg / "stage" / "b.py").write_text("from npc_radiomics.base import g\n")
+    (pkg / "base.py").write_text("G = 1\n")
+    (tmp_path / "scripts" / "run.py").write_text("from npc_radiomics.stage import a\n")
+    index = CodeIndex(tmp_path / "scripts")
+    assert index.script_modules(tmp_path / "scripts" / "run.py") == [
+        "npc_radiomics",
+        "npc_radiomics.base",
+        "npc_radiomics.stage",
+        "npc_radiomics.stage.a",
+        "npc_radiomics.stage.b",
+    ]
+    before = index.script_hash(tmp_path / "scripts" / "run.py")
+    (pkg / "stage" / "b.py").write_text("from npc_radiomics.base import g\n# changed\n")
+    assert CodeIndex(tmp_path / "scripts").script_hash(tmp_path / "scripts" / "run.py") != before
 
 
 def test_hash_changes_with_an_imported_module_only(tmp_path):
@@ -184,7 +206,7 @@ def _ast_imports(source: str, module: str | None) -> set[str]:
 
 
 def test_line_scanner_finds_what_ast_finds_in_every_real_file():
-    from npc_radiomics.codehash import _imported_names
+    from npc_radiomics.glue.codehash import _imported_names
 
     scripts = ROOT / "workflow" / "scripts"
     files = [(p, None) for p in sorted(scripts.glob("*.py"))]

@@ -11,18 +11,15 @@ from test_harmonize import SETTINGS as COMBAT_SETTINGS
 from test_harmonize import combat_design
 from test_tuning import SEED, SETTINGS, SPACES, make_design
 
-from npc_radiomics.tuning import (
-    best_params,
+from npc_radiomics.modelling.fits import nested_cv_fold
+from npc_radiomics.modelling.folds import (
     context_rows,
-    final_model,
-    finished_slots,
     fit_context_selection,
     load_selection_cache,
-    nested_cv_fold,
     save_selection_cache,
-    trials_table,
-    tune,
 )
+from npc_radiomics.modelling.rules import final_model
+from npc_radiomics.modelling.studies import best_params, finished_slots, trials_table, tune
 
 CONTEXTS = ["full", *[f"outer{k}" for k in range(SETTINGS.outer_folds)]]
 

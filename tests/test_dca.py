@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_radiomics import dca
-from npc_radiomics.errors import InputError
+from npc_radiomics.base import layout
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.evaluation import dca
 
 
 def cohort(n: int, seed: int, decimals: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +31,7 @@ def test_net_benefit_matches_dcurves(seed):
         modelnames=["svm"],
         thresholds=thresholds,
     )
-    names = {"svm": "svm", "all": dca.TREAT_ALL, "none": dca.TREAT_NONE}
+    names = {"svm": "svm", "all": layout.TREAT_ALL, "none": layout.TREAT_NONE}
     for their_name, our_name in names.items():
         t = theirs[theirs["model"] == their_name].sort_values("threshold")
         o = ours[ours["strategy"] == our_name].sort_values("threshold")
@@ -65,7 +66,7 @@ def test_beneficial_ranges_beat_both_references():
     ranges = dca.beneficial_ranges(curves)
     assert len(ranges) >= 1 and ranges["threshold_low"].notna().all()
     wide = curves.pivot(index="threshold", columns="strategy", values="net_benefit")
-    beats = (wide["svm"] > wide[dca.TREAT_ALL]) & (wide["svm"] > 0)
+    beats = (wide["svm"] > wide[layout.TREAT_ALL]) & (wide["svm"] > 0)
     inside = np.zeros(len(wide), dtype=bool)
     for r in ranges.itertuples():
         inside |= (wide.index >= r.threshold_low) & (wide.index <= r.threshold_high)
@@ -120,7 +121,8 @@ def test_bad_thresholds_raise():
 
 
 def test_net_benefit_ci_brackets_the_point_and_is_seeded():
-    from npc_radiomics.dca import TREAT_ALL, net_benefit, net_benefit_ci
+    from npc_radiomics.base.layout import TREAT_ALL
+    from npc_radiomics.evaluation.dca import net_benefit, net_benefit_ci
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 80)

@@ -16,8 +16,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from npc_radiomics import demo
-from npc_radiomics.errors import InputError
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.inputs import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_PATH = ROOT / "resources" / "demo_cohort.yaml"

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_radiomics.design import load_design
-from npc_radiomics.errors import InputError
-from npc_radiomics.tuning import TuningSettings, check_fold_sizes
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.modelling.design import load_design
+from npc_radiomics.modelling.folds import check_fold_sizes
+from npc_radiomics.modelling.settings import TuningSettings
 
 
 def write_inputs(tmp_path, fmt="parquet", n=30, n_features=6, table=None):

@@ -1,6 +1,6 @@
 """Masks from DICOM RTSTRUCT and SEG: rasterised on real DICOM written in the test and
 compared with the analytic shapes; every bad input gives one QC line naming the file and
-ROI (npc_radiomics.dicom_masks)."""
+ROI (npc_radiomics.inputs.dicom_masks)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from dicom_fixtures import (
     write_series,
 )
 
-from npc_radiomics.dicom_masks import (
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.base.io import read_image
+from npc_radiomics.inputs.dicom_masks import (
     annotate_mask_kinds,
     convert_mask,
     mask_kind,
     match_names,
 )
-from npc_radiomics.errors import InputError
-from npc_radiomics.io import read_image
 
 RADIUS = 9.0
 
@@ -320,8 +320,8 @@ def _two_lesions():
 
 
 def test_components_merge_or_largest_in_qc_and_preprocessing(tmp_path):
-    from npc_radiomics.preprocess import binarise_mask
-    from npc_radiomics.qc import QCSettings, qc_case, tumour_components
+    from npc_radiomics.imaging.preprocess import binarise_mask
+    from npc_radiomics.imaging.qc import QCSettings, qc_case, tumour_components
 
     arr = _two_lesions()
     kept, n, action = tumour_components(arr > 0, "largest")
@@ -351,8 +351,8 @@ def test_components_merge_or_largest_in_qc_and_preprocessing(tmp_path):
 def test_qc_case_reads_the_conversion_reports(tmp_path):
     """QC of a converted mask: a passing report gives a passing row naming the RTSTRUCT,
     a failing one fails its check with the report's line; reader 2 likewise."""
-    from npc_radiomics.io import write_image
-    from npc_radiomics.qc import qc_case
+    from npc_radiomics.base.io import write_image
+    from npc_radiomics.imaging.qc import qc_case
 
     series, contours = _dicom_case(tmp_path, "P1", "rtstruct", ("GTVp", "GTVn"))
     reports = {}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_radiomics import evidence as ev
+from npc_radiomics.validation import evidence as ev
 
 
 def test_riley_criteria_match_pmsampsize_worked_example():
@@ -77,7 +77,7 @@ def test_no_chosen_model_is_no_evidence():
 def test_first_screen_section_shows_the_verdict(tmp_path):
     import json
 
-    from npc_radiomics import evidence_report
+    from npc_radiomics.report import evidence as evidence_report
 
     nested, y = _nested(0.0)
     record = ev.evidence_summary(y, 120, 5, "m", nested, None, 0.7)

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from npc_radiomics import baselines as bl
-from npc_radiomics.report import SECTION_IDS
+from npc_radiomics.report.kit import SECTION_IDS
+from npc_radiomics.validation import baselines as bl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.snakemake]
 

@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_radiomics.design import load_design
-from npc_radiomics.evaluation import external_predictions
-from npc_radiomics.tuning import TuningSettings, fit_final, save_pipeline
+from npc_radiomics.evaluation.performance import external_predictions
+from npc_radiomics.modelling.design import load_design
+from npc_radiomics.modelling.fits import fit_final
+from npc_radiomics.modelling.persistence import save_pipeline
+from npc_radiomics.modelling.settings import TuningSettings
 
 CENTRE = {"train": "A", "test": "B", "C": "C", "D": "D"}
 

@@ -16,7 +16,7 @@ import pytest
 import SimpleITK as sitk
 from conftest import head_phantom
 
-from npc_radiomics.features import (
+from npc_radiomics.imaging.features import (
     BATCH_FEATURE_COLUMNS,
     CaseFeatures,
     case_tables,
@@ -28,7 +28,7 @@ from npc_radiomics.features import (
     merge_cases,
     merge_provenance,
 )
-from npc_radiomics.preprocess import preprocess_case, zscore_apply
+from npc_radiomics.imaging.preprocess import preprocess_case, zscore_apply
 
 ROOT = Path(__file__).resolve().parents[1]
 PYRADIOMICS = "pyradiomics-bhklab==3.1.4"

@@ -9,25 +9,21 @@ import pytest
 from combatlearn import ComBat
 from combatlearn.core import ComBatModel
 
-from npc_radiomics.bundle import dump_pipeline, load_pipeline_file
-from npc_radiomics.centres import centre_predictability
-from npc_radiomics.design import Design
-from npc_radiomics.errors import InputError
-from npc_radiomics.harmonize import (
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.checks import check_harmonization_config
+from npc_radiomics.deploy.bundle import dump_pipeline, load_pipeline_file
+from npc_radiomics.modelling.design import Design
+from npc_radiomics.modelling.fits import final_cv_threshold, fit_final, nested_cv_fold
+from npc_radiomics.modelling.harmonize import (
     CENTRE_COLUMN,
     COVARIATE_PREFIX,
     CentreComBat,
-    check_harmonization_config,
     covariate_columns,
 )
-from npc_radiomics.tuning import (
-    TuningSettings,
-    final_cv_threshold,
-    fit_final,
-    model_pipeline,
-    nested_cv_fold,
-)
-from npc_radiomics.zoo import parse_search_spaces
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.modelling.studies import model_pipeline
+from npc_radiomics.modelling.zoo import parse_search_spaces
+from npc_radiomics.validation.centres import centre_predictability
 
 SEED = 20251121
 SETTINGS = TuningSettings(
@@ -225,7 +221,7 @@ def test_covariate_columns_dummies_and_missing():
 def test_predict_path_feeds_the_centre_to_a_combat_bundle():
     from types import SimpleNamespace
 
-    from npc_radiomics.bundle import predict_probabilities
+    from npc_radiomics.deploy.bundle import predict_probabilities
 
     design = combat_design(seed=9)
     X, y = design.train()
@@ -244,7 +240,7 @@ def test_predict_path_feeds_the_centre_to_a_combat_bundle():
 
 
 def test_load_design_carries_centre_and_covariates(tmp_path):
-    from npc_radiomics.design import load_design
+    from npc_radiomics.modelling.design import load_design
 
     X, y, centre = shifted_cohort(seed=10, n_per_centre=6, p=4)
     table = X.reset_index()

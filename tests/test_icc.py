@@ -7,7 +7,7 @@ import pandas as pd
 import pingouin
 import pytest
 
-from npc_radiomics.icc import feature_icc, icc2_1, icc_report
+from npc_radiomics.imaging.icc import feature_icc, icc2_1, icc_report
 
 
 def pingouin_icc2(ratings: np.ndarray) -> tuple[float, float, float]:

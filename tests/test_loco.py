@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from npc_radiomics.design import Design
-from npc_radiomics.errors import InputError
-from npc_radiomics.harmonize import CENTRE_COLUMN
-from npc_radiomics.loco import gather_loco, loco_rows, loco_rule, loco_table
-from npc_radiomics.tuning import TuningSettings
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.modelling.design import Design
+from npc_radiomics.modelling.harmonize import CENTRE_COLUMN
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.validation.loco import gather_loco, loco_rows, loco_rule, loco_table
 
 SEED = 20251121
 SEARCH = {"logistic_regression": {"C": {"type": "float", "low": 1e-2, "high": 10.0, "log": True}}}

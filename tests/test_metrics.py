@@ -16,7 +16,7 @@ from sklearn.metrics import (
 )
 
 from npc_radiomics import metrics
-from npc_radiomics.errors import InputError
+from npc_radiomics.base.errors import InputError
 
 
 def scored_cohort(n: int, separation: float, seed: int, decimals: int | None = 2):

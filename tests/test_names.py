@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import ROOT, run_workflow, write_config
 
-from npc_radiomics.config import load_yaml, validate_config
-from npc_radiomics.errors import InputError
-from npc_radiomics.sheets import check_sequence_names, validate_samples
+from npc_radiomics.base.config import load_yaml, validate_config
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.inputs.sheets import check_sequence_names, validate_samples
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = load_yaml(ROOT / "config" / "config.yaml")

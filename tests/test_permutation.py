@@ -1,4 +1,4 @@
-"""Negative control: the whole pipeline on permuted labels (npc_radiomics.permutation)."""
+"""Negative control: the whole pipeline on permuted labels (validation.permutation)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from npc_radiomics import permutation as pm
-from npc_radiomics.errors import InputError
-from npc_radiomics.tuning import TuningSettings, nested_cv_fold
-from npc_radiomics.zoo import parse_search_spaces
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.modelling.fits import nested_cv_fold
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.modelling.zoo import parse_search_spaces
+from npc_radiomics.validation import permutation as pm
 
 SETTINGS = TuningSettings(
     n_trials=2, inner_folds=2, outer_folds=3, mrmr_k=6, lasso_folds=2, n_lambdas=6

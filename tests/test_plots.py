@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 from conftest import predictions_frame
 
-from npc_radiomics import dca, metrics, plots
-from npc_radiomics.errors import InputError
-from npc_radiomics.shap_analysis import shap_importance
+from npc_radiomics import figures as plots
+from npc_radiomics import metrics
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.evaluation import dca
+from npc_radiomics.metrics import shap_importance
 
 
 @pytest.fixture(scope="module")

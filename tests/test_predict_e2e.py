@@ -199,7 +199,7 @@ def test_predict_refuses_a_changed_bundle(external_site, tmp_path, change):
 
 
 def test_predict_refuses_a_features_in_bundle_on_images(external_site, tmp_path):
-    from npc_radiomics.bundle import MANIFEST, seal
+    from npc_radiomics.deploy.bundle import MANIFEST, seal
 
     work = _variant(external_site, tmp_path)
     manifest_path = work / "model_bundle" / MANIFEST

@@ -8,9 +8,8 @@ import SimpleITK as sitk
 import yaml
 from conftest import ROOT, head_phantom, mask_centroid_mm, mask_volume_mm3
 
-from npc_radiomics import demo
-from npc_radiomics.errors import InputError
-from npc_radiomics.preprocess import (
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.imaging.preprocess import (
     crop_margin_setting,
     head_mask_otsu,
     isotropic_grid,
@@ -33,6 +32,7 @@ from npc_radiomics.preprocess import (
     zscore_params,
     zscore_table,
 )
+from npc_radiomics.inputs import demo
 
 
 @pytest.fixture(scope="module")
@@ -268,8 +268,12 @@ def test_batch_moment_tables_pool_exactly_the_reference_patients(tmp_path):
     whatever the batches' order, as zscore_stats pools them."""
     import pandas as pd
 
-    from npc_radiomics.io import write_tsv
-    from npc_radiomics.preprocess import MOMENT_COLUMNS, zscore_batch_rule, zscore_stats
+    from npc_radiomics.base.io import write_tsv
+    from npc_radiomics.imaging.preprocess import (
+        MOMENT_COLUMNS,
+        zscore_batch_rule,
+        zscore_stats,
+    )
 
     rng = np.random.default_rng(7)
     cases = _random_cases(rng, 6)
@@ -430,7 +434,7 @@ def test_cropped_preprocessing_is_the_uncropped_grid_within_the_box(crop_phantom
 
 
 def test_reader2_mask_lands_on_the_cropped_grid(crop_phantom, tmp_path):
-    from npc_radiomics.io import read_image, write_image
+    from npc_radiomics.base.io import read_image, write_image
 
     image, mask, mask2 = crop_phantom
     full_image, _ = preprocess_case(image, mask, n4=None)
@@ -453,7 +457,7 @@ def test_reader2_mask_lands_on_the_cropped_grid(crop_phantom, tmp_path):
 
 
 def test_crop_margin_null_reproduces_the_uncropped_output_byte_for_byte(crop_phantom, tmp_path):
-    from npc_radiomics.io import write_image
+    from npc_radiomics.base.io import write_image
 
     image, mask, mask2 = crop_phantom
     got = preprocess_case(image, mask, n4=N4_FAST, crop_margin_mm=None, extra_masks=[mask2])
@@ -469,7 +473,7 @@ def test_crop_margin_null_reproduces_the_uncropped_output_byte_for_byte(crop_pha
 
 
 def test_features_of_cropped_and_uncropped_images_agree(crop_phantom):
-    from npc_radiomics.features import extract_case, make_extractor
+    from npc_radiomics.imaging.features import extract_case, make_extractor
 
     image, mask, _ = crop_phantom
     params = {
@@ -504,7 +508,7 @@ def test_reader2_mask_on_the_box_keeps_the_ties_of_the_demo_grid(tmp_path):
     """On the demo's grid (0.94 x 0.94 x 3.5 mm) the box's own float32 origin breaks
     nearest-neighbour ties differently (929 voxels of a 12,800-voxel mask): reader2_mask
     keeps the uncropped rule's voxels."""
-    from npc_radiomics.io import read_image, write_image
+    from npc_radiomics.base.io import read_image, write_image
 
     settings = demo.load_settings(ROOT / "resources" / "demo_cohort.yaml")
     scan = demo.simulate_patient(demo.resolve_preset(settings, "small"), 1, "QZ001", "QZ", 1, True)

@@ -12,8 +12,8 @@ import pytest
 import SimpleITK as sitk
 from conftest import qc_batch_file, run_workflow, write_config
 
-from npc_radiomics.preprocess import binarise_mask
-from npc_radiomics.qc import QCSettings, qc_case, tumour_label
+from npc_radiomics.imaging.preprocess import binarise_mask
+from npc_radiomics.imaging.qc import QCSettings, qc_case, tumour_label
 
 RNG = np.random.default_rng(3)
 

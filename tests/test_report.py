@@ -22,13 +22,20 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from npc_radiomics import evaluation, io, plots
-from npc_radiomics import report as standalone
-from npc_radiomics.clinical import clinical_analysis
-from npc_radiomics.dca import beneficial_ranges, decision_curves, net_benefit_ci, threshold_grid
-from npc_radiomics.io import write_tsv
-from npc_radiomics.provenance import provenance_record, write_provenance
-from npc_radiomics.shap_analysis import explain_chosen_model, importance_table
+from npc_radiomics import figures as plots
+from npc_radiomics.base import io
+from npc_radiomics.base.io import write_tsv
+from npc_radiomics.evaluation import performance as evaluation
+from npc_radiomics.evaluation.clinical import clinical_analysis
+from npc_radiomics.evaluation.dca import (
+    beneficial_ranges,
+    decision_curves,
+    net_benefit_ci,
+    threshold_grid,
+)
+from npc_radiomics.evaluation.shap_analysis import explain_chosen_model, importance_table
+from npc_radiomics.glue.provenance import provenance_record, write_provenance
+from npc_radiomics.report import assemble, kit
 
 MODELS = ["logistic_regression", "random_forest", "svm"]  # svm "failed": no predictions
 COHORTS = {"train": 60, "test": 30, "ND": 14, "XC": 4}  # XC: one class only
@@ -250,9 +257,7 @@ PARAMS = {"positive_label": "CR", "negative_label": "non-CR", "entry_p": 0.1}
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     inputs = build_results(root)
-    return standalone.write_standalone_report(
-        root / "report" / "index.html", inputs, PARAMS
-    ), inputs
+    return assemble.write_standalone_report(root / "report" / "index.html", inputs, PARAMS), inputs
 
 
 def section_ids(document: str) -> list[str]:
@@ -261,7 +266,7 @@ def section_ids(document: str) -> list[str]:
 
 def test_every_section_is_present_in_order(report):
     path, _ = report
-    assert section_ids(path.read_text()) == list(standalone.SECTION_IDS)
+    assert section_ids(path.read_text()) == list(kit.SECTION_IDS)
 
 
 def test_gaps_say_what_is_missing_and_why(report):
@@ -307,7 +312,7 @@ def test_chosen_model_comes_from_nested_cv_only(report):
 
 def test_report_is_byte_stable(report, tmp_path):
     """Same inputs, built again elsewhere: the same bytes (no timestamp, stable PNGs)."""
-    again = standalone.write_standalone_report(
+    again = assemble.write_standalone_report(
         tmp_path / "index.html", build_results(tmp_path), PARAMS
     )
     assert again.read_bytes() == report[0].read_bytes()
@@ -320,9 +325,9 @@ def test_report_with_almost_nothing_still_has_every_section(tmp_path):
         json.dumps({"selected": [], "note": "no clinical variable had univariate p < 0.1"})
     )
     inputs = {"clinical_model": str(model), "metrics": str(tmp_path / "absent.tsv")}
-    path = standalone.write_standalone_report(tmp_path / "index.html", inputs, PARAMS)
+    path = assemble.write_standalone_report(tmp_path / "index.html", inputs, PARAMS)
     document = path.read_text()
-    assert section_ids(document) == list(standalone.SECTION_IDS)
+    assert section_ids(document) == list(kit.SECTION_IDS)
     assert "no clinical variable had univariate p &lt; 0.1" in document
     assert document.count('class="gap"') >= 8
 
@@ -330,10 +335,8 @@ def test_report_with_almost_nothing_still_has_every_section(tmp_path):
 def test_a_broken_file_costs_one_section_only(report, tmp_path):
     inputs = dict(report[1], metrics=str(tmp_path / "metrics.tsv"))
     Path(inputs["metrics"]).write_text("not\ta\tmetrics\ttable\n1\t2\t3\t4\n")
-    document = standalone.write_standalone_report(
-        tmp_path / "index.html", inputs, PARAMS
-    ).read_text()
-    assert section_ids(document) == list(standalone.SECTION_IDS)
+    document = assemble.write_standalone_report(tmp_path / "index.html", inputs, PARAMS).read_text()
+    assert section_ids(document) == list(kit.SECTION_IDS)
     table3 = document.split('<section id="table3">')[1].split("</section>")[0]
     assert 'class="gap"' in table3
     assert "data:image/png;base64" in document.split('<section id="shap">')[1]
@@ -369,7 +372,7 @@ def test_report_opens_in_headless_chromium(report, tmp_path):
     # 10 figures: ROC, PR, calibration, DCA, ICC, LASSO path + CV, correlation, 2 x SHAP
     assert int(total.group(1)) == 10
     assert int(loaded.group(1)) == int(total.group(1)), "some images did not load"
-    assert section_ids(dom) == list(standalone.SECTION_IDS)
+    assert section_ids(dom) == list(kit.SECTION_IDS)
 
 
 def test_report_screenshot(report, tmp_path):
@@ -484,7 +487,7 @@ def test_final_models_are_judged_at_the_fit_final_thresholds():
 
 def test_feature_table_runs_say_why_clinical_parts_are_missing(tmp_path):
     params = dict(PARAMS, features_table=True)
-    document = standalone.write_standalone_report(tmp_path / "index.html", {}, params).read_text()
+    document = assemble.write_standalone_report(tmp_path / "index.html", {}, params).read_text()
     for section in ("table1", "table2"):
         body = document.split(f'<section id="{section}">')[1].split("</section>")[0]
         assert "no clinical table: modelling started from a ready feature table" in body

@@ -1,11 +1,11 @@
-"""Workflow Run RO-Crate of a run (npc_radiomics.runcrate, with rocrate)."""
+"""Workflow Run RO-Crate of a run (npc_radiomics.glue.runcrate, with rocrate)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
-from npc_radiomics import runcrate as rc
+from npc_radiomics.glue import runcrate as rc
 
 RULE_OUTPUTS = {
     "split": ["results/split/split.tsv"],

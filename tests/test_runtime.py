@@ -15,7 +15,7 @@ _CHILD = """
 import json, os, sys
 from types import SimpleNamespace
 sys.path.insert(0, {scripts!r})
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
 rule_setup(SimpleNamespace(threads={threads}, log=[]))
 import numpy, SimpleITK as sitk, threadpoolctl
 import radiomics.featureextractor

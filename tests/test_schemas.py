@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from npc_radiomics.config import load_yaml, validate_config
-from npc_radiomics.errors import InputError
-from npc_radiomics.sheets import validate_clinical, validate_samples
+from npc_radiomics.base.config import load_yaml, validate_config
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.inputs.sheets import validate_clinical, validate_samples
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = load_yaml(ROOT / "config" / "config.yaml")
@@ -83,7 +83,7 @@ def test_clinical_schema_and_types():
 
 
 def test_a_key_twice_in_a_config_file_is_refused(tmp_path):
-    from npc_radiomics.config import check_config_files
+    from npc_radiomics.base.config import check_config_files
 
     path = tmp_path / "mine.yaml"
     path.write_text("tuning:\n  n_trials: 5\nmodels: [knn]\ntuning:\n  inner_folds: 3\n")

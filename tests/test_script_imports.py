@@ -69,7 +69,7 @@ def test_the_probe_sees_a_heavy_import():
 _CASE = """
 import numpy as np
 import SimpleITK as sitk
-from npc_radiomics.preprocess import preprocess_case, preprocess_mask, tumour_moments
+from npc_radiomics.imaging.preprocess import preprocess_case, preprocess_mask, tumour_moments
 
 rng = np.random.default_rng(0)
 image = sitk.GetImageFromArray(rng.normal(100, 10, (8, 20, 20)).astype(np.float32))
@@ -95,7 +95,7 @@ def test_per_case_preprocessing_work_needs_neither_pandas_nor_scipy():
 
 def test_lazy_module_imports_on_first_use():
     code = (
-        "from npc_radiomics.lazy import lazy_module\n"
+        "from npc_radiomics.base.lazy import lazy_module\n"
         "m = lazy_module('fractions')\n"
         "import sys\n"
         "before = 'fractions' in sys.modules\n"
@@ -118,7 +118,7 @@ def test_lazy_scipy_stats_in_metrics_still_works():
 _SETUP = """
 from types import SimpleNamespace
 {before}
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
 rule_setup(SimpleNamespace(threads=1, log=[]))
 import sys
 assert ({before!r} != "") == ("SimpleITK" in sys.modules), "rule_setup imported SimpleITK"

@@ -9,7 +9,7 @@ from mrmr import mrmr_classif
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from npc_radiomics.selection import (
+from npc_radiomics.modelling.selection import (
     LassoCVSelector,
     MRMRSelector,
     mrmr_relevance,

@@ -13,10 +13,10 @@ import SimpleITK as sitk
 import yaml
 from conftest import ROOT, preprocessed_file, run_workflow, write_config
 
-from npc_radiomics.config import load_yaml
-from npc_radiomics.errors import InputError
-from npc_radiomics.features import extract_case, extract_rule, make_extractor
-from npc_radiomics.preprocess import (
+from npc_radiomics.base.config import load_yaml
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.imaging.features import extract_case, extract_rule, make_extractor
+from npc_radiomics.imaging.preprocess import (
     preprocess_case,
     resample_isotropic,
     sequence_preprocessing,
@@ -187,7 +187,7 @@ def test_workflow_ct_sequence_next_to_mr(tmp_path, user_cohort):
 def test_predict_refuses_a_bundle_with_settings_it_does_not_reproduce(tmp_path, change, key):
     from test_bundle import SEQUENCES, SETTINGS, _predict_cfg, _sheet, make_bundle
 
-    from npc_radiomics.predict import predict_setup
+    from npc_radiomics.deploy.predict import predict_setup
 
     sheet = _sheet(tmp_path, [("N1", s) for s in SEQUENCES])
     assert predict_setup(_predict_cfg(make_bundle(tmp_path / "a"), sheet)).patients == ["N1"]

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_radiomics import shap_analysis as sa
-from npc_radiomics.errors import InputError
-from npc_radiomics.selection import selection_pipeline
-from npc_radiomics.tuning import model_pipeline
-from npc_radiomics.zoo import MODEL_NAMES, build_model
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.evaluation import shap_analysis as sa
+from npc_radiomics.modelling.selection import selection_pipeline
+from npc_radiomics.modelling.studies import model_pipeline
+from npc_radiomics.modelling.zoo import MODEL_NAMES, build_model
 
 SMALL_PARAMS = {
     "svm": {"C": 1.0, "gamma": 0.1, "kernel": "rbf"},

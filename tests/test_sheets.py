@@ -12,9 +12,14 @@ from conftest import run_workflow, write_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from npc_radiomics.errors import InputError
-from npc_radiomics.io import read_table
-from npc_radiomics.sheets import read_clinical, read_sheet, validate_clinical, validate_samples
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.base.io import read_table
+from npc_radiomics.inputs.sheets import (
+    read_clinical,
+    read_sheet,
+    validate_clinical,
+    validate_samples,
+)
 
 ODD_IDS = ["NA", "None", "null", "nan", "NaN", "0", "007", "1e5", "True", "-1", "A.1"]
 ids = st.one_of(

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, SNAKEMAKE, prepare_workdir, run_workflow
 
-from npc_radiomics.config import load_yaml
+from npc_radiomics.base.config import load_yaml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm, pytest.mark.snakemake]
 
@@ -121,7 +121,7 @@ def test_jobs_ran_on_slurm_in_batches_and_tuning_split(runs):
     assert not {f"rule_{name}" for name in local_rules} & set(kinds), sorted(kinds)
     for name in ("select_features", "tune_model_part", "nested_cv_fold", "fit_final"):
         assert f"rule_{name}" in kinds, (name, sorted(kinds))
-    # each job's rule ran in the job's own Snakemake process (npc_radiomics.snakemake_fixes
+    # each job's rule ran in the job's own Snakemake process (npc_radiomics.glue.snakemake_fixes
     # run_slurm_jobs_in_process): no srun step per job, only the batch script
     ids = re.findall(r"submitted with SLURM jobid (\d+)", text)
     acct = subprocess.run(
@@ -157,7 +157,7 @@ RETRY_SNAKEFILE = """
 import sys
 
 sys.path.insert(0, config["scripts"])
-from npc_radiomics.cluster import fixed_resource
+from npc_radiomics.glue.cluster import fixed_resource
 
 
 rule slow:

@@ -16,7 +16,7 @@ _SNAKEFILE = """
 import sys
 sys.path.insert(0, {scripts!r})
 if {patched}:
-    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+    from npc_radiomics.glue.snakemake_fixes import limit_scheduler_wakeups
     assert limit_scheduler_wakeups()
 
 rule all:
@@ -55,7 +55,7 @@ def test_scheduler_passes_stay_linear(tmp_path):
     # One pass per finished job plus about one a second from the single pending timer.
     assert passes <= N_JOBS + wall + 10, (passes, wall)
     # Control: the pinned Snakemake without the fix piles up timer chains. If this fails,
-    # upstream fixed the bug and npc_radiomics.snakemake_fixes can go.
+    # upstream fixed the bug and npc_radiomics.glue.snakemake_fixes can go.
     unpatched, wall_unpatched = _scheduler_passes(tmp_path / "unpatched", patched=False)
     assert unpatched > 2 * passes, (unpatched, passes, wall_unpatched)
 
@@ -72,7 +72,7 @@ def test_a_binding_rate_limit_still_releases_every_job(tmp_path):
 
 
 def test_the_workflow_applies_the_fix():
-    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+    from npc_radiomics.glue.snakemake_fixes import limit_scheduler_wakeups
 
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
     assert "limit_scheduler_wakeups(verbose=True)" in common
@@ -84,7 +84,7 @@ def test_one_wakeup_chain_that_never_breaks():
     """The wake-up a timer causes re-arms the next one; extra requests add no chain."""
     from snakemake.scheduling.job_scheduler import JobScheduler
 
-    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+    from npc_radiomics.glue.snakemake_fixes import limit_scheduler_wakeups
 
     assert limit_scheduler_wakeups()
 
@@ -112,7 +112,7 @@ class _FakeScheduler:
 
 
 def test_an_earlier_deadline_replaces_a_later_pending_one():
-    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+    from npc_radiomics.glue.snakemake_fixes import limit_scheduler_wakeups
 
     assert limit_scheduler_wakeups()
     scheduler = _FakeScheduler()
@@ -126,7 +126,7 @@ def test_an_earlier_deadline_replaces_a_later_pending_one():
 
 
 def test_a_timer_that_fails_to_start_leaves_no_pending_flag(monkeypatch):
-    from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups
+    from npc_radiomics.glue.snakemake_fixes import limit_scheduler_wakeups
 
     assert limit_scheduler_wakeups()
     scheduler = _FakeScheduler()
@@ -153,7 +153,7 @@ def test_opt_out_and_version_check_leave_snakemake_alone(tmp_path):
         "from snakemake.scheduling.job_scheduler import JobScheduler\n"
         "before = JobScheduler._schedule_reevalutation\n"
         "{setup}\n"
-        "from npc_radiomics.snakemake_fixes import limit_scheduler_wakeups\n"
+        "from npc_radiomics.glue.snakemake_fixes import limit_scheduler_wakeups\n"
         "assert not limit_scheduler_wakeups(verbose=True)\n"
         "assert JobScheduler._schedule_reevalutation is before\n"
     )
@@ -179,7 +179,10 @@ def test_slurm_jobs_run_in_process_only_inside_a_slurm_job():
     # slurm-jobstep; Snakemake's own answer everywhere else (the main process, local runs).
     from types import SimpleNamespace
 
-    from npc_radiomics.snakemake_fixes import in_slurm_job_process, run_slurm_jobs_in_process
+    from npc_radiomics.glue.snakemake_fixes import (
+        in_slurm_job_process,
+        run_slurm_jobs_in_process,
+    )
 
     assert run_slurm_jobs_in_process() and run_slurm_jobs_in_process()  # idempotent
     from snakemake.workflow import Workflow

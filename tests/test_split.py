@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_radiomics.errors import InputError
-from npc_radiomics.split import make_split, split_from_table
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.inputs.split import make_split, split_from_table
 
 
 def _patients(n_train=173, n_ext=55, seed=0):
@@ -80,7 +80,7 @@ def test_split_rules_read_only_their_own_centres(tmp_path):
     that centre only; split_table gathers both into the whole-cohort split.tsv. Other
     centres' rows in the clinical table are not read (an external row with a bad outcome
     does not stop the pool's split)."""
-    from npc_radiomics.split import gather_split, split_rule
+    from npc_radiomics.inputs.split import gather_split, split_rule
 
     patients = _patients(n_train=173, n_ext=12).sort_values("patient_id")
     clinical = patients.rename(columns={"label": "response"})[["patient_id", "response"]]
@@ -131,7 +131,7 @@ def test_split_rules_read_only_their_own_centres(tmp_path):
 
 
 def test_rows_digest_changes_only_with_its_patients_rows():
-    from npc_radiomics.sheets import parse_sheet, rows_digest
+    from npc_radiomics.inputs.sheets import parse_sheet, rows_digest
 
     table = parse_sheet("patient_id\tresponse\tage\nA1\t1\t50\nA2\t0\t61\nB1\t1\t70\n", "t")
     pool = rows_digest(table, ["A1", "A2"])

@@ -1,4 +1,4 @@
-"""Selection stability across outer folds and the final fit (npc_radiomics.stability)."""
+"""Selection stability across outer folds and the final fit (npc_radiomics.validation.stability)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from npc_radiomics import stability as st
-from npc_radiomics.tuning import TuningSettings, nested_cv_fold
-from npc_radiomics.zoo import parse_search_spaces
+from npc_radiomics.modelling.fits import nested_cv_fold
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.modelling.zoo import parse_search_spaces
+from npc_radiomics.validation import stability as st
 
 SETTINGS = TuningSettings(
     n_trials=1, inner_folds=2, outer_folds=3, mrmr_k=6, lasso_folds=3, n_lambdas=8

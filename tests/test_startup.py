@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from conftest import run_workflow, write_config
 
-from npc_radiomics.errors import InputError
-from npc_radiomics.split import check_design, check_features_table
-from npc_radiomics.tuning import TuningSettings
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.checks import check_design, check_features_table
+from npc_radiomics.modelling.settings import TuningSettings
 
 SETTINGS = TuningSettings(n_trials=2, inner_folds=2, outer_folds=2, lasso_folds=2)
 
@@ -235,7 +235,7 @@ def test_features_table_duplicated_column_stops(tmp_path):
 
 
 def test_clinical_variables_empty_or_single_level_warn():
-    from npc_radiomics.sheets import clinical_warnings, validate_clinical
+    from npc_radiomics.inputs.sheets import clinical_warnings, validate_clinical
 
     clinical = validate_clinical(
         pd.DataFrame(
@@ -262,9 +262,9 @@ def test_clinical_variables_empty_or_single_level_warn():
 def test_demo_clinical_columns_checked_before_the_demo_job():
     from conftest import ROOT
 
-    from npc_radiomics.config import load_yaml
-    from npc_radiomics.demo import CLINICAL_COLUMNS
-    from npc_radiomics.sheets import check_clinical_columns
+    from npc_radiomics.base.config import load_yaml
+    from npc_radiomics.inputs.demo import CLINICAL_COLUMNS
+    from npc_radiomics.inputs.sheets import check_clinical_columns
 
     cfg = load_yaml(ROOT / "config" / "config.yaml")
     check_clinical_columns(CLINICAL_COLUMNS, cfg, "the demo clinical table")  # defaults fit

@@ -13,21 +13,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from npc_radiomics.design import Design
-from npc_radiomics.selection import selection_pipeline
-from npc_radiomics.tuning import (
-    TuningSettings,
-    best_params,
-    final_cv_threshold,
-    final_model,
-    finished_slots,
-    fit_final,
-    nested_cv_fold,
-    outer_folds,
-    trials_table,
-    tune,
-)
-from npc_radiomics.zoo import parse_search_spaces
+from npc_radiomics.modelling.design import Design
+from npc_radiomics.modelling.fits import final_cv_threshold, fit_final, nested_cv_fold
+from npc_radiomics.modelling.folds import outer_folds
+from npc_radiomics.modelling.rules import final_model
+from npc_radiomics.modelling.selection import selection_pipeline
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.modelling.studies import best_params, finished_slots, trials_table, tune
+from npc_radiomics.modelling.zoo import parse_search_spaces
 
 SEED = 20251121
 SETTINGS = TuningSettings(
@@ -267,7 +260,7 @@ class _Broken(BaseEstimator):
     ],
 )
 def test_a_programming_error_inside_fit_stops_the_run(design, monkeypatch, error):
-    import npc_radiomics.tuning as tuning
+    import npc_radiomics.modelling.studies as tuning
 
     monkeypatch.setattr(tuning, "build_model", lambda *a, **k: _Broken(error))
     X, y = design.train()
@@ -276,9 +269,9 @@ def test_a_programming_error_inside_fit_stops_the_run(design, monkeypatch, error
 
 
 def test_numerical_failures_are_failed_trials_counted_with_their_reason(design, monkeypatch):
-    import npc_radiomics.tuning as tuning
-    from npc_radiomics.errors import ModelFitError
-    from npc_radiomics.zoo import build_model
+    import npc_radiomics.modelling.studies as tuning
+    from npc_radiomics.base.errors import ModelFitError
+    from npc_radiomics.modelling.zoo import build_model
 
     calls = {"n": 0}
 
@@ -308,7 +301,7 @@ def test_numerical_failures_are_failed_trials_counted_with_their_reason(design, 
 
 
 def test_non_finite_features_are_dropped_or_imputed_on_training_rows_only(design):
-    from npc_radiomics.selection import NonFiniteFilter, non_finite_tables
+    from npc_radiomics.modelling.selection import NonFiniteFilter, non_finite_tables
 
     X = design.X.copy()
     train = (design.cohort == "train").to_numpy()

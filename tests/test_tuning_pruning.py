@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from test_tuning import SEED, SETTINGS, make_design
 
-from npc_radiomics.tuning import (
-    TuningSettings,
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.modelling.studies import (
     best_params,
     finished_slots,
     make_pruner,
@@ -19,7 +19,7 @@ from npc_radiomics.tuning import (
     trials_table,
     tune,
 )
-from npc_radiomics.zoo import parse_search_spaces
+from npc_radiomics.modelling.zoo import parse_search_spaces
 
 # An RBF SVM whose gamma's upper decades are hopeless: with gamma >> 1 on ~8 scaled
 # features the kernel is the identity, every validation patient gets the same score and

@@ -14,7 +14,9 @@ from pathlib import Path
 import pandas as pd
 from test_tuning import SEED, SETTINGS, SPACES, make_design
 
-from npc_radiomics.tuning import TuningSettings, _FileClaims, finished_slots, trials_table, tune
+from npc_radiomics.modelling.claims import FileClaims as _FileClaims
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.modelling.studies import finished_slots, trials_table, tune
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
@@ -26,7 +28,8 @@ WORKER = textwrap.dedent(
     """
     import sys, time
     sys.path[:0] = [{scripts!r}, {tests!r}]
-    import npc_radiomics.tuning as tuning
+    import npc_radiomics.modelling.studies as tuning
+    from npc_radiomics.modelling import settings
     from test_tuning import SEED, SETTINGS, SPACES, make_design
 
     def slow(*args, **kwargs):
@@ -34,7 +37,7 @@ WORKER = textwrap.dedent(
 
     tuning.cv_auc = slow
     X, y = make_design().train()
-    settings = tuning.TuningSettings(**{{**SETTINGS.__dict__, "n_trials": {n}}})
+    settings = settings.TuningSettings(**{{**SETTINGS.__dict__, "n_trials": {n}}})
     tuning.tune("knn", SPACES["knn"], X, y, settings, SEED, storage_path={journal!r})
     """
 )

@@ -10,8 +10,8 @@ import pytest
 import SimpleITK as sitk
 from conftest import ROOT, prepare_workdir, preprocessed_file, run_workflow
 
-from npc_radiomics import demo
-from npc_radiomics.zoo import MODEL_NAMES
+from npc_radiomics.inputs import demo
+from npc_radiomics.modelling.zoo import MODEL_NAMES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.snakemake]
 

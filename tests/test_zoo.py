@@ -9,8 +9,8 @@ import optuna
 import pytest
 import yaml
 
-from npc_radiomics.errors import InputError
-from npc_radiomics.zoo import (
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.modelling.zoo import (
     MODEL_NAMES,
     build_model,
     fit_for_prediction,
@@ -89,7 +89,7 @@ def test_malformed_search_spaces_are_input_errors(spaces, models, message):
 def test_thread_count_does_not_change_predictions(model, spaces):
     """tuning.threads_per_job reaches the estimator and changes no probability (forests
     predict on one thread: their threaded sum is order-dependent in the last bit)."""
-    from npc_radiomics.settings import THREADED_MODELS, model_threads
+    from npc_radiomics.modelling.settings import THREADED_MODELS, model_threads
 
     assert model in THREADED_MODELS
     cfg = {"tuning": {"threads_per_job": 2}}

@@ -9,19 +9,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from npc_radiomics.config import (
+from npc_radiomics.base.config import (
     SEED_STEPS,
     check_config_files,
     derived_seed,
     validate_config,
 )
-from npc_radiomics.settings import TuningSettings
-from npc_radiomics.batches import plan_batches
-from npc_radiomics.errors import InputError
-from npc_radiomics import sheets
-from npc_radiomics import dicom_masks
-from npc_radiomics import split as split_checks
-from npc_radiomics.snakemake_fixes import (
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.imaging.batches import plan_batches
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.inputs import sheets
+from npc_radiomics import checks
+from npc_radiomics.inputs import dicom_masks
+from npc_radiomics.inputs import split as split_checks
+from npc_radiomics import checks
+from npc_radiomics.glue.snakemake_fixes import (
     limit_scheduler_wakeups,
     run_slurm_jobs_in_process,
 )
@@ -48,7 +50,7 @@ MAIN_PROCESS = workflow.is_main_process
 # One pending scheduler re-evaluation at most (Snakemake's timers pile up with every job).
 limit_scheduler_wakeups(verbose=True)
 # Inside a SLURM job, its rule runs in the job's own Snakemake process (no srun step and
-# second Snakemake start-up per job); see npc_radiomics.snakemake_fixes.
+# second Snakemake start-up per job); see npc_radiomics.glue.snakemake_fixes.
 run_slurm_jobs_in_process(verbose=MAIN_PROCESS)
 
 BASEDIR = Path(workflow.basedir)
@@ -65,7 +67,8 @@ def resource_path(path):
 
 try:
     if MAIN_PROCESS:
-        from npc_radiomics import centres  # imports scikit-learn: main process only
+        from npc_radiomics.validation import centres  # imports scikit-learn: main process only
+        from npc_radiomics import checks
 
         _local_config = (
             ["config/config.yaml"] if os.path.exists("config/config.yaml") else []
@@ -74,7 +77,7 @@ try:
         validate_config(config, SCHEMAS / "config.schema.yaml")
         sheets.check_sequence_names(list(config["sequences"]))
         if not config["predict"]["samples"]:
-            centres.check_centre_config(config)
+            checks.check_centre_config(config)
 except InputError as err:
     _stop(err)
 
@@ -91,7 +94,7 @@ DEMO_DIR = "results/demo"
 
 try:
     if PREDICT:
-        from npc_radiomics.predict import predict_setup
+        from npc_radiomics.deploy.predict import predict_setup
 
         PREDICT_SETUP = predict_setup(config["predict"])
         SEQUENCES = PREDICT_SETUP.sequences
@@ -101,7 +104,7 @@ try:
         SAMPLES = pd.DataFrame(columns=list(sheets.SAMPLE_COLUMNS) + ["mask_reader2"])
         CLINICAL_TSV = None
     elif DEMO:
-        from npc_radiomics import demo as demo_cohort
+        from npc_radiomics.inputs import demo as demo_cohort
 
         DEMO_SETTINGS = demo_cohort.load_settings(
             resource_path(config["demo"]["settings"])
@@ -130,9 +133,9 @@ try:
                 config["demo"]["preset"],
                 derived_seed(config["seed"], "demo"),
             )
-            sheets.design_checks(config, SAMPLES, _labels)
+            checks.design_checks(config, SAMPLES, _labels)
             _warn(
-                centres.centre_class_warnings(
+                checks.centre_class_warnings(
                     config, centres.patient_labels(SAMPLES, _labels)
                 )
             )
@@ -156,9 +159,9 @@ try:
                 config.get("evaluation", {}).get("biomarkers", []),
             )
             sheets.cross_check(SAMPLES, _clinical)
-            _warn(sheets.startup_checks(config, SAMPLES, _clinical))
+            _warn(checks.startup_checks(config, SAMPLES, _clinical))
             _warn(
-                centres.centre_class_warnings(
+                checks.centre_class_warnings(
                     config,
                     centres.patient_labels(
                         SAMPLES, _clinical.set_index("patient_id")[OUTCOME].to_dict()
@@ -174,9 +177,9 @@ try:
     if PREDICT and MAIN_PROCESS:
         dicom_masks.refuse_contour_masks(PREDICT_SETUP.samples, "predict sample sheet")
     if FEATURES_IN and MAIN_PROCESS:
-        _warn(split_checks.check_features_input(config))
+        _warn(checks.check_features_input(config))
     if MAIN_PROCESS:
-        from npc_radiomics.zoo import parse_search_spaces
+        from npc_radiomics.modelling.zoo import parse_search_spaces
 
         parse_search_spaces(config.get("search_spaces", {}), config["models"])
 except InputError as err:
@@ -185,7 +188,7 @@ except InputError as err:
 # Per-sequence preprocessing (preprocessing.per_sequence) and pyradiomics params
 # (features.params_per_sequence); without overrides every sequence gets the global ones.
 try:
-    from npc_radiomics.preprocess import sequence_preprocessing
+    from npc_radiomics.imaging.preprocess import sequence_preprocessing
 
     for _key, _map in (
         (
@@ -205,7 +208,7 @@ try:
         s: sequence_preprocessing(config["preprocessing"], s) for s in SEQUENCES
     }
     if MAIN_PROCESS and not PREDICT:
-        from npc_radiomics.harmonize import check_harmonization_config
+        from npc_radiomics.checks import check_harmonization_config
 
         check_harmonization_config(config)
 except InputError as err:
@@ -244,7 +247,7 @@ _CASES = {
 CENTRE_OF = dict(zip(SAMPLES["patient_id"], SAMPLES["center"]))
 CENTRES = sorted(set(CENTRE_OF.values()))
 # The imaging stages (QC, preprocessing, extraction) run in batches of
-# imaging.patients_per_job patients of one centre (npc_radiomics.batches): a new centre
+# imaging.patients_per_job patients of one centre (npc_radiomics.imaging.batches): a new centre
 # adds batches and leaves every other batch as it is.
 PATIENTS_PER_JOB = int(config["imaging"]["patients_per_job"])
 BATCHES = plan_batches(CENTRE_OF, PATIENTS_PER_JOB)
@@ -261,7 +264,7 @@ wildcard_constraints:
 
 def rule_seed(step):
     """Seed of one random step (one of config.SEED_STEPS), derived from the master seed."""
-    assert step in SEED_STEPS, f"{step!r} is not in npc_radiomics.config.SEED_STEPS"
+    assert step in SEED_STEPS, f"{step!r} is not in npc_radiomics.base.config.SEED_STEPS"
     return derived_seed(config["seed"], step)
 
 
@@ -377,7 +380,7 @@ MODELLING_PARAMS = {
     "id_column": MODELLING_ID,
     "outcome": OUTCOME,
     "exclude": [c for c in config["features_table_columns"].values() if c],
-    # ComBat's covariates (npc_radiomics.harmonize); categorical ones become dummies.
+    # ComBat's covariates (npc_radiomics.modelling.harmonize); categorical ones become dummies.
     **(
         {
             "harmonization": {
@@ -744,8 +747,8 @@ def get_final_output():
 
 # ---- preprocessing: the ROI crop's margin per sequence (preprocess.smk) ----------------
 
-from npc_radiomics.features import load_params as _load_radiomics_params
-from npc_radiomics.preprocess import crop_margin_setting as _crop_margin_setting
+from npc_radiomics.imaging.features import load_params as _load_radiomics_params
+from npc_radiomics.imaging.preprocess import crop_margin_setting as _crop_margin_setting
 
 
 def _crop_margins():

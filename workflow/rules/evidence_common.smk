@@ -22,7 +22,7 @@ if config["baselines"]["enabled"] and not PREDICT and MAIN_PROCESS:
             )
         )
     if FEATURES_IN:
-        from npc_radiomics.baselines import table_has_column
+        from npc_radiomics.validation.baselines import table_has_column
 
         if not table_has_column(config["features_table"], _volume):
             _warn(

@@ -1,6 +1,6 @@
 # Masks given as DICOM RTSTRUCT or SEG (pipeline step 1, inputs): rasterised once per case
 # onto the referenced DICOM series' grid as a NIfTI label mask, with a report QC reads
-# (npc_radiomics.dicom_masks). case_mask / case_mask_reader2 (common.smk) hand the NIfTI to
+# (npc_radiomics.inputs.dicom_masks). case_mask / case_mask_reader2 (common.smk) hand the NIfTI to
 # QC and preprocessing, so everything downstream reads a label mask as before.
 
 

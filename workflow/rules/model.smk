@@ -2,7 +2,7 @@
 # nested CV (one job per model x outer fold), final fit per model on the training pool,
 # each external centre scored by the final pipelines, gathered predictions.
 
-from npc_radiomics.settings import model_threads
+from npc_radiomics.modelling.settings import model_threads
 
 # The selection of each CV context (full = the whole training set, outer<k> = outer fold
 # k's training part), fitted once on its inner folds and all its rows, for every model.

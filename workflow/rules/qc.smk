@@ -1,4 +1,4 @@
-# Input QC per patient x sequence, one job per batch of patients (npc_radiomics.batches);
+# Input QC per patient x sequence, one job per batch of patients (npc_radiomics.imaging.batches);
 # each batch's table says which of its patients are included, so the later stages read
 # their own batch's table and the DAG needs no checkpoint. The QC table of the report
 # gathers every batch.

@@ -6,9 +6,9 @@
 # batch, whose cases run one after another; runtime: the sum over its cases), the input
 # tables (patients x features) for the modelling rules. Both are multiplied by the attempt
 # number, so with --retries (profiles/slurm) a job SLURM killed for memory or time comes
-# back with 2x, 3x. The callables live in npc_radiomics.cluster (unit-tested).
-from npc_radiomics.cluster import batch_resource as _batch_resource
-from npc_radiomics.cluster import fixed_resource, table_resource
+# back with 2x, 3x. The callables live in npc_radiomics.glue.cluster (unit-tested).
+from npc_radiomics.glue.cluster import batch_resource as _batch_resource
+from npc_radiomics.glue.cluster import fixed_resource, table_resource
 
 
 def _batch_images(wildcards):

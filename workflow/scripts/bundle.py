@@ -1,7 +1,7 @@
 """Rules bundle / bundle_model: the model bundle directory (manifest, skops pipeline, params)."""
 
-from npc_radiomics.bundle import bundle_rule
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.deploy.bundle import bundle_rule
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 log.info(

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from npc_radiomics.centres import centres_rule
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
+from npc_radiomics.validation.centres import centres_rule
 
 log = rule_setup(snakemake)
 p = snakemake.params

@@ -1,8 +1,8 @@
 """Rule choose_model: the chosen model (best nested-CV AUC, training data only)."""
 
-from npc_radiomics.evaluation import chosen_model_rule
-from npc_radiomics.io import write_json
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.base.io import write_json
+from npc_radiomics.evaluation.performance import chosen_model_rule
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 chosen = chosen_model_rule(

@@ -1,7 +1,7 @@
 """Rule clinical_analysis: Tables 1-2, stepwise clinical model, biomarker AUCs, DeLong tests."""
 
-from npc_radiomics.clinical import clinical_rule
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.evaluation.clinical import clinical_rule
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 inp = snakemake.input

@@ -1,7 +1,7 @@
 """Rule decision_curves: net benefit per model and cohort, useful threshold ranges, figure."""
 
-from npc_radiomics.dca import dca_rule
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.evaluation.dca import dca_rule
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 p = snakemake.params

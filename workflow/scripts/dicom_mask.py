@@ -1,11 +1,11 @@
 """Rules dicom_mask(_reader2): a DICOM RTSTRUCT / SEG rasterised onto its series' grid."""
 
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
-from npc_radiomics.dicom_masks import convert_mask  # noqa: E402
-from npc_radiomics.io import write_image, write_json  # noqa: E402
+from npc_radiomics.base.io import write_image, write_json  # noqa: E402
+from npc_radiomics.inputs.dicom_masks import convert_mask  # noqa: E402
 
 p = snakemake.params
 mask, report = convert_mask(

@@ -1,7 +1,7 @@
 """Rule evaluate: Table 3 (metrics.tsv), thresholds, curve data and figures."""
 
-from npc_radiomics.evaluation import evaluation_rule
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.evaluation.performance import evaluation_rule
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 message = evaluation_rule(

@@ -3,13 +3,13 @@ readers' masks), as one long table per batch."""
 
 import logging
 
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
 import radiomics  # noqa: E402, F401  (its import adds a stderr handler, replaced below)
 
-from npc_radiomics.features import extract_batch_rule  # noqa: E402
+from npc_radiomics.imaging.features import extract_batch_rule  # noqa: E402
 
 # pyradiomics' warnings (e.g. a LoG sigma skipped on a small ROI) belong in the rule log,
 # not on the console (one line per case and image type).

@@ -3,10 +3,13 @@
 import json
 from pathlib import Path
 
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.io import write_json, write_tsv
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.tuning import TuningSettings, final_model, load_selection_cache, save_pipeline
+from npc_radiomics.base.io import write_json, write_tsv
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
+from npc_radiomics.modelling.folds import load_selection_cache
+from npc_radiomics.modelling.persistence import save_pipeline
+from npc_radiomics.modelling.rules import final_model
+from npc_radiomics.modelling.settings import TuningSettings
 
 log = rule_setup(snakemake)
 p, out = snakemake.params, snakemake.output

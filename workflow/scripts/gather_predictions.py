@@ -1,8 +1,8 @@
 """Rule gather_predictions: one tidy table of every model's predictions (and nested CV)."""
 
-from npc_radiomics.evaluation import gather_predictions
-from npc_radiomics.io import write_tsv
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.base.io import write_tsv
+from npc_radiomics.evaluation.performance import gather_predictions
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 final, nested = gather_predictions(

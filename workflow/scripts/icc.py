@@ -1,11 +1,11 @@
 """Rule icc: ICC(2,1) per feature between readers, robust feature list, histogram."""
 
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
-from npc_radiomics.icc import icc_report  # noqa: E402
-from npc_radiomics.io import read_table  # noqa: E402
+from npc_radiomics.base.io import read_table  # noqa: E402
+from npc_radiomics.imaging.icc import icc_report  # noqa: E402
 
 table = icc_report(
     read_table(snakemake.input.features),

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from npc_radiomics.loco import gather_loco
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.validation.loco import gather_loco
 
 log = rule_setup(snakemake)
 inp = snakemake.input

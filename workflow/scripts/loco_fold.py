@@ -1,10 +1,10 @@
 """Rule loco_fold: the modelling procedure fitted without one training centre, predicting it."""
 
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.io import write_json, write_tsv
-from npc_radiomics.loco import loco_rule
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.tuning import TuningSettings
+from npc_radiomics.base.io import write_json, write_tsv
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.validation.loco import loco_rule
 
 log = rule_setup(snakemake)
 p = snakemake.params

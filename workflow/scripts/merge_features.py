@@ -2,16 +2,16 @@
 feature tables -> wide tables (patient_id + <sequence>__<feature>), reader 1 and reader 2,
 and the extraction provenance."""
 
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
-from npc_radiomics.features import (  # noqa: E402
+from npc_radiomics.base.io import write_tsv  # noqa: E402
+from npc_radiomics.imaging.features import (  # noqa: E402
     merge_batch_features,
     merge_provenance,
     read_batch_features,
 )
-from npc_radiomics.io import write_tsv  # noqa: E402
 
 inp, out = snakemake.input, snakemake.output
 table = read_batch_features(inp.features)  # read once for both readers

@@ -1,9 +1,11 @@
 """Rule nested_cv_fold: selection + tuning inside one outer fold, out-of-fold predictions."""
 
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.io import write_json, write_tsv
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.tuning import TuningSettings, load_selection_cache, nested_cv_rule
+from npc_radiomics.base.io import write_json, write_tsv
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
+from npc_radiomics.modelling.folds import load_selection_cache
+from npc_radiomics.modelling.rules import nested_cv_rule
+from npc_radiomics.modelling.settings import TuningSettings
 
 log = rule_setup(snakemake)
 p = snakemake.params

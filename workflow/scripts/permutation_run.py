@@ -1,8 +1,8 @@
 """Rule permutation_run: the whole modelling pipeline on permuted training labels."""
 
-from npc_radiomics.io import write_json
-from npc_radiomics.permutation import permutation_run_rule
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.base.io import write_json
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.validation.permutation import permutation_run_rule
 
 log = rule_setup(snakemake)
 record = permutation_run_rule(

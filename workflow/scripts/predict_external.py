@@ -1,9 +1,9 @@
 """Rule predict_external: every final pipeline's predictions for one external centre."""
 
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.evaluation import external_predictions
-from npc_radiomics.io import write_tsv
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.base.io import write_tsv
+from npc_radiomics.evaluation.performance import external_predictions
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
 
 log = rule_setup(snakemake)
 centre = snakemake.wildcards.centre

@@ -6,11 +6,11 @@ batch's folder, the reader-2 mask on the same grid, and the tumour intensity mom
 ``preprocessing.crop_margin_mm``) only the tumour's box plus the margin is kept.
 """
 
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
-from npc_radiomics.preprocess import preprocess_batch_rule  # noqa: E402
+from npc_radiomics.imaging.preprocess import preprocess_batch_rule  # noqa: E402
 
 p, out = snakemake.params, snakemake.output
 preprocess_batch_rule(

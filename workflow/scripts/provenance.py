@@ -1,7 +1,7 @@
 """Rule provenance: software versions, platform, config, seeds and input checksums."""
 
-from npc_radiomics.provenance import provenance_record, write_provenance
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.provenance import provenance_record, write_provenance
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 record = provenance_record(dict(snakemake.params.config), list(snakemake.input))

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from npc_radiomics.io import write_tsv
-from npc_radiomics.qc import gather_qc
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.base.io import write_tsv
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.imaging.qc import gather_qc
 
 log = rule_setup(snakemake)
 rows = [pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False) for path in snakemake.input]

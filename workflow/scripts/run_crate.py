@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from npc_radiomics.runcrate import write_run_crate
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runcrate import write_run_crate
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 p = snakemake.params

@@ -1,8 +1,9 @@
 """Rule select_features: selection fitted on the whole training set -> results/selection/."""
 
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.tuning import TuningSettings, selection_rule
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
+from npc_radiomics.modelling.rules import selection_rule
+from npc_radiomics.modelling.settings import TuningSettings
 
 log = rule_setup(snakemake)
 p = snakemake.params

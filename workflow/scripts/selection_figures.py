@@ -1,8 +1,8 @@
 """Rule selection_figures: LASSO path, LASSO CV curve, correlation of the selected features."""
 
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.selection import selection_figures_rule
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
+from npc_radiomics.modelling.selection import selection_figures_rule
 
 log = rule_setup(snakemake)
 inp = snakemake.input

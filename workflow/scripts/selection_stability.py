@@ -1,9 +1,9 @@
 """Rule selection_stability: selection per outer fold + final fit, frequencies, Jaccard."""
 
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.stability import stability_rule
-from npc_radiomics.tuning import TuningSettings
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
+from npc_radiomics.modelling.settings import TuningSettings
+from npc_radiomics.validation.stability import stability_rule
 
 log = rule_setup(snakemake)
 p = snakemake.params

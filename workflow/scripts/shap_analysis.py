@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from npc_radiomics.design import load_rule_design
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.shap_analysis import shap_rule
+from npc_radiomics.evaluation.shap_analysis import shap_rule
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.design import load_rule_design
 
 log = rule_setup(snakemake)
 p = snakemake.params

@@ -1,9 +1,9 @@
 """Rules split and external_cohort: the training pool's stratified seeded split
 (results/split/pool.tsv) or one external centre's cohort table."""
 
-from npc_radiomics.io import write_tsv
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.split import split_rule
+from npc_radiomics.base.io import write_tsv
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.inputs.split import split_rule
 
 log = rule_setup(snakemake)
 inputs = {key: snakemake.input[key] for key in snakemake.input.keys()}

@@ -1,7 +1,7 @@
 """Rule standalone_report: results/report/index.html, one self-contained file."""
 
-from npc_radiomics.report import write_standalone_report
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.report.assemble import write_standalone_report
 
 log = rule_setup(snakemake)
 inputs = {key: snakemake.input[key] for key in snakemake.input.keys()}

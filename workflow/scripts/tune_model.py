@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from npc_radiomics.io import write_json, write_tsv
-from npc_radiomics.runtime import rule_setup
-from npc_radiomics.tuning import gather_tuning
+from npc_radiomics.base.io import write_json, write_tsv
+from npc_radiomics.glue.runtime import rule_setup
+from npc_radiomics.modelling.rules import gather_tuning
 
 log = rule_setup(snakemake)
 parts = [json.loads(Path(path).read_text()) for path in snakemake.input]

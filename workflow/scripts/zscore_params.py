@@ -1,11 +1,11 @@
 """Rule zscore_params: pooled tumour mean and SD per sequence over the reference patients."""
 
-from npc_radiomics.runtime import rule_setup
+from npc_radiomics.glue.runtime import rule_setup
 
 log = rule_setup(snakemake)
 
-from npc_radiomics.io import read_table, write_tsv  # noqa: E402
-from npc_radiomics.preprocess import zscore_batch_rule  # noqa: E402
+from npc_radiomics.base.io import read_table, write_tsv  # noqa: E402
+from npc_radiomics.imaging.preprocess import zscore_batch_rule  # noqa: E402
 
 p = snakemake.params
 table = zscore_batch_rule(

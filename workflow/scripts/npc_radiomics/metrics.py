@@ -8,19 +8,22 @@ and the ``dcurves`` package).
 Degenerate cohorts (one class only, very few patients) give NaN rather than an
 exception; :func:`evaluate_predictions` says why in its ``note`` column. Malformed
 input (labels other than 0/1, probabilities outside [0, 1], length mismatch) raises
-:class:`~npc_radiomics.errors.InputError`.
+:class:`~npc_radiomics.base.errors.InputError`.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .layout import PREDICTION_COLUMNS, cohort_order
-from .lazy import lazy_module
+from npc_radiomics.base.errors import InputError
+from npc_radiomics.base.layout import PREDICTION_COLUMNS, cohort_order
+from npc_radiomics.base.lazy import lazy_module
+
+log = logging.getLogger(__name__)
 
 stats = lazy_module("scipy.stats")  # only the confidence intervals and tests need it
 
@@ -848,3 +851,17 @@ def curve_table(predictions: pd.DataFrame, kind: str, bins: int = 10) -> pd.Data
         return pd.DataFrame(columns=["model", "cohort"])
     out = pd.concat(parts, ignore_index=True)
     return out[["model", "cohort"] + [c for c in out.columns if c not in ("model", "cohort")]]
+
+
+def shap_importance(shap_values, feature_names) -> pd.DataFrame:
+    """Mean |SHAP| per feature (in the model output's units), largest first.
+
+    ``shap_values``: array (n_patients, n_features). Ties keep the input order.
+    """
+    values = np.asarray(shap_values, dtype=float)
+    names = list(feature_names)
+    if values.ndim != 2 or values.shape[1] != len(names):
+        raise InputError("SHAP: values must have shape (n_patients, n_features) matching names")
+    importance = np.abs(values).mean(axis=0)
+    order = np.argsort(-importance, kind="mergesort")
+    return pd.DataFrame({"feature": [names[j] for j in order], "mean_abs_shap": importance[order]})

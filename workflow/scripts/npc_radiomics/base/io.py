@@ -1,0 +1,266 @@
+"""One reader for images and one for tables.
+
+Images: anything SimpleITK reads from a file (NIfTI, NRRD, MHA, ...) or a folder holding
+one DICOM series. Tables: CSV, TSV or Parquet, chosen by the file's extension.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import struct
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from npc_radiomics.base.errors import InputError
+
+if TYPE_CHECKING:  # imported where tables are read: image-only jobs do without pandas
+    import pandas as pd
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def read_image(path: str | Path):
+    """Read an image or mask; ``path`` may be a file or a DICOM series folder.
+
+    Returns a ``SimpleITK.Image``. Raises :class:`InputError` naming the file when it is
+    missing or unreadable.
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"image file not found: {path}")
+    try:
+        if path.is_dir():
+            reader = sitk.ImageSeriesReader()
+            series = reader.GetGDCMSeriesIDs(str(path))
+            if not series:
+                raise InputError(f"no DICOM series in folder: {path}")
+            if len(series) > 1:
+                raise InputError(
+                    f"{len(series)} DICOM series in folder {path}: point the sheet at one series"
+                )
+            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
+            return reader.Execute()
+        return sitk.ReadImage(str(path))
+    except RuntimeError as err:
+        raise InputError(f"cannot read image {path}: {_itk_reason(str(err))}") from None
+
+
+def _itk_reason(message: str) -> str:
+    """The informative part of an ITK exception: the ``ITK ERROR`` line without the object
+    address, and the reason unless it is a stale errno (``No such file`` for a file that
+    exists but is truncated)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return "unknown error"
+    error = next((x for x in lines if x.startswith("ITK ERROR")), None)
+    if error is None:
+        return lines[-1]
+    text = re.sub(r"^ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", error)
+    if text.endswith(":") and lines[-1] != error:  # the detail is on the last line
+        text += " " + lines[-1]
+    reason = next((x for x in lines if x.startswith("Reason:")), "")
+    if reason and "No such file" not in reason:
+        text += " " + reason
+    return text
+
+
+# NIfTI datatype codes of floating-point voxels -> numpy type (byte order added per file)
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
+
+
+def _nifti_layout(header: bytes) -> tuple[int, int, str | None] | None:
+    """(voxel data offset, voxel data bytes, numpy float dtype or None) from a single-file
+    NIfTI-1 or NIfTI-2 header, or None when ``header`` is not one."""
+    for endian in ("<", ">"):
+        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
+            if header[344:347] != b"n+1":
+                return None
+            dim = struct.unpack(endian + "8h", header[40:56])
+            datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
+            offset = max(int(struct.unpack(endian + "f", header[108:112])[0]), 352)
+            break
+        if len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:
+            if header[4:7] != b"n+2":
+                return None
+            datatype, bitpix = struct.unpack(endian + "2h", header[12:16])
+            dim = struct.unpack(endian + "8q", header[16:80])
+            offset = max(struct.unpack(endian + "q", header[168:176])[0], 544)
+            break
+    else:
+        return None
+    if not 1 <= dim[0] <= 7:
+        return None
+    voxels = 1
+    for n in dim[1 : dim[0] + 1]:
+        voxels *= max(int(n), 1)
+    floats = _NIFTI_FLOATS.get(int(datatype))
+    return offset, voxels * max(int(bitpix), 8) // 8, (endian + floats) if floats else None
+
+
+def _blocks(path: Path, gzipped: bool):
+    opener = gzip.open if gzipped else open
+    with opener(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            yield block
+
+
+def verify_image_file(path: str | Path) -> int:
+    """Check that an image file is whole before it is read; return its NaN/inf voxel count.
+
+    A ``.gz`` file is decompressed to the end (ITK zero-fills what is missing instead of
+    failing), and a NIfTI file (``.nii``, ``.nii.gz``) must hold as many voxel bytes as its
+    header declares. Floating-point NIfTI voxels are counted for NaN/inf in the stored
+    bytes, since ITK's NIfTI reader turns NaN into 0. Other formats and DICOM folders are
+    left to the reader (0 is returned). Raises :class:`InputError` naming the file.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    gzipped, nifti = name.endswith(".gz"), name.endswith((".nii", ".nii.gz"))
+    if path.is_dir() or not path.exists() or not (gzipped or nifti):
+        return 0
+    state = {"carry": b"", "nonfinite": 0}
+
+    def scan(block: bytes, start: int) -> None:
+        """Count NaN/inf among the float voxels of ``block`` (file bytes from ``start``)."""
+        if not nifti or layout[2] is None:
+            return
+        offset, needed, dtype = layout
+        lo, hi = max(offset - start, 0), min(offset + needed - start, len(block))
+        if hi <= lo:
+            return
+        data = state["carry"] + block[lo:hi]
+        whole = len(data) // np.dtype(dtype).itemsize * np.dtype(dtype).itemsize
+        values = np.frombuffer(data[:whole], dtype=dtype)
+        state["nonfinite"] += int(values.size - np.count_nonzero(np.isfinite(values)))
+        state["carry"] = data[whole:]
+
+    total, layout, buffered = 0, None, b""
+    try:
+        for block in _blocks(path, gzipped):
+            if nifti and layout is None:  # buffer until the header is complete
+                buffered += block
+                if len(buffered) < 544:
+                    continue
+                layout = _nifti_layout(buffered)
+                nifti = layout is not None  # not NIfTI (or an .hdr/.img pair): reader decides
+                block, buffered = buffered, b""
+            scan(block, total)
+            total += len(block)
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError(f"corrupt or truncated gzip file {path}: {err}") from None
+    if nifti and layout is None:  # a file shorter than 544 bytes
+        if len(buffered) < 348:
+            raise InputError(f"truncated NIfTI file {path}: {len(buffered)} bytes, no header")
+        layout = _nifti_layout(buffered)
+        nifti = layout is not None
+        if nifti:
+            scan(buffered, 0)
+        total = len(buffered)
+    nonfinite = state["nonfinite"]
+    if not nifti:
+        return 0
+    offset, needed, _ = layout
+    if total < offset + needed:
+        raise InputError(
+            f"truncated NIfTI file {path}: header declares {needed} voxel bytes after offset "
+            f"{offset}, the file holds {max(total - offset, 0)}"
+        )
+    return nonfinite
+
+
+def write_image(image, path: str | Path, compress: bool = True) -> None:
+    """Write a SimpleITK image, creating the parent folder."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path), compress)
+
+
+# Columns holding names, never numbers or missing values: a patient or centre called "NA",
+# "None", "null" or "nan" keeps its name.
+TEXT_COLUMNS = ("patient_id", "center", "cohort", "sequence", "model")
+
+
+def as_paths(paths) -> list:
+    """One path or several (a list, a Snakemake Namedlist; None: none) as a list."""
+    if paths is None:
+        return []
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    return list(paths)
+
+
+def read_table(
+    path: str | Path, text_columns: tuple[str, ...] | list[str] = (), **kwargs
+) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet table, chosen by extension.
+
+    Columns named in :data:`TEXT_COLUMNS` or ``text_columns`` are read as strings exactly
+    as written (``NA``, ``None``, ``null``, ``nan`` stay names); other columns are parsed
+    as pandas does.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"table not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        df = pd.read_parquet(path, **kwargs)
+        for col in {*TEXT_COLUMNS, *text_columns} & set(df.columns):
+            if df[col].dtype != object:
+                df[col] = df[col].astype(str)
+        return df
+    if suffix in (".csv", ".tsv", ".txt"):
+        text = {*TEXT_COLUMNS, *text_columns}
+        dtype = kwargs.pop("dtype", None)
+        sep = "," if suffix == ".csv" else "\t"
+        if dtype is not None and not isinstance(dtype, dict):  # one dtype for every column
+            header = pd.read_csv(path, sep=sep, nrows=0).columns
+            dtype = dict.fromkeys(header, dtype)
+        if isinstance(dtype, dict):
+            dtype = {k: v for k, v in dtype.items() if k not in text} or None
+        converters = {**{c: str for c in text}, **kwargs.pop("converters", {})}
+        return pd.read_csv(path, sep=sep, dtype=dtype, converters=converters, **kwargs)
+    raise InputError(f"unknown table format {suffix!r} for {path}: use .csv, .tsv or .parquet")
+
+
+def read_features_table(path: str | Path, columns: dict) -> pd.DataFrame:
+    """A ready feature table (config ``features_table``), its ID, centre and cohort columns
+    (config ``features_table_columns``) read as text."""
+    names = [columns.get(k) for k in ("id", "center", "cohort")]
+    return read_table(path, text_columns=[c for c in names if c])
+
+
+def write_tsv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a tab-separated table with a fixed float format (stable bytes across runs)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, sep="\t", index=False, lineterminator="\n")
+
+
+def write_json(data: dict, path: str | Path) -> None:
+    """JSON with sorted keys, NaN as null and other objects (paths, ...) as their str:
+    stable bytes for the same content. The one JSON writer of the workflow."""
+
+    def clean(value):
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, np.generic):
+            return clean(value.item())
+        return value
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(clean(data), indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,5 @@
+"""A model others can apply (rules bundle, predict_*; pipeline step 20).
+
+- ``bundle``: the model bundle (skops pipeline, manifest, checksums) and its loader
+- ``predict``: predict mode: start-up checks, scores for new patients, their page
+"""

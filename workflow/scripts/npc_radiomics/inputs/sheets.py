@@ -1,0 +1,420 @@
+"""The input contract: validation of the sample sheet and the clinical table.
+
+Every check raises :class:`InputError` with one line naming the sheet line, patient or
+file, so a bad sheet stops the run before any job starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from npc_radiomics.base.errors import InputError
+
+SAMPLE_COLUMNS = ("patient_id", "center", "sequence", "image", "mask")
+
+
+OPTIONAL_SAMPLE_COLUMNS = ("mask_reader2", "mask_roi")
+
+
+# Results paths put these right after a sequence name ({sequence}_mask.nii.gz,
+# {sequence}_reader2.tsv, ...): a sequence named like that would share another's files.
+# The schemas already allow only letters and digits joined by single _ or -.
+RESERVED_SEQUENCE_SUFFIXES = ("_image", "_mask", "_reader2", "_moments")
+
+
+def check_sequence_names(sequences: list[str]) -> None:
+    """Sequence names keep the results paths unambiguous (see
+    :data:`RESERVED_SEQUENCE_SUFFIXES`); raises :class:`InputError` naming the key."""
+    for name in sequences:
+        for suffix in RESERVED_SEQUENCE_SUFFIXES:
+            if name.lower().endswith(suffix):
+                raise InputError(
+                    f"config key sequences: {name!r} ends in {suffix!r}, which the results "
+                    f"paths put after a sequence name; rename the sequence"
+                )
+
+
+def _line(df: pd.DataFrame, label) -> int:
+    """Sheet line of the row with index ``label``.
+
+    :func:`read_sheet` indexes rows by their real line in the file (blank lines counted);
+    a table built in memory has a 0-based index under a header on line 1.
+    """
+    return int(label) if df.index.name == "line" else int(label) + 2
+
+
+def _line_at(df: pd.DataFrame, position: int) -> int:
+    """Sheet line of the row at 0-based ``position``."""
+    return _line(df, df.index[position])
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def read_sheet(path: str | Path, what: str) -> pd.DataFrame:
+    """Read a tab-separated sheet as strings, exactly as written but for surrounding space.
+
+    Everything is text (``NA``, ``None``, ``null``, ``nan`` and ``007`` stay as written;
+    empty cells are empty strings). A UTF-8 byte-order mark, any line ending (LF, CRLF,
+    CR) and blank lines are accepted; cells and column names are stripped of surrounding
+    white space. The index is each row's real line number in the file (name ``line``),
+    so messages name the line an editor shows. Raises :class:`InputError` for duplicated
+    or empty column names and rows with more cells than the header.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} not found: {path}")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{what} {path}: not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
+    return parse_sheet(text, what, path)
+
+
+def parse_sheet(text: str, what: str, path: str | Path = "") -> pd.DataFrame:
+    """:func:`read_sheet` of a sheet's text (``path`` only names it in messages)."""
+    rows: list[tuple[int, list[str]]] = []
+    for number, line in enumerate(_NEWLINE.split(text), start=1):
+        if line.strip():
+            cells = next(csv.reader([line], delimiter="\t", quotechar='"'), [])
+            rows.append((number, [c.strip() for c in cells]))
+    if not rows:
+        raise InputError(f"{what} {path} is empty")
+    header_line, header = rows[0]
+    seen: dict[str, int] = {}
+    for k, name in enumerate(header, start=1):
+        if not name:
+            raise InputError(f"{what} line {header_line}: column {k} has no name")
+        if name in seen:
+            raise InputError(
+                f"{what} line {header_line}: duplicated column name {name!r} "
+                f"(columns {seen[name]} and {k})"
+            )
+        seen[name] = k
+    width = len(header)
+    data, lines = [], []
+    for number, cells in rows[1:]:
+        if len(cells) > width and any(cells[width:]):
+            raise InputError(
+                f"{what} line {number}: {len(cells)} cells but the header has {width} columns"
+            )
+        data.append((cells + [""] * width)[:width])
+        lines.append(number)
+    df = pd.DataFrame(data, columns=header, index=pd.Index(lines, name="line"), dtype=object)
+    return df
+
+
+def rows_digest(table: pd.DataFrame, patients) -> str:
+    """SHA-256 of the rows of ``patients`` in a sheet read by :func:`read_sheet` (every
+    column, as written, columns in name order; a patient without a row counts as such).
+    A rule that reads only these patients' rows carries it as a param, so it reruns
+    exactly when one of them changes."""
+    import hashlib
+
+    columns = sorted(table.columns)
+    text = {
+        record[0]: "\t".join(f"{k}={v}" for k, v in zip(columns, record[1:], strict=True))
+        for record in table[["patient_id", *columns]].itertuples(index=False)
+    }
+    digest = hashlib.sha256()
+    for patient in sorted(patients):
+        digest.update(text.get(patient, f"{patient}: no row").encode() + b"\n")
+    return digest.hexdigest()
+
+
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
+
+
+def validate_rows(df: pd.DataFrame, schema_name: str, what: str) -> None:
+    """Validate every row against ``workflow/schemas/<schema_name>``; name the first bad line."""
+    import jsonschema
+
+    from npc_radiomics.base.config import load_yaml
+
+    validator = jsonschema.Draft202012Validator(load_yaml(SCHEMA_DIR / schema_name))
+    for label, record in zip(df.index, df.to_dict(orient="records"), strict=True):
+        record = {k: v for k, v in record.items() if not (isinstance(v, float) and pd.isna(v))}
+        error = next(iter(validator.iter_errors(record)), None)
+        if error is not None:
+            column = ".".join(str(p) for p in error.absolute_path) or "row"
+            raise InputError(
+                f"{what} line {_line(df, label)}: column {column}: {error.message} "
+                f"(patient {record.get('patient_id', '?')})"
+            )
+
+
+def validate_samples(
+    samples: pd.DataFrame,
+    sequences: list[str],
+    centers: list[str],
+    base_dir: str | Path = ".",
+    check_files: bool = True,
+    checks: bool = True,
+) -> pd.DataFrame:
+    """Check the long sample sheet and return it normalised and sorted.
+
+    ``sequences``: sequence names declared in config; ``centers``: every centre named in
+    config (training pool and external). Paths are resolved against ``base_dir`` when
+    relative. Returns columns patient_id, center, sequence, image, mask, mask_reader2,
+    mask_roi (the ROI of DICOM contour masks, see :mod:`npc_radiomics.inputs.dicom_masks`), sorted
+    by patient_id and the config's sequence order. ``checks=False`` (a job process: the
+    main process has checked the same sheet before any job) returns the same table without
+    checking it (the row-by-row schema checks cost seconds on a 10,000-patient sheet).
+    """
+    missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
+    if missing:
+        raise InputError(f"sample sheet: missing column(s) {missing}; need {list(SAMPLE_COLUMNS)}")
+    df = samples.copy()
+    for col in OPTIONAL_SAMPLE_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+    for col in (*SAMPLE_COLUMNS, *OPTIONAL_SAMPLE_COLUMNS):
+        df[col] = df[col].fillna("").astype(str).str.strip()
+    if checks:
+        _check_samples(df, sequences, centers)
+    base_dir = Path(base_dir)
+    for col in ("image", "mask", "mask_reader2"):
+        df[col] = [str(base_dir / p) if p and not Path(p).is_absolute() else p for p in df[col]]
+    if checks:
+        _check_shared_files(df)
+    if checks and check_files:
+        for i, row in df.iterrows():
+            for col in ("image", "mask", "mask_reader2"):
+                if row[col] and not Path(row[col]).exists():
+                    raise InputError(
+                        f"sample sheet line {_line(df, i)}: {col} file not found for patient "
+                        f"{row['patient_id']} sequence {row['sequence']}: {row[col]}"
+                    )
+    order = {s: k for k, s in enumerate(sequences)}
+    df["_order"] = df["sequence"].map(order)
+    df = df.sort_values(["patient_id", "_order"], kind="mergesort").drop(columns="_order")
+    return df.reset_index(drop=True)[[*SAMPLE_COLUMNS, *OPTIONAL_SAMPLE_COLUMNS]]
+
+
+def _check_samples(df: pd.DataFrame, sequences: list[str], centers: list[str]) -> None:
+    """:func:`validate_samples`' checks of the rows (before paths are resolved)."""
+    for i, row in df.iterrows():
+        for col in SAMPLE_COLUMNS:
+            if not row[col]:
+                raise InputError(f"sample sheet line {_line(df, i)}: empty {col}")
+    validate_rows(df, "samples.schema.yaml", "sample sheet")
+    for i, row in df.iterrows():
+        if row["sequence"] not in sequences:
+            raise InputError(
+                f"sample sheet line {_line(df, i)}: unknown sequence {row['sequence']!r} for "
+                f"patient {row['patient_id']} (config sequences: {sequences})"
+            )
+        if row["center"] not in centers:
+            raise InputError(
+                f"sample sheet line {_line(df, i)}: centre {row['center']!r} of patient "
+                f"{row['patient_id']} is neither a training nor an external centre in config"
+            )
+    dup = df.duplicated(["patient_id", "sequence"], keep="first")
+    if dup.any():
+        i = int(dup.to_numpy().nonzero()[0][0])
+        row = df.iloc[i]
+        raise InputError(
+            f"sample sheet line {_line_at(df, i)}: duplicated patient {row['patient_id']} "
+            f"sequence {row['sequence']}"
+        )
+    centers_per_patient = df.groupby("patient_id")["center"].nunique()
+    if (centers_per_patient > 1).any():
+        pid = sorted(centers_per_patient[centers_per_patient > 1].index)[0]
+        raise InputError(f"sample sheet: patient {pid} is listed under more than one centre")
+    present = df.groupby("patient_id")["sequence"].apply(set)
+    for pid in sorted(present.index):
+        lacking = [s for s in sequences if s not in present[pid]]
+        if lacking:
+            raise InputError(f"sample sheet: patient {pid} has no row for sequence(s) {lacking}")
+
+
+def _check_shared_files(df: pd.DataFrame) -> None:
+    """A copy-paste error in the sheet: one image file on two rows, or one mask file for
+    two patients (a patient may share a mask between co-registered sequences)."""
+    for col, per_patient in (("image", False), ("mask", True), ("mask_reader2", True)):
+        first: dict[str, tuple] = {}
+        for label, pid, seq, path in zip(
+            df.index, df["patient_id"], df["sequence"], df[col], strict=True
+        ):
+            if not path:
+                continue
+            key = os.path.normcase(os.path.realpath(path))
+            if key in first:
+                line0, pid0, seq0 = first[key]
+                if not per_patient or pid0 != pid:
+                    raise InputError(
+                        f"sample sheet line {_line(df, label)}: {col} of patient {pid} sequence "
+                        f"{seq} is the same file as on line {line0} (patient {pid0} sequence "
+                        f"{seq0}): {path}"
+                    )
+            else:
+                first[key] = (_line(df, label), pid, seq)
+
+
+# Cells that mean "not recorded" in a clinical variable (never in ids or centre names).
+MISSING = ("", "NA", "N/A", "NaN", "nan", "None", "null", "NULL", ".")
+
+
+def _numeric_column(df: pd.DataFrame, col: str, what: str, hint: str) -> pd.Series:
+    """``df[col]`` as numbers (missing cells NaN); InputError naming the first text cell."""
+    text = df[col].fillna("").astype(str).str.strip()
+    missing = text.isin(MISSING)
+    values = pd.to_numeric(text.where(~missing, None), errors="coerce")
+    bad = values.isna() & ~missing
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(
+            f"clinical table line {_line_at(df, i)}: {what} {col!r} of patient "
+            f"{df['patient_id'].iloc[i]} is not a number: {text.iloc[i]!r}{hint}"
+        )
+    if np.isinf(values).any():
+        i = int(np.isinf(values).to_numpy().nonzero()[0][0])
+        raise InputError(
+            f"clinical table line {_line_at(df, i)}: {what} {col!r} of patient "
+            f"{df['patient_id'].iloc[i]} is infinite"
+        )
+    return values
+
+
+def validate_clinical(
+    clinical: pd.DataFrame,
+    outcome: str,
+    continuous: list[str],
+    categorical: list[str],
+    biomarkers: list[str] | tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Check the clinical table; return it with typed columns, sorted by patient_id.
+
+    The outcome must be present and 0/1 for every patient; declared variables and the
+    ``evaluation.biomarkers`` must exist as columns and hold numbers (categorical
+    variables numerically coded, as the clinical stage's regressions need); cells in
+    :data:`MISSING` are missing values (allowed, reported by :func:`clinical_warnings`).
+    Other columns are left as text.
+    """
+    if "patient_id" not in clinical.columns:
+        raise InputError("clinical table: missing column 'patient_id'")
+    if outcome not in clinical.columns:
+        raise InputError(f"clinical table: missing outcome column {outcome!r}")
+    df = clinical.copy()
+    df["patient_id"] = df["patient_id"].astype(str).str.strip()
+    validate_rows(df[["patient_id"]], "clinical.schema.yaml", "clinical table")
+    dup = df.duplicated("patient_id")
+    if dup.any():
+        i = int(dup.to_numpy().nonzero()[0][0])
+        raise InputError(
+            f"clinical table line {_line_at(df, i)}: duplicated patient {df['patient_id'].iloc[i]}"
+        )
+    for i, (pid, value) in enumerate(zip(df["patient_id"], df[outcome], strict=True)):
+        text = str(value).strip()
+        if text in ("", "nan", "NA", "NaN", "None"):
+            raise InputError(
+                f"clinical table line {_line_at(df, i)}: patient {pid} has no outcome ({outcome!r})"
+            )
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number not in (0.0, 1.0):
+            raise InputError(
+                f"clinical table line {_line_at(df, i)}: outcome {outcome!r} of patient {pid} is "
+                f"{text!r}; must be 1 (complete response) or 0 (non-CR)"
+            )
+    df[outcome] = df[outcome].astype(float).astype(int)
+    for col in [*continuous, *categorical, *biomarkers]:
+        if col not in df.columns:
+            key = "evaluation.biomarkers" if col in biomarkers else "clinical_variables"
+            raise InputError(
+                f"clinical table: {key} names {col!r}, which is not a column (columns: "
+                f"{sorted(c for c in df.columns if c != 'patient_id')[:20]})"
+            )
+    for col in dict.fromkeys([*continuous, *biomarkers]):
+        if col not in categorical:
+            df[col] = _numeric_column(df, col, "variable", "")
+    for col in categorical:
+        df[col] = _numeric_column(
+            df,
+            col,
+            "categorical variable",
+            "; code categories as numbers (e.g. gender 0/1, stages 1-4)",
+        )
+    out = df.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+    out.index.name = None
+    return out
+
+
+def read_clinical(
+    path: str | Path,
+    outcome: str,
+    continuous: list[str],
+    categorical: list[str],
+    biomarkers: list[str] | tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """The one reader of the clinical table, used at start-up and by the clinical stage:
+    :func:`read_sheet` then :func:`validate_clinical`."""
+    return validate_clinical(
+        read_sheet(path, "clinical table"), outcome, continuous, categorical, biomarkers
+    )
+
+
+def clinical_warnings(
+    clinical: pd.DataFrame, variables: list[str], patients: list[str] | None = None
+) -> list[str]:
+    """Lines warning of declared variables with no value or a single level.
+
+    ``patients``: restrict to these (e.g. the training pool, where the clinical models
+    are fitted); default every row.
+    """
+    df = clinical if patients is None else clinical[clinical["patient_id"].isin(patients)]
+    where = "" if patients is None else " among the training-pool patients"
+    out = []
+    for col in variables:
+        values = df[col].dropna()
+        if values.empty:
+            out.append(f"clinical table: variable {col!r} has no value{where}; it is left out")
+        elif values.nunique() == 1:
+            out.append(
+                f"clinical table: variable {col!r} has a single level ({values.iloc[0]:g})"
+                f"{where}; it cannot enter a regression"
+            )
+    return out
+
+
+def cross_check(samples: pd.DataFrame, clinical: pd.DataFrame) -> None:
+    """Every imaged patient has a clinical row and every clinical row has images."""
+    imaged = set(samples["patient_id"])
+    known = set(clinical["patient_id"])
+    no_clinical = sorted(imaged - known)
+    if no_clinical:
+        raise InputError(
+            f"patient {no_clinical[0]} has images but no clinical row"
+            + (f" ({len(no_clinical) - 1} more)" if len(no_clinical) > 1 else "")
+        )
+    no_images = sorted(known - imaged)
+    if no_images:
+        raise InputError(
+            f"patient {no_images[0]} has a clinical row but no images in the sample sheet"
+            + (f" ({len(no_images) - 1} more)" if len(no_images) > 1 else "")
+        )
+
+
+def check_clinical_columns(columns: list[str] | tuple[str, ...], cfg: dict, what: str) -> None:
+    """The outcome, declared clinical variables and ``evaluation.biomarkers`` are columns of
+    a clinical table with these ``columns`` (e.g. the demo's, known before it is written)."""
+    keys = [("outcome.column", [cfg["outcome"]["column"]])]
+    keys += [(f"clinical_variables.{k}", v) for k, v in cfg["clinical_variables"].items()]
+    keys += [("evaluation.biomarkers", cfg.get("evaluation", {}).get("biomarkers", []))]
+    for key, names in keys:
+        missing = [n for n in names if n not in columns]
+        if missing:
+            raise InputError(
+                f"config key {key}: {missing[0]!r} is not a column of {what} (columns: "
+                f"{[c for c in columns if c != 'patient_id']})"
+            )

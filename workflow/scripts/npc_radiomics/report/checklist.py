@@ -1,0 +1,289 @@
+"""Reporting checklist (rule ``checklist``, step 22): the TRIPOD+AI, CLEAR and METRICS
+items this run can fill itself, each linked to the report section that supports it, and
+the items that need the user's own text.
+
+Status per item: ``filled`` (every result file the item rests on was made by this run;
+``section`` names the report section), ``user`` (needs the authors' text: ethics,
+funding, blinding, ...), ``not produced`` (the run could fill it but the files are
+missing, e.g. no external centre, no second reader).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["guideline", "item", "topic", "status", "section", "link", "evidence", "note"]
+
+# (guideline, item, topic, section or None for the user's text, input keys it rests on)
+ITEMS: tuple[tuple[str, str, str, str | None, tuple[str, ...]], ...] = (
+    ("TRIPOD+AI", "1", "Title: development / validation, population, outcome", None, ()),
+    ("TRIPOD+AI", "2", "Abstract", None, ()),
+    ("TRIPOD+AI", "3", "Background: healthcare context, rationale", None, ()),
+    ("TRIPOD+AI", "4", "Objectives", None, ()),
+    ("TRIPOD+AI", "5a", "Data sources: centres and cohorts", "cohort", ("split",)),
+    ("TRIPOD+AI", "5b", "Dates of data collection", None, ()),
+    ("TRIPOD+AI", "6a", "Setting: centres", "cohort", ("split",)),
+    ("TRIPOD+AI", "6b", "Eligibility: input quality control", "cohort", ("qc",)),
+    ("TRIPOD+AI", "6c", "Treatments received", None, ()),
+    (
+        "TRIPOD+AI",
+        "7",
+        "Data preparation: preprocessing, harmonisation",
+        "provenance",
+        ("provenance",),
+    ),
+    ("TRIPOD+AI", "8a", "Outcome definition and assessment", None, ()),
+    ("TRIPOD+AI", "8c", "Blinding of outcome assessment", None, ()),
+    (
+        "TRIPOD+AI",
+        "9a",
+        "Predictors: definition (radiomics features, clinical variables)",
+        "features",
+        ("selected_features",),
+    ),
+    ("TRIPOD+AI", "9c", "Blinding of predictor assessment", None, ()),
+    (
+        "TRIPOD+AI",
+        "10",
+        "Sample size: events per variable, minimum sample size",
+        "evidence",
+        ("evidence",),
+    ),
+    (
+        "TRIPOD+AI",
+        "11",
+        "Missing data: non-finite features and their handling",
+        "features",
+        ("non_finite",),
+    ),
+    ("TRIPOD+AI", "12a", "Data use: train / test / external split", "cohort", ("split",)),
+    (
+        "TRIPOD+AI",
+        "12b",
+        "Predictor handling: robustness filter, mRMR, LASSO",
+        "features",
+        ("selected_features", "lasso_lambda"),
+    ),
+    (
+        "TRIPOD+AI",
+        "12c",
+        "Model type, building and hyper-parameter tuning",
+        "chosen-model",
+        ("chosen", "best_params"),
+    ),
+    ("TRIPOD+AI", "12d", "Heterogeneity across centres", None, ()),
+    ("TRIPOD+AI", "12e", "Performance measures", "table3", ("metrics",)),
+    ("TRIPOD+AI", "12f", "Model updating / recalibration", None, ()),
+    ("TRIPOD+AI", "12g", "Fairness across groups", None, ()),
+    ("TRIPOD+AI", "13", "Class imbalance handling", None, ()),
+    ("TRIPOD+AI", "15", "Model output and decision threshold", "table3", ("metrics",)),
+    ("TRIPOD+AI", "17", "Ethical approval and consent", None, ()),
+    ("TRIPOD+AI", "18", "Funding", None, ()),
+    ("TRIPOD+AI", "19", "Conflicts of interest", None, ()),
+    ("TRIPOD+AI", "20", "Protocol and registration", None, ()),
+    ("TRIPOD+AI", "21", "Data availability", None, ()),
+    ("TRIPOD+AI", "22", "Code availability and software versions", "provenance", ("provenance",)),
+    ("TRIPOD+AI", "23", "Patient and public involvement", None, ()),
+    ("TRIPOD+AI", "24", "Participants: flow through QC and the split", "cohort", ("qc", "split")),
+    ("TRIPOD+AI", "25", "Participant characteristics per cohort (Table 1)", "table1", ("table1",)),
+    (
+        "TRIPOD+AI",
+        "26a",
+        "Performance with 95% CIs: internal validation (nested CV, test)",
+        "table3",
+        ("metrics",),
+    ),
+    (
+        "TRIPOD+AI",
+        "26b",
+        "Performance with 95% CIs: external validation",
+        "table3",
+        ("metrics", "external"),
+    ),
+    ("TRIPOD+AI", "26c", "Calibration", "curves", ("calibration",)),
+    ("TRIPOD+AI", "26d", "Clinical utility: decision curves", "decision-curves", ("dca",)),
+    (
+        "TRIPOD+AI",
+        "26e",
+        "Comparison with simpler models (volume, clinical)",
+        "baselines",
+        ("baselines_metrics",),
+    ),
+    ("TRIPOD+AI", "27", "Interpretation, limitations, usability", None, ()),
+    ("CLEAR", "imaging-protocol", "Image acquisition protocol per centre", None, ()),
+    ("CLEAR", "segmentation", "Segmentation method and readers", None, ()),
+    ("CLEAR", "reader-robustness", "Inter-reader feature robustness (ICC)", "features", ("icc",)),
+    (
+        "CLEAR",
+        "preprocessing",
+        "Image preprocessing: N4, resampling, normalisation",
+        "provenance",
+        ("provenance",),
+    ),
+    (
+        "CLEAR",
+        "extraction",
+        "Feature extraction software, version and parameters",
+        "provenance",
+        ("provenance",),
+    ),
+    ("CLEAR", "selection", "Feature selection method", "features", ("selected_features",)),
+    (
+        "CLEAR",
+        "selection-stability",
+        "Stability of the selected features",
+        "selection-stability",
+        ("stability_jaccard",),
+    ),
+    (
+        "CLEAR",
+        "baselines",
+        "Comparison with clinical and volume baselines",
+        "baselines",
+        ("baselines_metrics",),
+    ),
+    (
+        "CLEAR",
+        "negative-control",
+        "Negative control (label permutation)",
+        "permutation",
+        ("permutation",),
+    ),
+    ("CLEAR", "explainability", "Model explanation (SHAP)", "shap", ("shap_importance",)),
+    (
+        "CLEAR",
+        "open-science",
+        "Code, configuration and software versions",
+        "provenance",
+        ("provenance",),
+    ),
+    ("METRICS", "study-design", "Study design: cohorts and split", "cohort", ("split",)),
+    ("METRICS", "segmentation", "Segmentation: second reader and robustness", "features", ("icc",)),
+    (
+        "METRICS",
+        "image-processing",
+        "Image processing and feature extraction",
+        "provenance",
+        ("provenance",),
+    ),
+    (
+        "METRICS",
+        "feature-processing",
+        "Feature processing and selection",
+        "features",
+        ("selected_features",),
+    ),
+    (
+        "METRICS",
+        "modelling",
+        "Preparation for modelling: tuning and nested CV",
+        "chosen-model",
+        ("best_params",),
+    ),
+    (
+        "METRICS",
+        "metrics-comparison",
+        "Performance metrics and comparisons",
+        "table3",
+        ("metrics",),
+    ),
+    (
+        "METRICS",
+        "testing",
+        "Testing on held-out and external data",
+        "table3",
+        ("metrics", "external"),
+    ),
+    ("METRICS", "open-science", "Open science: code and data", "provenance", ("provenance",)),
+)
+
+
+def _present(inputs: dict, key: str) -> bool:
+    value = inputs.get(key)
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return bool(value) and Path(value).exists() and Path(value).stat().st_size > 0
+
+
+def _has_external(inputs: dict) -> bool:
+    if not _present(inputs, "metrics"):
+        return False
+    cohorts = set(pd.read_csv(inputs["metrics"], sep="\t")["cohort"].astype(str))
+    return bool(cohorts - {"train", "test", "nested_cv"})
+
+
+def checklist_table(inputs: dict, section_ids, report_name: str = "index.html") -> pd.DataFrame:
+    """One row per item of :data:`ITEMS` with its status and link (``report_name#section``).
+
+    ``inputs``: the standalone report's inputs (key -> path); ``section_ids``: the
+    report's sections, so that a filled row can only name one that exists."""
+    sections = set(section_ids)
+    rows = []
+    for guideline, item, topic, section, keys in ITEMS:
+        if section is None:
+            rows.append((guideline, item, topic, "user", "", "", "", "needs the authors' text"))
+            continue
+        assert section in sections, f"checklist item {guideline} {item}: unknown section {section}"
+        missing = [
+            k
+            for k in keys
+            if not (_has_external(inputs) if k == "external" else _present(inputs, k))
+        ]
+        if missing:
+            note = (
+                "no external centre in this run"
+                if missing == ["external"]
+                else ("not produced by this run: " + ", ".join(missing))
+            )
+            rows.append((guideline, item, topic, "not produced", section, "", "", note))
+            continue
+        evidence = ", ".join(
+            Path(str(inputs[k] if not isinstance(inputs[k], (list, tuple)) else inputs[k][0])).name
+            for k in keys
+            if k != "external"
+        )
+        rows.append(
+            (guideline, item, topic, "filled", section, f"{report_name}#{section}", evidence, "")
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def checklist_rule(inputs: dict, out_path) -> str:
+    """Rule ``checklist``: the TSV from the report's inputs."""
+    from npc_radiomics.base.io import write_tsv
+    from npc_radiomics.report.kit import SECTION_IDS
+
+    table = checklist_table(inputs, SECTION_IDS)
+    write_tsv(table, out_path)
+    counts = table["status"].value_counts().to_dict()
+    return f"checklist: {counts}"
+
+
+def checklist_section(inputs: dict, params: dict):
+    """Report section: the checklist table, filled items linked to their sections."""
+    from npc_radiomics.report import html
+    from npc_radiomics.report.kit import missing as _missing
+    from npc_radiomics.report.kit import read_tsv as _read_tsv
+
+    section = html.Section("checklist", "Reporting checklist (TRIPOD+AI, CLEAR, METRICS)")
+    table = _read_tsv(inputs, "checklist")
+    if table is None:
+        section.add(_missing(inputs, "checklist", "Reporting checklist"))
+        return section
+    counts = table["status"].value_counts()
+    section.add(
+        html.text(
+            f"{counts.get('filled', 0)} items filled from this run, {counts.get('user', 0)} need "
+            f"the authors' text, {counts.get('not produced', 0)} not produced by this run.",
+            "note",
+        )
+    )
+    shown = table.drop(columns=["link"]).fillna("")
+    shown["section"] = [
+        f"#{s}" if status == "filled" else ""
+        for s, status in zip(table["section"], table["status"], strict=True)
+    ]
+    section.add(html.table(shown, "Checklist items (section: where the report supports it)"))
+    return section

@@ -1,0 +1,169 @@
+"""Report sections of the step-22 evidence: the first screen, baselines, the negative
+control. Same conventions as :mod:`npc_radiomics.report.sections` (a missing file is a gap)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from npc_radiomics.report import html
+from npc_radiomics.report.kit import (
+    fmt as _fmt,
+)
+from npc_radiomics.report.kit import (
+    format_p_values as _p_values,
+)
+from npc_radiomics.report.kit import (
+    missing as _missing,
+)
+from npc_radiomics.report.kit import (
+    read_json as _read_json,
+)
+from npc_radiomics.report.kit import (
+    read_tsv as _read_tsv,
+)
+from npc_radiomics.report.kit import (
+    result_figure as _figure,
+)
+
+SECTION_KEYS = ("evidence", "baselines", "permutation")
+
+
+def evidence_section(inputs: dict, params: dict) -> html.Section:
+    """First screen: is there anything to show?"""
+    section = html.Section("evidence", "Is there anything to show?")
+    record = _read_json(inputs, "evidence")
+    if record is None:
+        section.add(_missing(inputs, "evidence", "Evidence summary"))
+        return section
+    cls = "note" if record.get("evidence") else "gap"
+    section.add(html.text(f"Verdict: {record['verdict']}", cls))
+    rows = [
+        ("training patients", record["n_train"]),
+        ("events / non-events", f"{record['events']} / {record['non_events']}"),
+        ("candidate features", record["n_candidate_features"]),
+        ("events per candidate variable", _fmt(record.get("events_per_candidate"), 2)),
+        ("selected features (final fit)", record.get("n_selected_features") or "-"),
+        ("events per selected feature", _fmt(record.get("events_per_selected"), 2)),
+        (
+            "chosen model nested-CV AUC, pooled (95% CI, DeLong)",
+            f"{_fmt(record.get('nested_auc_pooled'))} ({_fmt(record.get('nested_auc_ci_low'))}-"
+            f"{_fmt(record.get('nested_auc_ci_high'))})",
+        ),
+        (
+            "permutation p-value",
+            f"{_fmt(record.get('permutation_p'))} ({record.get('permutation_n', 0)} permutations)"
+            if record.get("permutation_p") is not None
+            else "not run",
+        ),
+    ]
+    for key, label in (("candidates", "candidate"), ("selected", "selected")):
+        riley = record.get("riley", {}).get(key, {})
+        if riley.get("n_required"):
+            rows.append(
+                (
+                    f"Riley et al. minimum n ({label} features, AUC {record['anticipated_auc']})",
+                    f"{riley['n_required']} ({riley['events_required']} events)",
+                )
+            )
+    section.add(html.table(pd.DataFrame(rows, columns=["quantity", "value"]), "First screen"))
+    if record.get("sample_size_note"):
+        section.add(html.text(record["sample_size_note"], "note"))
+    return section
+
+
+def baselines_section(inputs: dict, params: dict) -> html.Section:
+    """Baselines trained and tested like the radiomics models."""
+    section = html.Section("baselines", "Baselines: volume, clinical, combined")
+    metrics = _read_tsv(inputs, "baselines_metrics")
+    if metrics is None:
+        section.add(_missing(inputs, "baselines_metrics", "Baselines"))
+        return section
+    summary = _read_json(inputs, "baselines_summary") or {}
+    for name, why in sorted(summary.get("missing", {}).items()):
+        section.add(html.gap(name, why))
+    columns = [
+        c
+        for c in (
+            "model",
+            "cohort",
+            "n",
+            "auc",
+            "auc_ci_low",
+            "auc_ci_high",
+            "sensitivity",
+            "specificity",
+            "threshold",
+            "brier",
+        )
+        if c in metrics
+    ]
+    section.add(
+        html.table(
+            metrics[columns],
+            "Baselines, Table 3 rows: same split, outer folds and threshold rule as the "
+            "radiomics models (nested_cv: mean of outer-fold AUCs)",
+        )
+    )
+    tests = _read_tsv(inputs, "baselines_delong")
+    if tests is not None and len(tests):
+        section.add(
+            html.table(
+                _p_values(tests.drop(columns=["predictions"], errors="ignore")),
+                f"Paired DeLong tests: chosen model ({summary.get('chosen_model')}) versus each "
+                "baseline (train: out-of-fold on both sides)",
+            )
+        )
+    reclass = _read_tsv(inputs, "baselines_reclassification")
+    if reclass is not None and len(reclass):
+        section.add(
+            html.table(
+                reclass.drop(columns=["predictions"], errors="ignore"),
+                "Combined model versus the radiomics score alone: continuous NRI and IDI "
+                "(95% bootstrap CI)",
+            )
+        )
+    return section
+
+
+def permutation_section(inputs: dict, params: dict) -> html.Section:
+    """The negative control: the whole pipeline on permuted labels."""
+    section = html.Section("permutation", "Negative control: permuted labels")
+    summary = _read_tsv(inputs, "permutation")
+    if summary is None:
+        section.add(_missing(inputs, "permutation", "Label permutation"))
+        return section
+    section.add(
+        html.text(
+            "Selection, tuning and nested CV rerun with the training labels permuted; the "
+            "permuted runs' nested-CV AUCs are the null distribution, p = (1 + #null >= "
+            "real) / (1 + n).",
+            "note",
+        )
+    )
+    section.add(html.table(_p_values(summary), "Permutation test of the nested-CV AUC"))
+    section.add(_figure(inputs, "permutation_figure", "Null distribution of the nested-CV AUC"))
+    return section
+
+
+def stability_section(inputs: dict, params: dict) -> html.Section:
+    """Selection stability across outer folds and the final fit."""
+    section = html.Section("selection-stability", "Selection stability")
+    jaccard = _read_tsv(inputs, "stability_jaccard")
+    if jaccard is None:
+        section.add(_missing(inputs, "stability_jaccard", "Selection stability"))
+        return section
+    section.add(
+        html.table(
+            jaccard,
+            "Mean pairwise Jaccard index of the selected sets (selection refitted on each "
+            "outer fold's training part, and on the whole training set)",
+        )
+    )
+    freq = _read_tsv(inputs, "stability_frequency")
+    if freq is not None:
+        section.add(html.table(freq.head(20), "The 20 most often selected features"))
+    section.add(_figure(inputs, "stability_figure", "Selection frequency, mRMR and LASSO"))
+    return section
+
+
+BUILDERS = (evidence_section, baselines_section, permutation_section, stability_section)
