@@ -2,8 +2,6 @@
 # (predict.smk); the predict-mode switch and its start-up checks are in common.smk.
 
 # ---- the model bundle ----------------------------------------------------------------
-BUNDLE_DIR = "results/bundle"
-MODEL_BUNDLE_DIR = "results/bundles/{model}"
 
 
 def bundle_inputs(wildcards):
@@ -50,13 +48,6 @@ BUNDLE_PARAMS = {
 
 
 # ---- predict mode --------------------------------------------------------------------
-PREDICT_DIR = "results/predict"
-PREDICT_QC_BATCH = f"{PREDICT_DIR}/qc/batches/{{batch}}.tsv"
-PREDICT_QC_TSV = f"{PREDICT_DIR}/qc/qc.tsv"
-PREDICT_PREPROCESSED_BATCH = f"{PREDICT_DIR}/preprocess/{{batch}}"
-PREDICT_BATCH_MOMENTS = f"{PREDICT_DIR}/preprocess/{{batch}}_moments.tsv"
-PREDICT_BATCH_FEATURES = f"{PREDICT_DIR}/features/batches/{{batch}}.parquet"
-PREDICT_BATCH_PROVENANCE = f"{PREDICT_DIR}/features/batches/{{batch}}_provenance.tsv"
 # The new patients in batches of imaging.patients_per_job (their centres play no part).
 PREDICT_CENTRE = "new"
 PREDICT_BATCHES = (

@@ -6,7 +6,6 @@ import subprocess
 # Baselines on the same footing as the radiomics models (pipeline step 22): volume only,
 # the stepwise clinical model and radiomics score + clinical, with the same split, outer
 # folds, threshold rule, Table 3 rows and DeLong tests against the chosen model.
-BASELINES_DIR = "results/baselines"
 
 # Start-up: the volume's sequence must be a configured one (images runs); a ready feature
 # table without the volume column gets a warning and the report shows the gap.
@@ -58,9 +57,6 @@ def baselines_targets():
 # Negative control (pipeline step 22): selection + tuning + nested CV of the chosen model
 # (or of every model) rerun on permuted training labels, one job per permutation; the
 # null distribution of the nested-CV AUC and the permutation p-value of the real one.
-PERMUTATION_DIR = "results/permutation"
-
-PERMUTATION_RUN = f"{PERMUTATION_DIR}/runs/{{target}}/perm{{perm}}.json"
 
 
 def permutation_targets_models():
@@ -87,7 +83,6 @@ def permutation_outputs():
 # Is there anything to show? (pipeline step 22): events per candidate variable, Riley et
 # al.'s minimum sample size, the nested-CV AUC's CI and the permutation p-value, and a
 # plain verdict for the report's first screen.
-EVIDENCE_JSON = "results/evidence/evidence.json"
 
 
 def evidence_inputs(wildcards):
@@ -131,25 +126,17 @@ def evidence_report_inputs():
 # Selection stability (pipeline step 22): the selection refitted on each outer fold's
 # training part and on the whole training set; how often each feature survived mRMR and
 # LASSO, and the mean pairwise Jaccard index of the selected sets.
-STABILITY_DIR = f"{SELECTION_DIR}/stability"
 
 
 # ---- checklist.smk
 # Reporting checklist (pipeline step 22): TRIPOD+AI, CLEAR and METRICS items filled from
 # this run's result files, each linked to its report section; the rest marked for the user.
-CHECKLIST_TSV = f"{REPORT_DIR}/checklist.tsv"
-
-
-def checklist_inputs(wildcards):
-    """The report's own inputs (the checklist rests on exactly what the report shows)."""
-    return {k: v for k, v in report_inputs(wildcards).items() if k != "checklist"}
 
 
 # ---- runcrate.smk
 # A Workflow Run RO-Crate of the run (pipeline step 22): results/ro-crate-metadata.json,
 # every result file with its checksum linked to the rule that made it, the inputs with
 # checksums, the config, the code version and the software versions.
-RUN_CRATE = "results/ro-crate-metadata.json"
 
 
 def _git_commit():
@@ -173,8 +160,3 @@ def _git_commit():
 
 
 GIT_COMMIT = _git_commit()
-
-
-def run_crate_inputs(wildcards):
-    """Every other final target: the crate describes the finished run."""
-    return [t for t in get_final_output() if t != RUN_CRATE]

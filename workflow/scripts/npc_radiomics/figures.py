@@ -110,12 +110,12 @@ def figure_or_placeholder(plot, path: str | Path, *args, **kwargs) -> str:
         return str(err)
 
 
-def _panels(n: int, height: float = PANEL_IN) -> tuple[plt.Figure, np.ndarray]:
+def panels(n: int, height: float = PANEL_IN) -> tuple[plt.Figure, np.ndarray]:
     fig, axes = plt.subplots(1, n, figsize=(PANEL_IN * n, height), squeeze=False)
     return fig, axes[0]
 
 
-def _model_colours(models) -> dict[str, str]:
+def model_colours(models) -> dict[str, str]:
     """The same colour for a model in every figure: assigned by sorted model name."""
     return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(set(models)))}
 
@@ -154,10 +154,10 @@ def _curve_panels(
     cohort)`` the no-skill line; ``axes_labels``: (xlabel, ylabel); ``legend``: (loc,
     title or None).
     """
-    colours = _model_colours(curves["model"])
+    colours = model_colours(curves["model"])
     cohorts = _cohorts(curves)
     with plt.rc_context(STYLE):
-        fig, axes = _panels(len(cohorts))
+        fig, axes = panels(len(cohorts))
         for ax, cohort in zip(axes, cohorts, strict=True):
             reference(ax, cohort)
             for model in sorted(curves["model"].unique()):
@@ -232,10 +232,10 @@ def plot_calibration_curves(calibration: pd.DataFrame, path: str | Path) -> Path
     """Observed fraction of CR against mean predicted probability per risk bin, one panel
     per cohort. ``calibration``: model, cohort, mean_predicted, observed_fraction."""
     _require(calibration, ["model", "cohort", "mean_predicted", "observed_fraction"], "calibration")
-    colours = _model_colours(calibration["model"])
+    colours = model_colours(calibration["model"])
     cohorts = _cohorts(calibration)
     with plt.rc_context(STYLE):
-        fig, axes = _panels(len(cohorts))
+        fig, axes = panels(len(cohorts))
         for ax, cohort in zip(axes, cohorts, strict=True):
             ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=REFERENCE_GREY, label="ideal")
             for model in sorted(calibration["model"].unique()):
@@ -274,7 +274,7 @@ def plot_smoothed_calibration(
     _require(smooth, ["cohort", "predicted", "observed", "ci_low", "ci_high"], "calibration")
     cohorts = _cohorts(predictions)
     with plt.rc_context(STYLE):
-        fig, axes = _panels(len(cohorts))
+        fig, axes = panels(len(cohorts))
         for ax, cohort in zip(axes, cohorts, strict=True):
             ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=REFERENCE_GREY, label="ideal")
             d = smooth[smooth["cohort"] == cohort]
@@ -327,10 +327,10 @@ def plot_decision_curves(
     strategies = sorted(set(curves["strategy"]) - {TREAT_ALL, TREAT_NONE})
     if models is not None:
         strategies = [m for m in strategies if m in models]
-    colours = _model_colours(strategies)
+    colours = model_colours(strategies)
     cohorts = _cohorts(curves)
     with plt.rc_context(STYLE):
-        fig, axes = _panels(len(cohorts))
+        fig, axes = panels(len(cohorts))
         for ax, cohort in zip(axes, cohorts, strict=True):
             c = curves[curves["cohort"] == cohort]
             top = 0.0
@@ -379,7 +379,7 @@ def plot_lasso_path(lambdas, coefficients, chosen_lambda: float, path: str | Pat
     coef = coefficients[order]
     at_chosen = coef[np.argmin(np.abs(lambdas[order] - chosen_lambda))]
     with plt.rc_context(STYLE):
-        fig, axes = _panels(1, height=PANEL_IN * 0.8)
+        fig, axes = panels(1, height=PANEL_IN * 0.8)
         ax = axes[0]
         ax.plot(x, coef, lw=0.7)  # cycles through the palette, one line per feature
         ax.axvline(np.log10(chosen_lambda), ls="--", lw=0.8, color="black")
@@ -412,7 +412,7 @@ def plot_lasso_cv(
         raise InputError("LASSO CV curve: lambdas must be positive (plotted on a log scale)")
     x = np.log10(lambdas)
     with plt.rc_context(STYLE):
-        fig, axes = _panels(1, height=PANEL_IN * 0.8)
+        fig, axes = panels(1, height=PANEL_IN * 0.8)
         ax = axes[0]
         ax.errorbar(
             x,
@@ -475,7 +475,7 @@ def plot_shap_beeswarm(
     top = [names.index(f) for f in table["feature"][:max_display]]
     cmap = matplotlib.colormaps["coolwarm"]
     with plt.rc_context(STYLE):
-        fig, axes = _panels(1, height=max(2.0, 0.22 * len(top) + 0.8))
+        fig, axes = panels(1, height=max(2.0, 0.22 * len(top) + 0.8))
         ax = axes[0]
         for row, j in enumerate(reversed(top)):
             v, f = values[:, j], features[:, j]
@@ -505,7 +505,7 @@ def plot_shap_bar(shap_values, feature_names, path: str | Path, max_display: int
     """Mean |SHAP| per feature as horizontal bars, most important on top."""
     table = shap_importance(shap_values, feature_names).head(max_display)
     with plt.rc_context(STYLE):
-        fig, axes = _panels(1, height=max(2.0, 0.22 * len(table) + 0.8))
+        fig, axes = panels(1, height=max(2.0, 0.22 * len(table) + 0.8))
         ax = axes[0]
         ax.barh(np.arange(len(table))[::-1], table["mean_abs_shap"], color=PALETTE[0], height=0.7)
         ax.set_yticks(np.arange(len(table))[::-1], table["feature"])
@@ -524,7 +524,7 @@ def plot_icc_histogram(icc: pd.DataFrame, threshold: float, path: str | Path) ->
     values = values[np.isfinite(values)]
     robust = int((values > threshold).sum())
     with plt.rc_context(STYLE):
-        fig, axes = _panels(1, height=PANEL_IN * 0.75)
+        fig, axes = panels(1, height=PANEL_IN * 0.75)
         ax = axes[0]
         ax.hist(values, bins=np.linspace(min(values.min(), 0), 1, 41), color=PALETTE[0])
         ax.axvline(threshold, ls="--", lw=0.8, color="black")

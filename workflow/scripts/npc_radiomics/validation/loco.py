@@ -172,13 +172,13 @@ def plot_loco_forest(table: pd.DataFrame, path, model: str | None = None):
     ``model`` is None), reference line at 0.5."""
     import matplotlib.pyplot as plt
 
-    from npc_radiomics.figures import PANEL_IN, STYLE, _model_colours, save_figure
+    from npc_radiomics.figures import PANEL_IN, STYLE, model_colours, save_figure
 
     shown = table if model is None else table[table["model"] == model]
     shown = shown[np.isfinite(shown["auc"].astype(float))]
     if shown.empty:
         raise InputError("leave-one-centre-out: no held-out centre has an AUC")
-    colours = _model_colours(table["model"])
+    colours = model_colours(table["model"])
     labels = [
         f"{r.held_out_center} ({r.model}; n={r.n}, events={r.events})" for r in shown.itertuples()
     ]

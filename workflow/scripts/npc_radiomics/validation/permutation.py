@@ -165,13 +165,13 @@ def plot_null_distribution(null: pd.DataFrame, summary: pd.DataFrame, path) -> P
     """Histogram of the permuted nested-CV AUCs per model, the real AUC as a red line."""
     import matplotlib.pyplot as plt
 
-    from npc_radiomics.figures import PALETTE, STYLE, _panels, save_figure
+    from npc_radiomics.figures import PALETTE, STYLE, panels, save_figure
 
     models = list(summary["model"])
     if not models:
         raise InputError("no permutation results (no chosen model)")
     with plt.rc_context(STYLE):
-        fig, axes = _panels(len(models))
+        fig, axes = panels(len(models))
         for ax, model in zip(axes, models, strict=True):
             values = null.loc[null["model"] == model, "auc_mean"].dropna()
             ax.hist(values, bins=np.linspace(0, 1, 21), color=PALETTE[0], edgecolor="white")
