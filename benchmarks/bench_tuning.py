@@ -54,7 +54,7 @@ def main():
     X.index = [f"P{i:03d}" for i in range(len(X))]
     y.index = X.index
     settings = TuningSettings.from_config(cfg)
-    settings = TuningSettings(
+    settings = TuningSettings.defaults(
         **{**settings.__dict__, "n_trials": args.trials, "inner_folds": args.folds}
     )
     seed = cfg["seed"]

@@ -18,7 +18,7 @@ from npc_radiomics.modelling.studies import model_pipeline
 from npc_radiomics.modelling.zoo import parse_search_spaces
 from npc_radiomics.validation import baselines as bl
 
-SETTINGS = TuningSettings(
+SETTINGS = TuningSettings.defaults(
     n_trials=2, inner_folds=3, outer_folds=3, mrmr_k=8, lasso_folds=3, n_lambdas=10
 )
 SEED = 11

@@ -110,19 +110,23 @@ def test_non_binary_labels(tmp_path):
 def test_fewer_patients_of_a_class_than_folds():
     y = np.array([1] * 4 + [0] * 40)
     with pytest.raises(InputError, match="tuning.outer_folds: 5 folds but only 4"):
-        check_fold_sizes(y, TuningSettings(outer_folds=5), nested=True)
+        check_fold_sizes(y, TuningSettings.defaults(outer_folds=5), nested=True)
     y = np.array([1] * 14 + [0] * 40)  # 14 -> 11 outer-train -> 9 inner-train < 10
     # The LASSO's CV adapts its folds to the smallest class: 9 patients are enough.
-    check_fold_sizes(y, TuningSettings(outer_folds=5, inner_folds=10, lasso_folds=10), nested=True)
+    check_fold_sizes(
+        y, TuningSettings.defaults(outer_folds=5, inner_folds=10, lasso_folds=10), nested=True
+    )
     y = np.array([1] * 4 + [0] * 40)  # 4 -> 2 outer-train -> 1 inner-train < 2
     with pytest.raises(InputError, match="selection.lasso.cv_folds"):
         check_fold_sizes(
-            y, TuningSettings(outer_folds=2, inner_folds=2, lasso_folds=10), nested=True
+            y, TuningSettings.defaults(outer_folds=2, inner_folds=2, lasso_folds=10), nested=True
         )
     with pytest.raises(InputError, match="only one outcome class"):
-        check_fold_sizes(np.zeros(30), TuningSettings(), nested=False)
+        check_fold_sizes(np.zeros(30), TuningSettings.defaults(), nested=False)
     check_fold_sizes(
-        np.array([1] * 30 + [0] * 30), TuningSettings(inner_folds=5, lasso_folds=5), nested=True
+        np.array([1] * 30 + [0] * 30),
+        TuningSettings.defaults(inner_folds=5, lasso_folds=5),
+        nested=True,
     )
 
 

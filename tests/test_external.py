@@ -37,7 +37,7 @@ def test_external_predictions_equal_the_joint_fit(tmp_path, combat):
     pool = split["cohort"].isin(["train", "test"]).to_numpy()
     joint = _write(tmp_path, "all", feat, split)
     pool_paths = _write(tmp_path, "pool", feat[pool], split[pool])
-    settings = TuningSettings(
+    settings = TuningSettings.defaults(
         mrmr_k=4,
         lasso_folds=2,
         n_lambdas=5,

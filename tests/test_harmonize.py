@@ -26,7 +26,7 @@ from npc_radiomics.modelling.zoo import parse_search_spaces
 from npc_radiomics.validation.centres import centre_predictability
 
 SEED = 20251121
-SETTINGS = TuningSettings(
+SETTINGS = TuningSettings.defaults(
     n_trials=2, inner_folds=3, outer_folds=3, mrmr_k=6, lasso_folds=3, n_lambdas=6, combat=True
 )
 SPACES = parse_search_spaces(

@@ -46,7 +46,7 @@ def loco_design(combat=False, seed=0, n=30, centres=("A", "B", "C"), external=("
     )
 
 
-SETTINGS = TuningSettings(
+SETTINGS = TuningSettings.defaults(
     n_trials=2, inner_folds=2, outer_folds=2, mrmr_k=5, lasso_folds=2, n_lambdas=5
 )
 
@@ -54,7 +54,7 @@ SETTINGS = TuningSettings(
 @pytest.mark.parametrize("combat", [False, True])
 def test_held_out_centre_never_reaches_a_fit(monkeypatch, combat):
     design = loco_design(combat=combat)
-    settings = TuningSettings(**{**SETTINGS.__dict__, "combat": combat})
+    settings = TuningSettings.defaults(**{**SETTINGS.__dict__, "combat": combat})
     fitted: list[set[str]] = []
     original = Pipeline.fit
 

@@ -14,7 +14,7 @@ from npc_radiomics.modelling.settings import TuningSettings
 from npc_radiomics.modelling.zoo import parse_search_spaces
 from npc_radiomics.validation import permutation as pm
 
-SETTINGS = TuningSettings(
+SETTINGS = TuningSettings.defaults(
     n_trials=2, inner_folds=2, outer_folds=3, mrmr_k=6, lasso_folds=2, n_lambdas=6
 )
 MODEL = "logistic_regression"

@@ -13,7 +13,7 @@ from npc_radiomics.modelling.settings import TuningSettings
 from npc_radiomics.modelling.zoo import parse_search_spaces
 from npc_radiomics.validation import stability as st
 
-SETTINGS = TuningSettings(
+SETTINGS = TuningSettings.defaults(
     n_trials=1, inner_folds=2, outer_folds=3, mrmr_k=6, lasso_folds=3, n_lambdas=8
 )
 

@@ -17,7 +17,7 @@ from npc_radiomics.base.errors import InputError
 from npc_radiomics.checks import check_design, check_features_table
 from npc_radiomics.modelling.settings import TuningSettings
 
-SETTINGS = TuningSettings(n_trials=2, inner_folds=2, outer_folds=2, lasso_folds=2)
+SETTINGS = TuningSettings.defaults(n_trials=2, inner_folds=2, outer_folds=2, lasso_folds=2)
 
 
 def _patients(n_a=24, n_b=4):
@@ -43,8 +43,14 @@ def test_design_ok_returns_the_split():
 @pytest.mark.parametrize(
     "settings, key",
     [
-        (TuningSettings(inner_folds=2, outer_folds=9, lasso_folds=2), "tuning.outer_folds: 9"),
-        (TuningSettings(inner_folds=5, outer_folds=2, lasso_folds=2), "tuning.inner_folds: 5"),
+        (
+            TuningSettings.defaults(inner_folds=2, outer_folds=9, lasso_folds=2),
+            "tuning.outer_folds: 9",
+        ),
+        (
+            TuningSettings.defaults(inner_folds=5, outer_folds=2, lasso_folds=2),
+            "tuning.inner_folds: 5",
+        ),
     ],
 )
 def test_class_counts_against_fold_counts(settings, key):

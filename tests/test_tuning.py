@@ -23,7 +23,7 @@ from npc_radiomics.modelling.studies import best_params, finished_slots, trials_
 from npc_radiomics.modelling.zoo import parse_search_spaces
 
 SEED = 20251121
-SETTINGS = TuningSettings(
+SETTINGS = TuningSettings.defaults(
     n_trials=4, inner_folds=3, outer_folds=3, mrmr_k=8, lasso_folds=3, n_lambdas=8
 )
 SPACES = parse_search_spaces(
@@ -193,7 +193,7 @@ def _table(study):
 def test_parallel_workers_reproduce_a_single_worker(design, tmp_path):
     """Slots drawn from earlier batches only: 1 worker, 2 concurrent, 2 sequential agree."""
     X, y = design.train()
-    settings = TuningSettings(**{**SETTINGS.__dict__, "n_trials": 6, "batch_size": 2})
+    settings = TuningSettings.defaults(**{**SETTINGS.__dict__, "n_trials": 6, "batch_size": 2})
 
     def run(journal, worker):
         return tune(
@@ -223,13 +223,13 @@ def test_parallel_workers_reproduce_a_single_worker(design, tmp_path):
 def test_stale_claim_of_a_dead_worker_is_taken_over(design, tmp_path):
     X, y = design.train()
     journal = tmp_path / "study.journal"
-    settings = TuningSettings(**{**SETTINGS.__dict__, "n_trials": 2})
+    settings = TuningSettings.defaults(**{**SETTINGS.__dict__, "n_trials": 2})
     _, name = tune("knn", SPACES["knn"], X, y, settings, SEED, storage_path=journal)
     claim = tmp_path / "claims" / name / "slot00002.claim"
     claim.write_text("dead-host 1\n")
     old = time.time() - 3600
     os.utime(claim, (old, old))
-    more = TuningSettings(**{**settings.__dict__, "n_trials": 3})
+    more = TuningSettings.defaults(**{**settings.__dict__, "n_trials": 3})
     study, _ = tune(
         "knn", SPACES["knn"], X, y, more, SEED, storage_path=journal, stale_after_s=60, poll_s=0.05
     )
@@ -283,7 +283,7 @@ def test_numerical_failures_are_failed_trials_counted_with_their_reason(design, 
 
     monkeypatch.setattr(tuning, "build_model", flaky)
     X, y = design.train()
-    settings = TuningSettings(**{**SETTINGS.__dict__, "n_trials": 6})
+    settings = TuningSettings.defaults(**{**SETTINGS.__dict__, "n_trials": 6})
     study, _ = tune("knn", SPACES["knn"], X, y, settings, SEED)
     done = finished_slots(study)
     table = trials_table(done, "knn")

@@ -36,7 +36,7 @@ SPACE = parse_search_spaces(
 )["svm"]
 # 10 slots: within TPE's 10 random start-up trials, so every slot draws the same
 # parameters with or without pruning and the two runs compare trial by trial.
-BASE = TuningSettings(
+BASE = TuningSettings.defaults(
     **{
         **SETTINGS.__dict__,
         "n_trials": 10,
@@ -45,9 +45,10 @@ BASE = TuningSettings(
         "pruning_warmup_folds": 2,
         "pruning_startup_trials": 2,
         "pruning_percentile": 50.0,
+        "pruning": False,
     }
 )
-PRUNED = TuningSettings(**{**BASE.__dict__, "pruning": True})
+PRUNED = TuningSettings.defaults(**{**BASE.__dict__, "pruning": True})
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +106,15 @@ def test_pruned_trials_report_running_means_from_the_warm_up_on(runs):
 
 def test_pruning_settings_name_a_different_study(xy):
     X, y = xy
-    small = TuningSettings(**{**BASE.__dict__, "n_trials": 1})
+    small = TuningSettings.defaults(**{**BASE.__dict__, "n_trials": 1})
     names = {
         tune("svm", SPACE, X, y, s, SEED)[1]
         for s in (
             small,
-            TuningSettings(**{**small.__dict__, "pruning": True}),
-            TuningSettings(**{**small.__dict__, "pruning": True, "pruning_percentile": 60.0}),
+            TuningSettings.defaults(**{**small.__dict__, "pruning": True}),
+            TuningSettings.defaults(
+                **{**small.__dict__, "pruning": True, "pruning_percentile": 60.0}
+            ),
         )
     }
     assert len(names) == 3  # a journal tuned with other pruning is never resumed
@@ -138,7 +141,10 @@ def test_pruned_parallel_workers_reproduce_a_single_worker(xy, tmp_path):
 
 
 def test_config_pruning_section_reaches_the_settings():
-    cfg = {
+    from npc_radiomics.base.config import load_yaml, with_defaults
+    from npc_radiomics.modelling.settings import DEFAULT_CONFIG
+
+    user = {
         "tuning": {
             "n_trials": 5,
             "inner_folds": 4,
@@ -152,15 +158,24 @@ def test_config_pruning_section_reaches_the_settings():
         },
         "selection": {"mrmr_k": 10, "lasso": {"cv_folds": 3}},
     }
-    s = TuningSettings.from_config(cfg)
+    s = TuningSettings.from_config(with_defaults(user, DEFAULT_CONFIG))
     assert (s.pruning, s.pruning_warmup_folds, s.pruning_startup_trials, s.pruning_percentile) == (
         True,
         2,
         7,
         60.0,
     )
+    # A key the user leaves out takes the config file's default: defaults are stated once,
+    # there, and the settings keep no fallback of their own (a missing key is an error).
+    defaults = load_yaml(DEFAULT_CONFIG)
+    cfg = with_defaults({"tuning": {"n_trials": 5}}, DEFAULT_CONFIG)
+    s = TuningSettings.from_config(cfg)
+    assert s.pruning_percentile == defaults["tuning"]["pruning"]["percentile"]
+    assert s.batch_size == defaults["tuning"]["batch_size"]
+    assert TuningSettings.defaults() == s.__class__(**{**s.__dict__, "n_trials": 100})
     del cfg["tuning"]["pruning"]
-    assert TuningSettings.from_config(cfg).pruning is False
+    with pytest.raises(KeyError):
+        TuningSettings.from_config(cfg)
 
 
 @pytest.mark.parametrize(("percentile", "pruned"), [(25.0, True), (50.0, False), (75.0, False)])
@@ -170,7 +185,7 @@ def test_percentile_keeps_the_top_per_cent(percentile, pruned):
     percentile survives median pruning and is stopped when only the top 25% go on)."""
     import optuna
 
-    settings = TuningSettings(
+    settings = TuningSettings.defaults(
         **{**PRUNED.__dict__, "pruning_percentile": percentile, "pruning_warmup_folds": 2}
     )
     study = optuna.create_study(direction="maximize", pruner=make_pruner(settings))

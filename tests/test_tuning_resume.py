@@ -37,14 +37,14 @@ WORKER = textwrap.dedent(
 
     tuning.cv_auc = slow
     X, y = make_design().train()
-    settings = settings.TuningSettings(**{{**SETTINGS.__dict__, "n_trials": {n}}})
+    settings = settings.TuningSettings.defaults(**{{**SETTINGS.__dict__, "n_trials": {n}}})
     tuning.tune("knn", SPACES["knn"], X, y, settings, SEED, storage_path={journal!r})
     """
 )
 
 
 def _settings() -> TuningSettings:
-    return TuningSettings(**{**SETTINGS.__dict__, "n_trials": N_TRIALS})
+    return TuningSettings.defaults(**{**SETTINGS.__dict__, "n_trials": N_TRIALS})
 
 
 def _table(study) -> pd.DataFrame:

@@ -231,7 +231,7 @@ NORMALIZATION = {s: SEQUENCE_PREPROCESSING[s]["normalization"] for s in SEQUENCE
 
 
 TUNING_SETTINGS = asdict(TuningSettings.from_config(config))
-N_TUNING_JOBS = int(config["tuning"].get("n_jobs_per_model") or 1)
+N_TUNING_JOBS = int(config["tuning"]["n_jobs_per_model"])
 MODELLING_ID = config["features_table_columns"]["id"] if FEATURES_IN else "patient_id"
 
 PATIENTS = sorted(SAMPLES["patient_id"].unique())

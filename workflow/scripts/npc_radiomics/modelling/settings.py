@@ -8,8 +8,12 @@ scikit-learn is imported only when a selection pipeline is built.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from npc_radiomics.base.config import derived_seed
+
+#: The repository's defaults (every key of the config), read by :meth:`TuningSettings.defaults`.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[4] / "config" / "config.yaml"
 
 #: Models whose estimator runs on several threads (``n_jobs``); the others use one.
 THREADED_MODELS = ("random_forest", "extra_trees", "xgboost", "lightgbm", "knn")
@@ -21,55 +25,64 @@ def model_threads(cfg: dict, model: str) -> int:
     (tests/test_zoo.py); it is outside TuningSettings so a study resumes across it."""
     if model not in THREADED_MODELS:
         return 1
-    return int(cfg["tuning"].get("threads_per_job") or 1)
+    return int(cfg["tuning"]["threads_per_job"])
 
 
 @dataclass(frozen=True)
 class TuningSettings:
     """Tuning and CV settings (config keys ``selection`` and ``tuning``)."""
 
-    n_trials: int = 100
-    inner_folds: int = 10
-    outer_folds: int = 5
-    batch_size: int = 1
-    timeout_s: float | None = None
+    n_trials: int
+    inner_folds: int
+    outer_folds: int
+    batch_size: int
+    timeout_s: float | None
     # Pruning of hopeless trials after the first inner folds (tuning.pruning; run_slots).
-    pruning: bool = False
-    pruning_warmup_folds: int = 2
-    pruning_startup_trials: int = 5
-    pruning_percentile: float = 33.0
-    mrmr_k: int = 100
-    lasso_folds: int = 10
-    n_lambdas: int = 50
-    lasso_rule: str = "min"
-    max_non_finite_share: float = 0.1
-    combat: bool = False  # ComBat across centres first in the pipeline (harmonize.py)
-    unseen_centre: str = "own_location_scale"
+    pruning: bool
+    pruning_warmup_folds: int
+    pruning_startup_trials: int
+    pruning_percentile: float
+    mrmr_k: int
+    lasso_folds: int
+    n_lambdas: int
+    lasso_rule: str
+    max_non_finite_share: float
+    combat: bool  # ComBat across centres first in the pipeline (modelling.harmonize)
+    unseen_centre: str
 
     @classmethod
     def from_config(cls, cfg: dict) -> TuningSettings:
-        tun, sel = cfg["tuning"], cfg["selection"]
-        harm = cfg.get("harmonization") or {}
-        batch = tun.get("batch_size") or tun.get("n_jobs_per_model") or 1
-        prune = tun.get("pruning") or {}
+        """From a validated config holding every key (``base.config.with_defaults``): the
+        defaults are stated once, in the repository's config/config.yaml."""
+        tun, sel, harm = cfg["tuning"], cfg["selection"], cfg["harmonization"]
+        prune = tun["pruning"]
         return cls(
             n_trials=int(tun["n_trials"]),
             inner_folds=int(tun["inner_folds"]),
             outer_folds=int(tun["outer_folds"]),
-            batch_size=int(batch),
-            timeout_s=tun.get("timeout_s"),
-            pruning=bool(prune.get("enabled", False)),
-            pruning_warmup_folds=int(prune.get("n_warmup_folds", 2)),
-            pruning_startup_trials=int(prune.get("n_startup_trials", 5)),
-            pruning_percentile=float(prune.get("percentile", 33.0)),
+            batch_size=int(tun["batch_size"]),
+            timeout_s=tun["timeout_s"],
+            pruning=bool(prune["enabled"]),
+            pruning_warmup_folds=int(prune["n_warmup_folds"]),
+            pruning_startup_trials=int(prune["n_startup_trials"]),
+            pruning_percentile=float(prune["percentile"]),
             mrmr_k=int(sel["mrmr_k"]),
             lasso_folds=int(sel["lasso"]["cv_folds"]),
-            n_lambdas=int(sel["lasso"].get("n_lambdas", 50)),
-            lasso_rule=sel["lasso"].get("rule", "min"),
-            max_non_finite_share=float(sel.get("max_non_finite_share", 0.1)),
-            combat=bool(harm.get("combat", False)),
-            unseen_centre=str(harm.get("unseen_centre", "own_location_scale")),
+            n_lambdas=int(sel["lasso"]["n_lambdas"]),
+            lasso_rule=sel["lasso"]["rule"],
+            max_non_finite_share=float(sel["max_non_finite_share"]),
+            combat=bool(harm["combat"]),
+            unseen_centre=str(harm["unseen_centre"]),
         )
+
+    @classmethod
+    def defaults(cls, **overrides) -> TuningSettings:
+        """The repository's default settings (config/config.yaml), with ``overrides``."""
+        from dataclasses import replace
+
+        from npc_radiomics.base.config import load_yaml
+
+        return replace(cls.from_config(load_yaml(DEFAULT_CONFIG)), **overrides)
 
     def selection(self, seed: int):
         """The unfitted selection pipeline (its LASSO CV seeded from the master seed),
