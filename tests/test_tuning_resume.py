@@ -103,3 +103,27 @@ def test_live_claim_blocks_and_released_claim_frees(tmp_path):
     assert not owner.claim(4)
     other.release(4)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_study_code_version_follows_the_modules_tuning_imports(tmp_path):
+    """A resumed study is reused only with the same code: the fingerprint's modules are the
+    ones the tuning code imports (settings, which builds the selection + ComBat pipeline,
+    among them), so a change there names a new study and a change elsewhere does not."""
+    import shutil
+
+    from npc_radiomics.modelling.studies import study_code_modules
+
+    scripts = tmp_path / "scripts"
+    shutil.copytree(ROOT / "workflow" / "scripts" / "npc_radiomics", scripts / "npc_radiomics")
+    before = dict(study_code_modules(scripts))
+    for module in ("settings", "selection", "zoo", "harmonize", "folds", "studies"):
+        assert f"npc_radiomics.modelling.{module}" in before
+    assert "npc_radiomics.report.html" not in before
+    html = scripts / "npc_radiomics" / "report" / "html.py"
+    html.write_text(html.read_text() + "\n# unrelated\n")
+    assert dict(study_code_modules(scripts)) == before
+    settings = scripts / "npc_radiomics" / "modelling" / "settings.py"
+    settings.write_text(settings.read_text() + "\n# changed\n")
+    after = dict(study_code_modules(scripts))
+    changed = [m for m in before if before[m] != after[m]]
+    assert changed == ["npc_radiomics.modelling.settings"]
