@@ -346,3 +346,21 @@ def test_schema_default_is_readers_and_bad_methods_stop():
         bad["robustness"][key] = value
         with pytest.raises(InputError, match="robustness"):
             validate_config(bad, schema)
+
+
+def test_report_sentence_names_the_method():
+    from npc_radiomics.report.sections import icc_basis
+
+    settings = PerturbationSettings(n=3)
+    table = cohort_long_table(settings)
+    pert = robustness_table(
+        "perturbation",
+        features=_wide(table, 0),
+        perturbed=table,
+        split=train_split([f"P{i}" for i in range(6)]),
+        threshold=0.85,
+        enabled=True,
+    )
+    text = icc_basis(pert)
+    assert "3 seeded image and contour perturbations of each of 6 training" in text
+    assert "second reader" not in text
