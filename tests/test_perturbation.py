@@ -364,3 +364,19 @@ def test_report_sentence_names_the_method():
     text = icc_basis(pert)
     assert "3 seeded image and contour perturbations of each of 6 training" in text
     assert "second reader" not in text
+
+
+@pytest.mark.parametrize("method,filled", [("perturbation", False), ("both", True)])
+def test_checklist_claims_inter_reader_robustness_only_with_readers(tmp_path, method, filled):
+    from npc_radiomics.report import checklist as cl
+    from npc_radiomics.report import kit
+
+    icc = tmp_path / "icc.tsv"
+    pd.DataFrame({"feature": ["T1__a"], "icc": [0.9], "robust": [True], "method": [method]}).to_csv(
+        icc, sep="\t", index=False
+    )
+    table = cl.checklist_table({"icc": str(icc)}, kit.SECTION_IDS).set_index(["guideline", "item"])
+    assert (table.loc[("CLEAR", "reader-robustness"), "status"] == "filled") is filled
+    assert table.loc[("METRICS", "segmentation"), "status"] == "filled"
+    if filled:
+        assert table.loc[("CLEAR", "reader-robustness"), "evidence"] == "icc.tsv"
