@@ -380,3 +380,33 @@ def test_checklist_claims_inter_reader_robustness_only_with_readers(tmp_path, me
     assert table.loc[("METRICS", "segmentation"), "status"] == "filled"
     if filled:
         assert table.loc[("CLEAR", "reader-robustness"), "evidence"] == "icc.tsv"
+
+
+def _soft_sphere(seed=0, n=40, radius=10):
+    rng = np.random.default_rng(seed)
+    z, y, x = np.mgrid[:n, :n, :n] - n / 2
+    distance = np.sqrt(x**2 + y**2 + z**2)
+    mask = sitk.GetImageFromArray((distance <= radius).astype(np.uint8))
+    array = 100 + 200 / (1 + np.exp((distance - radius) / 2.0)) + rng.normal(0, 10, distance.shape)
+    return sitk.GetImageFromArray(array.astype(np.float32)), mask
+
+
+def test_supervoxel_contours_are_seeded_random_and_overlap_the_original():
+    image, mask = _soft_sphere()
+    masks = []
+    for seed in range(4):
+        p = Perturbation(seed, 0.0, (0.0, 0.0, 0.0), 0, False, "supervoxel")
+        _, moved_mask, info = perturb_case(image, mask, p, margin_mm=5)
+        assert info["contour"] == "supervoxel"
+        again = perturb_case(image, mask, p, margin_mm=5)[1]
+        np.testing.assert_array_equal(
+            sitk.GetArrayFromImage(again), sitk.GetArrayFromImage(moved_mask)
+        )
+        new = sitk.GetArrayFromImage(moved_mask).astype(bool)
+        old = sitk.GetArrayFromImage(
+            sitk.Resample(mask, moved_mask, sitk.Transform(), sitk.sitkNearestNeighbor)
+        ).astype(bool)
+        dice = 2 * (new & old).sum() / (new.sum() + old.sum())
+        assert 0.5 < dice < 1.0, dice
+        masks.append(new.sum())
+    assert len(set(masks)) > 1  # the seed changes the contour

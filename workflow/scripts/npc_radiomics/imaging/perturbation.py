@@ -12,8 +12,11 @@ each perturbation a combination of
 - additive Gaussian noise whose SD is the image's own noise estimate in a box around the
   tumour (wavelet median absolute deviation, Donoho & Johnstone; scikit-image's
   ``estimate_sigma``), so the perturbed image is about as noisy again as the original;
-- a contour change: the mask eroded or dilated by a ball of a whole number of voxels drawn
-  uniformly in +/- ``contour_voxels`` (0: the moved contour as it is),
+- a contour change: ``morphology``, the mask eroded or dilated by a ball of a whole number
+  of voxels drawn uniformly in +/- ``contour_voxels`` (0: the moved contour as it is); or
+  ``supervoxel``, MIRP's contour randomisation: the box is over-segmented into supervoxels
+  (SLIC, scikit-image) and each supervoxel joins the new contour with a probability equal
+  to the share of it inside the moved contour (:func:`supervoxel_contour`),
 
 and its features extracted exactly as rule ``extract_batch`` extracts the case
 (:func:`npc_radiomics.imaging.features.extract_case`: ROI crop, the sequence's
@@ -69,11 +72,19 @@ PERTURBATION_PARAM_COLUMNS = [
     "translation_x_mm",
     "translation_y_mm",
     "translation_z_mm",
+    "contour",
     "contour_voxels",
     "noise_sd",
     "n_voxels",
 ]
-CONTOUR_METHODS = ("morphology", "none")
+CONTOUR_METHODS = ("morphology", "supervoxel", "none")
+#: Supervoxel contour randomisation, after MIRP: a supervoxel holds about this many mm^3
+#: (at least 20 voxels); the smallest share inside the contour that can join, and the share
+#: from which it always does (the supervoxel most inside always does too).
+SUPERVOXEL_MM3 = 500.0
+SUPERVOXEL_MIN_SHARE = 0.2
+SUPERVOXEL_SURE_SHARE = 0.9
+SUPERVOXEL_COMPACTNESS = 0.05
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,7 @@ class Perturbation:
     translation_mm: tuple[float, float, float]
     contour_voxels: int
     noise: bool
+    contour: str = "morphology"
 
 
 def draw_perturbation(
@@ -124,7 +136,9 @@ def draw_perturbation(
     radius = 0
     if settings.contour == "morphology" and settings.contour_voxels > 0:
         radius = int(rng.integers(-settings.contour_voxels, settings.contour_voxels + 1))
-    return Perturbation(case_seed, rotation, translation, radius, bool(settings.noise))
+    return Perturbation(
+        case_seed, rotation, translation, radius, bool(settings.noise), settings.contour
+    )
 
 
 def estimate_noise_sd(image: sitk.Image) -> float:
@@ -134,6 +148,51 @@ def estimate_noise_sd(image: sitk.Image) -> float:
 
     array = sitk.GetArrayFromImage(image).astype(np.float64)
     return float(estimate_sigma(array, channel_axis=None))
+
+
+def supervoxel_contour(image: sitk.Image, mask: sitk.Image, rng: np.random.Generator) -> sitk.Image:
+    """A randomised contour from supervoxels (MIRP's contour randomisation).
+
+    The image, clipped to the contour's intensity range widened by 10% on each side and
+    scaled to [0, 1], is over-segmented by SLIC into supervoxels of about
+    :data:`SUPERVOXEL_MM3`; a supervoxel joins the new contour with probability equal to
+    its share of voxels inside ``mask`` (below :data:`SUPERVOXEL_MIN_SHARE` never, from
+    :data:`SUPERVOXEL_SURE_SHARE` always, the one most inside always), and a binary
+    closing fills the seams. An empty result keeps ``mask``.
+    """
+    from scipy.ndimage import binary_closing
+    from skimage.segmentation import slic
+
+    array = sitk.GetArrayFromImage(image).astype(np.float64)
+    roi = sitk.GetArrayFromImage(mask) > 0
+    spacing = np.asarray(image.GetSpacing())[::-1]  # array order (z, y, x)
+    low, high = float(array[roi].min()), float(array[roi].max())
+    widen = 0.1 * (high - low)
+    low, high = low - widen, high + widen
+    scaled = (np.clip(array, low, high) - low) / (high - low) if high > low else 0 * array
+    per_segment = max(20.0, SUPERVOXEL_MM3 / float(np.prod(spacing)))
+    segments = slic(
+        scaled,
+        n_segments=max(2, int(array.size / per_segment)),
+        compactness=SUPERVOXEL_COMPACTNESS,
+        sigma=float(spacing.min()),
+        spacing=spacing,
+        channel_axis=None,
+        start_label=0,
+    )
+    size = np.bincount(segments.ravel())
+    inside = np.bincount(segments[roi], minlength=size.size)
+    share = np.divide(inside, size, out=np.zeros(size.size), where=size > 0)
+    share[np.argmax(share)] = 1.0
+    share[share >= SUPERVOXEL_SURE_SHARE] = 1.0
+    share[share < SUPERVOXEL_MIN_SHARE] = 0.0
+    chosen = rng.random(share.size) < share
+    new = binary_closing(chosen[segments])
+    if not new.any():
+        return mask
+    result = sitk.GetImageFromArray(new.astype(np.uint8))
+    result.CopyInformation(mask)
+    return result
 
 
 def _roi_box(mask: sitk.Image, pad_mm: float) -> tuple[list[int], list[int]]:
@@ -183,6 +242,8 @@ def perturb_case(
     shift = reach * math.sin(math.radians(abs(perturbation.rotation_deg)))
     shift += float(np.max(np.abs(perturbation.translation_mm)))
     shift += abs(perturbation.contour_voxels) * float(spacing.max()) + 2.0 * float(spacing.max())
+    if perturbation.contour == "supervoxel":  # a supervoxel partly inside may join whole
+        shift += 2.0 * SUPERVOXEL_MM3 ** (1.0 / 3.0)
     index, size = _roi_box(binary, margin_mm + shift)
     image = sitk.Cast(sitk.RegionOfInterest(image, size, index), sitk.sitkFloat32)
     binary = sitk.RegionOfInterest(binary, size, index)
@@ -200,7 +261,10 @@ def perturb_case(
         moved_mask = binary  # a tumour thinner than the move's blur: keep its voxels
 
     applied = perturbation.contour_voxels
-    if applied > 0:
+    if perturbation.contour == "supervoxel":
+        rng = np.random.default_rng([perturbation.seed, 2])
+        moved_mask = supervoxel_contour(moved, moved_mask, rng)
+    elif applied > 0:
         moved_mask = sitk.BinaryDilate(moved_mask, [applied] * 3, sitk.sitkBall, 0, 1)
     elif applied < 0:
         eroded = sitk.BinaryErode(moved_mask, [-applied] * 3, sitk.sitkBall, 0, 1)
@@ -221,6 +285,7 @@ def perturb_case(
         moved = noisy
     info = {
         "noise_sd": sd,
+        "contour": perturbation.contour,
         "contour_voxels": int(applied),
         "n_voxels": int(np.count_nonzero(sitk.GetArrayViewFromImage(moved_mask))),
     }
