@@ -228,6 +228,8 @@ def params_file(sequence):
 # Each sequence's params file and normalization (rule extract_batch's params).
 PARAMS_FILES = {sequence: params_file(sequence) for sequence in SEQUENCES}
 NORMALIZATION = {s: SEQUENCE_PREPROCESSING[s]["normalization"] for s in SEQUENCES}
+# The perturbations of robustness.method perturbation / both (rule perturb_batch).
+PERTURBATION = dict(config["robustness"]["perturbation"])
 
 
 TUNING_SETTINGS = asdict(TuningSettings.from_config(config))

@@ -85,6 +85,42 @@ use rule merge_features as merge_external_features with:
         centre=centre_constraint(EXTERNAL_CENTERS),
 
 
+# Seeded image and contour perturbations of the training patients of a training-pool batch
+# (robustness.method perturbation or both; npc_radiomics.imaging.perturbation): their
+# features, extracted as extract_batch extracts the case, for the ICC across perturbations.
+rule perturb_batch:
+    input:
+        folder=PREPROCESSED_BATCH,
+        zscore=zscore_input,
+        params=sorted(set(PARAMS_FILES.values())),
+        # Which of the batch's patients are training patients (test ones never perturbed).
+        split=POOL_SPLIT_TSV,
+    output:
+        features=PERTURBED_BATCH,
+        params=PERTURBED_BATCH_PARAMS,
+    log:
+        "results/logs/perturb_batch/{centre}/{batch}.log",
+    benchmark:
+        "results/benchmarks/perturb_batch/{centre}/{batch}.tsv"
+    wildcard_constraints:
+        centre=centre_constraint(TRAIN_CENTERS),
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=batch_resource(1000, 0, 150, "max"),
+        runtime=batch_resource(10, 2 * PERTURBATION["n"], 5 * PERTURBATION["n"], "sum"),
+    params:
+        cases=extract_cases(),
+        params_files=PARAMS_FILES,
+        normalization=NORMALIZATION,
+        crop_margin_mm=config["features"]["crop_margin_mm"],
+        settings=PERTURBATION,
+        seed=rule_seed("perturbation"),
+    script:
+        "../scripts/perturb_batch.py"
+
+
 rule icc:
     input:
         unpack(icc_inputs),
@@ -110,5 +146,6 @@ rule icc:
         threshold=config["robustness"]["icc_threshold"],
         enabled=config["robustness"]["enabled"],
         reference=config["robustness"].get("reference", "train"),
+        method=robustness_method(),
     script:
         "../scripts/icc.py"

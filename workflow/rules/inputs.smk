@@ -147,20 +147,33 @@ def icc_reference_all():
     return config["robustness"].get("reference", "train") == "all"
 
 
+def robustness_method():
+    """readers | perturbation | both (config robustness.method)."""
+    return config["robustness"].get("method", "readers")
+
+
 def icc_inputs(wildcards):
     """Both readers' tables and the split of the ICC's reference patients: the training
-    pool's (reference train) or every cohort's (all, the paper's variant)."""
-    if icc_reference_all():
-        return {
+    pool's (reference train) or every cohort's (all, the paper's variant); with
+    perturbations, the training pool's perturbed batches (training patients only)."""
+    method = robustness_method()
+    if method == "perturbation":
+        inputs = {"features": POOL_FEATURES, "split": POOL_SPLIT_TSV}
+    elif icc_reference_all():
+        inputs = {
             "features": FEATURES_PARQUET,
             "features_reader2": FEATURES_READER2_PARQUET,
             "split": SPLIT_TSV,
         }
-    return {
-        "features": POOL_FEATURES,
-        "features_reader2": POOL_FEATURES_READER2,
-        "split": POOL_SPLIT_TSV,
-    }
+    else:
+        inputs = {
+            "features": POOL_FEATURES,
+            "features_reader2": POOL_FEATURES_READER2,
+            "split": POOL_SPLIT_TSV,
+        }
+    if method != "readers":
+        inputs["perturbed"] = batch_paths(PERTURBED_BATCH, TRAIN_CENTERS)
+    return inputs
 
 
 # ---- modelling inputs -----------------------------------------------------------------
@@ -176,6 +189,9 @@ def modelling_robust():
     """The robust-feature list (ICC filter) as a list of 0 or 1 paths."""
     if FEATURES_IN or not config["robustness"]["enabled"]:
         return []
+    if robustness_method() != "readers":
+        # Perturbations need no second reader (both: the start-up checks made sure of it).
+        return [ROBUST_FEATURES]
     # The ICC's reference patients' centres decide (an external centre with second
     # readings must not switch the filter on for the training pool's rules).
     rows = SAMPLES

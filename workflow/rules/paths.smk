@@ -24,6 +24,10 @@ POOL_FEATURES = "results/features/pool/features.parquet"
 POOL_FEATURES_READER2 = "results/features/pool/features_reader2.parquet"
 EXTERNAL_FEATURES = "results/features/external/{centre}.parquet"
 ROBUST_FEATURES = "results/features/robust_features.txt"
+# Features of the training patients' seeded perturbations (robustness.method perturbation
+# or both) and what each perturbation did, per batch of the training pool.
+PERTURBED_BATCH = "results/features/perturbed/{centre}/{batch}.parquet"
+PERTURBED_BATCH_PARAMS = "results/features/perturbed/{centre}/{batch}_params.tsv"
 ICC_TSV = "results/features/icc.tsv"
 ICC_HISTOGRAM = "results/features/icc_hist.png"
 SELECTION_DIR = "results/selection"

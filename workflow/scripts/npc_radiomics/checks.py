@@ -160,6 +160,8 @@ def design_checks(cfg: dict, samples: pd.DataFrame, labels: dict[str, int]) -> N
         TuningSettings.from_config(cfg),
     )
     robustness = cfg.get("robustness", {})
+    check_robustness_method(robustness)
+    method = robustness.get("method", "readers")
     reader2 = set(samples.loc[samples["mask_reader2"] != "", "patient_id"])
     where = ""
     if robustness.get("reference", "train") == "train":
@@ -167,11 +169,37 @@ def design_checks(cfg: dict, samples: pd.DataFrame, labels: dict[str, int]) -> N
         reader2 &= set(split.loc[split["cohort"] == "train", "patient_id"])
         where = " among the training patients"
     has_any = (samples["mask_reader2"] != "").any()
-    if robustness.get("enabled", True) and has_any and len(reader2) < MIN_READER2_PATIENTS:
+    enabled = robustness.get("enabled", True)
+    if enabled and method == "both" and not has_any:
+        raise InputError(
+            "config key robustness.method: both needs reader-2 masks (mask_reader2 in the "
+            "sample sheet); without a second reader use robustness.method: perturbation"
+        )
+    if enabled and method != "perturbation" and has_any and len(reader2) < MIN_READER2_PATIENTS:
         raise InputError(
             f"sample sheet: {len(reader2)} patient(s) have a mask_reader2{where}, the ICC "
-            f"filter needs >= {MIN_READER2_PATIENTS} (add reader-2 masks or set "
-            "robustness.enabled: false)"
+            f"filter needs >= {MIN_READER2_PATIENTS} (add reader-2 masks, set "
+            "robustness.method: perturbation, or robustness.enabled: false)"
+        )
+    n_train = int((split["cohort"] == "train").sum())
+    if enabled and method != "readers" and n_train < MIN_READER2_PATIENTS:
+        raise InputError(
+            f"config key robustness.method: {method} needs >= {MIN_READER2_PATIENTS} "
+            f"training patients to perturb, the split has {n_train}"
+        )
+
+
+def check_robustness_method(robustness: dict) -> None:
+    """robustness.reference ``all`` names the readers' ICC patients; with
+    ``method: perturbation`` (always the training patients) it would be accepted and
+    ignored, so it stops the run."""
+    if robustness.get("method", "readers") == "perturbation" and (
+        robustness.get("reference", "train") == "all"
+    ):
+        raise InputError(
+            "config key robustness.reference: all applies to the readers' ICC; "
+            "robustness.method: perturbation perturbs the training patients only "
+            "(set robustness.reference: train, or method: both)"
         )
 
 

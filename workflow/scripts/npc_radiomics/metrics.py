@@ -554,11 +554,18 @@ def logistic_recalibration(y, p, level: float = 0.95) -> Recalibration:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit_a = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
-            fit_b = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
-        a, a_ci = float(fit_a.params[0]), tuple(map(float, fit_a.conf_int(alpha)[0]))
-        b, b_ci = float(fit_b.params[1]), tuple(map(float, fit_b.conf_int(alpha)[1]))
+            a, a_ci = float(fit_a.params[0]), tuple(map(float, fit_a.conf_int(alpha)[0]))
+            if np.ptp(lp) == 0:
+                # One predicted probability for every patient: no slope to fit (statsmodels'
+                # add_constant would see lp itself as the constant).
+                b, b_ci = float("nan"), nan2
+            else:
+                fit_b = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
+                b, b_ci = float(fit_b.params[1]), tuple(map(float, fit_b.conf_int(alpha)[1]))
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return Recalibration(float("nan"), nan2, float("nan"), nan2)
+    if np.ptp(lp) == 0 and np.isfinite(a):
+        return Recalibration(a, a_ci, b, b_ci)
     if not (np.isfinite(a) and np.isfinite(b)):
         return Recalibration(float("nan"), nan2, float("nan"), nan2)
     return Recalibration(a, a_ci, b, b_ci)

@@ -88,7 +88,7 @@ def validate_config(cfg: dict, schema_path: str | Path) -> None:
 #: The random steps seeded with ``derived_seed(seed, step)`` by their rules (rule_seed in
 #: common.smk; the provenance record lists them). The modelling rules take the master seed
 #: and derive per-purpose seeds from it themselves (see npc_radiomics.modelling.studies).
-SEED_STEPS = ("demo", "split", "evaluation", "shap", "clinical")
+SEED_STEPS = ("demo", "split", "evaluation", "shap", "clinical", "perturbation")
 
 
 def derived_seed(master_seed: int, *keys: str) -> int:

@@ -6,4 +6,7 @@ features, icc; pipeline steps 1-7).
 - ``preprocess``: N4, resampling to 1 mm, tumour moments, the pooled z-score
 - ``features``: pyradiomics extraction and the merge into the wide table
 - ``icc``: ICC(2,1) per feature, the robustness filter
+- ``perturbation``: seeded image and contour perturbations of training patients, their
+  features and ICC(2,1) across them (robustness without a second reader)
+- ``robustness``: rule icc's table for robustness.method readers / perturbation / both
 """

@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["icc2_1", "feature_icc", "icc_report", "reference_patients"]
+__all__ = [
+    "icc2_1",
+    "feature_icc",
+    "icc_report",
+    "reader_icc_table",
+    "write_icc_outputs",
+    "reference_patients",
+]
 
 # Fewer patients with two readers than this make ICC(2,1) and its CI meaningless.
 MIN_READER2_PATIENTS = 3
@@ -135,6 +142,58 @@ def reference_patients(split: pd.DataFrame | None, reference: str) -> list[str] 
     return sorted(split.loc[split["cohort"] == "train", "patient_id"].astype(str))
 
 
+def reader_icc_table(
+    reader1: pd.DataFrame,
+    reader2: pd.DataFrame,
+    *,
+    threshold: float,
+    enabled: bool,
+    split: pd.DataFrame | None = None,
+    reference: str = "train",
+) -> pd.DataFrame:
+    """The readers' ICC table of :func:`icc_report` (``robust`` all true when the filter
+    is off), without writing it.
+
+    Raises:
+        ValueError: filter on but fewer than :data:`MIN_READER2_PATIENTS` reference
+            patients have reader-2 features.
+    """
+    keep = reference_patients(split, reference)
+    if keep is not None:
+        reader1 = reader1[reader1["patient_id"].astype(str).isin(keep)]
+        reader2 = reader2[reader2["patient_id"].astype(str).isin(keep)]
+    n_reader2 = int(reader1["patient_id"].isin(reader2["patient_id"]).sum())
+    if enabled and n_reader2 < MIN_READER2_PATIENTS:
+        raise ValueError(
+            f"robustness filter: {n_reader2} {reference}-reference patient(s) have reader-2 "
+            f"masks, need >= {MIN_READER2_PATIENTS} (add mask_reader2 to the sample sheet, "
+            "set robustness.reference: all, or robustness.enabled: false)"
+        )
+    table = feature_icc(reader1, reader2, threshold=threshold)
+    table["reference"] = reference
+    if not enabled:
+        table["robust"] = True
+    return table
+
+
+def write_icc_outputs(
+    table: pd.DataFrame,
+    threshold: float,
+    *,
+    icc_path: str | Path,
+    robust_path: str | Path,
+    histogram_path: str | Path,
+) -> None:
+    """``icc.tsv``, ``robust_features.txt`` (the features whose ``robust`` is true) and
+    the histogram of ``icc``."""
+    table.to_csv(icc_path, sep="\t", index=False, lineterminator="\n")
+    robust = table.loc[table["robust"].astype(bool), "feature"]
+    Path(robust_path).write_text("".join(f"{name}\n" for name in robust))
+    from npc_radiomics.figures import plot_icc_histogram  # matplotlib only where a figure is drawn
+
+    plot_icc_histogram(table, threshold, histogram_path)
+
+
 def icc_report(
     reader1: pd.DataFrame,
     reader2: pd.DataFrame,
@@ -160,25 +219,14 @@ def icc_report(
         ValueError: filter on but fewer than :data:`MIN_READER2_PATIENTS` reference
             patients have reader-2 features.
     """
-    keep = reference_patients(split, reference)
-    if keep is not None:
-        reader1 = reader1[reader1["patient_id"].astype(str).isin(keep)]
-        reader2 = reader2[reader2["patient_id"].astype(str).isin(keep)]
-    n_reader2 = int(reader1["patient_id"].isin(reader2["patient_id"]).sum())
-    if enabled and n_reader2 < MIN_READER2_PATIENTS:
-        raise ValueError(
-            f"robustness filter: {n_reader2} {reference}-reference patient(s) have reader-2 "
-            f"masks, need >= {MIN_READER2_PATIENTS} (add mask_reader2 to the sample sheet, "
-            "set robustness.reference: all, or robustness.enabled: false)"
-        )
-    table = feature_icc(reader1, reader2, threshold=threshold)
-    table["reference"] = reference
-    if not enabled:
-        table["robust"] = True
-    table.to_csv(icc_path, sep="\t", index=False, lineterminator="\n")
-    robust = table.loc[table["robust"], "feature"]
-    Path(robust_path).write_text("".join(f"{name}\n" for name in robust))
-    from npc_radiomics.figures import plot_icc_histogram  # matplotlib only where a figure is drawn
-
-    plot_icc_histogram(table, threshold, histogram_path)
+    table = reader_icc_table(
+        reader1, reader2, threshold=threshold, enabled=enabled, split=split, reference=reference
+    )
+    write_icc_outputs(
+        table,
+        threshold,
+        icc_path=icc_path,
+        robust_path=robust_path,
+        histogram_path=histogram_path,
+    )
     return table

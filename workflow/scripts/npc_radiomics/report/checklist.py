@@ -114,7 +114,13 @@ ITEMS: tuple[tuple[str, str, str, str | None, tuple[str, ...]], ...] = (
     ("TRIPOD+AI", "27", "Interpretation, limitations, usability", None, ()),
     ("CLEAR", "imaging-protocol", "Image acquisition protocol per centre", None, ()),
     ("CLEAR", "segmentation", "Segmentation method and readers", None, ()),
-    ("CLEAR", "reader-robustness", "Inter-reader feature robustness (ICC)", "features", ("icc",)),
+    (
+        "CLEAR",
+        "reader-robustness",
+        "Inter-reader feature robustness (ICC)",
+        "features",
+        ("icc_readers",),
+    ),
     (
         "CLEAR",
         "preprocessing",
@@ -214,6 +220,18 @@ def _has_external(inputs: dict) -> bool:
     return bool(cohorts - {"train", "test", "nested_cv"})
 
 
+def _has_reader_icc(inputs: dict) -> bool:
+    """An ICC between readers (robustness.method readers or both), not perturbations only."""
+    if not _present(inputs, "icc"):
+        return False
+    icc = pd.read_csv(inputs["icc"], sep="\t", nrows=1)
+    return "method" not in icc or str(icc["method"].iloc[0]) != "perturbation"
+
+
+#: Keys checked by a function of the inputs rather than by a file of their own.
+_DERIVED = {"external": (_has_external, None), "icc_readers": (_has_reader_icc, "icc")}
+
+
 def checklist_table(inputs: dict, section_ids, report_name: str = "index.html") -> pd.DataFrame:
     """One row per item of :data:`ITEMS` with its status and link (``report_name#section``).
 
@@ -229,7 +247,7 @@ def checklist_table(inputs: dict, section_ids, report_name: str = "index.html") 
         missing = [
             k
             for k in keys
-            if not (_has_external(inputs) if k == "external" else _present(inputs, k))
+            if not (_DERIVED[k][0](inputs) if k in _DERIVED else _present(inputs, k))
         ]
         if missing:
             note = (
@@ -239,10 +257,11 @@ def checklist_table(inputs: dict, section_ids, report_name: str = "index.html") 
             )
             rows.append((guideline, item, topic, "not produced", section, "", "", note))
             continue
+        files = [_DERIVED[k][1] if k in _DERIVED else k for k in keys]
         evidence = ", ".join(
             Path(str(inputs[k] if not isinstance(inputs[k], (list, tuple)) else inputs[k][0])).name
-            for k in keys
-            if k != "external"
+            for k in files
+            if k is not None
         )
         rows.append(
             (guideline, item, topic, "filled", section, f"{report_name}#{section}", evidence, "")

@@ -238,11 +238,26 @@ def icc_basis(icc: pd.DataFrame | None) -> str:
     n = int(icc["n_patients"].max())
     reference = icc["reference"].iloc[0] if "reference" in icc else "all"
     who = "training-cohort patients" if reference == "train" else "patients of every cohort"
-    return (
+    method = icc["method"].iloc[0] if "method" in icc else "readers"
+    robust = f"{int(icc['robust'].sum())} of {len(icc)} features are robust."
+    if method == "perturbation":
+        k = int(icc["n_perturbations"].iloc[0])
+        return (
+            f"ICC(2,1) across {k} seeded image and contour perturbations of each of {n} "
+            f"training-cohort patients (robustness.method: perturbation); {robust}"
+        )
+    text = (
         f"ICC(2,1) rests on {n} {who} with a second reader's mask "
-        f"(robustness.reference: {reference}); {int(icc['robust'].sum())} of {len(icc)} "
-        "features are robust."
+        f"(robustness.reference: {reference}); "
     )
+    if method == "both":
+        k = int(icc["n_perturbations"].iloc[0])
+        n_pert = int(icc["n_patients_perturbation"].max())
+        text += (
+            f"a second ICC(2,1) across {k} seeded perturbations of each of {n_pert} "
+            "training-cohort patients; a feature must pass both (robustness.method: both); "
+        )
+    return text + robust
 
 
 def features_section(inputs: dict, params: dict) -> html.Section:
@@ -264,7 +279,7 @@ def features_section(inputs: dict, params: dict) -> html.Section:
             )
         )
     for key, caption in (
-        ("icc_histogram", "ICC(2,1) of every feature between two readers, with the cut-off"),
+        ("icc_histogram", "ICC(2,1) of every feature (see above), with the cut-off"),
         ("lasso_path", "LASSO coefficient path; dashed line: the chosen lambda"),
         ("lasso_cv", "Cross-validated binomial deviance of LASSO (mean ± SE over folds)"),
         ("correlation", "Pearson correlation of the selected features (training set)"),
