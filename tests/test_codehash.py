@@ -165,8 +165,12 @@ def test_changing_one_module_reruns_exactly_the_rules_importing_it(tmp_path):
     # too, but Snakemake gives a job downstream of a rerun job no reason of its own (it
     # reruns for its updated input).
     splits = {"split", "external_cohort"}
-    for module, expected in (("sheets", splits), ("design", {"select_features"}), ("qc", set())):
-        path = package / f"{module}.py"
+    for module, expected in (
+        ("inputs.sheets", splits),
+        ("modelling.design", {"select_features"}),
+        ("imaging.qc", set()),
+    ):
+        path = package / (module.replace(".", "/") + ".py")
         original = path.read_text()
         path.write_text(original + "\n# a change\n")
         try:
