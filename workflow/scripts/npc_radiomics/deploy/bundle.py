@@ -141,8 +141,84 @@ def untrusted_types(path: str | Path) -> list[str]:
     return sorted(sio.get_untrusted_types(file=str(path)))
 
 
+#: Time stamp of every member of a canonical skops archive (the earliest a zip can hold).
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+#: skops' own member holding the object tree; every other member is named by it.
+SKOPS_SCHEMA = "schema.json"
+
+
+def _canonical_schema(schema: dict) -> tuple[dict, dict[str, str]]:
+    """``schema`` with skops' object ids renumbered 1, 2, ... and its member files renamed
+    ``000001.npy``, ... in the order the tree first names them; returns (schema, old file
+    name -> new file name).
+
+    skops records ``id()`` of each saved object (``__id__``, used on loading only to share
+    a node named twice) and names array files by it (``<id>.npy``, ``<id>.npz``) or by a
+    random UUID (``<uuid>.bin``): both change from process to process. Renumbering keeps
+    every reference consistent (the same id or file named twice maps to the same number),
+    so the loaded object is the same. Immutable leaves (``JsonNode``: str, int, float,
+    ...) lose their id: whether Python shared such an object is an accident of interning,
+    and loading shares nothing through them (unless an old file holds ``CachedNode``
+    references, in which case every id is kept, renumbered).
+    """
+    text = json.dumps(schema)
+    keep_leaf_ids = '"CachedNode"' in text
+    ids: dict[Any, int] = {}
+    files: dict[str, str] = {}
+
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        is_node = "__loader__" in node
+        out = {}
+        for key, value in node.items():
+            if is_node and key == "__id__":
+                if node["__loader__"] == "JsonNode" and not keep_leaf_ids:
+                    continue
+                out[key] = ids.setdefault(value, len(ids) + 1)
+            elif is_node and key == "file" and isinstance(value, str):
+                suffix = Path(value).suffix
+                out[key] = files.setdefault(value, f"{len(files) + 1:06d}{suffix}")
+            else:
+                out[key] = walk(value)
+        return out
+
+    return walk(schema), files
+
+
+def canonical_skops(path: str | Path) -> None:
+    """Rewrite a skops file byte-reproducibly: object ids and member names renumbered in
+    tree order (:func:`_canonical_schema`), members sorted by name, every time stamp
+    :data:`ZIP_EPOCH`, fixed permissions, no compression (skops' default). The same
+    fitted pipeline then gives the same bytes in any process, on any day; ``skops.io.load``
+    reads the file as before (the tests load it and compare predictions)."""
+    import zipfile
+
+    path = Path(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    schema, renamed = _canonical_schema(json.loads(members.pop(SKOPS_SCHEMA)))
+    unreferenced = sorted(set(members) - set(renamed))
+    if unreferenced:
+        raise RuntimeError(f"{path.name}: skops member(s) {unreferenced[:3]} not in its schema")
+    content = {new: members[old] for old, new in renamed.items()}
+    content[SKOPS_SCHEMA] = json.dumps(schema, indent=2).encode()
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(content):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content[name])
+    tmp.replace(path)
+
+
 def dump_pipeline(pipe, path: str | Path) -> list[str]:
-    """Write ``pipe`` with ``skops.io.dump``; returns the non-default types it holds.
+    """Write ``pipe`` with ``skops.io.dump``, made byte-reproducible
+    (:func:`canonical_skops`); returns the non-default types it holds.
 
     Raises:
         RuntimeError: if the pipeline holds a type outside :data:`TRUSTED_TYPES` (a new
@@ -151,6 +227,7 @@ def dump_pipeline(pipe, path: str | Path) -> list[str]:
     import skops.io as sio
 
     sio.dump(pipe, str(path))
+    canonical_skops(path)
     types = untrusted_types(path)
     unexpected = sorted(set(types) - TRUSTED_TYPES)
     if unexpected:
