@@ -431,14 +431,18 @@ def test_bundle_rule_picks_the_chosen_model_and_reads_thresholds_tsv(tmp_path):
     assert "no threshold" in other.manifest["threshold"]["source"]
 
 
-def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
-    from npc_radiomics.deploy.predict import predict_rule
+def _predict_rule_inputs(tmp_path, excluded=None, new_rows=None):
+    """A bundle fitted on 40 patients and predict's inputs for 20 new ones (one batch's
+    long feature table and provenance, the QC table): ``excluded`` (patient -> reason)
+    are excluded at QC and have no features; ``new_rows`` replaces the new patients'
+    feature rows. Returns (pipe, new, y_new, inputs, params, out)."""
     from npc_radiomics.imaging.features import BATCH_FEATURE_COLUMNS, CaseFeatures, case_tables
 
+    excluded = excluded or {}
     X, y = _design(n=60)
     pipe = _fit(X=X.iloc[:40], y=y[:40])
     directory = make_bundle(tmp_path, pipe)
-    new = X.iloc[40:]
+    new = X.iloc[40:] if new_rows is None else new_rows
     long, provenance_parts, qc_rows = [], [], []
     for row in new.itertuples(index=False):
         values = dict(zip(X.columns[1:], row[1:], strict=True))
@@ -448,14 +452,19 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
                 {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)},
                 {"Versions_PyRadiomics": "v3.1.4"},
             )
-            long += [(row.patient_id, sequence, "reader1", k, v) for k, v in case.features.items()]
-            provenance_parts.append(case_tables(row.patient_id, sequence, case)[1])
+            failed = row.patient_id in excluded and sequence == SEQUENCES[0]
+            if row.patient_id not in excluded:
+                long += [
+                    (row.patient_id, sequence, "reader1", k, v) for k, v in case.features.items()
+                ]
+                provenance_parts.append(case_tables(row.patient_id, sequence, case)[1])
             qc_rows.append(
                 {
                     "patient_id": row.patient_id,
                     "sequence": sequence,
-                    "reason": "",
-                    "patient_status": "included",
+                    "status": "fail" if failed else "pass",
+                    "reason": excluded[row.patient_id] if failed else "",
+                    "patient_status": "excluded" if row.patient_id in excluded else "included",
                 }
             )
     # One batch's long feature table and provenance (rule predict_extract_batch's files).
@@ -495,6 +504,14 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
         qc=tmp_path / "qc.tsv",
         bundle=directory / MANIFEST,
     )
+    return pipe, new, y[40:], inputs, params, out
+
+
+def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
+    from npc_radiomics.deploy.predict import predict_rule
+
+    pipe, new, y_new, inputs, params, out = _predict_rule_inputs(tmp_path)
+    provenance_paths = inputs.provenance
     predict_rule(inputs, params, out)
     got = pd.read_csv(out.predictions, sep="\t")
     expected = pipe.predict_proba(new.set_index("patient_id"))[:, 1]
@@ -502,7 +519,7 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
     from npc_radiomics.metrics import delong_ci
 
     metrics = pd.read_csv(out.metrics, sep="\t").iloc[0]
-    reference = delong_ci(y[40:], expected)
+    reference = delong_ci(y_new, expected)
     assert metrics["auc"] == pytest.approx(reference.auc, abs=1e-12)
     assert metrics["auc_ci_low"] == pytest.approx(reference.ci_low, abs=1e-12)
     assert metrics["threshold"] == 0.4375 and metrics["n"] == 20
@@ -535,3 +552,34 @@ def test_a_failed_model_gives_a_sealed_empty_bundle_that_loading_refuses(tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["checksums.sha256", "manifest.json"]
     with pytest.raises(BundleError, match="holds no model: model svm has no fitted pipeline"):
         load_bundle(out)
+
+
+def test_predict_gives_every_patient_of_the_sheet_a_row(tmp_path):
+    """qc.on_fail: exclude: the excluded patients keep a row (status, reason, no
+    probability), the scored ones are untouched, the evaluation uses the scored only,
+    and the console line counts them."""
+    from npc_radiomics.deploy.predict import exclusion_line, predict_rule
+
+    reasons = {
+        "P041": "P041 T1: mask has no voxel of label 1 (file m.nii.gz)",
+        "P055": "P055 T1: image unreadable (file i.nii.gz)",
+    }
+    pipe, new, y_new, inputs, params, out = _predict_rule_inputs(tmp_path, excluded=reasons)
+    predict_rule(inputs, params, out)
+    got = pd.read_csv(out.predictions, sep="\t", dtype={"patient_id": str}, keep_default_na=False)
+    assert list(got["patient_id"]) == sorted(new["patient_id"])  # every patient, sorted
+    rows = got.set_index("patient_id")
+    for pid, reason in reasons.items():
+        assert rows.loc[pid, "status"] == "excluded"
+        assert rows.loc[pid, "reason"] == reason
+        assert rows.loc[pid, "probability"] == "" and rows.loc[pid, "predicted_class"] == ""
+    scored = new[~new["patient_id"].isin(list(reasons))]
+    expected = pipe.predict_proba(scored.set_index("patient_id"))[:, 1]
+    kept = rows.loc[scored["patient_id"]]
+    assert (kept["status"] == "scored").all() and (kept["reason"] == "").all()
+    np.testing.assert_allclose(kept["probability"].astype(float), expected, rtol=0, atol=1e-12)
+    metrics = pd.read_csv(out.metrics, sep="\t").iloc[0]
+    assert metrics["n"] == 18
+    line = exclusion_line(out.predictions)
+    assert line.startswith("predict: 18 of 20 patients scored, 2 excluded at QC")
+    assert "P041, P055" in line and "\n" not in line

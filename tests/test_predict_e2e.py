@@ -122,7 +122,10 @@ def test_predict_reproduces_the_external_centre_from_a_fresh_directory(training_
         "predicted_class",
         "model",
         "bundle_hash",
+        "status",
+        "reason",
     ]
+    assert (got["status"] == "scored").all()
     training = pd.read_csv(
         training_run / "results" / "predictions" / "predictions.tsv",
         sep="\t",

@@ -23,8 +23,20 @@ from npc_radiomics.inputs import sheets
 
 log = logging.getLogger(__name__)
 
-#: Columns of results/predict/predictions.tsv.
-PREDICT_COLUMNS = ["patient_id", "probability", "predicted_class", "model", "bundle_hash"]
+#: Columns of results/predict/predictions.tsv: one row per patient of the sheet; a patient
+#: excluded at QC has status ``excluded``, the QC reason and no probability.
+PREDICT_COLUMNS = [
+    "patient_id",
+    "probability",
+    "predicted_class",
+    "model",
+    "bundle_hash",
+    "status",
+    "reason",
+]
+#: status of a scored patient / of one QC excluded (qc.on_fail: exclude).
+SCORED = "scored"
+EXCLUDED = "excluded"
 #: Cohort name of the new patients in the metrics and curve tables.
 PREDICT_COHORT = "predict"
 #: Centre written for sheets without a ``center`` column.
@@ -186,29 +198,91 @@ def case_extractor_versions(provenance_paths) -> set[str]:
     return versions
 
 
-def predictions_table(bundle: Bundle, features: pd.DataFrame, centres=None) -> pd.DataFrame:
+def excluded_patients(qc: pd.DataFrame) -> dict[str, str]:
+    """patient_id -> reason for every patient QC excluded (its failing cases' reasons, in
+    the QC table's order, joined by '; ')."""
+    if "patient_status" not in qc.columns:
+        return {}
+    out: dict[str, str] = {}
+    rows = qc[qc["patient_status"] == EXCLUDED]
+    for pid, group in rows.groupby("patient_id", sort=True):
+        failing = group[group.get("status", pd.Series("fail", index=group.index)) != "pass"]
+        reasons = [str(r) for r in failing.get("reason", pd.Series(dtype=str)) if str(r)]
+        out[str(pid)] = "; ".join(reasons) or "excluded at QC"
+    return out
+
+
+def predictions_table(
+    bundle: Bundle,
+    features: pd.DataFrame,
+    centres=None,
+    excluded: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """patient_id, probability, predicted_class (1 = probability >= the bundle's threshold,
-    empty without a threshold), model, bundle_hash; rows sorted by patient. ``centres``
-    (patient_id -> centre) feeds a bundle that harmonises with ComBat."""
+    empty without a threshold), model, bundle_hash, status (``scored``), reason (empty);
+    rows sorted by patient. ``centres`` (patient_id -> centre) feeds a bundle that
+    harmonises with ComBat. ``excluded`` (patient_id -> reason) adds a row for each
+    patient QC excluded: status ``excluded``, the reason, probability NaN."""
     from npc_radiomics.deploy.bundle import predict_probabilities
 
     features = features.sort_values("patient_id", kind="mergesort")
-    prob = predict_probabilities(bundle, features, centres=centres)
+    prob = (
+        predict_probabilities(bundle, features, centres=centres) if len(features) else np.zeros(0)
+    )
     threshold = bundle.threshold
     predicted = (
         pd.array((prob >= threshold).astype(int), dtype="Int64")
         if threshold is not None
         else pd.array([pd.NA] * len(prob), dtype="Int64")
     )
-    return pd.DataFrame(
+    scored = pd.DataFrame(
         {
             "patient_id": features["patient_id"].astype(str).to_numpy(),
             "probability": prob,
             "predicted_class": predicted,
             "model": bundle.model,
             "bundle_hash": bundle.hash,
+            "status": SCORED,
+            "reason": "",
         }
-    )[PREDICT_COLUMNS]
+    )
+    excluded = {p: r for p, r in (excluded or {}).items() if p not in set(scored["patient_id"])}
+    if not excluded:
+        return scored[PREDICT_COLUMNS]
+    dropped = pd.DataFrame(
+        {
+            "patient_id": list(excluded),
+            "probability": np.nan,
+            "predicted_class": pd.array([pd.NA] * len(excluded), dtype="Int64"),
+            "model": bundle.model,
+            "bundle_hash": bundle.hash,
+            "status": EXCLUDED,
+            "reason": list(excluded.values()),
+        }
+    )
+    table = pd.concat([scored, dropped], ignore_index=True)
+    table = table.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+    return table[PREDICT_COLUMNS]
+
+
+def exclusion_line(predictions_path: str | Path) -> str | None:
+    """The console's one line after a predict run: how many patients were scored and how
+    many QC excluded (named, up to 10). None without a predictions table."""
+    path = Path(predictions_path)
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if "status" not in table.columns:
+        return None
+    excluded = sorted(table.loc[table["status"] == EXCLUDED, "patient_id"])
+    line = f"predict: {len(table) - len(excluded)} of {len(table)} patients scored"
+    if not excluded:
+        return line + ", none excluded at QC"
+    shown = ", ".join(excluded[:10]) + (", ..." if len(excluded) > 10 else "")
+    return (
+        f"{line}, {len(excluded)} excluded at QC and not scored ({shown}); the reasons are "
+        f"in {path}"
+    )
 
 
 def outcome_evaluation(
@@ -227,6 +301,9 @@ def outcome_evaluation(
     from npc_radiomics.evaluation.dca import decision_curve, threshold_grid
     from npc_radiomics.metrics import calibration_curve, evaluate_one
 
+    if "status" in predictions.columns:
+        # Patients excluded at QC have no probability: the cohort is the scored patients.
+        predictions = predictions[predictions["status"] == SCORED]
     y = np.array([outcomes[p] for p in predictions["patient_id"]])
     p = predictions["probability"].to_numpy(dtype=float)
     model = str(predictions["model"].iloc[0]) if len(predictions) else ""
@@ -280,7 +357,8 @@ def predict_rule(inputs, params, out) -> str:
     centres = (
         dict(zip(qc["patient_id"], qc["center"], strict=True)) if "center" in qc.columns else None
     )
-    predictions = predictions_table(bundle, features, centres)
+    excluded = excluded_patients(qc)
+    predictions = predictions_table(bundle, features, centres, excluded)
     write_tsv(features, out.features)
     write_tsv(predictions, out.predictions)
     evaluation = None
@@ -300,7 +378,12 @@ def predict_rule(inputs, params, out) -> str:
         write_tsv(evaluation["dca"], out.dca)
         _figures(evaluation, out)
     write_page(out.html, bundle, predictions, qc, evaluation, out)
-    return f"{len(predictions)} patients scored with bundle {bundle.hash[:12]} ({bundle.model})"
+    scored = int((predictions["status"] == SCORED).sum())
+    line = f"{scored} patients scored with bundle {bundle.hash[:12]} ({bundle.model})"
+    if excluded:
+        line += f"; {len(excluded)} excluded at QC (rows with status excluded)"
+        log.warning("%d patient(s) excluded at QC, not scored: %s", len(excluded), sorted(excluded))
+    return line
 
 
 def _figures(evaluation: dict, out) -> None:
