@@ -583,3 +583,39 @@ def test_predict_gives_every_patient_of_the_sheet_a_row(tmp_path):
     line = exclusion_line(out.predictions)
     assert line.startswith("predict: 18 of 20 patients scored, 2 excluded at QC")
     assert "P041, P055" in line and "\n" not in line
+
+
+def test_predict_setup_takes_dicom_series_with_rtstruct_masks_and_the_bundles_roi(tmp_path):
+    """DICOM series + RTSTRUCT in the predict sheet (refused before): the mask kinds are
+    read, the ROI comes from the bundle's masks.roi, the run's masks.roi overrides it and
+    the sheet's mask_roi column overrides both; without any ROI the sheet is refused."""
+    from dicom_fixtures import sphere_contours, write_rtstruct, write_series
+
+    rows = []
+    for sequence in SEQUENCES:
+        series = write_series(tmp_path / "N1" / sequence, (16, 16, 6), (1.0, 1.0, 3.0))
+        rtstruct = write_rtstruct(
+            tmp_path / "N1" / f"{sequence}_rs.dcm",
+            series,
+            {"GTV": sphere_contours(series, (8.0, 8.0, 2.5), 5.0)},
+        )
+        rows.append(
+            {"patient_id": "N1", "sequence": sequence, "image": str(series.folder),
+             "mask": str(rtstruct)}
+        )  # fmt: skip
+    sheet = tmp_path / "new.tsv"
+    pd.DataFrame(rows).to_csv(sheet, sep="\t", index=False)
+    masks = {"roi": dict.fromkeys(SEQUENCES, "gtv"), "structures": "merge", "components": "largest"}
+    directory = make_bundle(tmp_path / "b", settings={**SETTINGS, "masks": masks})
+    setup = predict_setup(_predict_cfg(directory, sheet))
+    assert list(setup.samples["mask_kind"]) == ["rtstruct"] * 3
+    assert list(setup.samples["mask_roi"]) == ["gtv"] * 3
+    assert setup.settings["masks"]["components"] == "largest"
+    assert list(predict_setup(_predict_cfg(directory, sheet), roi={"T2": "G.*"}).samples[
+        "mask_roi"]) == ["gtv", "G.*", "gtv"]  # fmt: skip
+    pd.DataFrame(rows).assign(mask_roi=["GTV", "", ""]).to_csv(sheet, sep="\t", index=False)
+    assert list(predict_setup(_predict_cfg(directory, sheet)).samples["mask_roi"]) == [
+        "GTV", "gtv", "gtv"]  # fmt: skip
+    pd.DataFrame(rows).to_csv(sheet, sep="\t", index=False)
+    with pytest.raises(InputError, match="patient N1 sequence T1: mask is a DICOM RTSTRUCT"):
+        predict_setup(_predict_cfg(make_bundle(tmp_path / "c"), sheet))

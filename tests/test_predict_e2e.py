@@ -120,6 +120,8 @@ def test_predict_reproduces_the_external_centre_from_a_fresh_directory(training_
         "patient_id",
         "probability",
         "predicted_class",
+        "novelty_score",
+        "novelty_flag",
         "model",
         "bundle_hash",
         "status",

@@ -29,6 +29,8 @@ PREDICT_COLUMNS = [
     "patient_id",
     "probability",
     "predicted_class",
+    "novelty_score",
+    "novelty_flag",
     "model",
     "bundle_hash",
     "status",
@@ -133,12 +135,65 @@ def read_outcomes(path: str | Path, outcome: str, patients: list[str]) -> dict[s
     return {p: out[p] for p in patients}
 
 
-def predict_setup(predict_cfg: dict, base_dir: str | Path = ".") -> PredictSetup:
+def bundle_sequence_settings(manifest: dict, where: str = "the bundle") -> dict[str, dict]:
+    """Each sequence's preprocessing and extraction exactly as the training run did them,
+    from the bundle's manifest: N4, the image interpolator and the normalisation
+    (``preprocessing.per_sequence`` over the global settings, resolved by the same
+    function as training, :func:`npc_radiomics.imaging.preprocess.sequence_preprocessing`),
+    the ROI box margin training resolved, and the pyradiomics params file in the bundle.
+
+    Raises:
+        InputError: a bundle written before per-sequence params files were stored in it
+            (it names features.params_per_sequence but holds only the shared file).
+    """
+    from npc_radiomics.deploy.bundle import PARAMS_FILE
+    from npc_radiomics.imaging.preprocess import sequence_preprocessing
+
+    prep = manifest["preprocessing"]
+    as_config = {
+        # A bundle written before n4.fit_spacing_mm existed was fitted with the factor alone.
+        "n4": {"fit_spacing_mm": None, **prep["n4"]},
+        "resample": {"interpolator": "bspline", **prep["resample"]},
+        "normalization": {"method": "zscore", "window": None, **(prep.get("normalization") or {})},
+        "per_sequence": prep.get("per_sequence") or {},
+    }
+    by_sequence = prep.get("pyradiomics_params_by_sequence")
+    if by_sequence is None and prep.get("params_per_sequence"):
+        raise InputError(
+            f"{where} was trained with features.params_per_sequence but does not hold those "
+            "params files (written by an older workflow); bundle the model again"
+        )
+    crops = prep.get("preprocess_crop_margin_mm") or {}
+    out = {}
+    for sequence in manifest["sequences"]:
+        resolved = sequence_preprocessing(as_config, sequence)
+        out[sequence] = {
+            "n4": resolved["n4"],
+            "interpolator": resolved["interpolator"],
+            "normalization": resolved["normalization"],
+            # None (a bundle without it): the whole field of view, whose features equal
+            # the cropped ones (preprocessing.crop_margin_mm: auto).
+            "crop_margin_mm": crops.get(sequence),
+            "params": (by_sequence or {}).get(sequence, PARAMS_FILE),
+        }
+    return out
+
+
+def predict_setup(
+    predict_cfg: dict, base_dir: str | Path = ".", roi: dict[str, str] | None = None
+) -> PredictSetup:
     """Everything predict mode checks before any job (config ``predict``).
 
     Loads the bundle (checksums, types, versions), refuses a bundle made from a ready
-    feature table (it has no image settings), reads the sheet and the outcomes.
+    feature table (it has no image settings), reads the sheet and the outcomes, and
+    resolves each sequence's settings from the bundle (:func:`bundle_sequence_settings`).
+    Masks may be label images or DICOM RTSTRUCT / SEG files as in training: their ROI is
+    the sheet's ``mask_roi`` column, else ``roi`` (the predict run's config ``masks.roi``),
+    else the bundle's ``masks.roi``; ``masks.structures`` and ``masks.components`` are
+    the bundle's.
     """
+    from npc_radiomics.inputs.dicom_masks import annotate_mask_kinds
+
     allow = bool(predict_cfg.get("allow_extractor_mismatch", False))
     bundle = load_bundle(predict_cfg["bundle"], allow_extractor_mismatch=allow)
     manifest = bundle.manifest
@@ -161,27 +216,18 @@ def predict_setup(predict_cfg: dict, base_dir: str | Path = ".") -> PredictSetup
             predict_cfg["outcomes"], outcome, sorted(samples["patient_id"].unique())
         )
     prep = manifest["preprocessing"]
-    unsupported = [
-        key
-        for key, value in (
-            ("preprocessing.per_sequence", prep.get("per_sequence")),
-            ("features.params_per_sequence", prep.get("params_per_sequence")),
-            ("preprocessing.normalization.method", prep.get("normalization", {}).get("method")),
-            ("preprocessing.resample.interpolator", prep["resample"].get("interpolator")),
-        )
-        if value and value not in ("zscore", "bspline")
-    ]
-    if unsupported:
-        raise InputError(
-            f"bundle {predict_cfg['bundle']} was trained with {unsupported[0]} set; predict "
-            "mode reproduces only the default preprocessing (z-score, B-spline, one params "
-            "file) so far"
-        )
+    masks = {"roi": {}, "structures": "merge", "components": None, **(prep.get("masks") or {})}
+    samples = annotate_mask_kinds(samples, {**masks["roi"], **(roi or {})})
     settings = {
         # A bundle written before n4.fit_spacing_mm existed was fitted with the factor alone.
         "n4": {"fit_spacing_mm": None, **prep["n4"]},
         "spacing_mm": prep["resample"]["spacing_mm"],
         "crop_margin_mm": prep["crop_margin_mm"],
+        "sequences": bundle_sequence_settings(manifest, f"bundle {predict_cfg['bundle']}"),
+        "mask_label": int(prep["mask_label"]),
+        "geometry_tolerance": float(prep["geometry_tolerance"]),
+        # components None: a bundle written before it was recorded (the run's config then).
+        "masks": masks,
     }
     return PredictSetup(bundle=bundle, samples=samples, outcomes=outcomes, settings=settings)
 
@@ -219,15 +265,22 @@ def predictions_table(
     excluded: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """patient_id, probability, predicted_class (1 = probability >= the bundle's threshold,
-    empty without a threshold), model, bundle_hash, status (``scored``), reason (empty);
+    empty without a threshold), novelty_score and novelty_flag (the Mahalanobis distance to
+    the training patients, and 1 above the bundle's threshold: deploy/novelty.py; empty
+    for a bundle without a reference), model, bundle_hash, status (``scored``), reason;
     rows sorted by patient. ``centres`` (patient_id -> centre) feeds a bundle that
     harmonises with ComBat. ``excluded`` (patient_id -> reason) adds a row for each
     patient QC excluded: status ``excluded``, the reason, probability NaN."""
-    from npc_radiomics.deploy.bundle import predict_probabilities
+    from npc_radiomics.deploy.bundle import predict_novelty, predict_probabilities
 
     features = features.sort_values("patient_id", kind="mergesort")
     prob = (
         predict_probabilities(bundle, features, centres=centres) if len(features) else np.zeros(0)
+    )
+    novelty, flag = (
+        predict_novelty(bundle, features, centres=centres)
+        if len(features)
+        else (np.zeros(0), np.zeros(0))
     )
     threshold = bundle.threshold
     predicted = (
@@ -240,6 +293,10 @@ def predictions_table(
             "patient_id": features["patient_id"].astype(str).to_numpy(),
             "probability": prob,
             "predicted_class": predicted,
+            "novelty_score": novelty,
+            "novelty_flag": pd.array(
+                [pd.NA if np.isnan(f) else int(f) for f in flag], dtype="Int64"
+            ),
             "model": bundle.model,
             "bundle_hash": bundle.hash,
             "status": SCORED,
@@ -254,6 +311,8 @@ def predictions_table(
             "patient_id": list(excluded),
             "probability": np.nan,
             "predicted_class": pd.array([pd.NA] * len(excluded), dtype="Int64"),
+            "novelty_score": np.nan,
+            "novelty_flag": pd.array([pd.NA] * len(excluded), dtype="Int64"),
             "model": bundle.model,
             "bundle_hash": bundle.hash,
             "status": EXCLUDED,
@@ -399,6 +458,25 @@ def _figures(evaluation: dict, out) -> None:
     figure_or_placeholder(plot_decision_curves, out.dca_figure, evaluation["dca"])
 
 
+def novelty_text(reference: dict | None, predictions: pd.DataFrame) -> str:
+    """The predict page's line on novelty: how many patients lie outside the training
+    distribution, and how that is decided."""
+    if not reference or reference.get("location") is None:
+        why = (reference or {}).get("reason") or "the bundle holds no novelty reference"
+        return f"Novelty: not scored ({why})."
+    flags = predictions["novelty_flag"].dropna()
+    flagged = sorted(predictions.loc[predictions["novelty_flag"] == 1, "patient_id"])
+    names = f": {', '.join(flagged)}" if flagged else ""
+    return (
+        f"Novelty: {len(flagged)} of {len(flags)} scored patients lie outside the training "
+        f"distribution{names} (flag 1: Mahalanobis distance on the "
+        f"{len(reference['features'])} selected features, Ledoit-Wolf covariance of the "
+        f"{reference['n_train']} training patients, above {reference['threshold']:.3f}, the "
+        f"{reference['threshold_source']}). A flagged patient's probability is an "
+        "extrapolation: read it with care."
+    )
+
+
 def write_page(path, bundle: Bundle, predictions, qc, evaluation, out) -> None:
     """The short HTML page: bundle, QC exclusions, predictions and (with outcomes) the
     external-validation metrics, calibration and decision curves."""
@@ -433,9 +511,9 @@ def write_page(path, bundle: Bundle, predictions, qc, evaluation, out) -> None:
         qc_section.add(text(f"All {qc['patient_id'].nunique()} patients passed QC."))
     sections.append(qc_section)
     sections.append(
-        Section("predictions", "Predictions").add(
-            table(predictions.drop(columns=["bundle_hash"]), digits=4)
-        )
+        Section("predictions", "Predictions")
+        .add(text(novelty_text(m.get("novelty"), predictions)))
+        .add(table(predictions.drop(columns=["bundle_hash"]), digits=4))
     )
     if evaluation is not None:
         metrics = evaluation["metrics"]
