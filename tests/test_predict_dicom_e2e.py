@@ -165,7 +165,12 @@ def test_a_dicom_rtstruct_ct_mr_bundle_scores_its_external_patients_exactly(tmp_
     cohort.drop(columns="label").to_csv(sheet, sep="\t", index=False)
     _clinical(cohort, work / "clinical.tsv")
     configfile = _training_config(work, sheet, work / "clinical.tsv")
-    targets = ("results/bundle", "results/predictions/predictions.tsv")
+    targets = (
+        "results/bundle",
+        "results/predictions/predictions.tsv",
+        "results/qc/qc.tsv",
+        "results/report/provenance.json",
+    )
     proc = run_workflow(work, configfile, *targets, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
     manifest = json.loads((work / "results" / "bundle" / "manifest.json").read_text())
@@ -177,6 +182,22 @@ def test_a_dicom_rtstruct_ct_mr_bundle_scores_its_external_patients_exactly(tmp_
     }
     assert prep["pyradiomics_params_by_sequence"]["CT"] == "pyradiomics_params_CT.yaml"
     assert prep["pyradiomics_params_by_sequence"]["MR"] == "pyradiomics_params.yaml"
+
+    # DICOM provenance: each series' and RTSTRUCT's UIDs in the QC table and provenance.
+    qc = pd.read_csv(work / "results" / "qc" / "qc.tsv", sep="\t", dtype=str,
+                     keep_default_na=False)  # fmt: skip
+    rtstruct = qc["mask"].str.endswith("_rtstruct.dcm")
+    assert rtstruct.sum() == 16 and (qc["image_series_instance_uid"] != "").all()
+    assert (qc.loc[rtstruct, "mask_frame_of_reference_uid"] != "").all()
+    assert (qc.loc[~rtstruct, "mask_series_instance_uid"] == "").all()  # NIfTI masks
+    same_frame = qc["image_frame_of_reference_uid"] == qc["mask_frame_of_reference_uid"]
+    assert same_frame[rtstruct].all()
+    provenance = json.loads((work / "results" / "report" / "provenance.json").read_text())
+    for row in qc[rtstruct].itertuples(index=False):
+        assert provenance["dicom"][row.image]["series_instance_uid"] == (
+            row.image_series_instance_uid
+        )
+        assert provenance["dicom"][row.mask]["series_instance_uid"] == row.mask_series_instance_uid
 
     # A fresh site: the bundle and the external patients' DICOM folders, nothing else.
     site = tmp_path / "site"
