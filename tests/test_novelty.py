@@ -13,7 +13,12 @@ from sklearn.covariance import LedoitWolf
 from test_bundle import CONFIG, PARAMS, SETTINGS, _design, _fit, _tables
 
 from npc_radiomics.deploy.bundle import MANIFEST, load_bundle, write_bundle
-from npc_radiomics.deploy.novelty import NOVELTY_QUANTILE, fit_novelty, novelty_scores
+from npc_radiomics.deploy.novelty import (
+    NOVELTY_QUANTILE,
+    conformal_threshold,
+    fit_novelty,
+    novelty_scores,
+)
 from npc_radiomics.deploy.predict import predictions_table
 
 
@@ -49,7 +54,9 @@ def test_the_threshold_is_the_99th_percentile_of_leave_one_out_distances():
         np.sqrt(LedoitWolf().fit(np.delete(Z, i, axis=0)).mahalanobis(Z[i : i + 1])[0])
         for i in range(len(Z))
     ]
-    assert reference["threshold"] == pytest.approx(np.quantile(loo, NOVELTY_QUANTILE), rel=1e-10)
+    # The conformal rank ceil((n + 1) q) of 60 distances is beyond n: the largest.
+    assert reference["threshold"] == pytest.approx(max(loo), rel=1e-10)
+    assert conformal_threshold(np.arange(1.0, 201.0), NOVELTY_QUANTILE) == 199.0
     whole = LedoitWolf().fit(Z)
     score, _ = novelty_scores(reference, Z[:5])
     np.testing.assert_allclose(score**2, whole.mahalanobis(Z[:5]), rtol=1e-10)
@@ -57,9 +64,10 @@ def test_the_threshold_is_the_99th_percentile_of_leave_one_out_distances():
     assert json.loads(json.dumps(reference)) == reference
 
 
-def test_about_one_percent_of_training_like_patients_are_flagged():
-    """New patients drawn like the training ones are flagged at about the nominal 1 %
-    (the leave-one-out threshold is a predictive quantile); a far-out one always is."""
+def test_at_most_about_one_percent_of_training_like_patients_are_flagged():
+    """New patients drawn like 150 training ones are flagged at most at about the nominal
+    1 % (the conformal rank of the leave-one-out distances; measured 0.6 % over 20
+    training sets x 500 new patients); a far-out one always is."""
     rng = np.random.default_rng(1)
     cov = np.array([[1.0, 0.6, 0.2, 0.0], [0.6, 1.0, 0.1, 0.0], [0.2, 0.1, 1.0, 0.4],
                     [0.0, 0.0, 0.4, 1.0]])  # fmt: skip
@@ -68,7 +76,7 @@ def test_about_one_percent_of_training_like_patients_are_flagged():
         reference = fit_novelty(rng.multivariate_normal(np.zeros(4), cov, 150), list("abcd"))
         _, flag = novelty_scores(reference, rng.multivariate_normal(np.zeros(4), cov, 500))
         rates.append(flag.mean())
-    assert 0.003 < np.mean(rates) < 0.025, rates
+    assert 0.001 < np.mean(rates) < 0.015, rates
     far = novelty_scores(reference, np.array([[6.0, -6.0, 6.0, -6.0]]))[1]
     assert far[0] == 1.0
 
@@ -116,7 +124,7 @@ def test_a_planted_far_out_patient_is_flagged_through_the_bundle_without_refitti
     assert rows.loc["FAR", "novelty_flag"] == 1
     assert rows.loc["FAR", "novelty_score"] > 3 * reference["threshold"]
     typical = rows.drop(index="FAR")
-    # Training-like patients: few flagged (1 % on average over training sets; one set of 80
-    # estimates its 99th percentile roughly, 4.5 % here measured on 3,000 new patients).
+    # Training-like patients: few flagged (at most about 1 / 81 on average over training
+    # sets of 80; one set's threshold is itself a noisy estimate).
     assert typical["novelty_flag"].sum() <= 3
     assert (typical["novelty_score"] < rows.loc["FAR", "novelty_score"]).all()

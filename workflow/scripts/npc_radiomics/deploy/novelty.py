@@ -7,10 +7,12 @@ selected features, standardised; transform only, nothing refitted). In it a shri
 covariance (Ledoit-Wolf, scikit-learn's ``LedoitWolf``; well conditioned with fewer
 patients than features) is fitted on the training patients; a patient's score is its
 Mahalanobis distance from the training mean. The threshold is the 99th percentile
-(:data:`NOVELTY_QUANTILE`, linear interpolation) of the training patients' leave-one-out
-distances (each patient scored against the mean and covariance of the others, as a new
-patient would be; in-sample distances are too small), so about 1 % of patients drawn
-like the training ones are flagged.
+(:data:`NOVELTY_QUANTILE`) of the training patients' leave-one-out distances (each patient
+scored against the mean and covariance of the others, as a new patient would be; in-sample
+distances are too small), taken at the conformal rank ``ceil((n + 1) * 0.99)`` (the
+largest distance below 99 patients): a patient drawn like the training ones is flagged
+with probability at most about 1 % (1 / (n + 1) with n < 99 training patients; measured
+in tests/test_novelty.py).
 
 Everything predict mode needs is stored in the bundle's manifest as plain numbers
 (location, precision matrix, threshold), never pickled; predicting refits nothing.
@@ -42,6 +44,16 @@ def _distance(Z: np.ndarray, location: np.ndarray, precision: np.ndarray) -> np.
     return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, precision, diff), 0.0))
 
 
+def conformal_threshold(scores: np.ndarray, quantile: float) -> float:
+    """The ``ceil((n + 1) * quantile)``-th smallest of ``n`` scores (the largest when that
+    rank exceeds n): a new score drawn like them exceeds it with probability at most
+    ``1 - quantile`` (split-conformal rank; the plain empirical quantile of a few dozen
+    scores is exceeded more often)."""
+    ordered = np.sort(np.asarray(scores, dtype=float))
+    rank = int(np.ceil((len(ordered) + 1) * quantile))
+    return float(ordered[min(rank, len(ordered)) - 1])
+
+
 def fit_novelty(Z: np.ndarray, features: list[str]) -> dict:
     """The novelty reference of the training patients' transformed features ``Z``
     (n patients x k selected features): plain lists and numbers for the manifest.
@@ -58,8 +70,8 @@ def fit_novelty(Z: np.ndarray, features: list[str]) -> dict:
         "n_train": int(n),
         "quantile": NOVELTY_QUANTILE,
         "threshold_source": (
-            f"{NOVELTY_QUANTILE:.0%} quantile of the training patients' leave-one-out "
-            "Mahalanobis distances"
+            f"{NOVELTY_QUANTILE:.0%} conformal quantile of the training patients' "
+            "leave-one-out Mahalanobis distances"
         ),
     }
     reason = None
@@ -78,7 +90,7 @@ def fit_novelty(Z: np.ndarray, features: list[str]) -> dict:
         keep = np.arange(n) != i
         fitted = _fit(Z[keep])
         loo[i] = _distance(Z[i], fitted.location_, fitted.precision_)[0]
-    threshold = float(np.quantile(loo, NOVELTY_QUANTILE))
+    threshold = conformal_threshold(loo, NOVELTY_QUANTILE)
     return {
         **base,
         "location": [float(v) for v in whole.location_],
