@@ -619,3 +619,31 @@ def test_predict_setup_takes_dicom_series_with_rtstruct_masks_and_the_bundles_ro
     pd.DataFrame(rows).to_csv(sheet, sep="\t", index=False)
     with pytest.raises(InputError, match="patient N1 sequence T1: mask is a DICOM RTSTRUCT"):
         predict_setup(_predict_cfg(make_bundle(tmp_path / "c"), sheet))
+
+
+def test_predict_with_every_patient_excluded_writes_rows_and_nan_metrics(tmp_path):
+    """Degenerate: QC excluded every patient of the sheet; every patient still has a row,
+    the metrics are NaN with the reason, the figures are placeholders: no crash."""
+    from npc_radiomics.deploy.predict import exclusion_line, predict_rule
+
+    X, _ = _design(n=60)
+    reasons = {p: f"{p} T1: image unreadable" for p in X["patient_id"][40:]}
+    pipe, new, y_new, inputs, params, out = _predict_rule_inputs(
+        tmp_path, excluded=dict(list(reasons.items())[:-1])
+    )
+    qc = pd.read_csv(inputs.qc, sep="\t", dtype=str, keep_default_na=False)
+    last = qc["patient_id"] == "P059"
+    qc.loc[last & (qc["sequence"] == "T1"), ["status", "reason"]] = ["fail", reasons["P059"]]
+    qc["patient_status"] = "excluded"
+    qc.to_csv(inputs.qc, sep="\t", index=False)
+    features = pd.read_parquet(inputs.features[0])
+    features.iloc[:0].to_parquet(inputs.features[0], index=False)
+    predict_rule(inputs, params, out)
+    got = pd.read_csv(out.predictions, sep="\t", dtype=str, keep_default_na=False)
+    assert list(got["patient_id"]) == list(new["patient_id"])
+    assert (got["status"] == "excluded").all() and (got["probability"] == "").all()
+    assert got.set_index("patient_id").loc["P059", "reason"] == reasons["P059"]
+    metrics = pd.read_csv(out.metrics, sep="\t").iloc[0]
+    assert metrics["n"] == 0 and np.isnan(metrics["auc"]) and "excluded" in metrics["note"]
+    assert Path(out.calibration_figure).is_file() and Path(out.dca_figure).is_file()
+    assert exclusion_line(out.predictions).startswith("predict: 0 of 20 patients scored")

@@ -41,6 +41,18 @@ SCORED = "scored"
 EXCLUDED = "excluded"
 #: Cohort name of the new patients in the metrics and curve tables.
 PREDICT_COHORT = "predict"
+#: Metric columns of a predict run's metrics.tsv left NaN when no patient was scored.
+EMPTY_METRICS = [
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "threshold",
+    "brier",
+    "hl_p",
+]
 #: Centre written for sheets without a ``center`` column.
 DEFAULT_CENTER = "new"
 
@@ -363,10 +375,20 @@ def outcome_evaluation(
     if "status" in predictions.columns:
         # Patients excluded at QC have no probability: the cohort is the scored patients.
         predictions = predictions[predictions["status"] == SCORED]
-    y = np.array([outcomes[p] for p in predictions["patient_id"]])
-    p = predictions["probability"].to_numpy(dtype=float)
     model = str(predictions["model"].iloc[0]) if len(predictions) else ""
     row = {"model": model, "cohort": PREDICT_COHORT}
+    if predictions.empty:
+        # Every patient excluded at QC: no metric (NaN) and the reason, no curve.
+        note = "no patient was scored (every patient excluded at QC)"
+        metrics = pd.DataFrame([{**row, "n": 0, **dict.fromkeys(EMPTY_METRICS, np.nan)}])
+        return {
+            "metrics": metrics.assign(note=note),
+            "calibration": pd.DataFrame(columns=["model", "cohort"]),
+            "dca": pd.DataFrame(columns=["cohort"]),
+            "note": note,
+        }
+    y = np.array([outcomes[p] for p in predictions["patient_id"]])
+    p = predictions["probability"].to_numpy(dtype=float)
     row.update(
         evaluate_one(
             y,
@@ -412,7 +434,11 @@ def predict_rule(inputs, params, out) -> str:
         )
     qc = pd.read_csv(inputs.qc, sep="\t", dtype=str, keep_default_na=False)
     patients = sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
-    features = merge_batch_features(inputs.features, "reader1", patients=patients)
+    features = (
+        merge_batch_features(inputs.features, "reader1", patients=patients)
+        if patients
+        else pd.DataFrame({"patient_id": pd.Series(dtype=str)})
+    )
     centres = (
         dict(zip(qc["patient_id"], qc["center"], strict=True)) if "center" in qc.columns else None
     )
@@ -448,9 +474,15 @@ def predict_rule(inputs, params, out) -> str:
 def _figures(evaluation: dict, out) -> None:
     from npc_radiomics.figures import (
         figure_or_placeholder,
+        placeholder_figure,
         plot_calibration_curves,
         plot_decision_curves,
     )
+
+    if evaluation.get("note"):
+        placeholder_figure(out.calibration_figure, evaluation["note"])
+        placeholder_figure(out.dca_figure, evaluation["note"])
+        return
 
     figure_or_placeholder(
         plot_calibration_curves, out.calibration_figure, evaluation["calibration"]
