@@ -95,6 +95,13 @@ report: "workflow/report/workflow.rst"
 
 
 onsuccess:
+    # Predict mode: one line on how many patients were scored and how many QC excluded.
+    if PREDICT:
+        from npc_radiomics.deploy.predict import exclusion_line
+
+        _line = exclusion_line(f"{PREDICT_DIR}/predictions.tsv")
+        if _line:
+            print(_line)
     if os.path.exists("results/report/index.html"):
         print(f"Report: {os.path.abspath('results/report/index.html')}")
 

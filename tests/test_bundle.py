@@ -431,14 +431,18 @@ def test_bundle_rule_picks_the_chosen_model_and_reads_thresholds_tsv(tmp_path):
     assert "no threshold" in other.manifest["threshold"]["source"]
 
 
-def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
-    from npc_radiomics.deploy.predict import predict_rule
+def _predict_rule_inputs(tmp_path, excluded=None, new_rows=None):
+    """A bundle fitted on 40 patients and predict's inputs for 20 new ones (one batch's
+    long feature table and provenance, the QC table): ``excluded`` (patient -> reason)
+    are excluded at QC and have no features; ``new_rows`` replaces the new patients'
+    feature rows. Returns (pipe, new, y_new, inputs, params, out)."""
     from npc_radiomics.imaging.features import BATCH_FEATURE_COLUMNS, CaseFeatures, case_tables
 
+    excluded = excluded or {}
     X, y = _design(n=60)
     pipe = _fit(X=X.iloc[:40], y=y[:40])
     directory = make_bundle(tmp_path, pipe)
-    new = X.iloc[40:]
+    new = X.iloc[40:] if new_rows is None else new_rows
     long, provenance_parts, qc_rows = [], [], []
     for row in new.itertuples(index=False):
         values = dict(zip(X.columns[1:], row[1:], strict=True))
@@ -448,14 +452,19 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
                 {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)},
                 {"Versions_PyRadiomics": "v3.1.4"},
             )
-            long += [(row.patient_id, sequence, "reader1", k, v) for k, v in case.features.items()]
-            provenance_parts.append(case_tables(row.patient_id, sequence, case)[1])
+            failed = row.patient_id in excluded and sequence == SEQUENCES[0]
+            if row.patient_id not in excluded:
+                long += [
+                    (row.patient_id, sequence, "reader1", k, v) for k, v in case.features.items()
+                ]
+                provenance_parts.append(case_tables(row.patient_id, sequence, case)[1])
             qc_rows.append(
                 {
                     "patient_id": row.patient_id,
                     "sequence": sequence,
-                    "reason": "",
-                    "patient_status": "included",
+                    "status": "fail" if failed else "pass",
+                    "reason": excluded[row.patient_id] if failed else "",
+                    "patient_status": "excluded" if row.patient_id in excluded else "included",
                 }
             )
     # One batch's long feature table and provenance (rule predict_extract_batch's files).
@@ -495,6 +504,14 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
         qc=tmp_path / "qc.tsv",
         bundle=directory / MANIFEST,
     )
+    return pipe, new, y[40:], inputs, params, out
+
+
+def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
+    from npc_radiomics.deploy.predict import predict_rule
+
+    pipe, new, y_new, inputs, params, out = _predict_rule_inputs(tmp_path)
+    provenance_paths = inputs.provenance
     predict_rule(inputs, params, out)
     got = pd.read_csv(out.predictions, sep="\t")
     expected = pipe.predict_proba(new.set_index("patient_id"))[:, 1]
@@ -502,7 +519,7 @@ def test_predict_rule_scores_and_validates_a_new_cohort(tmp_path):
     from npc_radiomics.metrics import delong_ci
 
     metrics = pd.read_csv(out.metrics, sep="\t").iloc[0]
-    reference = delong_ci(y[40:], expected)
+    reference = delong_ci(y_new, expected)
     assert metrics["auc"] == pytest.approx(reference.auc, abs=1e-12)
     assert metrics["auc_ci_low"] == pytest.approx(reference.ci_low, abs=1e-12)
     assert metrics["threshold"] == 0.4375 and metrics["n"] == 20
@@ -535,3 +552,98 @@ def test_a_failed_model_gives_a_sealed_empty_bundle_that_loading_refuses(tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["checksums.sha256", "manifest.json"]
     with pytest.raises(BundleError, match="holds no model: model svm has no fitted pipeline"):
         load_bundle(out)
+
+
+def test_predict_gives_every_patient_of_the_sheet_a_row(tmp_path):
+    """qc.on_fail: exclude: the excluded patients keep a row (status, reason, no
+    probability), the scored ones are untouched, the evaluation uses the scored only,
+    and the console line counts them."""
+    from npc_radiomics.deploy.predict import exclusion_line, predict_rule
+
+    reasons = {
+        "P041": "P041 T1: mask has no voxel of label 1 (file m.nii.gz)",
+        "P055": "P055 T1: image unreadable (file i.nii.gz)",
+    }
+    pipe, new, y_new, inputs, params, out = _predict_rule_inputs(tmp_path, excluded=reasons)
+    predict_rule(inputs, params, out)
+    got = pd.read_csv(out.predictions, sep="\t", dtype={"patient_id": str}, keep_default_na=False)
+    assert list(got["patient_id"]) == sorted(new["patient_id"])  # every patient, sorted
+    rows = got.set_index("patient_id")
+    for pid, reason in reasons.items():
+        assert rows.loc[pid, "status"] == "excluded"
+        assert rows.loc[pid, "reason"] == reason
+        assert rows.loc[pid, "probability"] == "" and rows.loc[pid, "predicted_class"] == ""
+    scored = new[~new["patient_id"].isin(list(reasons))]
+    expected = pipe.predict_proba(scored.set_index("patient_id"))[:, 1]
+    kept = rows.loc[scored["patient_id"]]
+    assert (kept["status"] == "scored").all() and (kept["reason"] == "").all()
+    np.testing.assert_allclose(kept["probability"].astype(float), expected, rtol=0, atol=1e-12)
+    metrics = pd.read_csv(out.metrics, sep="\t").iloc[0]
+    assert metrics["n"] == 18
+    line = exclusion_line(out.predictions)
+    assert line.startswith("predict: 18 of 20 patients scored, 2 excluded at QC")
+    assert "P041, P055" in line and "\n" not in line
+
+
+def test_predict_setup_takes_dicom_series_with_rtstruct_masks_and_the_bundles_roi(tmp_path):
+    """DICOM series + RTSTRUCT in the predict sheet (refused before): the mask kinds are
+    read, the ROI comes from the bundle's masks.roi, the run's masks.roi overrides it and
+    the sheet's mask_roi column overrides both; without any ROI the sheet is refused."""
+    from dicom_fixtures import sphere_contours, write_rtstruct, write_series
+
+    rows = []
+    for sequence in SEQUENCES:
+        series = write_series(tmp_path / "N1" / sequence, (16, 16, 6), (1.0, 1.0, 3.0))
+        rtstruct = write_rtstruct(
+            tmp_path / "N1" / f"{sequence}_rs.dcm",
+            series,
+            {"GTV": sphere_contours(series, (8.0, 8.0, 2.5), 5.0)},
+        )
+        rows.append(
+            {"patient_id": "N1", "sequence": sequence, "image": str(series.folder),
+             "mask": str(rtstruct)}
+        )  # fmt: skip
+    sheet = tmp_path / "new.tsv"
+    pd.DataFrame(rows).to_csv(sheet, sep="\t", index=False)
+    masks = {"roi": dict.fromkeys(SEQUENCES, "gtv"), "structures": "merge", "components": "largest"}
+    directory = make_bundle(tmp_path / "b", settings={**SETTINGS, "masks": masks})
+    setup = predict_setup(_predict_cfg(directory, sheet))
+    assert list(setup.samples["mask_kind"]) == ["rtstruct"] * 3
+    assert list(setup.samples["mask_roi"]) == ["gtv"] * 3
+    assert setup.settings["masks"]["components"] == "largest"
+    assert list(predict_setup(_predict_cfg(directory, sheet), roi={"T2": "G.*"}).samples[
+        "mask_roi"]) == ["gtv", "G.*", "gtv"]  # fmt: skip
+    pd.DataFrame(rows).assign(mask_roi=["GTV", "", ""]).to_csv(sheet, sep="\t", index=False)
+    assert list(predict_setup(_predict_cfg(directory, sheet)).samples["mask_roi"]) == [
+        "GTV", "gtv", "gtv"]  # fmt: skip
+    pd.DataFrame(rows).to_csv(sheet, sep="\t", index=False)
+    with pytest.raises(InputError, match="patient N1 sequence T1: mask is a DICOM RTSTRUCT"):
+        predict_setup(_predict_cfg(make_bundle(tmp_path / "c"), sheet))
+
+
+def test_predict_with_every_patient_excluded_writes_rows_and_nan_metrics(tmp_path):
+    """Degenerate: QC excluded every patient of the sheet; every patient still has a row,
+    the metrics are NaN with the reason, the figures are placeholders: no crash."""
+    from npc_radiomics.deploy.predict import exclusion_line, predict_rule
+
+    X, _ = _design(n=60)
+    reasons = {p: f"{p} T1: image unreadable" for p in X["patient_id"][40:]}
+    pipe, new, y_new, inputs, params, out = _predict_rule_inputs(
+        tmp_path, excluded=dict(list(reasons.items())[:-1])
+    )
+    qc = pd.read_csv(inputs.qc, sep="\t", dtype=str, keep_default_na=False)
+    last = qc["patient_id"] == "P059"
+    qc.loc[last & (qc["sequence"] == "T1"), ["status", "reason"]] = ["fail", reasons["P059"]]
+    qc["patient_status"] = "excluded"
+    qc.to_csv(inputs.qc, sep="\t", index=False)
+    features = pd.read_parquet(inputs.features[0])
+    features.iloc[:0].to_parquet(inputs.features[0], index=False)
+    predict_rule(inputs, params, out)
+    got = pd.read_csv(out.predictions, sep="\t", dtype=str, keep_default_na=False)
+    assert list(got["patient_id"]) == list(new["patient_id"])
+    assert (got["status"] == "excluded").all() and (got["probability"] == "").all()
+    assert got.set_index("patient_id").loc["P059", "reason"] == reasons["P059"]
+    metrics = pd.read_csv(out.metrics, sep="\t").iloc[0]
+    assert metrics["n"] == 0 and np.isnan(metrics["auc"]) and "excluded" in metrics["note"]
+    assert Path(out.calibration_figure).is_file() and Path(out.dca_figure).is_file()
+    assert exclusion_line(out.predictions).startswith("predict: 0 of 20 patients scored")

@@ -120,9 +120,14 @@ def test_predict_reproduces_the_external_centre_from_a_fresh_directory(training_
         "patient_id",
         "probability",
         "predicted_class",
+        "novelty_score",
+        "novelty_flag",
         "model",
         "bundle_hash",
+        "status",
+        "reason",
     ]
+    assert (got["status"] == "scored").all()
     training = pd.read_csv(
         training_run / "results" / "predictions" / "predictions.tsv",
         sep="\t",

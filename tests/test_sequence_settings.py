@@ -174,27 +174,76 @@ def test_workflow_ct_sequence_next_to_mr(tmp_path, user_cohort):
         assert got[name] == pytest.approx(float(own[name]), rel=1e-6, abs=1e-9), name
 
 
-@pytest.mark.parametrize(
-    "change, key",
-    [
-        ({"per_sequence": {"T1": {"normalization": {"method": "none"}}}}, "per_sequence"),
-        ({"normalization": {"reference": "train", "method": "window", "window": [0, 1]}},
-         "normalization.method"),
-        ({"resample": {"spacing_mm": [1.0, 1.0, 1.0], "interpolator": "linear"}},
-         "interpolator"),
-    ],
-)  # fmt: skip
-def test_predict_refuses_a_bundle_with_settings_it_does_not_reproduce(tmp_path, change, key):
-    from test_bundle import SEQUENCES, SETTINGS, _predict_cfg, _sheet, make_bundle
+def test_predict_reproduces_each_sequences_settings_from_the_bundle(tmp_path):
+    """A bundle trained with per-sequence preprocessing (CT: no N4, linear, HU as is),
+    a window, per-sequence params and masks.components is accepted by predict mode, which
+    resolves every sequence exactly as training did (the same function on the same
+    config), takes the CT's own params file from the bundle and its masks settings."""
+    from test_bundle import SEQUENCES, SETTINGS, _predict_cfg, _sheet
 
+    from npc_radiomics.deploy.bundle import load_bundle
     from npc_radiomics.deploy.predict import predict_setup
+    from npc_radiomics.imaging.preprocess import sequence_preprocessing
 
     sheet = _sheet(tmp_path, [("N1", s) for s in SEQUENCES])
-    assert predict_setup(_predict_cfg(make_bundle(tmp_path / "a"), sheet)).patients == ["N1"]
-    settings = {**SETTINGS, "preprocessing": {**SETTINGS["preprocessing"], **change}}
-    directory = make_bundle(tmp_path / "b", settings=settings)
-    with pytest.raises(InputError, match=rf"was trained with \S*{key}"):
-        predict_setup(_predict_cfg(directory, sheet))
+    ct_params = tmp_path / "ct.yaml"
+    ct_params.write_text(yaml.safe_dump(CT_PARAMS))
+    preprocessing = {
+        **SETTINGS["preprocessing"],
+        "normalization": {"reference": "train", "method": "zscore", "window": None},
+        "resample": {"spacing_mm": [1.0, 1.0, 1.0], "interpolator": "bspline"},
+        "per_sequence": {
+            "T2": {"n4": {"enabled": False}, "resample": {"interpolator": "linear"},
+                   "normalization": {"method": "none"}},
+            "CET1": {"normalization": {"method": "window", "window": [0, 300]}},
+        },
+    }  # fmt: skip
+    settings = {
+        **SETTINGS,
+        "preprocessing": preprocessing,
+        "params_per_sequence": {"T2": str(ct_params)},
+        "masks": {"roi": {"T1": "GTV.*"}, "structures": "fail", "components": "largest"},
+        "preprocess_crop_margin_mm": {"T1": 12.5, "T2": 12.5, "CET1": None},
+    }
+    from test_bundle import CONFIG, PARAMS, _fit, _tables, write_bundle
+
+    thresholds, metrics, split, zscore, provenance = _tables(tmp_path)
+    directory = tmp_path / "bundle"
+    write_bundle(
+        directory,
+        pipeline=_fit(),
+        model="logistic_regression",
+        choice={"model": "logistic_regression"},
+        thresholds=thresholds,
+        metrics=metrics,
+        split=split,
+        settings=settings,
+        config=CONFIG,
+        zscore_path=zscore,
+        params_path=PARAMS,
+        feature_provenance=provenance,
+        sequence_params={"T1": PARAMS, "T2": ct_params, "CET1": PARAMS},
+    )
+    setup = predict_setup(_predict_cfg(directory, sheet))
+    by_sequence = setup.settings["sequences"]
+    for sequence in SEQUENCES:
+        trained = sequence_preprocessing(preprocessing, sequence)
+        mine = by_sequence[sequence]
+        assert mine["interpolator"] == trained["interpolator"], sequence
+        assert mine["normalization"] == trained["normalization"], sequence
+        assert mine["n4"]["enabled"] == trained["n4"]["enabled"], sequence
+        assert mine["crop_margin_mm"] == settings["preprocess_crop_margin_mm"][sequence]
+    assert by_sequence["T2"]["n4"]["enabled"] is False
+    assert by_sequence["CET1"]["normalization"] == {"method": "window", "window": [0, 300]}
+    # The CT-like sequence's own params, copied into the bundle byte for byte.
+    assert by_sequence["T1"]["params"] == "pyradiomics_params.yaml"
+    assert (directory / by_sequence["T2"]["params"]).read_bytes() == ct_params.read_bytes()
+    assert setup.settings["masks"]["components"] == "largest"
+    assert setup.settings["masks"]["structures"] == "fail"
+    # Tampering with the CT params file is refused like any other bundle file.
+    (directory / by_sequence["T2"]["params"]).write_text("binWidth: 1\n")
+    with pytest.raises(InputError, match="pyradiomics_params_T2.yaml was changed"):
+        load_bundle(directory)
 
 
 @pytest.mark.snakemake

@@ -16,9 +16,17 @@ def bundle_inputs(wildcards):
         "metrics": f"{EVALUATION_DIR}/metrics.tsv",
         "split": SPLIT_TSV,
     }
+    # The training design the final pipelines were fitted on (its features, split, robust
+    # list and ComBat covariates): the novelty reference of the bundle (deploy/novelty.py).
+    design = modelling_inputs(wildcards)
+    inputs["features"] = design.pop("features")
+    inputs["design_split"] = design.pop("split")
+    inputs.update(design)
     if not FEATURES_IN:
         inputs["zscore"] = ZSCORE_TSV
         inputs["params"] = resource_path(config["features"]["params"])
+        # Each sequence's params file, in SEQUENCES order (features.params_per_sequence).
+        inputs["sequence_params"] = [PARAMS_FILES[s] for s in SEQUENCES]
         inputs["feature_provenance"] = FEATURE_PROVENANCE_TSV
     return inputs
 
@@ -33,6 +41,13 @@ def bundle_targets():
 BUNDLE_PARAMS = {
     "models": config["models"],
     "config": config,
+    # How the modelling rules read the training design (npc_radiomics.modelling.design).
+    "design": {
+        k: MODELLING_PARAMS[k]
+        for k in ("id_column", "outcome", "exclude", "harmonization")
+        if k in MODELLING_PARAMS
+    }
+    | {"settings": {"combat": bool(config["harmonization"]["combat"])}},
     "settings": {
         "input": "features_table" if FEATURES_IN else "images",
         "id_column": MODELLING_ID,
@@ -43,6 +58,10 @@ BUNDLE_PARAMS = {
         "geometry_tolerance": config["qc"]["geometry_tolerance"],
         "crop_margin_mm": config["features"]["crop_margin_mm"],
         "params_per_sequence": config["features"].get("params_per_sequence") or {},
+        # What predict mode reproduces: the masks' ROI rules and components, and each
+        # sequence's preprocessing ROI-box margin as resolved at start-up.
+        "masks": config["masks"],
+        "preprocess_crop_margin_mm": CROP_MARGIN_MM,
     },
 }
 
@@ -73,11 +92,16 @@ def predict_batch_cases(wildcards):
     reader-2 mask plays no part in scoring."""
     batch = PREDICT_BATCHES[(PREDICT_CENTRE, wildcards.batch)]
     return [
-        {**_PREDICT_CASES[(p, s)], "mask_reader2": ""}
+        {**_PREDICT_CASES[(p, s)], "mask_reader2": "", "mask_reader2_kind": "label"}
         for p in batch.patients
         for s in SEQUENCES
         if (p, s) in _PREDICT_CASES
     ]
+
+
+def predict_case(wildcards):
+    """One row of the predict sheet (rule predict_dicom_mask)."""
+    return _PREDICT_CASES[(wildcards.patient, wildcards.sequence)]
 
 
 def predict_bundle_file(name):
@@ -86,6 +110,26 @@ def predict_bundle_file(name):
 
 def predict_setting(key):
     return PREDICT_SETUP.settings[key]
+
+
+def predict_sequence_setting(key):
+    """sequence -> the bundle's setting ``key`` (n4, interpolator, normalization,
+    crop_margin_mm, params): each sequence as training preprocessed and extracted it."""
+    return {s: v[key] for s, v in PREDICT_SETUP.settings["sequences"].items()}
+
+
+def predict_params_files():
+    """sequence -> its pyradiomics params file in the bundle."""
+    return {
+        s: predict_bundle_file(n) for s, n in predict_sequence_setting("params").items()
+    }
+
+
+def predict_masks_setting(key):
+    """The bundle's masks.``key`` (structures, components); components of a bundle that
+    did not record it: this run's config."""
+    value = PREDICT_SETUP.settings["masks"].get(key)
+    return config["masks"][key] if value is None else value
 
 
 def predict_outputs():

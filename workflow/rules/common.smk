@@ -100,7 +100,9 @@ try:
     if PREDICT:
         from npc_radiomics.deploy.predict import predict_setup
 
-        PREDICT_SETUP = predict_setup(config["predict"])
+        # The sheet's masks may be DICOM RTSTRUCT / SEG, with the bundle's ROI rules (this
+        # run's masks.roi, then the sheet's mask_roi column, take precedence).
+        PREDICT_SETUP = predict_setup(config["predict"], roi=config["masks"]["roi"])
         SEQUENCES = PREDICT_SETUP.sequences
         SAMPLES = pd.DataFrame(columns=list(sheets.SAMPLE_COLUMNS) + ["mask_reader2"])
         CLINICAL_TSV = None
@@ -178,8 +180,6 @@ try:
     SAMPLES = dicom_masks.annotate_mask_kinds(
         SAMPLES, config["masks"]["roi"], check_files=not DEMO
     )
-    if PREDICT and MAIN_PROCESS:
-        dicom_masks.refuse_contour_masks(PREDICT_SETUP.samples, "predict sample sheet")
     if FEATURES_IN and MAIN_PROCESS:
         _warn(checks.check_features_input(config))
     if MAIN_PROCESS:

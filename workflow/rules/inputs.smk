@@ -15,7 +15,8 @@ def case_mask(case):
     """A case's label mask: the sheet's file, or the one rasterised from its DICOM
     RTSTRUCT / SEG (rule dicom_mask)."""
     if case.get("mask_kind", "label") != "label":
-        return DICOM_MASK.format(patient=case["patient_id"], sequence=case["sequence"])
+        pattern = PREDICT_DICOM_MASK if PREDICT else DICOM_MASK
+        return pattern.format(patient=case["patient_id"], sequence=case["sequence"])
     return case["mask"]
 
 
@@ -35,6 +36,8 @@ def case_mask_report(case, column="mask"):
     if not case[column] or case.get(f"{column}_kind", "label") == "label":
         return ""
     pattern = DICOM_MASK_REPORT if column == "mask" else DICOM_MASK_READER2_REPORT
+    if PREDICT:
+        pattern = PREDICT_DICOM_MASK_REPORT  # predict mode has no reader-2 masks
     return pattern.format(patient=case["patient_id"], sequence=case["sequence"])
 
 

@@ -2,13 +2,35 @@
 # scored with a frozen model bundle. QC, N4 + resampling and pyradiomics run in batches of
 # patients as in training, with the bundle's settings, its frozen z-score statistics and
 # its params file; the bundle's pipeline only predicts. The bundle and the sheet were
-# checked at start-up (common.smk), before any job.
+# checked at start-up (common.smk), before any job. Every setting training accepts is
+# reproduced from the bundle: DICOM series, RTSTRUCT / SEG masks with the bundle's ROI rules,
+# each sequence's preprocessing (preprocessing.per_sequence) and params file
+# (features.params_per_sequence), masks.components, the mask label.
+
+
+# A predict sheet's DICOM RTSTRUCT / SEG mask rasterised onto its series (as in training).
+use rule dicom_mask as predict_dicom_mask with:
+    input:
+        image=lambda wc: predict_case(wc)["image"],
+        contours=lambda wc: predict_case(wc)["mask"],
+    output:
+        mask=PREDICT_DICOM_MASK,
+        report=PREDICT_DICOM_MASK_REPORT,
+    log:
+        "results/logs/predict_dicom_mask/{patient}/{sequence}.log",
+    benchmark:
+        "results/benchmarks/predict_dicom_mask/{patient}/{sequence}.tsv"
+    params:
+        kind=lambda wc: predict_case(wc)["mask_kind"],
+        roi=lambda wc: predict_case(wc)["mask_roi"],
+        structures=lambda wc: predict_masks_setting("structures"),
 
 
 use rule qc_batch as predict_qc_batch with:
     input:
         images=batch_files("image", cases_of=predict_batch_cases),
         masks=batch_files("mask", cases_of=predict_batch_cases),
+        mask_reports=batch_files("mask_report", cases_of=predict_batch_cases),
     output:
         PREDICT_QC_BATCH,
     log:
@@ -18,8 +40,16 @@ use rule qc_batch as predict_qc_batch with:
     params:
         cases=qc_cases(predict_batch_cases),
         on_fail=config["qc"]["on_fail"],
-        qc=config["qc"],
-        masks=config["masks"],
+        # The bundle's mask label and geometry tolerance, and its masks.components.
+        qc=lambda wc: {
+            **config["qc"],
+            "mask_label": predict_setting("mask_label"),
+            "geometry_tolerance": predict_setting("geometry_tolerance"),
+        },
+        masks=lambda wc: {
+            **config["masks"],
+            "components": predict_masks_setting("components"),
+        },
         sequences=SEQUENCES,
 
 
@@ -58,19 +88,18 @@ use rule preprocess_batch as predict_preprocess_batch with:
         "results/benchmarks/predict_preprocess_batch/{batch}.tsv"
     params:
         cases=preprocess_cases(predict_batch_cases),
+        # Each sequence's N4, interpolator and ROI box margin, as training did them.
         settings=lambda wc: {
             s: {
-                "n4": predict_setting("n4"),
-                "interpolator": "bspline",
-                # The bundle's extraction settings: the whole field of view.
-                "crop_margin_mm": None,
+                "n4": predict_sequence_setting("n4")[s],
+                "interpolator": predict_sequence_setting("interpolator")[s],
+                "crop_margin_mm": predict_sequence_setting("crop_margin_mm")[s],
             }
             for s in SEQUENCES
         },
         spacing_mm=lambda wc: predict_setting("spacing_mm"),
-        mask_label=config["qc"]["mask_label"],
-        # Not in the bundle: the predict run's config (keep the training run's value).
-        components=config["masks"]["components"],
+        mask_label=lambda wc: predict_setting("mask_label"),
+        components=lambda wc: predict_masks_setting("components"),
 
 
 use rule extract_batch as predict_extract_batch with:
@@ -78,7 +107,7 @@ use rule extract_batch as predict_extract_batch with:
         folder=PREDICT_PREPROCESSED_BATCH,
         # The training run's statistics, frozen in the bundle: never refitted here.
         zscore=lambda wc: predict_bundle_file("zscore.tsv"),
-        params=lambda wc: predict_bundle_file("pyradiomics_params.yaml"),
+        params=lambda wc: sorted(set(predict_params_files().values())),
     output:
         features=PREDICT_BATCH_FEATURES,
         provenance=PREDICT_BATCH_PROVENANCE,
@@ -88,10 +117,8 @@ use rule extract_batch as predict_extract_batch with:
         "results/benchmarks/predict_extract_batch/{batch}.tsv"
     params:
         cases=extract_cases(predict_batch_cases),
-        params_files=lambda wc: {
-            s: predict_bundle_file("pyradiomics_params.yaml") for s in SEQUENCES
-        },
-        normalization=lambda wc: {s: {"method": "zscore"} for s in SEQUENCES},
+        params_files=lambda wc: predict_params_files(),
+        normalization=lambda wc: predict_sequence_setting("normalization"),
         crop_margin_mm=lambda wc: predict_setting("crop_margin_mm"),
 
 

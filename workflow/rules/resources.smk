@@ -24,5 +24,10 @@ def batch_resource(base, per_case, per_image_mb, combine):
 
 
 def case_resource(base, per_image_mb):
-    """One case's resource (the dicom_mask jobs), base + per_image_mb x its image's MB."""
-    return _batch_resource(base, 0, per_image_mb, "max", lambda wc: [get_image(wc)])
+    """One case's resource (the dicom_mask jobs), base + per_image_mb x its image's MB;
+    in predict mode the case is a row of the predict sheet."""
+
+    def image(wc):
+        return [predict_case(wc)["image"] if PREDICT else get_image(wc)]
+
+    return _batch_resource(base, 0, per_image_mb, "max", image)

@@ -46,6 +46,8 @@ MANIFEST = "manifest.json"
 CHECKSUMS = "checksums.sha256"
 PIPELINE_FILE = "pipeline.skops"
 PARAMS_FILE = "pyradiomics_params.yaml"
+#: A sequence's own pyradiomics params (features.params_per_sequence), when they differ.
+SEQUENCE_PARAMS_FILE = "pyradiomics_params_{sequence}.yaml"
 ZSCORE_FILE = "zscore.tsv"
 #: Snakemake's marker in a directory() output: not part of the bundle, ignored.
 SNAKEMAKE_MARKER = ".snakemake_timestamp"
@@ -141,8 +143,84 @@ def untrusted_types(path: str | Path) -> list[str]:
     return sorted(sio.get_untrusted_types(file=str(path)))
 
 
+#: Time stamp of every member of a canonical skops archive (the earliest a zip can hold).
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+#: skops' own member holding the object tree; every other member is named by it.
+SKOPS_SCHEMA = "schema.json"
+
+
+def _canonical_schema(schema: dict) -> tuple[dict, dict[str, str]]:
+    """``schema`` with skops' object ids renumbered 1, 2, ... and its member files renamed
+    ``000001.npy``, ... in the order the tree first names them; returns (schema, old file
+    name -> new file name).
+
+    skops records ``id()`` of each saved object (``__id__``, used on loading only to share
+    a node named twice) and names array files by it (``<id>.npy``, ``<id>.npz``) or by a
+    random UUID (``<uuid>.bin``): both change from process to process. Renumbering keeps
+    every reference consistent (the same id or file named twice maps to the same number),
+    so the loaded object is the same. Immutable leaves (``JsonNode``: str, int, float,
+    ...) lose their id: whether Python shared such an object is an accident of interning,
+    and loading shares nothing through them (unless an old file holds ``CachedNode``
+    references, in which case every id is kept, renumbered).
+    """
+    text = json.dumps(schema)
+    keep_leaf_ids = '"CachedNode"' in text
+    ids: dict[Any, int] = {}
+    files: dict[str, str] = {}
+
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        is_node = "__loader__" in node
+        out = {}
+        for key, value in node.items():
+            if is_node and key == "__id__":
+                if node["__loader__"] == "JsonNode" and not keep_leaf_ids:
+                    continue
+                out[key] = ids.setdefault(value, len(ids) + 1)
+            elif is_node and key == "file" and isinstance(value, str):
+                suffix = Path(value).suffix
+                out[key] = files.setdefault(value, f"{len(files) + 1:06d}{suffix}")
+            else:
+                out[key] = walk(value)
+        return out
+
+    return walk(schema), files
+
+
+def canonical_skops(path: str | Path) -> None:
+    """Rewrite a skops file byte-reproducibly: object ids and member names renumbered in
+    tree order (:func:`_canonical_schema`), members sorted by name, every time stamp
+    :data:`ZIP_EPOCH`, fixed permissions, no compression (skops' default). The same
+    fitted pipeline then gives the same bytes in any process, on any day; ``skops.io.load``
+    reads the file as before (the tests load it and compare predictions)."""
+    import zipfile
+
+    path = Path(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    schema, renamed = _canonical_schema(json.loads(members.pop(SKOPS_SCHEMA)))
+    unreferenced = sorted(set(members) - set(renamed))
+    if unreferenced:
+        raise RuntimeError(f"{path.name}: skops member(s) {unreferenced[:3]} not in its schema")
+    content = {new: members[old] for old, new in renamed.items()}
+    content[SKOPS_SCHEMA] = json.dumps(schema, indent=2).encode()
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(content):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content[name])
+    tmp.replace(path)
+
+
 def dump_pipeline(pipe, path: str | Path) -> list[str]:
-    """Write ``pipe`` with ``skops.io.dump``; returns the non-default types it holds.
+    """Write ``pipe`` with ``skops.io.dump``, made byte-reproducible
+    (:func:`canonical_skops`); returns the non-default types it holds.
 
     Raises:
         RuntimeError: if the pipeline holds a type outside :data:`TRUSTED_TYPES` (a new
@@ -151,6 +229,7 @@ def dump_pipeline(pipe, path: str | Path) -> list[str]:
     import skops.io as sio
 
     sio.dump(pipe, str(path))
+    canonical_skops(path)
     types = untrusted_types(path)
     unexpected = sorted(set(types) - TRUSTED_TYPES)
     if unexpected:
@@ -336,6 +415,8 @@ def write_bundle(
     zscore_path: str | Path | None = None,
     params_path: str | Path | None = None,
     feature_provenance: pd.DataFrame | None = None,
+    sequence_params: dict[str, str | Path] | None = None,
+    train_X: pd.DataFrame | None = None,
 ) -> dict:
     """Write one bundle directory (replacing its contents); returns the manifest.
 
@@ -351,6 +432,18 @@ def write_bundle(
             ``mask_label``, ``crop_margin_mm``, ``geometry_tolerance``, ``id_column``.
         config: the run's whole config (hashed, and its seed recorded).
         zscore_path, params_path, feature_provenance: images runs only.
+        sequence_params: sequence -> its pyradiomics params file (features.params_per_sequence
+            over features.params); a file that differs from ``params_path`` is copied as
+            ``pyradiomics_params_<sequence>.yaml``, so predict mode extracts each sequence
+            as training did.
+        train_X: the training patients' rows as the pipeline was fitted on them
+            (``Design.train()``); gives the novelty reference (:mod:`npc_radiomics.deploy.novelty`),
+            stored in the manifest as plain numbers (``novelty``). None: no reference.
+
+    The manifest also records (images runs) the masks' settings (``masks.roi``,
+    ``masks.structures``, ``masks.components``), each sequence's preprocessing ROI-box
+    margin as training resolved it (``preprocess_crop_margin_mm``) and each sequence's
+    params file (``pyradiomics_params_by_sequence``).
     """
     directory = Path(directory)
     if directory.exists():
@@ -366,9 +459,19 @@ def write_bundle(
     types = dump_pipeline(pipeline, directory / PIPELINE_FILE)
     images = settings["input"] == "images"
     zscore = None
+    params_by_sequence: dict[str, str] = {}
     if images:
         shutil.copyfile(params_path, directory / PARAMS_FILE)
         shutil.copyfile(zscore_path, directory / ZSCORE_FILE)
+        shared = Path(params_path).read_bytes()
+        for sequence in settings["sequences"]:
+            own = (sequence_params or {}).get(sequence)
+            if own is None or Path(own).read_bytes() == shared:
+                params_by_sequence[str(sequence)] = PARAMS_FILE
+                continue
+            name = SEQUENCE_PARAMS_FILE.format(sequence=sequence)
+            shutil.copyfile(own, directory / name)
+            params_by_sequence[str(sequence)] = name
         table = pd.read_csv(directory / ZSCORE_FILE, sep="\t")
         zscore = {
             "file": ZSCORE_FILE,
@@ -421,6 +524,18 @@ def write_bundle(
                 },
                 "per_sequence": settings["preprocessing"].get("per_sequence") or {},
                 "params_per_sequence": settings.get("params_per_sequence") or {},
+                # What predict mode reproduces per sequence: the params file in the
+                # bundle, the ROI box margin training resolved, the masks' settings.
+                "pyradiomics_params_by_sequence": params_by_sequence,
+                "preprocess_crop_margin_mm": {
+                    str(k): (None if v is None else float(v))
+                    for k, v in (settings.get("preprocess_crop_margin_mm") or {}).items()
+                },
+                "masks": {
+                    "roi": dict(settings.get("masks", {}).get("roi") or {}),
+                    "structures": settings.get("masks", {}).get("structures", "merge"),
+                    "components": settings.get("masks", {}).get("components", "merge"),
+                },
             }
             if images
             else None
@@ -434,6 +549,7 @@ def write_bundle(
             else {}
         ),
         "serialised_types": types,
+        "novelty": novelty_reference(pipeline, train_X) if train_X is not None else None,
         "config_sha256": config_hash(config),
         "seed": config.get("seed"),
     }
@@ -447,6 +563,24 @@ def write_bundle(
         "bundle %s: model %s, %d features, hash %s", directory, model, len(features), bundle_hash
     )
     return manifest
+
+
+def selected_space(pipeline, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Rows of ``X`` (the pipeline's input columns) as the classifier sees them: through
+    every fitted step but the last (transform only). Returns (array, feature names)."""
+    head = pipeline[:-1]
+    Z = np.asarray(head.transform(X[list(pipeline.feature_names_in_)]), dtype=float)
+    names = [str(n) for n in head.get_feature_names_out(list(pipeline.feature_names_in_))]
+    return Z, names
+
+
+def novelty_reference(pipeline, train_X: pd.DataFrame) -> dict:
+    """The novelty reference of the training rows (:func:`npc_radiomics.deploy.novelty.fit_novelty`
+    in :func:`selected_space`)."""
+    from npc_radiomics.deploy.novelty import fit_novelty
+
+    Z, names = selected_space(pipeline, train_X)
+    return fit_novelty(Z, names)
 
 
 def write_empty_bundle(directory: str | Path, model: str | None, reason: str) -> dict:
@@ -492,6 +626,18 @@ def bundle_rule(inputs, params, out_dir, model: str | None = None) -> str:
         }
     pipeline = load_pipeline(list(inputs.pipelines)[list(params.models).index(model)])
     images = params.settings["input"] == "images"
+    train_X = None
+    if pipeline is not None and "features" in inputs.keys():
+        from npc_radiomics.modelling.design import load_rule_design
+
+        design_inputs = {
+            "features": inputs.features,
+            "split": inputs.design_split,
+            "robust": inputs.get("robust", None),
+            "clinical": inputs.get("clinical", None),
+        }
+        design = load_rule_design(_Items(design_inputs), _Items(dict(params.design)))
+        train_X = design.train()[0]
     manifest = write_bundle(
         out_dir,
         pipeline=pipeline,
@@ -507,10 +653,26 @@ def bundle_rule(inputs, params, out_dir, model: str | None = None) -> str:
         feature_provenance=(
             pd.read_csv(inputs.feature_provenance, sep="\t", dtype=str) if images else None
         ),
+        train_X=train_X,
+        sequence_params=(
+            dict(zip(params.settings["sequences"], inputs.sequence_params, strict=True))
+            if images and "sequence_params" in inputs.keys()
+            else None
+        ),
     )
     if manifest.get("failed"):
         return f"bundle of {model}: no model ({manifest['reason']})"
     return f"bundle of {model}: {len(manifest['features'])} input features -> {out_dir}"
+
+
+class _Items(dict):
+    """A dict with attribute access (a Snakemake input / params stand-in)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 # ---------------------------------------------------------------------- loading
@@ -610,6 +772,9 @@ def load_bundle(
         if sums.get(name) != digest:
             raise BundleError(f"bundle {directory}: {name} differs from {MANIFEST}'s checksum")
     needed = [PIPELINE_FILE] + ([PARAMS_FILE, ZSCORE_FILE] if manifest["input"] == "images" else [])
+    if manifest["input"] == "images":
+        by_sequence = manifest["preprocessing"].get("pyradiomics_params_by_sequence") or {}
+        needed += sorted(set(by_sequence.values()) - set(needed))
     for name in needed:
         if name not in listed:
             raise BundleError(f"bundle {directory}: {MANIFEST} lists no {name}")
@@ -633,17 +798,12 @@ def load_bundle(
     return bundle
 
 
-def predict_probabilities(
+def bundle_rows(
     bundle: Bundle, table: pd.DataFrame, id_column: str = "patient_id", centres=None
-):
-    """Probability of the positive class for each row of a wide feature table.
-
-    ``table`` must hold every feature of the bundle (extra columns are ignored); columns
-    are taken in the bundle's order. A bundle whose pipeline starts with ComBat
-    (npc_radiomics.modelling.harmonize) also needs each patient's centre: ``centres`` (a mapping
-    patient_id -> centre) or a ``center`` column of ``table``. Returns a float array in
-    the table's row order.
-    """
+) -> pd.DataFrame:
+    """The rows of a wide feature table as the bundle's pipeline takes them (its columns
+    in order, indexed by ``id_column``; ComBat's centre column from ``centres`` or a
+    ``center`` column)."""
     from npc_radiomics.modelling.harmonize import CENTRE_COLUMN, is_auxiliary
 
     features = [f for f in bundle.features if not is_auxiliary(f)]
@@ -668,4 +828,33 @@ def predict_probabilities(
             raise InputError("the bundle's ComBat step needs each patient's centre")
         X[CENTRE_COLUMN] = [str(centres[str(p)]) for p in X.index]
         X = X[bundle.features]
+    return X
+
+
+def predict_probabilities(
+    bundle: Bundle, table: pd.DataFrame, id_column: str = "patient_id", centres=None
+):
+    """Probability of the positive class for each row of a wide feature table.
+
+    ``table`` must hold every feature of the bundle (extra columns are ignored); columns
+    are taken in the bundle's order. A bundle whose pipeline starts with ComBat
+    (npc_radiomics.modelling.harmonize) also needs each patient's centre: ``centres`` (a mapping
+    patient_id -> centre) or a ``center`` column of ``table``. Returns a float array in
+    the table's row order.
+    """
+    X = bundle_rows(bundle, table, id_column, centres)
     return bundle.pipeline.predict_proba(X)[:, 1]
+
+
+def predict_novelty(
+    bundle: Bundle, table: pd.DataFrame, id_column: str = "patient_id", centres=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(novelty score, flag) per row of a wide feature table against the bundle's training
+    patients (:mod:`npc_radiomics.deploy.novelty`); NaN for a bundle without a reference."""
+    from npc_radiomics.deploy.novelty import novelty_scores
+
+    reference = bundle.manifest.get("novelty")
+    if not reference or reference.get("location") is None:
+        return novelty_scores(None, np.zeros((len(table), 0)))
+    Z, _ = selected_space(bundle.pipeline, bundle_rows(bundle, table, id_column, centres))
+    return novelty_scores(reference, Z)

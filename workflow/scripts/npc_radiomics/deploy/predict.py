@@ -23,10 +23,36 @@ from npc_radiomics.inputs import sheets
 
 log = logging.getLogger(__name__)
 
-#: Columns of results/predict/predictions.tsv.
-PREDICT_COLUMNS = ["patient_id", "probability", "predicted_class", "model", "bundle_hash"]
+#: Columns of results/predict/predictions.tsv: one row per patient of the sheet; a patient
+#: excluded at QC has status ``excluded``, the QC reason and no probability.
+PREDICT_COLUMNS = [
+    "patient_id",
+    "probability",
+    "predicted_class",
+    "novelty_score",
+    "novelty_flag",
+    "model",
+    "bundle_hash",
+    "status",
+    "reason",
+]
+#: status of a scored patient / of one QC excluded (qc.on_fail: exclude).
+SCORED = "scored"
+EXCLUDED = "excluded"
 #: Cohort name of the new patients in the metrics and curve tables.
 PREDICT_COHORT = "predict"
+#: Metric columns of a predict run's metrics.tsv left NaN when no patient was scored.
+EMPTY_METRICS = [
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "threshold",
+    "brier",
+    "hl_p",
+]
 #: Centre written for sheets without a ``center`` column.
 DEFAULT_CENTER = "new"
 
@@ -121,12 +147,65 @@ def read_outcomes(path: str | Path, outcome: str, patients: list[str]) -> dict[s
     return {p: out[p] for p in patients}
 
 
-def predict_setup(predict_cfg: dict, base_dir: str | Path = ".") -> PredictSetup:
+def bundle_sequence_settings(manifest: dict, where: str = "the bundle") -> dict[str, dict]:
+    """Each sequence's preprocessing and extraction exactly as the training run did them,
+    from the bundle's manifest: N4, the image interpolator and the normalisation
+    (``preprocessing.per_sequence`` over the global settings, resolved by the same
+    function as training, :func:`npc_radiomics.imaging.preprocess.sequence_preprocessing`),
+    the ROI box margin training resolved, and the pyradiomics params file in the bundle.
+
+    Raises:
+        InputError: a bundle written before per-sequence params files were stored in it
+            (it names features.params_per_sequence but holds only the shared file).
+    """
+    from npc_radiomics.deploy.bundle import PARAMS_FILE
+    from npc_radiomics.imaging.preprocess import sequence_preprocessing
+
+    prep = manifest["preprocessing"]
+    as_config = {
+        # A bundle written before n4.fit_spacing_mm existed was fitted with the factor alone.
+        "n4": {"fit_spacing_mm": None, **prep["n4"]},
+        "resample": {"interpolator": "bspline", **prep["resample"]},
+        "normalization": {"method": "zscore", "window": None, **(prep.get("normalization") or {})},
+        "per_sequence": prep.get("per_sequence") or {},
+    }
+    by_sequence = prep.get("pyradiomics_params_by_sequence")
+    if by_sequence is None and prep.get("params_per_sequence"):
+        raise InputError(
+            f"{where} was trained with features.params_per_sequence but does not hold those "
+            "params files (written by an older workflow); bundle the model again"
+        )
+    crops = prep.get("preprocess_crop_margin_mm") or {}
+    out = {}
+    for sequence in manifest["sequences"]:
+        resolved = sequence_preprocessing(as_config, sequence)
+        out[sequence] = {
+            "n4": resolved["n4"],
+            "interpolator": resolved["interpolator"],
+            "normalization": resolved["normalization"],
+            # None (a bundle without it): the whole field of view, whose features equal
+            # the cropped ones (preprocessing.crop_margin_mm: auto).
+            "crop_margin_mm": crops.get(sequence),
+            "params": (by_sequence or {}).get(sequence, PARAMS_FILE),
+        }
+    return out
+
+
+def predict_setup(
+    predict_cfg: dict, base_dir: str | Path = ".", roi: dict[str, str] | None = None
+) -> PredictSetup:
     """Everything predict mode checks before any job (config ``predict``).
 
     Loads the bundle (checksums, types, versions), refuses a bundle made from a ready
-    feature table (it has no image settings), reads the sheet and the outcomes.
+    feature table (it has no image settings), reads the sheet and the outcomes, and
+    resolves each sequence's settings from the bundle (:func:`bundle_sequence_settings`).
+    Masks may be label images or DICOM RTSTRUCT / SEG files as in training: their ROI is
+    the sheet's ``mask_roi`` column, else ``roi`` (the predict run's config ``masks.roi``),
+    else the bundle's ``masks.roi``; ``masks.structures`` and ``masks.components`` are
+    the bundle's.
     """
+    from npc_radiomics.inputs.dicom_masks import annotate_mask_kinds
+
     allow = bool(predict_cfg.get("allow_extractor_mismatch", False))
     bundle = load_bundle(predict_cfg["bundle"], allow_extractor_mismatch=allow)
     manifest = bundle.manifest
@@ -149,27 +228,18 @@ def predict_setup(predict_cfg: dict, base_dir: str | Path = ".") -> PredictSetup
             predict_cfg["outcomes"], outcome, sorted(samples["patient_id"].unique())
         )
     prep = manifest["preprocessing"]
-    unsupported = [
-        key
-        for key, value in (
-            ("preprocessing.per_sequence", prep.get("per_sequence")),
-            ("features.params_per_sequence", prep.get("params_per_sequence")),
-            ("preprocessing.normalization.method", prep.get("normalization", {}).get("method")),
-            ("preprocessing.resample.interpolator", prep["resample"].get("interpolator")),
-        )
-        if value and value not in ("zscore", "bspline")
-    ]
-    if unsupported:
-        raise InputError(
-            f"bundle {predict_cfg['bundle']} was trained with {unsupported[0]} set; predict "
-            "mode reproduces only the default preprocessing (z-score, B-spline, one params "
-            "file) so far"
-        )
+    masks = {"roi": {}, "structures": "merge", "components": None, **(prep.get("masks") or {})}
+    samples = annotate_mask_kinds(samples, {**masks["roi"], **(roi or {})})
     settings = {
         # A bundle written before n4.fit_spacing_mm existed was fitted with the factor alone.
         "n4": {"fit_spacing_mm": None, **prep["n4"]},
         "spacing_mm": prep["resample"]["spacing_mm"],
         "crop_margin_mm": prep["crop_margin_mm"],
+        "sequences": bundle_sequence_settings(manifest, f"bundle {predict_cfg['bundle']}"),
+        "mask_label": int(prep["mask_label"]),
+        "geometry_tolerance": float(prep["geometry_tolerance"]),
+        # components None: a bundle written before it was recorded (the run's config then).
+        "masks": masks,
     }
     return PredictSetup(bundle=bundle, samples=samples, outcomes=outcomes, settings=settings)
 
@@ -186,29 +256,104 @@ def case_extractor_versions(provenance_paths) -> set[str]:
     return versions
 
 
-def predictions_table(bundle: Bundle, features: pd.DataFrame, centres=None) -> pd.DataFrame:
+def excluded_patients(qc: pd.DataFrame) -> dict[str, str]:
+    """patient_id -> reason for every patient QC excluded (its failing cases' reasons, in
+    the QC table's order, joined by '; ')."""
+    if "patient_status" not in qc.columns:
+        return {}
+    out: dict[str, str] = {}
+    rows = qc[qc["patient_status"] == EXCLUDED]
+    for pid, group in rows.groupby("patient_id", sort=True):
+        failing = group[group.get("status", pd.Series("fail", index=group.index)) != "pass"]
+        reasons = [str(r) for r in failing.get("reason", pd.Series(dtype=str)) if str(r)]
+        out[str(pid)] = "; ".join(reasons) or "excluded at QC"
+    return out
+
+
+def predictions_table(
+    bundle: Bundle,
+    features: pd.DataFrame,
+    centres=None,
+    excluded: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """patient_id, probability, predicted_class (1 = probability >= the bundle's threshold,
-    empty without a threshold), model, bundle_hash; rows sorted by patient. ``centres``
-    (patient_id -> centre) feeds a bundle that harmonises with ComBat."""
-    from npc_radiomics.deploy.bundle import predict_probabilities
+    empty without a threshold), novelty_score and novelty_flag (the Mahalanobis distance to
+    the training patients, and 1 above the bundle's threshold: deploy/novelty.py; empty
+    for a bundle without a reference), model, bundle_hash, status (``scored``), reason;
+    rows sorted by patient. ``centres`` (patient_id -> centre) feeds a bundle that
+    harmonises with ComBat. ``excluded`` (patient_id -> reason) adds a row for each
+    patient QC excluded: status ``excluded``, the reason, probability NaN."""
+    from npc_radiomics.deploy.bundle import predict_novelty, predict_probabilities
 
     features = features.sort_values("patient_id", kind="mergesort")
-    prob = predict_probabilities(bundle, features, centres=centres)
+    prob = (
+        predict_probabilities(bundle, features, centres=centres) if len(features) else np.zeros(0)
+    )
+    novelty, flag = (
+        predict_novelty(bundle, features, centres=centres)
+        if len(features)
+        else (np.zeros(0), np.zeros(0))
+    )
     threshold = bundle.threshold
     predicted = (
         pd.array((prob >= threshold).astype(int), dtype="Int64")
         if threshold is not None
         else pd.array([pd.NA] * len(prob), dtype="Int64")
     )
-    return pd.DataFrame(
+    scored = pd.DataFrame(
         {
             "patient_id": features["patient_id"].astype(str).to_numpy(),
             "probability": prob,
             "predicted_class": predicted,
+            "novelty_score": novelty,
+            "novelty_flag": pd.array(
+                [pd.NA if np.isnan(f) else int(f) for f in flag], dtype="Int64"
+            ),
             "model": bundle.model,
             "bundle_hash": bundle.hash,
+            "status": SCORED,
+            "reason": "",
         }
-    )[PREDICT_COLUMNS]
+    )
+    excluded = {p: r for p, r in (excluded or {}).items() if p not in set(scored["patient_id"])}
+    if not excluded:
+        return scored[PREDICT_COLUMNS]
+    dropped = pd.DataFrame(
+        {
+            "patient_id": list(excluded),
+            "probability": np.nan,
+            "predicted_class": pd.array([pd.NA] * len(excluded), dtype="Int64"),
+            "novelty_score": np.nan,
+            "novelty_flag": pd.array([pd.NA] * len(excluded), dtype="Int64"),
+            "model": bundle.model,
+            "bundle_hash": bundle.hash,
+            "status": EXCLUDED,
+            "reason": list(excluded.values()),
+        }
+    )
+    table = pd.concat([scored, dropped], ignore_index=True)
+    table = table.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+    return table[PREDICT_COLUMNS]
+
+
+def exclusion_line(predictions_path: str | Path) -> str | None:
+    """The console's one line after a predict run: how many patients were scored and how
+    many QC excluded (named, up to 10). None without a predictions table."""
+    path = Path(predictions_path)
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if "status" not in table.columns:
+        return None
+    excluded = sorted(table.loc[table["status"] == EXCLUDED, "patient_id"])
+    line = f"predict: {len(table) - len(excluded)} of {len(table)} patients scored"
+    if not excluded:
+        return line + ", none excluded at QC"
+    shown = ", ".join(excluded[:10]) + (", ..." if len(excluded) > 10 else "")
+    return (
+        f"{line}, {len(excluded)} excluded at QC and not scored ({shown}); the reasons are "
+        f"in {path}"
+    )
 
 
 def outcome_evaluation(
@@ -227,10 +372,23 @@ def outcome_evaluation(
     from npc_radiomics.evaluation.dca import decision_curve, threshold_grid
     from npc_radiomics.metrics import calibration_curve, evaluate_one
 
-    y = np.array([outcomes[p] for p in predictions["patient_id"]])
-    p = predictions["probability"].to_numpy(dtype=float)
+    if "status" in predictions.columns:
+        # Patients excluded at QC have no probability: the cohort is the scored patients.
+        predictions = predictions[predictions["status"] == SCORED]
     model = str(predictions["model"].iloc[0]) if len(predictions) else ""
     row = {"model": model, "cohort": PREDICT_COHORT}
+    if predictions.empty:
+        # Every patient excluded at QC: no metric (NaN) and the reason, no curve.
+        note = "no patient was scored (every patient excluded at QC)"
+        metrics = pd.DataFrame([{**row, "n": 0, **dict.fromkeys(EMPTY_METRICS, np.nan)}])
+        return {
+            "metrics": metrics.assign(note=note),
+            "calibration": pd.DataFrame(columns=["model", "cohort"]),
+            "dca": pd.DataFrame(columns=["cohort"]),
+            "note": note,
+        }
+    y = np.array([outcomes[p] for p in predictions["patient_id"]])
+    p = predictions["probability"].to_numpy(dtype=float)
     row.update(
         evaluate_one(
             y,
@@ -276,11 +434,16 @@ def predict_rule(inputs, params, out) -> str:
         )
     qc = pd.read_csv(inputs.qc, sep="\t", dtype=str, keep_default_na=False)
     patients = sorted(qc.loc[qc["patient_status"] == "included", "patient_id"].unique())
-    features = merge_batch_features(inputs.features, "reader1", patients=patients)
+    features = (
+        merge_batch_features(inputs.features, "reader1", patients=patients)
+        if patients
+        else pd.DataFrame({"patient_id": pd.Series(dtype=str)})
+    )
     centres = (
         dict(zip(qc["patient_id"], qc["center"], strict=True)) if "center" in qc.columns else None
     )
-    predictions = predictions_table(bundle, features, centres)
+    excluded = excluded_patients(qc)
+    predictions = predictions_table(bundle, features, centres, excluded)
     write_tsv(features, out.features)
     write_tsv(predictions, out.predictions)
     evaluation = None
@@ -300,20 +463,50 @@ def predict_rule(inputs, params, out) -> str:
         write_tsv(evaluation["dca"], out.dca)
         _figures(evaluation, out)
     write_page(out.html, bundle, predictions, qc, evaluation, out)
-    return f"{len(predictions)} patients scored with bundle {bundle.hash[:12]} ({bundle.model})"
+    scored = int((predictions["status"] == SCORED).sum())
+    line = f"{scored} patients scored with bundle {bundle.hash[:12]} ({bundle.model})"
+    if excluded:
+        line += f"; {len(excluded)} excluded at QC (rows with status excluded)"
+        log.warning("%d patient(s) excluded at QC, not scored: %s", len(excluded), sorted(excluded))
+    return line
 
 
 def _figures(evaluation: dict, out) -> None:
     from npc_radiomics.figures import (
         figure_or_placeholder,
+        placeholder_figure,
         plot_calibration_curves,
         plot_decision_curves,
     )
+
+    if evaluation.get("note"):
+        placeholder_figure(out.calibration_figure, evaluation["note"])
+        placeholder_figure(out.dca_figure, evaluation["note"])
+        return
 
     figure_or_placeholder(
         plot_calibration_curves, out.calibration_figure, evaluation["calibration"]
     )
     figure_or_placeholder(plot_decision_curves, out.dca_figure, evaluation["dca"])
+
+
+def novelty_text(reference: dict | None, predictions: pd.DataFrame) -> str:
+    """The predict page's line on novelty: how many patients lie outside the training
+    distribution, and how that is decided."""
+    if not reference or reference.get("location") is None:
+        why = (reference or {}).get("reason") or "the bundle holds no novelty reference"
+        return f"Novelty: not scored ({why})."
+    flags = predictions["novelty_flag"].dropna()
+    flagged = sorted(predictions.loc[predictions["novelty_flag"] == 1, "patient_id"])
+    names = f": {', '.join(flagged)}" if flagged else ""
+    return (
+        f"Novelty: {len(flagged)} of {len(flags)} scored patients lie outside the training "
+        f"distribution{names} (flag 1: Mahalanobis distance on the "
+        f"{len(reference['features'])} selected features, Ledoit-Wolf covariance of the "
+        f"{reference['n_train']} training patients, above {reference['threshold']:.3f}, the "
+        f"{reference['threshold_source']}). A flagged patient's probability is an "
+        "extrapolation: read it with care."
+    )
 
 
 def write_page(path, bundle: Bundle, predictions, qc, evaluation, out) -> None:
@@ -350,9 +543,9 @@ def write_page(path, bundle: Bundle, predictions, qc, evaluation, out) -> None:
         qc_section.add(text(f"All {qc['patient_id'].nunique()} patients passed QC."))
     sections.append(qc_section)
     sections.append(
-        Section("predictions", "Predictions").add(
-            table(predictions.drop(columns=["bundle_hash"]), digits=4)
-        )
+        Section("predictions", "Predictions")
+        .add(text(novelty_text(m.get("novelty"), predictions)))
+        .add(table(predictions.drop(columns=["bundle_hash"]), digits=4))
     )
     if evaluation is not None:
         metrics = evaluation["metrics"]

@@ -27,6 +27,7 @@ import numpy as np
 
 from npc_radiomics.base.errors import InputError
 from npc_radiomics.base.io import read_image, verify_image_file
+from npc_radiomics.inputs.dicom_uids import QC_UID_COLUMNS, qc_uid_columns
 
 if TYPE_CHECKING:  # the QC tables need pandas; preprocessing's mask helpers here do not
     import pandas as pd
@@ -64,6 +65,8 @@ QC_COLUMNS = [
     "mask_action",
     "status",
     "reason",
+    # DICOM provenance of the image and the mask (empty for NIfTI and other formats).
+    *QC_UID_COLUMNS,
 ]
 
 # A label mask carries a handful of labels; an intensity image given as the mask (image and
@@ -414,6 +417,8 @@ def qc_rule(
         settings=QCSettings.from_config(qc_config, masks_config),
         reports=reports,
     )
+    # row["mask"] is the sheet's file: the RTSTRUCT / SEG for a DICOM mask.
+    row.update(qc_uid_columns(image, row["mask"]))
     log.info("%s %s: %s %s", row["patient_id"], row["sequence"], row["status"], row["reason"])
     if row["status"] != "pass" and on_fail == "stop":
         raise InputError(

@@ -50,7 +50,6 @@ __all__ = [
     "seg_mask",
     "convert_mask",
     "annotate_mask_kinds",
-    "refuse_contour_masks",
 ]
 
 #: What the sheet's mask column may name: a label image, an RTSTRUCT or a SEG file.
@@ -495,17 +494,3 @@ def annotate_mask_kinds(samples, roi_by_sequence: dict[str, str], check_files: b
             )
         df.loc[i, "mask_roi"] = roi
     return df
-
-
-def refuse_contour_masks(samples, what: str) -> None:
-    """Stop when a sheet that cannot take DICOM contour masks (predict mode, for now) names
-    an RTSTRUCT or SEG file (:class:`InputError` naming the patient, sequence and file)."""
-    for _, row in samples.iterrows():
-        for col in ("mask", "mask_reader2"):
-            path = row.get(col, "")
-            if path and mask_kind(path) != "label":
-                raise InputError(
-                    f"{what}: patient {row['patient_id']} sequence {row['sequence']}: {col} is a "
-                    f"DICOM {mask_kind(path).upper()} ({path}); predict mode takes label masks "
-                    "only (rasterise it with a training-mode run, or convert it to NIfTI)"
-                )
