@@ -370,12 +370,13 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
-def _with_ci(df: pd.DataFrame, name: str, digits: int = 2) -> list[str]:
+def _with_ci(df: pd.DataFrame, name: str, digits: int = 2, sep: str = "-") -> list[str]:
+    """ "value (low-high)" per row (``sep`` " to " where values can be negative)."""
     low, high = f"{name}_ci_low", f"{name}_ci_high"
     if low not in df:
         return [fmt(v, digits) for v in df[name]]
     return [
-        f"{v:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+        f"{v:.{digits}f} ({lo:.{digits}f}{sep}{hi:.{digits}f})"
         if np.isfinite(v) and np.isfinite(lo) and np.isfinite(hi)
         else fmt(v, digits)
         for v, lo, hi in zip(df[name], df[low], df[high], strict=True)
@@ -389,8 +390,8 @@ def calibration_table(metrics: pd.DataFrame) -> pd.DataFrame | None:
     out = metrics[["model", "cohort"]].copy()
     for name in ("sensitivity", "specificity", "ppv", "npv", "auprc", "brier"):
         out[name] = _with_ci(metrics, name)
-    out["intercept"] = _with_ci(metrics, "calibration_intercept")
-    out["slope"] = _with_ci(metrics, "calibration_slope")
+    out["intercept"] = _with_ci(metrics, "calibration_intercept", sep=" to ")
+    out["slope"] = _with_ci(metrics, "calibration_slope", sep=" to ")
     out["ICI"] = [fmt(v) for v in metrics["ici"]]
     out["HL df"] = metrics["hl_df"]
     return out
@@ -523,13 +524,25 @@ def clinical_comparison_section(inputs: dict, params: dict) -> html.Section:
     else:
         section.add(
             html.table(
-                format_p_values(tests),
-                "Paired DeLong tests: chosen radiomics model versus each (p_value "
+                format_p_values(auc_difference_column(tests)),
+                "Paired DeLong tests: chosen radiomics model versus each (AUC difference "
+                "model - comparator with its 95% CI; p_value "
                 "unadjusted, p_holm Holm-adjusted over every test of the table; on the "
                 "training cohort both sides are out-of-fold predictions)",
             )
         )
     return section
+
+
+def auc_difference_column(tests: pd.DataFrame) -> pd.DataFrame:
+    """A DeLong table with its difference and CI columns merged into one readable column
+    ("AUC difference (95% CI)"), in the place of ``difference``."""
+    if "difference_ci_low" not in tests:
+        return tests
+    shown = tests.copy()
+    shown["difference"] = _with_ci(shown, "difference", 3, " to ")
+    shown = shown.drop(columns=["difference_ci_low", "difference_ci_high"])
+    return shown.rename(columns={"difference": "AUC difference (95% CI)"})
 
 
 def decision_curves_section(inputs: dict, params: dict) -> html.Section:
