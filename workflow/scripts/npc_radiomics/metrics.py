@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from npc_radiomics.base.errors import InputError
+from npc_radiomics.base.errors import InputError, shown
 from npc_radiomics.base.layout import PREDICTION_COLUMNS, cohort_order
 from npc_radiomics.base.lazy import lazy_module
 
@@ -547,9 +547,10 @@ class HosmerLemeshow:
     """Hosmer-Lemeshow goodness-of-fit test (small p = poor calibration)."""
 
     chi2: float
-    df: int
+    df: float  # g - 2 or g; NaN when the test cannot be made (then ``note`` says why)
     p_value: float
     table: pd.DataFrame  # group, n, observed, expected, mean_predicted
+    note: str = ""
 
 
 def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerLemeshow:
@@ -558,12 +559,14 @@ def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerL
     chi2 = sum over groups and both outcomes of (observed - expected)^2 / expected,
     expected events = sum of p in the group; with g the groups actually formed, df = g - 2
     on the development data (the model was fitted on these patients) and df = g on a
-    validation cohort (Hosmer & Lemeshow 2013: no parameter was estimated on it). NaN
-    chi2/p when df < 1.
+    validation cohort (Hosmer & Lemeshow 2013: no parameter was estimated on it). With
+    fewer than 3 groups (ties: constant or two-valued predictions) chi2, df and p are NaN
+    and ``note`` says why; a df below 1 is never reported.
     """
     y, p = check_probabilities(y, p)
+    nan = float("nan")
     if y.size == 0:
-        return HosmerLemeshow(float("nan"), 0, float("nan"), pd.DataFrame())
+        return HosmerLemeshow(nan, nan, nan, pd.DataFrame(), "no patients")
     group = _risk_groups(p, groups)
     g = int(group.max()) + 1
     n_g = np.bincount(group, minlength=g).astype(float)
@@ -580,7 +583,14 @@ def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerL
     )
     df = g - 2 if development else g
     if df < 1 or g < 3:
-        return HosmerLemeshow(float("nan"), df, float("nan"), table)
+        why = (
+            "constant predictions: one risk group"
+            if np.ptp(p) == 0
+            else f"{g} risk group{'s' if g > 1 else ''} (tied predictions)"
+        )
+        return HosmerLemeshow(
+            nan, nan, nan, table, f"Hosmer-Lemeshow needs >= 3 risk groups: {why}"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         events = np.where(expected > 0, (observed - expected) ** 2 / expected, 0.0)
         non_events = np.where(
@@ -589,7 +599,7 @@ def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerL
     # an observed event where none was expected (p == 0 or 1 exactly) is infinitely unlikely
     impossible = ((expected == 0) & (observed > 0)) | ((n_g - expected == 0) & (observed < n_g))
     chi2 = float("inf") if impossible.any() else float(np.sum(events + non_events))
-    return HosmerLemeshow(chi2, df, float(stats.chi2.sf(chi2, df)), table)
+    return HosmerLemeshow(chi2, float(df), float(stats.chi2.sf(chi2, df)), table)
 
 
 def calibration_curve(y, p, bins: int = 10, strategy: str = "quantile") -> pd.DataFrame:
@@ -652,40 +662,90 @@ def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Recalibration:
-    """Logistic recalibration of predicted probabilities (Cox 1958; Van Calster 2016)."""
+    """Logistic recalibration of predicted probabilities (Cox 1958; Van Calster 2016).
+
+    ``note`` says why a NaN is NaN (one class, constant predictions, separation).
+    """
 
     intercept: float  # calibration-in-the-large: a in logit(P(y)) = a + logit(p); ideal 0
     intercept_ci: tuple[float, float]
     slope: float  # b in logit(P(y)) = a' + b logit(p); ideal 1
     slope_ci: tuple[float, float]
+    slope_model_intercept: float = float("nan")  # a' of the intercept + slope model
+    note: str = ""
+
+
+#: Wald SE (logit units) above which a recalibration coefficient is not reported: its
+#: 95% CI would span odds ratios beyond e^+-19.6, i.e. the likelihood is flat (predictions
+#: at 0 / 1, near-separation); such a "CI of +-58,000" is noise, not an estimate.
+FLAT_SE = 10.0
+
+
+def _separates(y: np.ndarray, lp: np.ndarray) -> bool:
+    """True when a threshold on ``lp`` splits the classes (ties at the boundary allowed:
+    quasi-complete separation). The logistic slope's MLE is then infinite."""
+    pos, neg = lp[y == 1], lp[y == 0]
+    return bool(neg.max() <= pos.min() or pos.max() <= neg.min())
 
 
 def logistic_recalibration(y, p, level: float = 0.95) -> Recalibration:
     """Calibration intercept (slope fixed at 1, logit(p) as offset) and slope, with Wald
-    CIs from a binomial GLM (statsmodels). NaN with one class or when the fit fails
-    (e.g. complete separation); probabilities are clipped to [1e-6, 1 - 1e-6]."""
+    CIs from a binomial GLM (statsmodels); probabilities are clipped to [1e-6, 1 - 1e-6].
+
+    Degenerate input gives NaN and a ``note``, never an exception or an absurd number:
+    one class or fewer than 3 patients (both NaN); constant predictions (slope undefined,
+    intercept still estimated); predictions that separate the classes, completely or
+    with ties at the boundary (slope infinite: NaN; the intercept, whose MLE exists
+    whenever both classes are present, is kept); a fit that fails or does not converge;
+    a coefficient whose Wald SE exceeds :data:`FLAT_SE` (flat likelihood).
+    """
     import warnings
 
     import statsmodels.api as sm
 
     y, p = check_probabilities(y, p)
-    nan2 = (float("nan"), float("nan"))
+    nan, nan2 = float("nan"), (float("nan"), float("nan"))
     if y.size < 3 or not _both_classes(y):
-        return Recalibration(float("nan"), nan2, float("nan"), nan2)
+        why = _class_counts_note(y) if not _both_classes(y) else f"only {y.size} patients"
+        return Recalibration(nan, nan2, nan, nan2, nan, f"{why}: no recalibration")
     lp = _logit(p)
     alpha = 1 - level
+    binomial = sm.families.Binomial()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit_a = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
-            fit_b = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
+            fit_a = sm.GLM(y, np.ones((y.size, 1)), family=binomial, offset=lp).fit()
         a, a_ci = float(fit_a.params[0]), tuple(map(float, fit_a.conf_int(alpha)[0]))
-        b, b_ci = float(fit_b.params[1]), tuple(map(float, fit_b.conf_int(alpha)[1]))
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
-        return Recalibration(float("nan"), nan2, float("nan"), nan2)
-    if not (np.isfinite(a) and np.isfinite(b)):
-        return Recalibration(float("nan"), nan2, float("nan"), nan2)
-    return Recalibration(a, a_ci, b, b_ci)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+        return Recalibration(nan, nan2, nan, nan2, nan, f"recalibration fit failed: {err}")
+    if not np.isfinite(a):
+        return Recalibration(nan, nan2, nan, nan2, nan, "calibration intercept not finite")
+    if float(fit_a.bse[0]) > FLAT_SE:
+        why = (
+            f"predictions at (or next to) 0 and 1 carry no information on calibration: "
+            f"intercept SE {float(fit_a.bse[0]):.0f} on the logit scale, no estimate"
+        )
+        return Recalibration(nan, nan2, nan, nan2, nan, why)
+    if np.ptp(lp) == 0:
+        why = "constant predictions: calibration slope undefined"
+        return Recalibration(a, a_ci, nan, nan2, nan, why)
+    if _separates(y, lp):
+        why = "the predictions separate the classes: calibration slope infinite (no estimate)"
+        return Recalibration(a, a_ci, nan, nan2, nan, why)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_b = sm.GLM(y, np.column_stack([np.ones(y.size), lp]), family=binomial).fit()
+        a0, b = float(fit_b.params[0]), float(fit_b.params[1])
+        b_ci = tuple(map(float, fit_b.conf_int(alpha)[1]))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+        return Recalibration(a, a_ci, nan, nan2, nan, f"calibration slope fit failed: {err}")
+    if not (np.isfinite(b) and np.isfinite(a0) and fit_b.converged):
+        return Recalibration(a, a_ci, nan, nan2, nan, "calibration slope fit did not converge")
+    if float(fit_b.bse[1]) > FLAT_SE:
+        why = f"calibration slope SE {float(fit_b.bse[1]):.0f}: likelihood flat, no estimate"
+        return Recalibration(a, a_ci, nan, nan2, nan, why)
+    return Recalibration(a, a_ci, b, b_ci, a0)
 
 
 def lowess_calibration(y, p, frac: float = 2 / 3) -> np.ndarray:
@@ -697,6 +757,8 @@ def lowess_calibration(y, p, frac: float = 2 / 3) -> np.ndarray:
     y, p = check_probabilities(y, p)
     if y.size < 3:
         return np.full(y.size, np.nan)
+    if np.ptp(p) == 0:  # one x value: the smooth is the observed fraction
+        return np.full(y.size, float(y.mean()))
     smoothed = lowess(y, p, frac=frac, it=0, return_sorted=False)
     return np.clip(smoothed, 0, 1)
 
@@ -790,7 +852,9 @@ def check_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
         )
     if not df["label"].isin([0, 1]).all():
         row = df[~df["label"].isin([0, 1])].iloc[0]
-        raise InputError(f"predictions: patient {row.patient_id} has label {row.label!r}, not 0/1")
+        raise InputError(
+            f"predictions: patient {row.patient_id} has label {shown(row.label)}, not 0/1"
+        )
     prob = pd.to_numeric(df["probability"], errors="coerce")
     outside = prob.notna() & ((prob < 0) | (prob > 1))
     if outside.any():
@@ -883,9 +947,11 @@ def evaluate_one(
 
     hl = hosmer_lemeshow(y, p, hl_groups, development=development)
     row.update(hl_chi2=hl.chi2, hl_df=hl.df, hl_p=hl.p_value)
-    if y.size and not np.isfinite(hl.p_value):
-        notes.append(f"Hosmer-Lemeshow needs >= 3 risk groups, got {len(hl.table)}")
+    if y.size and hl.note:
+        notes.append(hl.note)
     recal = logistic_recalibration(y, p, level)
+    if recal.note and _both_classes(y) and y.size >= 3:  # class counts noted above
+        notes.append(recal.note)
     row.update(
         calibration_intercept=recal.intercept,
         calibration_intercept_ci_low=recal.intercept_ci[0],

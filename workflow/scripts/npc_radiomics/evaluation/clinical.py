@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from npc_radiomics.base.errors import InputError
+from npc_radiomics.base.errors import InputError, shown
 from npc_radiomics.base.layout import cohort_order
 from npc_radiomics.metrics import check_predictions, delong_ci, delong_test
 
@@ -65,7 +65,7 @@ def _check(data: pd.DataFrame, outcome: str, variables: list[str]) -> None:
     if len(bad):
         raise InputError(
             f"clinical table: patient {bad['patient_id'].iloc[0]} has {outcome}="
-            f"{bad[outcome].iloc[0]!r}, expected 0 or 1"
+            f"{shown(bad[outcome].iloc[0])}, expected 0 or 1"
         )
     for v in variables:
         if not pd.api.types.is_numeric_dtype(data[v]):
