@@ -99,10 +99,11 @@ rule evaluate:
 
 rule decision_curves:
     input:
-        predictions=PREDICTIONS_TSV,
+        unpack(decision_curve_inputs),
     output:
         curves=f"{EVALUATION_DIR}/dca_curves.tsv",
         ci=f"{EVALUATION_DIR}/net_benefit_ci.tsv",
+        difference=f"{EVALUATION_DIR}/net_benefit_difference.tsv",
         ranges=report(
             f"{EVALUATION_DIR}/dca_ranges.tsv",
             caption="../report/dca_ranges.rst",

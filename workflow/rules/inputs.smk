@@ -258,3 +258,13 @@ def zscore_input(wildcards):
         # A str (not a one-element list): the rule script then sees a path.
         return ZSCORE_TSV
     return []
+
+
+# ---- input functions: evaluation ------------------------------------------------------
+def decision_curve_inputs(wildcards):
+    """The predictions, and the clinical model's (for the net-benefit differences model -
+    clinical model) when the run has a clinical table."""
+    inputs = {"predictions": PREDICTIONS_TSV}
+    if CLINICAL_TSV is not None:
+        inputs["clinical"] = f"{CLINICAL_DIR}/clinical_predictions.tsv"
+    return inputs

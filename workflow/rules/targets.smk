@@ -15,6 +15,7 @@ def report_inputs(wildcards):
         "dca": f"{FIGURES_DIR}/decision_curves.png",
         "dca_ranges": f"{EVALUATION_DIR}/dca_ranges.tsv",
         "net_benefit_ci": f"{EVALUATION_DIR}/net_benefit_ci.tsv",
+        "net_benefit_difference": f"{EVALUATION_DIR}/net_benefit_difference.tsv",
         "shap_summary": f"{SHAP_DIR}/shap.json",
         "shap_importance": f"{SHAP_DIR}/shap_importance.tsv",
         "shap_beeswarm": f"{FIGURES_DIR}/shap_beeswarm.png",

@@ -546,11 +546,17 @@ def auc_difference_column(tests: pd.DataFrame) -> pd.DataFrame:
 
 
 def decision_curves_section(inputs: dict, params: dict) -> html.Section:
+    from npc_radiomics.base.layout import TREAT_ALL, cohort_label
     from npc_radiomics.evaluation.dca import format_ranges
 
     section = html.Section("decision-curves", "Decision-curve analysis")
     section.add(
-        result_figure(inputs, "dca", "Net benefit against threshold probability per cohort")
+        result_figure(
+            inputs,
+            "dca",
+            "Net benefit against threshold probability per cohort (the train panel is "
+            "in-sample: the final models scoring the patients they were fitted on)",
+        )
     )
     ranges = read_tsv(inputs, "dca_ranges")
     if ranges is None:
@@ -558,7 +564,7 @@ def decision_curves_section(inputs: dict, params: dict) -> html.Section:
         return section
     rows = [
         {
-            "cohort": c,
+            "cohort": cohort_label(c),
             "model": m,
             "threshold ranges where the model beats treat-all and treat-none": format_ranges(
                 ranges, c, m
@@ -571,9 +577,8 @@ def decision_curves_section(inputs: dict, params: dict) -> html.Section:
     ci = read_tsv(inputs, "net_benefit_ci")
     chosen = (read_json(inputs, "chosen") or {}).get("model")
     if ci is not None and len(ci):
-        from npc_radiomics.base.layout import TREAT_ALL
-
-        shown = ci[ci["strategy"].isin([chosen, TREAT_ALL])].copy()
+        shown = ci[ci["strategy"].isin([chosen, TREAT_ALL, "clinical"])].copy()
+        shown["cohort"] = shown["cohort"].map(cohort_label)
         shown["net benefit (95% CI)"] = [
             f"{r.net_benefit:.3f} ({r.ci_low:.3f} to {r.ci_high:.3f})"
             for r in shown.itertuples(index=False)
@@ -581,10 +586,38 @@ def decision_curves_section(inputs: dict, params: dict) -> html.Section:
         section.add(
             html.table(
                 shown[["cohort", "strategy", "threshold", "n", "net benefit (95% CI)"]],
-                "Net benefit of the chosen model and treat-all at a few thresholds "
-                "(bootstrap 95% CI)",
+                "Net benefit of the chosen model and treat-all (and the clinical model, where "
+                "it exists) at a few thresholds (bootstrap 95% CI)",
             )
         )
+    difference = read_tsv(inputs, "net_benefit_difference")
+    if difference is not None and len(difference):
+        shown = difference[difference["model"] == chosen].copy()
+        shown["cohort"] = shown["cohort"].map(cohort_label)
+        shown["note"] = shown["note"].fillna("")
+        shown["difference (95% CI)"] = [
+            f"{r.difference:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f})"
+            if np.isfinite(r.difference)
+            else "n/a"
+            for r in shown.itertuples(index=False)
+        ]
+        section.add(
+            html.text(
+                "Differences in net benefit, chosen model minus treat-all and minus the "
+                "clinical model, with percentile bootstrap 95% CIs: every strategy of a "
+                "cohort is scored on the same resamples of its patients (seeded by the "
+                "cohort's name), so the differences are paired.",
+                "note",
+            )
+        )
+        section.add(
+            html.table(
+                shown[["cohort", "comparator", "threshold", "n", "difference (95% CI)", "note"]],
+                "Net-benefit difference of the chosen model (bootstrap 95% CI)",
+            )
+        )
+    elif inputs.get("net_benefit_difference"):
+        section.add(missing(inputs, "net_benefit_difference", "Net-benefit differences"))
     return section
 
 
