@@ -71,6 +71,14 @@ CI_COLUMNS = [
     for side in ("low", "high")
 ]
 
+#: Model updating (TRIPOD+AI 12f) and calibration-in-the-large: which kind of row
+#: (``original``: the model as fitted on the training set; ``recalibrated_intercept`` /
+#: ``recalibrated_logistic``: the model updated on the cohort's own patients, external
+#: cohorts only) and the observed / expected event ratio with its CI. Written last.
+UPDATING_COLUMNS = ["row_type", "oe_ratio", "oe_ci_low", "oe_ci_high"]
+#: ``row_type`` values, in table order.
+ROW_TYPES = ("original", "recalibrated_intercept", "recalibrated_logistic")
+
 # Below this many patients in either class the AUC CI and HL test are still computed
 # but flagged: the normal approximation behind DeLong and the chi2 of HL are poor.
 FEW_PER_CLASS = 5
@@ -961,6 +969,7 @@ def evaluate_one(
         calibration_slope_ci_high=recal.slope_ci[1],
         ici=integrated_calibration_index(y, p),
     )
+    row["oe_ratio"], row["oe_ci_low"], row["oe_ci_high"] = observed_expected(y, p, level)
     row["note"] = "; ".join(notes)
     return row
 
@@ -1006,10 +1015,153 @@ def evaluate_predictions(
         if missing:
             extra = f"{missing} patient(s) without a prediction left out"
             row["note"] = f"{row['note']}; {extra}" if row["note"] else extra
+        row["row_type"] = "original"
         rows.append(row)
     return pd.DataFrame(
-        rows, columns=METRICS_COLUMNS + EXTRA_COLUMNS + CALIBRATION_COLUMNS + CI_COLUMNS
+        rows,
+        columns=METRICS_COLUMNS
+        + EXTRA_COLUMNS
+        + CALIBRATION_COLUMNS
+        + CI_COLUMNS
+        + UPDATING_COLUMNS,
     )
+
+
+def observed_expected(y, p, level: float = 0.95) -> tuple[float, float, float]:
+    """Observed / expected events, O/E = sum(y) / sum(p) (1 = calibrated in the large;
+    > 1: the model under-predicts), with a CI on the log scale: ln(O/E) +- z SE, SE =
+    sqrt(sum q (1 - q)) / O, where q are the predictions corrected in the large (logit q
+    = a + logit p with sum q = O), the variance of O under those risks, E taken as fixed.
+
+    Debray et al. (2017)'s sqrt((1 - O/N) / O) treats every patient as having the same
+    risk and over-covers when risks vary (97-98% for a nominal 95% in 150-patient cohorts
+    with spread-out risks; this one 94-95%, tests/test_updated_models.py). NaN without
+    events, without expected events or with every patient an event.
+    """
+    from scipy.optimize import brentq
+
+    y, p = check_probabilities(y, p)
+    nan = float("nan")
+    observed, expected = float(y.sum()), float(p.sum())
+    if y.size == 0 or observed == 0 or expected == 0 or observed == y.size:
+        return nan, nan, nan
+    ratio = observed / expected
+    lp = _logit(p)
+    a = brentq(lambda a: float(np.sum(1 / (1 + np.exp(-(a + lp))))) - observed, -50, 50)
+    q = 1 / (1 + np.exp(-(a + lp)))
+    se = np.sqrt(np.sum(q * (1 - q))) / observed
+    z = stats.norm.ppf(0.5 + level / 2)
+    return ratio, float(ratio * np.exp(-z * se)), float(ratio * np.exp(z * se))
+
+
+def recalibrate(y, p, kind: str, level: float = 0.95) -> tuple[np.ndarray | None, object, str]:
+    """The model updated on (y, p) by logistic recalibration (TRIPOD+AI 12f).
+
+    ``kind`` ``recalibrated_intercept``: logit(p') = a + logit(p) (calibration-in-the-
+    large corrected, ranking and slope kept); ``recalibrated_logistic``: logit(p') = a' +
+    b logit(p). Returns (p', the map p -> p' for thresholds, note); p' is None with the
+    reason in the note when the fit has no estimate (one class, constant predictions,
+    separation, a slope <= 0 that would reverse the ranking).
+    """
+    rec = logistic_recalibration(y, p, level)
+    if kind == "recalibrated_intercept":
+        if not np.isfinite(rec.intercept):
+            return None, None, rec.note or "no calibration intercept"
+
+        def shift(q, a=rec.intercept):
+            return 1 / (1 + np.exp(-(a + _logit(np.asarray(q, dtype=float)))))
+
+        return shift(p), shift, f"intercept a = {rec.intercept:.3f}"
+    if kind != "recalibrated_logistic":
+        raise InputError(f"recalibrate: kind must be one of {ROW_TYPES[1:]}, not {kind!r}")
+    if not np.isfinite(rec.slope):
+        return None, None, rec.note or "no calibration slope"
+    if rec.slope <= 0:
+        return (
+            None,
+            None,
+            f"calibration slope {rec.slope:.3f} <= 0: updating would reverse the ranking",
+        )
+
+    def linear(q, a=rec.slope_model_intercept, b=rec.slope):
+        return 1 / (1 + np.exp(-(a + b * _logit(np.asarray(q, dtype=float)))))
+
+    return linear(p), linear, f"a = {rec.slope_model_intercept:.3f}, b = {rec.slope:.3f}"
+
+
+def updated_model_rows(
+    predictions: pd.DataFrame,
+    thresholds: dict[str, float],
+    cohorts,
+    n_bootstrap: int = 2000,
+    level: float = 0.95,
+    hl_groups: int = 10,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Updated-model rows of metrics.tsv for each model on each of ``cohorts`` (the
+    external ones): logistic recalibration, intercept only then intercept + slope, FITTED
+    ON THE COHORT'S OWN PATIENTS (TRIPOD+AI 12f) and evaluated on them, so their
+    calibration is in-sample for that cohort by construction. The AUC does not change
+    (a monotone map); the model's training threshold is carried through the same map, so
+    the classification, and with it accuracy, sensitivity and specificity, stay those of
+    the original row. Never used to choose a model or as a headline. Columns as
+    :func:`evaluate_predictions`; ``row_type`` names the update, ``note`` its
+    coefficients or why it has none.
+    """
+    df = check_predictions(predictions)
+    df = df[df["probability"].notna() & df["cohort"].isin(list(cohorts))]
+    rows = []
+    for model, cohort, g in _groups(df):
+        y, p = g["label"].to_numpy(), g["probability"].to_numpy()
+        for kind in ROW_TYPES[1:]:
+            new, mapping, why = recalibrate(y, p, kind, level)
+            row = {"model": model, "cohort": cohort, "row_type": kind}
+            if new is None:
+                row.update(n=len(g), note=f"{kind.replace('_', ' ')}: not estimable ({why})")
+                rows.append(row)
+                continue
+            t = thresholds.get(model, float("nan"))
+            mapped = float(mapping(t)) if t is not None and np.isfinite(t) else float("nan")
+            row.update(
+                evaluate_one(
+                    y,
+                    new,
+                    mapped,
+                    n_bootstrap=n_bootstrap,
+                    level=level,
+                    hl_groups=hl_groups,
+                    seed=seed,
+                    development=True,
+                )
+            )
+            label = (
+                "updated model: calibration-in-the-large corrected"
+                if kind == "recalibrated_intercept"
+                else "updated model: logistic recalibration (intercept + slope)"
+            )
+            extra = (
+                f"{label} ({why}), fitted on this cohort's own patients (TRIPOD+AI 12f): "
+                "calibration in-sample, never used to choose; threshold mapped likewise"
+            )
+            row["note"] = f"{extra}; {row['note']}" if row["note"] else extra
+            row["row_type"] = kind
+            rows.append(row)
+    return pd.DataFrame(
+        rows,
+        columns=METRICS_COLUMNS
+        + EXTRA_COLUMNS
+        + CALIBRATION_COLUMNS
+        + CI_COLUMNS
+        + UPDATING_COLUMNS,
+    )
+
+
+def original_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The rows of metrics.tsv that describe the models as fitted (``row_type``
+    original, or a table from before the column existed): one per model x cohort."""
+    if "row_type" not in metrics:
+        return metrics
+    return metrics[metrics["row_type"].fillna("original") == "original"]
 
 
 def curve_table(predictions: pd.DataFrame, kind: str, bins: int = 10) -> pd.DataFrame:

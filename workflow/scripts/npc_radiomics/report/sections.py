@@ -15,7 +15,7 @@ import pandas as pd
 
 from npc_radiomics.base.layout import cohort_order
 from npc_radiomics.evaluation.performance import NESTED_CV
-from npc_radiomics.metrics import METRICS_COLUMNS
+from npc_radiomics.metrics import METRICS_COLUMNS, original_rows
 from npc_radiomics.report import html
 from npc_radiomics.report.kit import (
     fmt,
@@ -309,6 +309,8 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
     if metrics is None:
         section.add(missing(inputs, "metrics", "Table 3"))
         return section
+    updated = metrics.drop(original_rows(metrics).index)
+    metrics = original_rows(metrics)
     section.add(
         html.text(
             "AUC with 95% CI (DeLong unless configured otherwise); accuracy, sensitivity and "
@@ -364,6 +366,21 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
             )
         )
         section.add(html.table(uncertainty, "Uncertainty and calibration per model and cohort"))
+    if len(updated):
+        section.add(
+            html.text(
+                "External cohorts: calibration-in-the-large (calibration intercept, ideal 0; "
+                "O/E, observed over expected events, ideal 1, with a 95% CI) and two updated "
+                "models (TRIPOD+AI 12f): logistic recalibration of each model's predictions "
+                "with an intercept only, then with intercept and slope, FITTED ON THAT "
+                "COHORT'S OWN PATIENTS, so their calibration is in-sample for the cohort. "
+                "They show how far recalibration alone would go; they are never used to "
+                "choose a model or in the headline. The AUC and the classification at the "
+                "training threshold (mapped through the same recalibration) do not change.",
+                "note",
+            )
+        )
+        section.add(html.table(updated_models_table(metrics, updated), "Updated models"))
     chosen = read_json(inputs, "chosen") or {}
     for model in chosen.get("missing_models", []):
         section.add(html.gap(f"Model {model}", "no predictions: the model failed to fit"))
@@ -371,7 +388,7 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
 
 
 def _with_ci(df: pd.DataFrame, name: str, digits: int = 2, sep: str = "-") -> list[str]:
-    """ "value (low-high)" per row (``sep`` " to " where values can be negative)."""
+    """Per row: value (low-high); ``sep`` " to " where values can be negative."""
     low, high = f"{name}_ci_low", f"{name}_ci_high"
     if low not in df:
         return [fmt(v, digits) for v in df[name]]
@@ -381,6 +398,36 @@ def _with_ci(df: pd.DataFrame, name: str, digits: int = 2, sep: str = "-") -> li
         else fmt(v, digits)
         for v, lo, hi in zip(df[name], df[low], df[high], strict=True)
     ]
+
+
+def updated_models_table(original: pd.DataFrame, updated: pd.DataFrame) -> pd.DataFrame:
+    """Per external cohort and model: the original row's calibration next to the updated
+    models' (row_type recalibrated_intercept / recalibrated_logistic) Brier, calibration
+    and the note that says how each was fitted (or why it could not be)."""
+    rows = pd.concat([original[original["cohort"].isin(set(updated["cohort"]))], updated])
+    rows = rows.assign(row_type=rows["row_type"].fillna("original"))
+    kinds = {"original": 0, "recalibrated_intercept": 1, "recalibrated_logistic": 2}
+    order = {c: k for k, c in enumerate(cohort_order(rows["cohort"]))}
+    rows = rows.sort_values(
+        ["cohort", "model", "row_type"],
+        key=lambda s: (
+            s.map(order) if s.name == "cohort" else s.map(kinds) if s.name == "row_type" else s
+        ),
+        kind="mergesort",
+    )
+    out = rows[["cohort", "model", "row_type", "n"]].copy()
+    out["brier"] = _with_ci(rows, "brier", 3)
+    out["intercept"] = _with_ci(rows, "calibration_intercept", sep=" to ")
+    out["slope"] = _with_ci(rows, "calibration_slope", sep=" to ")
+    out["O/E"] = (
+        _with_ci(rows.rename(columns={"oe_ratio": "oe"}), "oe") if "oe_ratio" in rows else ""
+    )
+    out["ICI"] = [fmt(v) for v in rows["ici"]]
+    out["note"] = [
+        "" if kind == "original" else str(note)
+        for kind, note in zip(rows["row_type"], rows["note"].fillna(""), strict=True)
+    ]
+    return out
 
 
 def calibration_table(metrics: pd.DataFrame) -> pd.DataFrame | None:
@@ -393,6 +440,8 @@ def calibration_table(metrics: pd.DataFrame) -> pd.DataFrame | None:
     out["intercept"] = _with_ci(metrics, "calibration_intercept", sep=" to ")
     out["slope"] = _with_ci(metrics, "calibration_slope", sep=" to ")
     out["ICI"] = [fmt(v) for v in metrics["ici"]]
+    if "oe_ratio" in metrics:
+        out["O/E"] = _with_ci(metrics.rename(columns={"oe_ratio": "oe"}), "oe")
     out["HL df"] = metrics["hl_df"]
     return out
 
