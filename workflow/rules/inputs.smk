@@ -268,3 +268,16 @@ def decision_curve_inputs(wildcards):
     if CLINICAL_TSV is not None:
         inputs["clinical"] = f"{CLINICAL_DIR}/clinical_predictions.tsv"
     return inputs
+
+
+def subgroup_inputs(wildcards):
+    """The predictions, the chosen model, the split (centres) and, when the run has one,
+    the clinical table (the subgroup variables)."""
+    inputs = {
+        "predictions": PREDICTIONS_TSV,
+        "chosen": CHOSEN_MODEL_JSON,
+        "split": SPLIT_TSV,
+    }
+    if CLINICAL_TSV is not None:
+        inputs["clinical"] = CLINICAL_TSV
+    return inputs

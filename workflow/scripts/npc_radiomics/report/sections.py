@@ -384,7 +384,56 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
     chosen = read_json(inputs, "chosen") or {}
     for model in chosen.get("missing_models", []):
         section.add(html.gap(f"Model {model}", "no predictions: the model failed to fit"))
+    for block in subgroup_blocks(inputs, params):
+        section.add(block)
     return section
+
+
+def subgroup_blocks(inputs: dict, params: dict) -> list[str]:
+    """The subgroup subsection of Table 3 (results/evaluation/subgroups.tsv): the chosen
+    model's AUC (95% CI), calibration intercept and O/E per cohort and subgroup level."""
+    if not inputs.get("subgroups"):
+        return []
+    table = read_tsv(inputs, "subgroups", dtype={"level": str})
+    if table is None:
+        return [missing(inputs, "subgroups", "Subgroups")]
+    blocks = ["<h3>Subgroups</h3>"]
+    if table.empty:
+        return [*blocks, html.gap("Subgroups", "no chosen model: no subgroup analysis")]
+    from npc_radiomics.base.layout import cohort_label
+
+    cuts = table.loc[table["cut"].fillna("") != "", ["variable", "cut"]].drop_duplicates()
+    cut_text = "; ".join(f"{r.variable}: {r.cut}" for r in cuts.itertuples(index=False))
+    blocks.append(
+        html.text(
+            f"The chosen model ({table['model'].iloc[0]}) per level of each configured "
+            "clinical variable (evaluation.subgroups; a continuous one cut at its "
+            f"training-cohort median{': ' + cut_text if cut_text else ''}) and per centre: "
+            "AUC with 95% CI, calibration intercept (calibration-in-the-large, ideal 0) and "
+            "observed / expected events (ideal 1). Small subgroups give wide intervals; a "
+            "level with one outcome class has none. Descriptive only.",
+            "note",
+        )
+    )
+    shown = table.assign(cohort=table["cohort"].map(cohort_label))
+    counts = f"n ({params.get('positive_label', 'CR')} / {params.get('negative_label', 'non-CR')})"
+    shown[counts] = [
+        f"{int(r.n)} ({int(r.n_positive)} / {int(r.n_negative)})"
+        for r in shown.itertuples(index=False)
+    ]
+    shown["AUC (95% CI)"] = _with_ci(shown, "auc", 3)
+    shown["intercept"] = _with_ci(shown, "calibration_intercept", sep=" to ")
+    shown["O/E"] = _with_ci(shown.rename(columns={"oe_ratio": "oe"}), "oe")
+    shown["note"] = shown["note"].fillna("")
+    columns = ["cohort", "variable", "level", counts, "AUC (95% CI)"]
+    blocks.append(
+        html.table(
+            shown[[*columns, "intercept", "O/E", "note"]],
+            "Subgroups: the chosen model per cohort, subgroup variable and level",
+            max_rows=200,
+        )
+    )
+    return blocks
 
 
 def _with_ci(df: pd.DataFrame, name: str, digits: int = 2, sep: str = "-") -> list[str]:
