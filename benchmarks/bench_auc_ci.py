@@ -3,11 +3,13 @@
 Binormal scores (negatives N(0, 1), positives N(d, 1), true AUC = Phi(d / sqrt 2)), a
 fresh cohort per replicate. For each scenario it prints how often each 95% interval
 contains the true AUC (with the Monte Carlo 95% Wilson interval of that rate), and how
-often an interval could not be formed (NaN: every AUC 1 in the cohort, perfect
-separation; counted as not covering):
+often the cohort's AUC was exactly 1 (perfect separation: the DeLong variance is 0 and
+the interval is Newcombe's score-type one, [low, 1]; a NaN interval would count as not
+covering):
 
 - ``clipped normal``: AUC -+ 1.96 DeLong SE clipped to [0, 1] (the rule before issue 27);
-- ``DeLong logit``: the same DeLong variance on the logit scale (metrics.delong_ci);
+- ``DeLong logit``: the same DeLong variance on the logit scale (metrics.delong_ci;
+  Newcombe's score interval when the AUC is exactly 1);
 - ``BCa bootstrap``: metrics.bootstrap_ci (stratified, BCa; fewer replicates: costlier).
 
     .venv/bin/python benchmarks/bench_auc_ci.py [--reps 2000] [--bca-reps 400]
@@ -79,11 +81,11 @@ def main():
             old.append(lo <= true_auc <= hi)
             clipped_at_1.append(hi == 1.0)
             logit.append(res.ci_low <= true_auc <= res.ci_high)
-            nan_ci.append(not np.isfinite(res.ci_low))
+            nan_ci.append(res.auc == 1.0)
             if rep < args.bca_reps:
                 b = metrics.bootstrap_ci(y, p, args.n_bootstrap, seed=rep)
                 bca.append(b.ci_low <= true_auc <= b.ci_high)
-                bca_nan.append(not np.isfinite(b.ci_low))
+                bca_nan.append(b.auc == 1.0)
         seconds = time.perf_counter() - start
         print(f"\n{label} ({n_pos} positive / {n_neg} negative), {seconds:.0f} s")
         print(
@@ -91,10 +93,13 @@ def main():
             f"{100 * np.mean(clipped_at_1):.1f}% of cohorts"
         )
         print(
-            f"  DeLong logit   : {rate(np.array(logit))}   no CI (AUC 1): "
+            f"  DeLong logit   : {rate(np.array(logit))}   AUC exactly 1 (boundary CI): "
             f"{100 * np.mean(nan_ci):.1f}%"
         )
-        print(f"  BCa bootstrap  : {rate(np.array(bca))}   no CI: {100 * np.mean(bca_nan):.1f}%")
+        print(
+            f"  BCa bootstrap  : {rate(np.array(bca))}   AUC exactly 1: "
+            f"{100 * np.mean(bca_nan):.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def test_no_signal_gives_the_plain_verdict():
 
 
 def test_signal_with_small_permutation_p_is_evidence_and_large_p_is_not():
-    nested, y = _nested(2.5)  # strong, not perfect: AUC 1 has no CI (NaN with a note)
+    nested, y = _nested(4.0)
     small = pd.DataFrame({"model": ["m"], "p_value": [0.01], "n_permutations": [99]})
     r = ev.evidence_summary(y, 10, 3, "m", nested, small, 0.7)
     assert r["evidence"] and not r["verdict"].startswith(ev.NO_EVIDENCE)

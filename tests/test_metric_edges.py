@@ -53,7 +53,8 @@ def test_perfect_separation_gives_nan_slope_not_fifty():
     tied[np.argmin(np.where(Y == 1, p, 2))] = p[np.argmax(np.where(Y == 0, p, -1))]
     assert np.isnan(metrics.logistic_recalibration(Y, tied).slope)
     row = metrics.evaluate_one(Y, p, 0.5, n_bootstrap=50, development=True)
-    assert row["auc"] == 1.0 and np.isnan(row["auc_ci_low"])
+    # AUC 1: not the degenerate 1.00 (1.00-1.00) but the score interval [low, 1]
+    assert row["auc"] == 1.0 and row["auc_ci_high"] == 1.0 and 0.5 < row["auc_ci_low"] < 1
     assert "perfect separation" in row["note"] and "slope infinite" in row["note"]
     # an in-sample forest: probabilities exactly 0 and 1; no intercept CI of +-693 either
     saturated = metrics.logistic_recalibration(Y, Y.astype(float))
@@ -153,3 +154,38 @@ def test_notes_reach_metrics_tsv_and_the_reports_table3(tmp_path):
     html = "".join(table3_section({"metrics": str(path)}, {}).blocks)
     assert "ND cohort" in html and "calibration slope undefined" in html
     assert "no AUC CI" in html
+
+
+def test_an_auc_of_one_gets_newcombes_score_interval():
+    """At AUC 1 the DeLong variance is 0: Newcombe's (2006) method-5 interval instead,
+    whose lower end solves (1 - theta)^2 = z^2 V_HM(theta) and grows with the sample."""
+    from scipy import stats
+
+    low, high = metrics.boundary_auc_interval(1.0, 15, 10)
+    n_star, z = (15 + 10) / 2 - 1, stats.norm.ppf(0.975)
+    q = (1 - low) / (2 - low) + low / (1 + low)
+    v = low * (1 - low) * (1 + (n_star - 1) * q) / (15 * 10)
+    assert high == 1.0 and (1 - low) ** 2 == pytest.approx(z**2 * v, rel=1e-9)
+    assert metrics.boundary_auc_interval(1.0, 31, 21)[0] > low > 0.5
+    assert metrics.boundary_auc_interval(0.0, 15, 10) == pytest.approx((0.0, 1 - low))
+    y = np.r_[np.ones(15, int), np.zeros(10, int)]
+    res = metrics.delong_ci(y, np.r_[np.linspace(0.6, 0.9, 15), np.linspace(0.1, 0.4, 10)])
+    assert (res.ci_low, res.ci_high) == pytest.approx((low, 1.0))
+
+
+def test_auc_intervals_cover_in_small_cohorts_where_auc_one_happens():
+    """15 / 10 patients at AUC 0.90: 2.7% of cohorts separate perfectly. With the score
+    interval there, coverage is 96% (benchmarks/bench_auc_ci.py); the clipped normal
+    interval covered 85%, a NaN interval at AUC 1 would cost those cohorts."""
+    from scipy import stats
+
+    rng = np.random.default_rng(15)
+    d = np.sqrt(2) * stats.norm.ppf(0.90)
+    y = np.r_[np.ones(15, int), np.zeros(10, int)]
+    hits, ones = [], 0
+    for _ in range(1500):
+        p = np.r_[rng.normal(d, 1, 15), rng.normal(0, 1, 10)]
+        res = metrics.delong_ci(y, p)
+        ones += res.auc == 1.0
+        hits.append(res.ci_low <= 0.90 <= res.ci_high)
+    assert ones > 10 and 0.945 <= np.mean(hits) <= 0.975

@@ -186,13 +186,40 @@ def _class_counts_note(y: np.ndarray) -> str:
 
 
 def _degenerate_auc_note(a: float, p: np.ndarray, why: str = "DeLong variance 0") -> str:
-    """Why an AUC has no CI although both classes are present: constant scores or a
-    perfect (or perfectly inverted) separation leave every structural component equal."""
+    """Why an AUC has no ordinary CI although both classes are present: constant scores
+    (no CI at all) or a perfect (or perfectly inverted) separation (the boundary interval
+    of :func:`boundary_auc_interval`) leave every structural component equal."""
     if np.ptp(p) == 0:
         return "constant predictions: no ranking (AUC 0.5 by ties); no AUC CI"
     if a in (0.0, 1.0):
-        return f"perfect separation in this cohort (AUC {a:.0f}): {why}; no AUC CI"
+        return (
+            f"perfect separation in this cohort (AUC {a:.0f}): {why}; AUC CI by Newcombe's "
+            "score method, one end at the boundary"
+        )
     return f"{why}: no AUC CI"
+
+
+def boundary_auc_interval(a: float, m: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """CI of an AUC of exactly 1 (or 0) on ``m`` positives and ``n`` negatives, where the
+    DeLong variance is 0: Newcombe's (2006, method 5) score-type interval, the values of
+    theta with (a - theta)^2 <= z^2 V(theta), V the Hanley-McNeil variance at theta with
+    m - 1 and n - 1 both replaced by N* - 1, N* = (m + n) / 2 - 1. For a = 1 it is
+    [theta_low, 1] (for a = 0 the mirror image): a lower end that reflects the sample size
+    instead of the degenerate 1.00-1.00.
+    """
+    from scipy.optimize import brentq
+
+    if a not in (0.0, 1.0) or min(m, n) < 1:
+        return float("nan"), float("nan")
+    z = stats.norm.ppf(0.5 + level / 2)
+    n_star = (m + n) / 2 - 1
+
+    def variance(theta: float) -> float:
+        q = (1 - theta) / (2 - theta) + theta / (1 + theta)
+        return theta * (1 - theta) * (1 + (n_star - 1) * q) / (m * n)
+
+    low = brentq(lambda t: (1 - t) ** 2 - z**2 * variance(t), 0.0, 1 - 1e-12)
+    return (float(low), 1.0) if a == 1.0 else (0.0, float(1 - low))
 
 
 def logit_auc_interval(a: float, variance: float, level: float = 0.95) -> tuple[float, float]:
@@ -221,9 +248,10 @@ def delong_ci(y, p, level: float = 0.95) -> AUCResult:
 
     Never clipped: the interval lies inside (0, 1) by construction. Measured coverage
     (benchmarks/bench_auc_ci.py): about 95% at AUC 0.935 with 31 / 21 patients, where the
-    normal interval on the AUC scale clipped at 1 covers about 87%. NaN AUC with one
-    class; NaN variance / CI with fewer than 2 patients in a class; NaN CI when the
-    DeLong variance is 0 (constant scores, perfect separation). ``note`` says which.
+    normal interval on the AUC scale clipped at 1 covers about 88%. NaN AUC with one
+    class; NaN variance / CI with fewer than 2 patients in a class; NaN CI for constant
+    scores; an AUC of exactly 1 or 0 (perfect separation, DeLong variance 0) gets the
+    score-type interval of :func:`boundary_auc_interval`. ``note`` says which.
     """
     y, p = check_scores(y, p)
     nan = float("nan")
@@ -237,6 +265,7 @@ def delong_ci(y, p, level: float = 0.95) -> AUCResult:
     var = float(max(cov[0, 0], 0.0))
     low, high = logit_auc_interval(a, var, level)
     if not np.isfinite(low):
+        low, high = boundary_auc_interval(a, int(y.sum()), int(y.size - y.sum()), level)
         note = _degenerate_auc_note(a, p)
     return AUCResult(a, low, high, var, "delong", level, note)
 
@@ -313,8 +342,9 @@ def bootstrap_ci(y, p, n_bootstrap: int = 2000, level: float = 0.95, seed: int =
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     replicates = res.bootstrap_distribution
     if not (np.isfinite(low) and np.isfinite(high)) or np.ptp(replicates) == 0:
+        low, high = boundary_auc_interval(a, int(y.sum()), int(y.size - y.sum()), level)
         why = "every bootstrap AUC equal"
-        return AUCResult(a, nan, nan, nan, "bootstrap", level, _degenerate_auc_note(a, p, why))
+        return AUCResult(a, low, high, nan, "bootstrap", level, _degenerate_auc_note(a, p, why))
     return AUCResult(a, low, high, float(replicates.var(ddof=1)), "bootstrap", level)
 
 
