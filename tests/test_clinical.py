@@ -256,3 +256,23 @@ def test_training_comparisons_use_out_of_fold_predictions_and_holm():
     expected = multipletests(tests["p_value"], method="holm")[1]
     np.testing.assert_allclose(tests["p_holm"], expected, rtol=1e-12)
     assert (tests["p_holm"] >= tests["p_value"]).all()
+
+
+def test_delong_tables_carry_the_ci_of_the_auc_difference():
+    from npc_radiomics.metrics import delong_test
+
+    d = clinical_table(signal=1.5, seed=2)
+    rad = radiomics_scores(d, seed=1)
+    res = clinical.clinical_analysis(
+        d, "response", CONTINUOUS, CATEGORICAL, BIOMARKERS, radiomics=rad
+    )
+    tests = res.delong_tests
+    assert tests[["difference_ci_low", "difference_ci_high"]].notna().all().all()
+    row = tests[(tests["comparator"] == "ebv_dna") & (tests["cohort"] == "test")].iloc[0]
+    test = d[d["cohort"] == "test"]
+    score = res.biomarker_direction["ebv_dna"] * test["ebv_dna"].to_numpy()
+    direct = delong_test(test["response"], rad.loc[test.index, "probability"], score)
+    assert (row["difference_ci_low"], row["difference_ci_high"]) == pytest.approx(
+        (direct.ci_low, direct.ci_high)
+    )
+    assert row["difference_ci_low"] < row["difference"] < row["difference_ci_high"]

@@ -118,10 +118,24 @@ def test_metrics_cover_every_model_and_cohort(tiny_run):
     metrics = pd.read_csv(tiny_run / "results/evaluation/metrics.tsv", sep="\t")
     assert set(metrics["model"]) == set(MODEL_NAMES)
     assert {"train", "test", "ND", "nested_cv"} <= set(metrics["cohort"])
-    final = metrics[metrics["cohort"].isin(["train", "test", "ND"])]
+    # one original row per model x cohort; the external centre's updated models after it
+    original = metrics[metrics["row_type"] == "original"]
+    assert not original.duplicated(["model", "cohort"]).any()
+    assert set(metrics.loc[metrics["row_type"] != "original", "cohort"]) == {"ND"}
+    final = original[original["cohort"].isin(["train", "test", "ND"])]
     assert final["auc"].between(0, 1).all()
-    assert (final["auc_ci_low"] <= final["auc"] + 1e-9).all()
-    assert (final["auc"] <= final["auc_ci_high"] + 1e-9).all()
+    # a logit-scale CI strictly inside (0, 1) around the AUC; an AUC of exactly 1 (in-sample
+    # separation) has the score interval [low, 1] and a note saying so, never 1.00-1.00
+    one = final["auc"] == 1.0
+    assert final.loc[one, "note"].str.contains("perfect separation").all()
+    assert ((final.loc[one, "auc_ci_low"] < 1) & (final.loc[one, "auc_ci_high"] == 1)).all()
+    # no CI only with a note why: constant predictions (a model that learnt nothing on the
+    # tiny run's 16 patients: AUC 0.5 by ties) or fewer than 2 patients in a class
+    none = final["auc_ci_low"].isna()
+    assert final.loc[none, "note"].fillna("").str.contains("no AUC CI").all()
+    final = final[~one & ~none]
+    assert ((final["auc_ci_low"] < final["auc"]) & (final["auc"] < final["auc_ci_high"])).all()
+    assert ((final["auc_ci_low"] > 0) & (final["auc_ci_high"] < 1)).all()
 
 
 def test_both_reports_are_made(tiny_run):
@@ -140,7 +154,8 @@ def test_aucs_match_an_independent_recomputation(tiny_run):
     metrics = pd.read_csv(tiny_run / "results/evaluation/metrics.tsv", sep="\t")
     predictions = pd.read_csv(tiny_run / "results/predictions/predictions.tsv", sep="\t")
     nested = pd.read_csv(tiny_run / "results/predictions/nested_cv.tsv", sep="\t")
-    final = metrics[metrics["cohort"] != "nested_cv"].set_index(["model", "cohort"])
+    original = metrics[metrics["row_type"] == "original"]
+    final = original[original["cohort"] != "nested_cv"].set_index(["model", "cohort"])
     rng = np.random.default_rng(0)
     differs = 0
     for (model, cohort), g in predictions.groupby(["model", "cohort"]):
@@ -160,7 +175,7 @@ def test_thresholds_come_from_the_final_configuration(tiny_run):
     assert list(thresholds.columns[:3]) == ["model", "threshold", "source"]
     assert thresholds["source"].str.contains("final configuration").all()
     metrics = pd.read_csv(tiny_run / "results/evaluation/metrics.tsv", sep="\t")
-    final = metrics[metrics["cohort"] != "nested_cv"]
+    final = metrics[(metrics["cohort"] != "nested_cv") & (metrics["row_type"] == "original")]
     by_model = thresholds.set_index("model")["threshold"]
     assert np.allclose(final["threshold"], final["model"].map(by_model))
     for column in ("calibration_slope", "ici", "sensitivity_ci_low", "brier_ci_high"):

@@ -82,6 +82,7 @@ try:
         sheets.check_sequence_names(list(config["sequences"]))
         if not config["predict"]["samples"]:
             checks.check_centre_config(config)
+            checks.check_subgroup_config(config)
 except InputError as err:
     _stop(err)
 

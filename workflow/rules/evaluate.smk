@@ -99,10 +99,11 @@ rule evaluate:
 
 rule decision_curves:
     input:
-        predictions=PREDICTIONS_TSV,
+        unpack(decision_curve_inputs),
     output:
         curves=f"{EVALUATION_DIR}/dca_curves.tsv",
         ci=f"{EVALUATION_DIR}/net_benefit_ci.tsv",
+        difference=f"{EVALUATION_DIR}/net_benefit_difference.tsv",
         ranges=report(
             f"{EVALUATION_DIR}/dca_ranges.tsv",
             caption="../report/dca_ranges.rst",
@@ -177,3 +178,37 @@ rule shap_analysis:
         seed=rule_seed("shap"),
     script:
         "../scripts/shap_analysis.py"
+
+
+# Subgroups (pipeline step 15): the chosen model's AUC and calibration-in-the-large per
+# level of evaluation.subgroups (continuous variables cut at the training median) and per
+# centre, per cohort; descriptive, never used to choose.
+rule subgroups:
+    input:
+        unpack(subgroup_inputs),
+    output:
+        report(
+            f"{EVALUATION_DIR}/subgroups.tsv",
+            caption="../report/subgroups.rst",
+            category="3. Model performance",
+        ),
+    log:
+        "results/logs/subgroups/subgroups.log",
+    benchmark:
+        "results/benchmarks/subgroups/subgroups.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=fixed_resource(1000),
+        runtime=fixed_resource(15),
+    params:
+        variables=config["evaluation"]["subgroups"],
+        outcome=OUTCOME,
+        continuous=config["clinical_variables"]["continuous"],
+        categorical=config["clinical_variables"]["categorical"],
+        ci_method=config["evaluation"]["ci_method"],
+        n_bootstrap=config["evaluation"]["n_bootstrap"],
+        seed=rule_seed("evaluation"),
+    script:
+        "../scripts/subgroups.py"

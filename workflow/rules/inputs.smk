@@ -277,3 +277,26 @@ def zscore_input(wildcards):
         # A str (not a one-element list): the rule script then sees a path.
         return ZSCORE_TSV
     return []
+
+
+# ---- input functions: evaluation ------------------------------------------------------
+def decision_curve_inputs(wildcards):
+    """The predictions, and the clinical model's (for the net-benefit differences model -
+    clinical model) when the run has a clinical table."""
+    inputs = {"predictions": PREDICTIONS_TSV}
+    if CLINICAL_TSV is not None:
+        inputs["clinical"] = f"{CLINICAL_DIR}/clinical_predictions.tsv"
+    return inputs
+
+
+def subgroup_inputs(wildcards):
+    """The predictions, the chosen model, the split (centres) and, when the run has one,
+    the clinical table (the subgroup variables)."""
+    inputs = {
+        "predictions": PREDICTIONS_TSV,
+        "chosen": CHOSEN_MODEL_JSON,
+        "split": SPLIT_TSV,
+    }
+    if CLINICAL_TSV is not None:
+        inputs["clinical"] = CLINICAL_TSV
+    return inputs

@@ -15,6 +15,8 @@ def report_inputs(wildcards):
         "dca": f"{FIGURES_DIR}/decision_curves.png",
         "dca_ranges": f"{EVALUATION_DIR}/dca_ranges.tsv",
         "net_benefit_ci": f"{EVALUATION_DIR}/net_benefit_ci.tsv",
+        "net_benefit_difference": f"{EVALUATION_DIR}/net_benefit_difference.tsv",
+        "subgroups": f"{EVALUATION_DIR}/subgroups.tsv",
         "shap_summary": f"{SHAP_DIR}/shap.json",
         "shap_importance": f"{SHAP_DIR}/shap_importance.tsv",
         "shap_beeswarm": f"{FIGURES_DIR}/shap_beeswarm.png",
@@ -71,6 +73,7 @@ def get_final_output():
     targets += [
         f"{EVALUATION_DIR}/metrics.tsv",
         f"{EVALUATION_DIR}/dca_ranges.tsv",
+        f"{EVALUATION_DIR}/subgroups.tsv",
         f"{SHAP_DIR}/shap_importance.tsv",
         f"{REPORT_DIR}/provenance.json",
         f"{REPORT_DIR}/index.html",

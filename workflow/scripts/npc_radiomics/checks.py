@@ -115,6 +115,21 @@ def check_harmonization_config(config: dict) -> None:
         )
 
 
+def check_subgroup_config(cfg: dict) -> None:
+    """``evaluation.subgroups`` must name declared clinical variables (continuous ones are
+    cut at the training median, categorical ones split by level)."""
+    declared = {
+        *cfg["clinical_variables"]["continuous"],
+        *cfg["clinical_variables"]["categorical"],
+    }
+    unknown = [v for v in cfg["evaluation"].get("subgroups", []) if v not in declared]
+    if unknown:
+        raise InputError(
+            f"config key evaluation.subgroups: {unknown} not declared in clinical_variables "
+            "(continuous or categorical)"
+        )
+
+
 def startup_checks(cfg: dict, samples: pd.DataFrame, clinical: pd.DataFrame) -> list[str]:
     """Checks of the validated sheets that the later stages would otherwise hit hours into
     a run; raises :class:`InputError`, returns warning lines.

@@ -320,8 +320,10 @@ def plot_decision_curves(
 ) -> Path:
     """Net benefit against threshold probability, one panel per cohort, with treat-all and
     treat-none. ``curves``: ``dca.decision_curves`` output (cohort, strategy, threshold,
-    net_benefit). The y axis is cut below at -0.05: treat-all plunges at high thresholds."""
-    from npc_radiomics.base.layout import TREAT_ALL, TREAT_NONE
+    net_benefit). The y axis is cut below at -0.05: treat-all plunges at high thresholds.
+    The training panel's title says "in-sample" (the final models scoring their own
+    training patients)."""
+    from npc_radiomics.base.layout import TREAT_ALL, TREAT_NONE, cohort_label
 
     _require(curves, ["cohort", "strategy", "threshold", "net_benefit"], "decision curves")
     strategies = sorted(set(curves["strategy"]) - {TREAT_ALL, TREAT_NONE})
@@ -349,7 +351,7 @@ def plot_decision_curves(
             ax.set(
                 xlim=(0, 1),
                 ylim=(-0.05, max(top, 0.05) * 1.08),
-                title=cohort,
+                title=cohort_label(cohort),
                 xlabel="Threshold probability",
                 ylabel="Net benefit",
             )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from npc_radiomics.base.errors import InputError
+from npc_radiomics.base.errors import InputError, shown
 from npc_radiomics.base.layout import PREDICTION_COLUMNS, cohort_order
 from npc_radiomics.base.lazy import lazy_module
 
@@ -70,6 +70,14 @@ CI_COLUMNS = [
     for metric in ("sensitivity", "specificity", "ppv", "npv", "auprc", "brier")
     for side in ("low", "high")
 ]
+
+#: Model updating (TRIPOD+AI 12f) and calibration-in-the-large: which kind of row
+#: (``original``: the model as fitted on the training set; ``recalibrated_intercept`` /
+#: ``recalibrated_logistic``: the model updated on the cohort's own patients, external
+#: cohorts only) and the observed / expected event ratio with its CI. Written last.
+UPDATING_COLUMNS = ["row_type", "oe_ratio", "oe_ci_low", "oe_ci_high"]
+#: ``row_type`` values, in table order.
+ROW_TYPES = ("original", "recalibrated_intercept", "recalibrated_logistic")
 
 # Below this many patients in either class the AUC CI and HL test are still computed
 # but flagged: the normal approximation behind DeLong and the chi2 of HL are poor.
@@ -152,7 +160,10 @@ def auc(y, p) -> float:
 
 @dataclass(frozen=True)
 class AUCResult:
-    """AUC with a two-sided confidence interval (``level``, e.g. 0.95)."""
+    """AUC with a two-sided confidence interval (``level``, e.g. 0.95).
+
+    ``note`` says why the CI (or the AUC) is NaN, or is empty.
+    """
 
     auc: float
     ci_low: float
@@ -160,25 +171,117 @@ class AUCResult:
     variance: float
     method: str
     level: float
+    note: str = ""
+
+
+def _class_counts_note(y: np.ndarray) -> str:
+    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
+    if y.size == 0:
+        return "no patients: AUC undefined"
+    if not _both_classes(y):
+        return f"one class only ({n_pos} positive, {n_neg} negative): AUC undefined"
+    if min(n_pos, n_neg) < 2:
+        return f"fewer than 2 patients in a class ({n_pos}/{n_neg}): no AUC CI"
+    return ""
+
+
+def _degenerate_auc_note(a: float, p: np.ndarray, why: str = "DeLong variance 0") -> str:
+    """Why an AUC has no ordinary CI although both classes are present: constant scores
+    (no CI at all) or a perfect (or perfectly inverted) separation (the boundary interval
+    of :func:`boundary_auc_interval`) leave every structural component equal."""
+    if np.ptp(p) == 0:
+        return "constant predictions: no ranking (AUC 0.5 by ties); no AUC CI"
+    if a in (0.0, 1.0):
+        return (
+            f"perfect separation in this cohort (AUC {a:.0f}): {why}; AUC CI by Newcombe's "
+            "score method, one end at the boundary"
+        )
+    return f"{why}: no AUC CI"
+
+
+def boundary_auc_interval(a: float, m: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """CI of an AUC of exactly 1 (or 0) on ``m`` positives and ``n`` negatives, where the
+    DeLong variance is 0: Newcombe's (2006, method 5) score-type interval, the values of
+    theta with (a - theta)^2 <= z^2 V(theta), V the Hanley-McNeil variance at theta with
+    m - 1 and n - 1 both replaced by N* - 1, N* = (m + n) / 2 - 1. For a = 1 it is
+    [theta_low, 1] (for a = 0 the mirror image): a lower end that reflects the sample size
+    instead of the degenerate 1.00-1.00.
+    """
+    from scipy.optimize import brentq
+
+    if a not in (0.0, 1.0) or min(m, n) < 1:
+        return float("nan"), float("nan")
+    z = stats.norm.ppf(0.5 + level / 2)
+    n_star = (m + n) / 2 - 1
+
+    def variance(theta: float) -> float:
+        q = (1 - theta) / (2 - theta) + theta / (1 + theta)
+        return theta * (1 - theta) * (1 + (n_star - 1) * q) / (m * n)
+
+    low = brentq(lambda t: (1 - t) ** 2 - z**2 * variance(t), 0.0, 1 - 1e-12)
+    return (float(low), 1.0) if a == 1.0 else (0.0, float(1 - low))
+
+
+def logit_auc_interval(a: float, variance: float, level: float = 0.95) -> tuple[float, float]:
+    """CI of an AUC ``a`` from its (DeLong) ``variance`` on the logit scale.
+
+    logit(AUC) is closer to normal than the AUC near 0 or 1, and its interval maps back
+    inside (0, 1) without clipping: se_logit = se / (a (1 - a)) (delta method), CI =
+    expit(logit(a) -+ z se_logit). (NaN, NaN) when ``a`` is 0 or 1 or the variance is not
+    positive (no interval can be formed).
+    """
+    nan = float("nan")
+    if not (np.isfinite(a) and np.isfinite(variance)) or not 0 < a < 1 or variance <= 0:
+        return nan, nan
+    z = stats.norm.ppf(0.5 + level / 2)
+    centre = np.log(a / (1 - a))
+    half = z * np.sqrt(variance) / (a * (1 - a))
+    return float(_expit(centre - half)), float(_expit(centre + half))
+
+
+def _expit(x: float) -> float:
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def delong_ci(y, p, level: float = 0.95) -> AUCResult:
-    """AUC with DeLong variance and a normal-approximation CI clipped to [0, 1].
+    """AUC with DeLong variance and a CI on the logit scale (:func:`logit_auc_interval`).
 
-    NaN AUC with one class; NaN variance/CI with fewer than 2 patients in a class
-    (the variance of the structural components needs 2).
+    Never clipped: the interval lies inside (0, 1) by construction. Measured coverage
+    (benchmarks/bench_auc_ci.py): about 95% at AUC 0.935 with 31 / 21 patients, where the
+    normal interval on the AUC scale clipped at 1 covers about 88%. NaN AUC with one
+    class; NaN variance / CI with fewer than 2 patients in a class; NaN CI for constant
+    scores; an AUC of exactly 1 or 0 (perfect separation, DeLong variance 0) gets the
+    score-type interval of :func:`boundary_auc_interval`. ``note`` says which.
     """
     y, p = check_scores(y, p)
     nan = float("nan")
+    note = _class_counts_note(y)
     if not _both_classes(y):
-        return AUCResult(nan, nan, nan, nan, "delong", level)
+        return AUCResult(nan, nan, nan, nan, "delong", level, note)
     a = auc(y, p)
-    if min(int(y.sum()), int((1 - y).sum())) < 2:
-        return AUCResult(a, nan, nan, nan, "delong", level)
+    if note:
+        return AUCResult(a, nan, nan, nan, "delong", level, note)
     _, cov = _delong_covariance(y, p[None, :])
     var = float(max(cov[0, 0], 0.0))
-    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
-    return AUCResult(a, float(max(a - half, 0.0)), float(min(a + half, 1.0)), var, "delong", level)
+    low, high = logit_auc_interval(a, var, level)
+    if not np.isfinite(low):
+        low, high = boundary_auc_interval(a, int(y.sum()), int(y.size - y.sum()), level)
+        note = _degenerate_auc_note(a, p)
+    return AUCResult(a, low, high, var, "delong", level, note)
+
+
+def _auc_statistic(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Mann-Whitney AUC of positives' scores ``pos`` against negatives' ``neg``,
+    vectorised over leading axes (the form scipy.stats.bootstrap calls)."""
+    pos = np.moveaxis(np.asarray(pos, dtype=float), axis, -1)
+    neg = np.moveaxis(np.asarray(neg, dtype=float), axis, -1)
+    m, n = pos.shape[-1], neg.shape[-1]
+    lead = np.broadcast_shapes(pos.shape[:-1], neg.shape[:-1])
+    sample = np.concatenate(
+        [np.broadcast_to(pos, (*lead, m)), np.broadcast_to(neg, (*lead, n))], axis=-1
+    )
+    ranks = stats.rankdata(sample, axis=-1)
+    return (ranks[..., :m].sum(axis=-1) - m * (m + 1) / 2) / (m * n)
 
 
 def bootstrap_auc(y, p, n_bootstrap: int = 2000, seed: int = 0, batch: int = 500) -> np.ndarray:
@@ -198,30 +301,67 @@ def bootstrap_auc(y, p, n_bootstrap: int = 2000, seed: int = 0, batch: int = 500
     # batches bound memory at batch x (m + n) doubles whatever n_bootstrap is
     for start in range(0, n_bootstrap, batch):
         b = min(batch, n_bootstrap - start)
-        sample = np.concatenate(
-            [pos[rng.integers(0, m, (b, m))], neg[rng.integers(0, n, (b, n))]], axis=1
+        out[start : start + b] = _auc_statistic(
+            pos[rng.integers(0, m, (b, m))], neg[rng.integers(0, n, (b, n))]
         )
-        ranks = stats.rankdata(sample, axis=1)
-        out[start : start + b] = (ranks[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
     return out
 
 
 def bootstrap_ci(y, p, n_bootstrap: int = 2000, level: float = 0.95, seed: int = 0) -> AUCResult:
-    """AUC with a percentile CI from a stratified, seeded bootstrap."""
+    """AUC with a BCa (bias-corrected and accelerated) CI from a stratified, seeded
+    bootstrap: ``scipy.stats.bootstrap`` with the positives' and the negatives' scores as
+    two independent samples (each resampled within itself; acceleration from the
+    jackknife of both). ``variance`` is the bootstrap replicates' variance.
+
+    NaN CI with a note when the replicates are all equal (constant scores, perfect
+    separation: BCa is undefined) or a class has fewer than 2 patients.
+    """
     y, p = check_scores(y, p)
     nan = float("nan")
-    replicates = bootstrap_auc(y, p, n_bootstrap, seed)
-    if replicates.size == 0:
-        return AUCResult(nan, nan, nan, nan, "bootstrap", level)
-    low, high = np.quantile(replicates, [0.5 - level / 2, 0.5 + level / 2])
-    return AUCResult(
-        auc(y, p), float(low), float(high), float(replicates.var(ddof=1)), "bootstrap", level
-    )
+    note = _class_counts_note(y)
+    if not _both_classes(y):
+        return AUCResult(nan, nan, nan, nan, "bootstrap", level, note)
+    a = auc(y, p)
+    if note:
+        return AUCResult(a, nan, nan, nan, "bootstrap", level, note)
+    import warnings
+
+    with warnings.catch_warnings():
+        # all-equal replicates: scipy warns and returns NaN; the note below says why
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap(
+            (p[y == 1], p[y == 0]),
+            _auc_statistic,
+            n_resamples=n_bootstrap,
+            batch=500,
+            vectorized=True,
+            confidence_level=level,
+            method="BCa",
+            rng=np.random.default_rng(seed),
+        )
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    replicates = res.bootstrap_distribution
+    if not (np.isfinite(low) and np.isfinite(high)) or np.ptp(replicates) == 0:
+        low, high = boundary_auc_interval(a, int(y.sum()), int(y.size - y.sum()), level)
+        why = "every bootstrap AUC equal"
+        return AUCResult(a, low, high, nan, "bootstrap", level, _degenerate_auc_note(a, p, why))
+    return AUCResult(a, low, high, float(replicates.var(ddof=1)), "bootstrap", level)
+
+
+def auc_ci(y, p, method: str = "delong", level: float = 0.95, n_bootstrap: int = 2000, seed=0):
+    """AUC with the configured CI (``evaluation.ci_method``): ``delong`` (logit scale,
+    :func:`delong_ci`) or ``bootstrap`` (BCa, :func:`bootstrap_ci`)."""
+    if method == "delong":
+        return delong_ci(y, p, level)
+    if method == "bootstrap":
+        return bootstrap_ci(y, p, n_bootstrap, level, seed)
+    raise InputError(f"evaluation.ci_method must be delong or bootstrap, not {method!r}")
 
 
 @dataclass(frozen=True)
 class DeLongTest:
-    """Paired DeLong test of two AUCs measured on the same patients."""
+    """Paired DeLong test of two AUCs measured on the same patients, with the CI of
+    their difference (normal on the difference scale, which is not bounded near 0)."""
 
     auc1: float
     auc2: float
@@ -229,38 +369,60 @@ class DeLongTest:
     se: float
     z: float
     p_value: float  # two-sided
+    ci_low: float = float("nan")  # of the difference
+    ci_high: float = float("nan")
+    level: float = 0.95
+    note: str = ""
 
 
-def delong_test(y, p1, p2) -> DeLongTest:
-    """Paired two-sided DeLong test of H0: AUC(p1) == AUC(p2) on the same patients.
+def delong_test(y, p1, p2, level: float = 0.95) -> DeLongTest:
+    """Paired two-sided DeLong test of H0: AUC(p1) == AUC(p2) on the same patients, and a
+    ``level`` CI of AUC(p1) - AUC(p2): difference -+ z se.
 
     The covariance of the two AUCs enters the variance of their difference, which is
-    what makes the test paired. When that variance is 0 (e.g. both models separate the
-    classes perfectly) p is 1 if the AUCs are equal and 0 otherwise. NaN with one class
-    or fewer than 2 patients in a class.
+    what makes the test paired. When that variance is 0 (identical rankings, or both
+    models separating the classes perfectly) p is 1 if the AUCs are equal and 0
+    otherwise, and the CI is NaN with a note. NaN with one class or fewer than 2
+    patients in a class.
     """
     y, p1 = check_scores(y, p1, "model 1")
     _, p2 = check_scores(y, p2, "model 2")
     nan = float("nan")
-    if not _both_classes(y) or min(int(y.sum()), int((1 - y).sum())) < 2:
+    note = _class_counts_note(y)
+    if note:
         a1 = auc(y, p1) if _both_classes(y) else nan
         a2 = auc(y, p2) if _both_classes(y) else nan
-        return DeLongTest(a1, a2, a1 - a2, nan, nan, nan)
+        return DeLongTest(a1, a2, a1 - a2, nan, nan, nan, nan, nan, level, f"{note}: no test")
     aucs, cov = _delong_covariance(y, np.vstack([p1, p2]))
     diff = float(aucs[0] - aucs[1])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     if var <= 1e-15:
         p_value = 1.0 if abs(diff) < 1e-12 else 0.0
-        return DeLongTest(float(aucs[0]), float(aucs[1]), diff, 0.0, nan, p_value)
-    z = diff / np.sqrt(var)
+        why = "variance of the AUC difference is 0 (same ranking or both separate perfectly)"
+        return DeLongTest(
+            float(aucs[0]), float(aucs[1]), diff, 0.0, nan, p_value, nan, nan, level, why
+        )
+    se = float(np.sqrt(var))
+    z = diff / se
+    half = float(stats.norm.ppf(0.5 + level / 2)) * se
     return DeLongTest(
         float(aucs[0]),
         float(aucs[1]),
         diff,
-        float(np.sqrt(var)),
+        se,
         float(z),
         float(2 * stats.norm.sf(abs(z))),
+        diff - half,
+        diff + half,
+        level,
     )
+
+
+def delong_difference_ci(y, p1, p2, level: float = 0.95) -> tuple[float, float, float]:
+    """(AUC(p1) - AUC(p2), ci_low, ci_high) from the paired DeLong test
+    (:func:`delong_test`); for any table that compares two models on the same patients."""
+    test = delong_test(y, p1, p2, level)
+    return test.difference, test.ci_low, test.ci_high
 
 
 # --------------------------------------------------------------------------- curves, AUPRC
@@ -423,9 +585,10 @@ class HosmerLemeshow:
     """Hosmer-Lemeshow goodness-of-fit test (small p = poor calibration)."""
 
     chi2: float
-    df: int
+    df: float  # g - 2 or g; NaN when the test cannot be made (then ``note`` says why)
     p_value: float
     table: pd.DataFrame  # group, n, observed, expected, mean_predicted
+    note: str = ""
 
 
 def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerLemeshow:
@@ -434,12 +597,14 @@ def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerL
     chi2 = sum over groups and both outcomes of (observed - expected)^2 / expected,
     expected events = sum of p in the group; with g the groups actually formed, df = g - 2
     on the development data (the model was fitted on these patients) and df = g on a
-    validation cohort (Hosmer & Lemeshow 2013: no parameter was estimated on it). NaN
-    chi2/p when df < 1.
+    validation cohort (Hosmer & Lemeshow 2013: no parameter was estimated on it). With
+    fewer than 3 groups (ties: constant or two-valued predictions) chi2, df and p are NaN
+    and ``note`` says why; a df below 1 is never reported.
     """
     y, p = check_probabilities(y, p)
+    nan = float("nan")
     if y.size == 0:
-        return HosmerLemeshow(float("nan"), 0, float("nan"), pd.DataFrame())
+        return HosmerLemeshow(nan, nan, nan, pd.DataFrame(), "no patients")
     group = _risk_groups(p, groups)
     g = int(group.max()) + 1
     n_g = np.bincount(group, minlength=g).astype(float)
@@ -456,7 +621,14 @@ def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerL
     )
     df = g - 2 if development else g
     if df < 1 or g < 3:
-        return HosmerLemeshow(float("nan"), df, float("nan"), table)
+        why = (
+            "constant predictions: one risk group"
+            if np.ptp(p) == 0
+            else f"{g} risk group{'s' if g > 1 else ''} (tied predictions)"
+        )
+        return HosmerLemeshow(
+            nan, nan, nan, table, f"Hosmer-Lemeshow needs >= 3 risk groups: {why}"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         events = np.where(expected > 0, (observed - expected) ** 2 / expected, 0.0)
         non_events = np.where(
@@ -465,7 +637,7 @@ def hosmer_lemeshow(y, p, groups: int = 10, development: bool = True) -> HosmerL
     # an observed event where none was expected (p == 0 or 1 exactly) is infinitely unlikely
     impossible = ((expected == 0) & (observed > 0)) | ((n_g - expected == 0) & (observed < n_g))
     chi2 = float("inf") if impossible.any() else float(np.sum(events + non_events))
-    return HosmerLemeshow(chi2, df, float(stats.chi2.sf(chi2, df)), table)
+    return HosmerLemeshow(chi2, float(df), float(stats.chi2.sf(chi2, df)), table)
 
 
 def calibration_curve(y, p, bins: int = 10, strategy: str = "quantile") -> pd.DataFrame:
@@ -528,47 +700,90 @@ def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Recalibration:
-    """Logistic recalibration of predicted probabilities (Cox 1958; Van Calster 2016)."""
+    """Logistic recalibration of predicted probabilities (Cox 1958; Van Calster 2016).
+
+    ``note`` says why a NaN is NaN (one class, constant predictions, separation).
+    """
 
     intercept: float  # calibration-in-the-large: a in logit(P(y)) = a + logit(p); ideal 0
     intercept_ci: tuple[float, float]
     slope: float  # b in logit(P(y)) = a' + b logit(p); ideal 1
     slope_ci: tuple[float, float]
+    slope_model_intercept: float = float("nan")  # a' of the intercept + slope model
+    note: str = ""
+
+
+#: Wald SE (logit units) above which a recalibration coefficient is not reported: its
+#: 95% CI would span odds ratios beyond e^+-19.6, i.e. the likelihood is flat (predictions
+#: at 0 / 1, near-separation); such a "CI of +-58,000" is noise, not an estimate.
+FLAT_SE = 10.0
+
+
+def _separates(y: np.ndarray, lp: np.ndarray) -> bool:
+    """True when a threshold on ``lp`` splits the classes (ties at the boundary allowed:
+    quasi-complete separation). The logistic slope's MLE is then infinite."""
+    pos, neg = lp[y == 1], lp[y == 0]
+    return bool(neg.max() <= pos.min() or pos.max() <= neg.min())
 
 
 def logistic_recalibration(y, p, level: float = 0.95) -> Recalibration:
     """Calibration intercept (slope fixed at 1, logit(p) as offset) and slope, with Wald
-    CIs from a binomial GLM (statsmodels). NaN with one class or when the fit fails
-    (e.g. complete separation); probabilities are clipped to [1e-6, 1 - 1e-6]."""
+    CIs from a binomial GLM (statsmodels); probabilities are clipped to [1e-6, 1 - 1e-6].
+
+    Degenerate input gives NaN and a ``note``, never an exception or an absurd number:
+    one class or fewer than 3 patients (both NaN); constant predictions (slope undefined,
+    intercept still estimated); predictions that separate the classes, completely or
+    with ties at the boundary (slope infinite: NaN; the intercept, whose MLE exists
+    whenever both classes are present, is kept); a fit that fails or does not converge;
+    a coefficient whose Wald SE exceeds :data:`FLAT_SE` (flat likelihood).
+    """
     import warnings
 
     import statsmodels.api as sm
 
     y, p = check_probabilities(y, p)
-    nan2 = (float("nan"), float("nan"))
+    nan, nan2 = float("nan"), (float("nan"), float("nan"))
     if y.size < 3 or not _both_classes(y):
-        return Recalibration(float("nan"), nan2, float("nan"), nan2)
+        why = _class_counts_note(y) if not _both_classes(y) else f"only {y.size} patients"
+        return Recalibration(nan, nan2, nan, nan2, nan, f"{why}: no recalibration")
     lp = _logit(p)
     alpha = 1 - level
+    binomial = sm.families.Binomial()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit_a = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
-            a, a_ci = float(fit_a.params[0]), tuple(map(float, fit_a.conf_int(alpha)[0]))
-            if np.ptp(lp) == 0:
-                # One predicted probability for every patient: no slope to fit (statsmodels'
-                # add_constant would see lp itself as the constant).
-                b, b_ci = float("nan"), nan2
-            else:
-                fit_b = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
-                b, b_ci = float(fit_b.params[1]), tuple(map(float, fit_b.conf_int(alpha)[1]))
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
-        return Recalibration(float("nan"), nan2, float("nan"), nan2)
-    if np.ptp(lp) == 0 and np.isfinite(a):
-        return Recalibration(a, a_ci, b, b_ci)
-    if not (np.isfinite(a) and np.isfinite(b)):
-        return Recalibration(float("nan"), nan2, float("nan"), nan2)
-    return Recalibration(a, a_ci, b, b_ci)
+            fit_a = sm.GLM(y, np.ones((y.size, 1)), family=binomial, offset=lp).fit()
+        a, a_ci = float(fit_a.params[0]), tuple(map(float, fit_a.conf_int(alpha)[0]))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+        return Recalibration(nan, nan2, nan, nan2, nan, f"recalibration fit failed: {err}")
+    if not np.isfinite(a):
+        return Recalibration(nan, nan2, nan, nan2, nan, "calibration intercept not finite")
+    if float(fit_a.bse[0]) > FLAT_SE:
+        why = (
+            f"predictions at (or next to) 0 and 1 carry no information on calibration: "
+            f"intercept SE {float(fit_a.bse[0]):.0f} on the logit scale, no estimate"
+        )
+        return Recalibration(nan, nan2, nan, nan2, nan, why)
+    if np.ptp(lp) == 0:
+        why = "constant predictions: calibration slope undefined"
+        return Recalibration(a, a_ci, nan, nan2, nan, why)
+    if _separates(y, lp):
+        why = "the predictions separate the classes: calibration slope infinite (no estimate)"
+        return Recalibration(a, a_ci, nan, nan2, nan, why)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_b = sm.GLM(y, np.column_stack([np.ones(y.size), lp]), family=binomial).fit()
+        a0, b = float(fit_b.params[0]), float(fit_b.params[1])
+        b_ci = tuple(map(float, fit_b.conf_int(alpha)[1]))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+        return Recalibration(a, a_ci, nan, nan2, nan, f"calibration slope fit failed: {err}")
+    if not (np.isfinite(b) and np.isfinite(a0) and fit_b.converged):
+        return Recalibration(a, a_ci, nan, nan2, nan, "calibration slope fit did not converge")
+    if float(fit_b.bse[1]) > FLAT_SE:
+        why = f"calibration slope SE {float(fit_b.bse[1]):.0f}: likelihood flat, no estimate"
+        return Recalibration(a, a_ci, nan, nan2, nan, why)
+    return Recalibration(a, a_ci, b, b_ci, a0)
 
 
 def lowess_calibration(y, p, frac: float = 2 / 3) -> np.ndarray:
@@ -580,6 +795,8 @@ def lowess_calibration(y, p, frac: float = 2 / 3) -> np.ndarray:
     y, p = check_probabilities(y, p)
     if y.size < 3:
         return np.full(y.size, np.nan)
+    if np.ptp(p) == 0:  # one x value: the smooth is the observed fraction
+        return np.full(y.size, float(y.mean()))
     smoothed = lowess(y, p, frac=frac, it=0, return_sorted=False)
     return np.clip(smoothed, 0, 1)
 
@@ -673,7 +890,9 @@ def check_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
         )
     if not df["label"].isin([0, 1]).all():
         row = df[~df["label"].isin([0, 1])].iloc[0]
-        raise InputError(f"predictions: patient {row.patient_id} has label {row.label!r}, not 0/1")
+        raise InputError(
+            f"predictions: patient {row.patient_id} has label {shown(row.label)}, not 0/1"
+        )
     prob = pd.to_numeric(df["probability"], errors="coerce")
     outside = prob.notna() & ((prob < 0) | (prob > 1))
     if outside.any():
@@ -735,12 +954,9 @@ def evaluate_one(
             f"few patients in a class ({n_pos}/{n_neg}): AUC CI and Hosmer-Lemeshow unreliable"
         )
 
-    if ci_method == "delong":
-        res = delong_ci(y, p, level)
-    elif ci_method == "bootstrap":
-        res = bootstrap_ci(y, p, n_bootstrap, level, seed)
-    else:
-        raise InputError(f"evaluation.ci_method must be delong or bootstrap, not {ci_method!r}")
+    res = auc_ci(y, p, ci_method, level, n_bootstrap, seed)
+    if res.note and min(n_pos, n_neg) >= 2:  # the class counts have their note above
+        notes.append(res.note)
     row.update(auc=res.auc, auc_ci_low=res.ci_low, auc_ci_high=res.ci_high, ci_method=ci_method)
     row["auprc"] = average_precision(y, p) if y.size else nan
 
@@ -769,9 +985,11 @@ def evaluate_one(
 
     hl = hosmer_lemeshow(y, p, hl_groups, development=development)
     row.update(hl_chi2=hl.chi2, hl_df=hl.df, hl_p=hl.p_value)
-    if y.size and not np.isfinite(hl.p_value):
-        notes.append(f"Hosmer-Lemeshow needs >= 3 risk groups, got {len(hl.table)}")
+    if y.size and hl.note:
+        notes.append(hl.note)
     recal = logistic_recalibration(y, p, level)
+    if recal.note and _both_classes(y) and y.size >= 3:  # class counts noted above
+        notes.append(recal.note)
     row.update(
         calibration_intercept=recal.intercept,
         calibration_intercept_ci_low=recal.intercept_ci[0],
@@ -781,6 +999,7 @@ def evaluate_one(
         calibration_slope_ci_high=recal.slope_ci[1],
         ici=integrated_calibration_index(y, p),
     )
+    row["oe_ratio"], row["oe_ci_low"], row["oe_ci_high"] = observed_expected(y, p, level)
     row["note"] = "; ".join(notes)
     return row
 
@@ -826,10 +1045,153 @@ def evaluate_predictions(
         if missing:
             extra = f"{missing} patient(s) without a prediction left out"
             row["note"] = f"{row['note']}; {extra}" if row["note"] else extra
+        row["row_type"] = "original"
         rows.append(row)
     return pd.DataFrame(
-        rows, columns=METRICS_COLUMNS + EXTRA_COLUMNS + CALIBRATION_COLUMNS + CI_COLUMNS
+        rows,
+        columns=METRICS_COLUMNS
+        + EXTRA_COLUMNS
+        + CALIBRATION_COLUMNS
+        + CI_COLUMNS
+        + UPDATING_COLUMNS,
     )
+
+
+def observed_expected(y, p, level: float = 0.95) -> tuple[float, float, float]:
+    """Observed / expected events, O/E = sum(y) / sum(p) (1 = calibrated in the large;
+    > 1: the model under-predicts), with a CI on the log scale: ln(O/E) +- z SE, SE =
+    sqrt(sum q (1 - q)) / O, where q are the predictions corrected in the large (logit q
+    = a + logit p with sum q = O), the variance of O under those risks, E taken as fixed.
+
+    Debray et al. (2017)'s sqrt((1 - O/N) / O) treats every patient as having the same
+    risk and over-covers when risks vary (97-98% for a nominal 95% in 150-patient cohorts
+    with spread-out risks; this one 94-95%, tests/test_updated_models.py). NaN without
+    events, without expected events or with every patient an event.
+    """
+    from scipy.optimize import brentq
+
+    y, p = check_probabilities(y, p)
+    nan = float("nan")
+    observed, expected = float(y.sum()), float(p.sum())
+    if y.size == 0 or observed == 0 or expected == 0 or observed == y.size:
+        return nan, nan, nan
+    ratio = observed / expected
+    lp = _logit(p)
+    a = brentq(lambda a: float(np.sum(1 / (1 + np.exp(-(a + lp))))) - observed, -50, 50)
+    q = 1 / (1 + np.exp(-(a + lp)))
+    se = np.sqrt(np.sum(q * (1 - q))) / observed
+    z = stats.norm.ppf(0.5 + level / 2)
+    return ratio, float(ratio * np.exp(-z * se)), float(ratio * np.exp(z * se))
+
+
+def recalibrate(y, p, kind: str, level: float = 0.95) -> tuple[np.ndarray | None, object, str]:
+    """The model updated on (y, p) by logistic recalibration (TRIPOD+AI 12f).
+
+    ``kind`` ``recalibrated_intercept``: logit(p') = a + logit(p) (calibration-in-the-
+    large corrected, ranking and slope kept); ``recalibrated_logistic``: logit(p') = a' +
+    b logit(p). Returns (p', the map p -> p' for thresholds, note); p' is None with the
+    reason in the note when the fit has no estimate (one class, constant predictions,
+    separation, a slope <= 0 that would reverse the ranking).
+    """
+    rec = logistic_recalibration(y, p, level)
+    if kind == "recalibrated_intercept":
+        if not np.isfinite(rec.intercept):
+            return None, None, rec.note or "no calibration intercept"
+
+        def shift(q, a=rec.intercept):
+            return 1 / (1 + np.exp(-(a + _logit(np.asarray(q, dtype=float)))))
+
+        return shift(p), shift, f"intercept a = {rec.intercept:.3f}"
+    if kind != "recalibrated_logistic":
+        raise InputError(f"recalibrate: kind must be one of {ROW_TYPES[1:]}, not {kind!r}")
+    if not np.isfinite(rec.slope):
+        return None, None, rec.note or "no calibration slope"
+    if rec.slope <= 0:
+        return (
+            None,
+            None,
+            f"calibration slope {rec.slope:.3f} <= 0: updating would reverse the ranking",
+        )
+
+    def linear(q, a=rec.slope_model_intercept, b=rec.slope):
+        return 1 / (1 + np.exp(-(a + b * _logit(np.asarray(q, dtype=float)))))
+
+    return linear(p), linear, f"a = {rec.slope_model_intercept:.3f}, b = {rec.slope:.3f}"
+
+
+def updated_model_rows(
+    predictions: pd.DataFrame,
+    thresholds: dict[str, float],
+    cohorts,
+    n_bootstrap: int = 2000,
+    level: float = 0.95,
+    hl_groups: int = 10,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Updated-model rows of metrics.tsv for each model on each of ``cohorts`` (the
+    external ones): logistic recalibration, intercept only then intercept + slope, FITTED
+    ON THE COHORT'S OWN PATIENTS (TRIPOD+AI 12f) and evaluated on them, so their
+    calibration is in-sample for that cohort by construction. The AUC does not change
+    (a monotone map); the model's training threshold is carried through the same map, so
+    the classification, and with it accuracy, sensitivity and specificity, stay those of
+    the original row. Never used to choose a model or as a headline. Columns as
+    :func:`evaluate_predictions`; ``row_type`` names the update, ``note`` its
+    coefficients or why it has none.
+    """
+    df = check_predictions(predictions)
+    df = df[df["probability"].notna() & df["cohort"].isin(list(cohorts))]
+    rows = []
+    for model, cohort, g in _groups(df):
+        y, p = g["label"].to_numpy(), g["probability"].to_numpy()
+        for kind in ROW_TYPES[1:]:
+            new, mapping, why = recalibrate(y, p, kind, level)
+            row = {"model": model, "cohort": cohort, "row_type": kind}
+            if new is None:
+                row.update(n=len(g), note=f"{kind.replace('_', ' ')}: not estimable ({why})")
+                rows.append(row)
+                continue
+            t = thresholds.get(model, float("nan"))
+            mapped = float(mapping(t)) if t is not None and np.isfinite(t) else float("nan")
+            row.update(
+                evaluate_one(
+                    y,
+                    new,
+                    mapped,
+                    n_bootstrap=n_bootstrap,
+                    level=level,
+                    hl_groups=hl_groups,
+                    seed=seed,
+                    development=True,
+                )
+            )
+            label = (
+                "updated model: calibration-in-the-large corrected"
+                if kind == "recalibrated_intercept"
+                else "updated model: logistic recalibration (intercept + slope)"
+            )
+            extra = (
+                f"{label} ({why}), fitted on this cohort's own patients (TRIPOD+AI 12f): "
+                "calibration in-sample, never used to choose; threshold mapped likewise"
+            )
+            row["note"] = f"{extra}; {row['note']}" if row["note"] else extra
+            row["row_type"] = kind
+            rows.append(row)
+    return pd.DataFrame(
+        rows,
+        columns=METRICS_COLUMNS
+        + EXTRA_COLUMNS
+        + CALIBRATION_COLUMNS
+        + CI_COLUMNS
+        + UPDATING_COLUMNS,
+    )
+
+
+def original_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The rows of metrics.tsv that describe the models as fitted (``row_type``
+    original, or a table from before the column existed): one per model x cohort."""
+    if "row_type" not in metrics:
+        return metrics
+    return metrics[metrics["row_type"].fillna("original") == "original"]
 
 
 def curve_table(predictions: pd.DataFrame, kind: str, bins: int = 10) -> pd.DataFrame:

@@ -15,3 +15,20 @@ class ModelFitError(RuntimeError):
     The workflow records the model as failed, with this message as the reason, and goes
     on with the other models; the report shows the gap.
     """
+
+
+def plain(value):
+    """``value`` as a message shows it best: numpy scalars (``np.int64(2)``) as the Python
+    number or string they hold, lists and tuples element by element; ``repr`` of that, so
+    a message reads ``label 2`` or ``label 'yes'``, never ``label np.int64(2)``."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        value = item()
+    return value
+
+
+def shown(value) -> str:
+    """``repr`` of :func:`plain` ``(value)``, for one-line error messages."""
+    return repr(plain(value))

@@ -18,6 +18,19 @@ POOL_COHORTS = ("train", "test")
 
 #: The pooled cohort of every external centre (when there are two or more).
 POOLED_EXTERNAL = "external"
+#: Cohorts the final models were fitted on: their results are in-sample (optimistic).
+IN_SAMPLE_COHORTS = ("train",)
+
+
+def in_sample(cohort: str) -> bool:
+    """True for a cohort the final models were fitted on (:data:`IN_SAMPLE_COHORTS`)."""
+    return cohort in IN_SAMPLE_COHORTS
+
+
+def cohort_label(cohort: str) -> str:
+    """The cohort's name for titles and tables: ``train (in-sample)`` for the cohort the
+    final models were fitted on, the name itself otherwise."""
+    return f"{cohort} (in-sample)" if in_sample(cohort) else cohort
 
 
 def cohort_order(cohorts: Iterable[str]) -> list[str]:

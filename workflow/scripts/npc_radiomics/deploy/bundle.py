@@ -354,7 +354,10 @@ def cohort_summary(split: pd.DataFrame) -> dict:
 
 def model_performance(metrics: pd.DataFrame, model: str) -> dict:
     """The model's AUCs from metrics.tsv: nested CV (mean, SD), test and external cohorts."""
-    rows = metrics[metrics["model"] == model]
+    from npc_radiomics.metrics import original_rows
+
+    rows = original_rows(metrics)
+    rows = rows[rows["model"] == model]
     out: dict[str, Any] = {"cohorts": {}}
     for row in rows.itertuples(index=False):
         entry = {

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from npc_radiomics.base.errors import InputError
+from npc_radiomics.base.errors import InputError, shown
 from npc_radiomics.base.layout import cohort_order
 from npc_radiomics.metrics import check_predictions, delong_ci, delong_test
 
@@ -65,7 +65,7 @@ def _check(data: pd.DataFrame, outcome: str, variables: list[str]) -> None:
     if len(bad):
         raise InputError(
             f"clinical table: patient {bad['patient_id'].iloc[0]} has {outcome}="
-            f"{bad[outcome].iloc[0]!r}, expected 0 or 1"
+            f"{shown(bad[outcome].iloc[0])}, expected 0 or 1"
         )
     for v in variables:
         if not pd.api.types.is_numeric_dtype(data[v]):
@@ -578,10 +578,12 @@ def biomarker_scores(
 
 
 def comparator_aucs(scores: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """AUC with DeLong CI per comparator (biomarker or clinical model) and cohort.
+    """AUC with DeLong CI (logit scale) per comparator (biomarker or clinical model) and
+    cohort.
 
     ``scores``: columns patient_id, cohort, comparator, score, label. NaN + note for a
-    cohort with one class or no scored patient.
+    cohort with one class or no scored patient, and a NaN CI + note for constant scores
+    or a perfect separation (see :func:`npc_radiomics.metrics.delong_ci`).
     """
     rows = []
     for comp in list(dict.fromkeys(scores["comparator"])):
@@ -589,8 +591,7 @@ def comparator_aucs(scores: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             g = scores[(scores["comparator"] == comp) & (scores["cohort"] == cohort)]
             g = g[g["score"].notna()]
             res = delong_ci(g["label"].to_numpy(), g["score"].to_numpy(), level)
-            note = "" if np.isfinite(res.auc) else "AUC undefined (one class or no patient)"
-            rows.append((comp, cohort, len(g), res.auc, res.ci_low, res.ci_high, note))
+            rows.append((comp, cohort, len(g), res.auc, res.ci_low, res.ci_high, res.note))
     return pd.DataFrame(
         rows, columns=["comparator", "cohort", "n", "auc", "auc_ci_low", "auc_ci_high", "note"]
     )
@@ -604,6 +605,8 @@ DELONG_COLUMNS = [
     "auc_model",
     "auc_comparator",
     "difference",
+    "difference_ci_low",
+    "difference_ci_high",
     "z",
     "p_value",
     "note",
@@ -613,9 +616,14 @@ DELONG_COLUMNS = [
 
 
 def delong_versus(
-    reference: pd.DataFrame, scores: pd.DataFrame, reference_name: str = "radiomics"
+    reference: pd.DataFrame,
+    scores: pd.DataFrame,
+    reference_name: str = "radiomics",
+    level: float = 0.95,
 ) -> pd.DataFrame:
-    """Paired DeLong tests of one model (``reference``) against each comparator, per cohort.
+    """Paired DeLong tests of one model (``reference``) against each comparator, per cohort,
+    with the ``level`` CI of each AUC difference (model - comparator) and a note when a
+    test cannot be made (one class, < 2 per class, zero variance of the difference).
 
     ``reference``: predictions of one model (patient_id, cohort, probability, label);
     ``scores``: comparators (patient_id, cohort, comparator, score, label). Each test
@@ -635,8 +643,7 @@ def delong_versus(
             )
         for cohort in cohort_order(both["cohort"]):
             g = both[both["cohort"] == cohort]
-            test = delong_test(g["label_ref"].to_numpy(), g["probability"], g["score"])
-            note = "" if np.isfinite(test.p_value) else "not testable (one class or < 2 per class)"
+            test = delong_test(g["label_ref"].to_numpy(), g["probability"], g["score"], level)
             rows.append(
                 (
                     reference_name,
@@ -646,9 +653,11 @@ def delong_versus(
                     test.auc1,
                     test.auc2,
                     test.difference,
+                    test.ci_low,
+                    test.ci_high,
                     test.z,
                     test.p_value,
-                    note,
+                    test.note,
                     np.nan,
                     "",
                 )

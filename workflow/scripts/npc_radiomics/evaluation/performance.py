@@ -20,6 +20,7 @@ from npc_radiomics.base.errors import InputError
 from npc_radiomics.base.io import read_table
 from npc_radiomics.base.layout import (
     NESTED_PREDICTION_COLUMNS,
+    POOL_COHORTS,
     POOLED_EXTERNAL,
     PREDICTION_COLUMNS,
     cohort_order,
@@ -30,9 +31,13 @@ from npc_radiomics.metrics import (
     CI_COLUMNS,
     EXTRA_COLUMNS,
     METRICS_COLUMNS,
+    ROW_TYPES,
+    UPDATING_COLUMNS,
     curve_table,
     evaluate_one,
     evaluate_predictions,
+    original_rows,
+    updated_model_rows,
     youden_thresholds,
 )
 
@@ -349,14 +354,39 @@ def evaluation_tables(
         hl_groups=calibration_bins,
         seed=seed,
     )
+    # External cohorts: the models updated on the cohort's own patients (TRIPOD+AI 12f),
+    # as extra rows after the original ones; never read to choose or to headline.
+    external = [c for c in predictions["cohort"].unique() if c not in POOL_COHORTS]
+    updated = updated_model_rows(
+        predictions,
+        thresholds,
+        external,
+        n_bootstrap=n_bootstrap,
+        hl_groups=calibration_bins,
+        seed=seed,
+    )
     summary = nested_cv_summary(oof)
     nested_rows = _nested_rows(oof, summary, nested_thresholds, calibration_bins, n_bootstrap, seed)
-    columns = METRICS_COLUMNS + EXTRA_COLUMNS + NESTED_COLUMNS + CALIBRATION_COLUMNS + CI_COLUMNS
-    metrics = pd.concat([metrics, nested_rows], ignore_index=True).reindex(columns=columns)
+    nested_rows["row_type"] = "original"
+    columns = (
+        METRICS_COLUMNS
+        + EXTRA_COLUMNS
+        + NESTED_COLUMNS
+        + CALIBRATION_COLUMNS
+        + CI_COLUMNS
+        + UPDATING_COLUMNS
+    )
+    frames = [f for f in (metrics, nested_rows, updated) if len(f)]
+    metrics = pd.concat(frames, ignore_index=True).reindex(columns=columns)
     order = {c: k for k, c in enumerate(cohort_order(metrics["cohort"]))}
     order[NESTED_CV] = -1  # the unbiased estimate first, as it decides the chosen model
+    kinds = {k: i for i, k in enumerate(ROW_TYPES)}
     metrics = metrics.sort_values(
-        ["model", "cohort"], key=lambda s: s.map(order) if s.name == "cohort" else s
+        ["model", "cohort", "row_type"],
+        key=lambda s: (
+            s.map(order) if s.name == "cohort" else s.map(kinds) if s.name == "row_type" else s
+        ),
+        kind="mergesort",
     ).reset_index(drop=True)
     metrics["n_folds"] = metrics["n_folds"].astype("Int64")
     if chosen is None:
@@ -544,7 +574,8 @@ def evaluation_rule(
     write_tsv(tables.calibration, out.calibration)
     if chosen_path is None:
         write_json(tables.chosen, out.chosen)
-    final = tables.metrics[tables.metrics["cohort"] != NESTED_CV]
+    final = original_rows(tables.metrics)
+    final = final[final["cohort"] != NESTED_CV]
     figure_or_placeholder(plot_roc_curves, out.roc_figure, tables.roc, metrics=final)
     figure_or_placeholder(plot_pr_curves, out.pr_figure, tables.pr, metrics=final)
     write_tsv(tables.calibration_smooth, out.calibration_smooth)

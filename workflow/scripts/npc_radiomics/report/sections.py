@@ -15,7 +15,7 @@ import pandas as pd
 
 from npc_radiomics.base.layout import cohort_order
 from npc_radiomics.evaluation.performance import NESTED_CV
-from npc_radiomics.metrics import METRICS_COLUMNS
+from npc_radiomics.metrics import METRICS_COLUMNS, original_rows
 from npc_radiomics.report import html
 from npc_radiomics.report.kit import (
     fmt,
@@ -324,6 +324,8 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
     if metrics is None:
         section.add(missing(inputs, "metrics", "Table 3"))
         return section
+    updated = metrics.drop(original_rows(metrics).index)
+    metrics = original_rows(metrics)
     section.add(
         html.text(
             "AUC with 95% CI (DeLong unless configured otherwise); accuracy, sensitivity and "
@@ -379,22 +381,117 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
             )
         )
         section.add(html.table(uncertainty, "Uncertainty and calibration per model and cohort"))
+    if len(updated):
+        section.add(
+            html.text(
+                "External cohorts: calibration-in-the-large (calibration intercept, ideal 0; "
+                "O/E, observed over expected events, ideal 1, with a 95% CI) and two updated "
+                "models (TRIPOD+AI 12f): logistic recalibration of each model's predictions "
+                "with an intercept only, then with intercept and slope, FITTED ON THAT "
+                "COHORT'S OWN PATIENTS, so their calibration is in-sample for the cohort. "
+                "They show how far recalibration alone would go; they are never used to "
+                "choose a model or in the headline. The AUC and the classification at the "
+                "training threshold (mapped through the same recalibration) do not change.",
+                "note",
+            )
+        )
+        section.add(html.table(updated_models_table(metrics, updated), "Updated models"))
     chosen = read_json(inputs, "chosen") or {}
     for model in chosen.get("missing_models", []):
         section.add(html.gap(f"Model {model}", "no predictions: the model failed to fit"))
+    for block in subgroup_blocks(inputs, params):
+        section.add(block)
     return section
 
 
-def _with_ci(df: pd.DataFrame, name: str, digits: int = 2) -> list[str]:
+def subgroup_blocks(inputs: dict, params: dict) -> list[str]:
+    """The subgroup subsection of Table 3 (results/evaluation/subgroups.tsv): the chosen
+    model's AUC (95% CI), calibration intercept and O/E per cohort and subgroup level."""
+    if not inputs.get("subgroups"):
+        return []
+    table = read_tsv(inputs, "subgroups", dtype={"level": str})
+    if table is None:
+        return [missing(inputs, "subgroups", "Subgroups")]
+    blocks = ["<h3>Subgroups</h3>"]
+    if table.empty:
+        return [*blocks, html.gap("Subgroups", "no chosen model: no subgroup analysis")]
+    from npc_radiomics.base.layout import cohort_label
+
+    cuts = table.loc[table["cut"].fillna("") != "", ["variable", "cut"]].drop_duplicates()
+    cut_text = "; ".join(f"{r.variable}: {r.cut}" for r in cuts.itertuples(index=False))
+    blocks.append(
+        html.text(
+            f"The chosen model ({table['model'].iloc[0]}) per level of each configured "
+            "clinical variable (evaluation.subgroups; a continuous one cut at its "
+            f"training-cohort median{': ' + cut_text if cut_text else ''}) and per centre: "
+            "AUC with 95% CI, calibration intercept (calibration-in-the-large, ideal 0) and "
+            "observed / expected events (ideal 1). Small subgroups give wide intervals; a "
+            "level with one outcome class has none. Descriptive only.",
+            "note",
+        )
+    )
+    shown = table.assign(cohort=table["cohort"].map(cohort_label))
+    counts = f"n ({params.get('positive_label', 'CR')} / {params.get('negative_label', 'non-CR')})"
+    shown[counts] = [
+        f"{int(r.n)} ({int(r.n_positive)} / {int(r.n_negative)})"
+        for r in shown.itertuples(index=False)
+    ]
+    shown["AUC (95% CI)"] = _with_ci(shown, "auc", 3)
+    shown["intercept"] = _with_ci(shown, "calibration_intercept", sep=" to ")
+    shown["O/E"] = _with_ci(shown.rename(columns={"oe_ratio": "oe"}), "oe")
+    shown["note"] = shown["note"].fillna("")
+    columns = ["cohort", "variable", "level", counts, "AUC (95% CI)"]
+    blocks.append(
+        html.table(
+            shown[[*columns, "intercept", "O/E", "note"]],
+            "Subgroups: the chosen model per cohort, subgroup variable and level",
+            max_rows=200,
+        )
+    )
+    return blocks
+
+
+def _with_ci(df: pd.DataFrame, name: str, digits: int = 2, sep: str = "-") -> list[str]:
+    """Per row: value (low-high); ``sep`` " to " where values can be negative."""
     low, high = f"{name}_ci_low", f"{name}_ci_high"
     if low not in df:
         return [fmt(v, digits) for v in df[name]]
     return [
-        f"{v:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+        f"{v:.{digits}f} ({lo:.{digits}f}{sep}{hi:.{digits}f})"
         if np.isfinite(v) and np.isfinite(lo) and np.isfinite(hi)
         else fmt(v, digits)
         for v, lo, hi in zip(df[name], df[low], df[high], strict=True)
     ]
+
+
+def updated_models_table(original: pd.DataFrame, updated: pd.DataFrame) -> pd.DataFrame:
+    """Per external cohort and model: the original row's calibration next to the updated
+    models' (row_type recalibrated_intercept / recalibrated_logistic) Brier, calibration
+    and the note that says how each was fitted (or why it could not be)."""
+    rows = pd.concat([original[original["cohort"].isin(set(updated["cohort"]))], updated])
+    rows = rows.assign(row_type=rows["row_type"].fillna("original"))
+    kinds = {"original": 0, "recalibrated_intercept": 1, "recalibrated_logistic": 2}
+    order = {c: k for k, c in enumerate(cohort_order(rows["cohort"]))}
+    rows = rows.sort_values(
+        ["cohort", "model", "row_type"],
+        key=lambda s: (
+            s.map(order) if s.name == "cohort" else s.map(kinds) if s.name == "row_type" else s
+        ),
+        kind="mergesort",
+    )
+    out = rows[["cohort", "model", "row_type", "n"]].copy()
+    out["brier"] = _with_ci(rows, "brier", 3)
+    out["intercept"] = _with_ci(rows, "calibration_intercept", sep=" to ")
+    out["slope"] = _with_ci(rows, "calibration_slope", sep=" to ")
+    out["O/E"] = (
+        _with_ci(rows.rename(columns={"oe_ratio": "oe"}), "oe") if "oe_ratio" in rows else ""
+    )
+    out["ICI"] = [fmt(v) for v in rows["ici"]]
+    out["note"] = [
+        "" if kind == "original" else str(note)
+        for kind, note in zip(rows["row_type"], rows["note"].fillna(""), strict=True)
+    ]
+    return out
 
 
 def calibration_table(metrics: pd.DataFrame) -> pd.DataFrame | None:
@@ -404,9 +501,11 @@ def calibration_table(metrics: pd.DataFrame) -> pd.DataFrame | None:
     out = metrics[["model", "cohort"]].copy()
     for name in ("sensitivity", "specificity", "ppv", "npv", "auprc", "brier"):
         out[name] = _with_ci(metrics, name)
-    out["intercept"] = _with_ci(metrics, "calibration_intercept")
-    out["slope"] = _with_ci(metrics, "calibration_slope")
+    out["intercept"] = _with_ci(metrics, "calibration_intercept", sep=" to ")
+    out["slope"] = _with_ci(metrics, "calibration_slope", sep=" to ")
     out["ICI"] = [fmt(v) for v in metrics["ici"]]
+    if "oe_ratio" in metrics:
+        out["O/E"] = _with_ci(metrics.rename(columns={"oe_ratio": "oe"}), "oe")
     out["HL df"] = metrics["hl_df"]
     return out
 
@@ -538,8 +637,9 @@ def clinical_comparison_section(inputs: dict, params: dict) -> html.Section:
     else:
         section.add(
             html.table(
-                format_p_values(tests),
-                "Paired DeLong tests: chosen radiomics model versus each (p_value "
+                format_p_values(auc_difference_column(tests)),
+                "Paired DeLong tests: chosen radiomics model versus each (AUC difference "
+                "model - comparator with its 95% CI; p_value "
                 "unadjusted, p_holm Holm-adjusted over every test of the table; on the "
                 "training cohort both sides are out-of-fold predictions)",
             )
@@ -547,12 +647,29 @@ def clinical_comparison_section(inputs: dict, params: dict) -> html.Section:
     return section
 
 
+def auc_difference_column(tests: pd.DataFrame) -> pd.DataFrame:
+    """A DeLong table with its difference and CI columns merged into one readable column
+    ("AUC difference (95% CI)"), in the place of ``difference``."""
+    if "difference_ci_low" not in tests:
+        return tests
+    shown = tests.copy()
+    shown["difference"] = _with_ci(shown, "difference", 3, " to ")
+    shown = shown.drop(columns=["difference_ci_low", "difference_ci_high"])
+    return shown.rename(columns={"difference": "AUC difference (95% CI)"})
+
+
 def decision_curves_section(inputs: dict, params: dict) -> html.Section:
+    from npc_radiomics.base.layout import TREAT_ALL, cohort_label
     from npc_radiomics.evaluation.dca import format_ranges
 
     section = html.Section("decision-curves", "Decision-curve analysis")
     section.add(
-        result_figure(inputs, "dca", "Net benefit against threshold probability per cohort")
+        result_figure(
+            inputs,
+            "dca",
+            "Net benefit against threshold probability per cohort (the train panel is "
+            "in-sample: the final models scoring the patients they were fitted on)",
+        )
     )
     ranges = read_tsv(inputs, "dca_ranges")
     if ranges is None:
@@ -560,7 +677,7 @@ def decision_curves_section(inputs: dict, params: dict) -> html.Section:
         return section
     rows = [
         {
-            "cohort": c,
+            "cohort": cohort_label(c),
             "model": m,
             "threshold ranges where the model beats treat-all and treat-none": format_ranges(
                 ranges, c, m
@@ -573,9 +690,8 @@ def decision_curves_section(inputs: dict, params: dict) -> html.Section:
     ci = read_tsv(inputs, "net_benefit_ci")
     chosen = (read_json(inputs, "chosen") or {}).get("model")
     if ci is not None and len(ci):
-        from npc_radiomics.base.layout import TREAT_ALL
-
-        shown = ci[ci["strategy"].isin([chosen, TREAT_ALL])].copy()
+        shown = ci[ci["strategy"].isin([chosen, TREAT_ALL, "clinical"])].copy()
+        shown["cohort"] = shown["cohort"].map(cohort_label)
         shown["net benefit (95% CI)"] = [
             f"{r.net_benefit:.3f} ({r.ci_low:.3f} to {r.ci_high:.3f})"
             for r in shown.itertuples(index=False)
@@ -583,10 +699,38 @@ def decision_curves_section(inputs: dict, params: dict) -> html.Section:
         section.add(
             html.table(
                 shown[["cohort", "strategy", "threshold", "n", "net benefit (95% CI)"]],
-                "Net benefit of the chosen model and treat-all at a few thresholds "
-                "(bootstrap 95% CI)",
+                "Net benefit of the chosen model and treat-all (and the clinical model, where "
+                "it exists) at a few thresholds (bootstrap 95% CI)",
             )
         )
+    difference = read_tsv(inputs, "net_benefit_difference")
+    if difference is not None and len(difference):
+        shown = difference[difference["model"] == chosen].copy()
+        shown["cohort"] = shown["cohort"].map(cohort_label)
+        shown["note"] = shown["note"].fillna("")
+        shown["difference (95% CI)"] = [
+            f"{r.difference:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f})"
+            if np.isfinite(r.difference)
+            else "n/a"
+            for r in shown.itertuples(index=False)
+        ]
+        section.add(
+            html.text(
+                "Differences in net benefit, chosen model minus treat-all and minus the "
+                "clinical model, with percentile bootstrap 95% CIs: every strategy of a "
+                "cohort is scored on the same resamples of its patients (seeded by the "
+                "cohort's name), so the differences are paired.",
+                "note",
+            )
+        )
+        section.add(
+            html.table(
+                shown[["cohort", "comparator", "threshold", "n", "difference (95% CI)", "note"]],
+                "Net-benefit difference of the chosen model (bootstrap 95% CI)",
+            )
+        )
+    elif inputs.get("net_benefit_difference"):
+        section.add(missing(inputs, "net_benefit_difference", "Net-benefit differences"))
     return section
 
 
