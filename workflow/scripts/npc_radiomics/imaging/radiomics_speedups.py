@@ -397,7 +397,7 @@ def _fast_coefficients(
     if not (np.all(np.isfinite(sp)) and np.all(sp > 0)):
         return None
     vertices = _mesh_vertices(m)
-    if len(vertices) < _SHAPE_MIN_VERTICES:
+    if len(vertices) < max(_SHAPE_MIN_VERTICES, 2):
         return None
     diameters = _diameters(vertices, sp)
     if diameters is None:
