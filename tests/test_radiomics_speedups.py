@@ -22,7 +22,7 @@ from scipy import ndimage
 
 radiomics = pytest.importorskip("radiomics")
 
-from radiomics import base, featureextractor, imageoperations, shape  # noqa: E402
+from radiomics import base, featureextractor, glcm, imageoperations, shape  # noqa: E402
 
 from npc_radiomics.imaging import radiomics_speedups as rs  # noqa: E402
 
@@ -128,12 +128,30 @@ def fast_path_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def sparse_mcc_calls(monkeypatch):
+    """Records, per MCC computed while patched, whether the sparse Q path ran."""
+    calls = []
+    real = rs._mcc_q
+
+    def spy(features):
+        result = real(features)
+        calls.append(result is not None)
+        return result
+
+    monkeypatch.setattr(rs, "_mcc_q", spy)
+    return calls
+
+
 def originals() -> dict[str, object]:
     return {
         "cShape": shape.cShape,
         "getBinEdges": imageoperations.getBinEdges,
         "_applyBinning": base.RadiomicsFeaturesBase.__dict__["_applyBinning"],
         "computeFeatures": featureextractor.RadiomicsFeatureExtractor.__dict__["computeFeatures"],
+        "getFeatureNames": base.RadiomicsFeaturesBase.__dict__["getFeatureNames"],
+        "_calculateCoefficients": glcm.RadiomicsGLCM.__dict__["_calculateCoefficients"],
+        "getMCCFeatureValue": glcm.RadiomicsGLCM.__dict__["getMCCFeatureValue"],
     }
 
 
@@ -152,7 +170,7 @@ def test_parity_small_case_fast_params(fast_path_calls):
     assert fast_path_calls == [True]  # the hull / vectorised shape path did run
 
 
-def test_parity_moderate_case_full_params(fast_path_calls):
+def test_parity_moderate_case_full_params(fast_path_calls, sparse_mcc_calls):
     """~80 cm3 with the default params: Original + LoG (4 sigmas) + Wavelet (8 bands)."""
     image, mask = tumour_case((22, 27, 32), seed=2)
     params = load(FULL_PARAMS)
@@ -160,9 +178,10 @@ def test_parity_moderate_case_full_params(fast_path_calls):
     after = extract(params, image, mask, patched=True)
     assert assert_parity(before, after) == 1223
     assert fast_path_calls == [True]
+    assert len(sparse_mcc_calls) == 13 and any(sparse_mcc_calls)  # the wavelet LLL band
 
 
-def test_parity_large_case_full_params(fast_path_calls):
+def test_parity_large_case_full_params(fast_path_calls, sparse_mcc_calls):
     """A tumour of more than 1 litre with LoG and Wavelet (about a minute in all)."""
     image, mask = tumour_case((52, 68, 78), seed=3)
     volume_cm3 = np.count_nonzero(sitk.GetArrayViewFromImage(mask)) / 1000
@@ -172,6 +191,7 @@ def test_parity_large_case_full_params(fast_path_calls):
     after = extract(params, image, mask, patched=True)
     assert assert_parity(before, after) == 1223
     assert fast_path_calls == [True]
+    assert len(sparse_mcc_calls) == 13 and any(sparse_mcc_calls)
 
 
 def test_parity_flat_single_slice_mask(fast_path_calls):
@@ -327,6 +347,60 @@ def test_bin_edges_equal(values, settings):
     else:
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
         assert np.asarray(got).dtype == np.asarray(expected).dtype
+
+
+# ------------------------------------------------------------------------------------------
+# GLCM coefficients and MCC
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bin_width", [0.02, 0.1, 0.5])
+def test_glcm_features_and_coefficients_equal(bin_width):
+    """Every GLCM feature and coefficient array bit-identical; at bin width 0.02 (~250 gray
+    levels) the sparse MCC path runs, at 0.5 (~15 levels) pyradiomics' own."""
+    image, mask = tumour_case((10, 12, 14), seed=6)
+    settings = {"binWidth": bin_width, "label": 1}
+
+    def run(patched: bool):
+        if patched:
+            assert rs.apply_speedups()
+        features = glcm.RadiomicsGLCM(image, mask, **settings)
+        features.enableAllFeatures()
+        values = dict(features.execute())
+        sparse = rs._mcc_q(features) is not None
+        rs.remove_speedups()
+        return values, features.coefficients, sparse
+
+    before, coefficients_before, _ = run(False)
+    after, coefficients_after, sparse = run(True)
+    assert sparse == (coefficients_before["Ng"] >= rs._MCC_SPARSE_MIN_LEVELS)
+    assert (bin_width == 0.02) == sparse
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        assert np.array_equal(np.asarray(value), np.asarray(after[name]), equal_nan=True), name
+    assert coefficients_before.keys() == coefficients_after.keys()
+    for name, value in coefficients_before.items():
+        other = coefficients_after[name]
+        assert np.array_equal(np.asarray(value), np.asarray(other)), name
+        if isinstance(value, np.ndarray):
+            assert value.shape == other.shape and value.strides == other.strides, name
+
+
+def test_glcm_single_angle_keeps_pyradiomics_path():
+    """One angle (numpy's sum over the gathered axis would be pairwise): original code."""
+    image, mask = tumour_case((4, 5, 6), seed=8)
+    settings = {"binWidth": 0.1, "label": 1, "weightingNorm": "euclidean"}
+    assert rs.apply_speedups()
+    features = glcm.RadiomicsGLCM(image, mask, **settings)
+    features.enableAllFeatures()
+    after = dict(features.execute())
+    assert features.P_glcm.shape[3] == 1 and not rs._plain_glcm(features.P_glcm)
+    rs.remove_speedups()
+    features = glcm.RadiomicsGLCM(image, mask, **settings)
+    features.enableAllFeatures()
+    before = dict(features.execute())
+    for name, value in before.items():
+        assert np.array_equal(np.asarray(value), np.asarray(after[name]), equal_nan=True), name
 
 
 # ------------------------------------------------------------------------------------------
