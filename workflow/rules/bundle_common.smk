@@ -33,6 +33,8 @@ def bundle_targets():
 BUNDLE_PARAMS = {
     "models": config["models"],
     "config": config,
+    # How each categorical clinical variable was coded (common.smk clinical_coding).
+    "clinical_coding": lambda wildcards: clinical_coding(),
     "settings": {
         "input": "features_table" if FEATURES_IN else "images",
         "id_column": MODELLING_ID,

@@ -1,11 +1,14 @@
 """One reader for images and one for tables.
 
 Images: anything SimpleITK reads from a file (NIfTI, NRRD, MHA, ...) or a folder holding
-one DICOM series. Tables: CSV, TSV or Parquet, chosen by the file's extension.
+one DICOM series. Tables: CSV, TSV or Parquet, chosen by the file's extension. Tables a
+user hands over (sheets, a ready feature table) may also be gzipped text or ``.xlsx``
+workbooks, and their cells are read as written (:func:`read_rows`).
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import re
@@ -233,11 +236,235 @@ def read_table(
     raise InputError(f"unknown table format {suffix!r} for {path}: use .csv, .tsv or .parquet")
 
 
-def read_features_table(path: str | Path, columns: dict) -> pd.DataFrame:
+# ---- tables as clinics keep them ------------------------------------------------------
+
+#: Formats of a user's sheet or table: tab-, comma- or semicolon-separated text (the
+#: delimiter read off the header line), the same gzipped, or an Excel workbook.
+USER_TABLE_SUFFIXES = (".tsv", ".csv", ".txt", ".tsv.gz", ".csv.gz", ".txt.gz", ".xlsx")
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def is_workbook(path: str | Path) -> bool:
+    """Whether ``path`` names an ``.xlsx`` workbook."""
+    return str(path).lower().endswith(".xlsx")
+
+
+def _delimiter(header: str) -> str:
+    """The delimiter of a text table, from its header line: a tab if the header holds one,
+    else the commonest of comma and semicolon (a one-column table: tab)."""
+    if "\t" in header:
+        return "\t"
+    counts = {d: header.count(d) for d in (",", ";")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else "\t"
+
+
+def _text_rows(path: Path, what: str) -> list[tuple[int, list[str]]]:
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":  # gzip, whatever the name says
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputError(f"{what} {path}: corrupt or truncated gzip file ({err})") from None
+    if data[:4] == b"PK\x03\x04":
+        raise InputError(
+            f"{what} {path}: a zip archive (an Excel workbook?); name it .xlsx to read its "
+            f"first sheet"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{what} {path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as "
+            f"UTF-8 text or .xlsx"
+        ) from None
+    return text_rows(text)
+
+
+def text_rows(text: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells stripped of surrounding space) of each non-blank line of a
+    table's text, the delimiter read off the first non-blank line (:func:`_delimiter`)."""
+    lines = _NEWLINE.split(text)
+    header = next((line for line in lines if line.strip()), "")
+    delimiter = _delimiter(header)
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            cells = next(csv.reader([line], delimiter=delimiter, quotechar='"'), [])
+            rows.append((number, [c.strip() for c in cells]))
+    return rows
+
+
+def _cell_text(value) -> str:
+    """A workbook cell as text, as the spreadsheet shows it: whole numbers without a
+    decimal point, other floats in their shortest exact form, error cells (``#DIV/0!``)
+    as their code, TRUE / FALSE, dates as ``YYYY-MM-DD HH:MM:SS``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    return str(value).strip()
+
+
+def _workbook_rows(path: Path, what: str, sheet: str | None) -> list[tuple[int, list[str]]]:
+    """The rows of a workbook's sheet, read with openpyxl (cached values of formulas).
+    openpyxl directly rather than through pandas, which turns error cells into missing
+    values and whole floats into long integers."""
+    import zipfile
+
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
+        raise InputError(
+            f"{what} {path}: not an .xlsx workbook ({type(err).__name__}: {err})"
+        ) from None
+    try:
+        if sheet is None:
+            worksheet = book.worksheets[0]
+        elif sheet in book.sheetnames:
+            worksheet = book[sheet]
+        else:
+            raise InputError(f"{what} {path}: no sheet {sheet!r} (sheets: {book.sheetnames})")
+        worksheet.reset_dimensions()  # some writers record wrong ones: read every row
+        rows = []
+        for number, values in enumerate(
+            worksheet.iter_rows(min_row=1, min_col=1, values_only=True), start=1
+        ):
+            cells = [_cell_text(v) for v in values]
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells:
+                rows.append((number, cells))
+        return rows
+    finally:
+        book.close()
+
+
+def read_rows(
+    path: str | Path, what: str, sheet: str | None = None
+) -> tuple[list[tuple[int, list[str]]], str]:
+    """The non-blank rows of a user's table as written: ``([(number, cells), ...], unit)``.
+
+    Text (``.tsv``, ``.csv``, ``.txt``, each possibly gzipped): any line ending, a UTF-8
+    byte-order mark, the delimiter read off the header line (tab, comma or semicolon);
+    ``number`` is the line in the file and ``unit`` is ``"line"``. An ``.xlsx`` workbook:
+    its first sheet, or ``sheet``; every cell as text (``007`` and ``NA`` stay as
+    written, empty cells are empty strings), ``number`` is the spreadsheet row and
+    ``unit`` is ``"row"``. ``sheet`` for a text file is refused (it would be ignored).
+    Raises :class:`InputError` naming ``what`` and the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} not found: {path}")
+    if is_workbook(path):
+        return _workbook_rows(path, what, sheet), "row"
+    if sheet is not None:
+        raise InputError(
+            f"{what} {path}: a sheet name ({sheet!r}) is set in config but the file is not "
+            f"an .xlsx workbook"
+        )
+    return _text_rows(path, what), "line"
+
+
+def table_header(path: str | Path, what: str = "table", sheet: str | None = None) -> list[str]:
+    """Column names of a table as written (Parquet: its schema; others: the first row)."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    rows, _ = read_rows(path, what, sheet)
+    return rows[0][1] if rows else []
+
+
+#: Cells of a feature table that mean "no value" (pandas' default missing-value markers).
+MISSING_CELLS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND"]
+    + ["1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)
+# A decimal number pandas cannot hold (1e999): Python's float reads it as +-inf.
+_OVERFLOW = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def numeric_cells(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(numbers, bad): the cells of a text column as floats (missing markers NaN,
+    ``1e999`` infinite) and a mask of the cells that are neither a number nor missing."""
+    import pandas as pd
+
+    missing = text.isin(MISSING_CELLS)
+    values = pd.to_numeric(text.where(~missing, None), errors="coerce").astype(float)
+    failed = values.isna() & ~missing
+    if failed.any():
+        overflow = failed & text.str.fullmatch(_OVERFLOW)
+        values[overflow] = [float(v) for v in text[overflow]]
+        failed &= ~overflow
+    return values, failed
+
+
+def read_features_table(path: str | Path, columns: dict, sheet: str | None = None) -> pd.DataFrame:
     """A ready feature table (config ``features_table``), its ID, centre and cohort columns
-    (config ``features_table_columns``) read as text."""
-    names = [columns.get(k) for k in ("id", "center", "cohort")]
-    return read_table(path, text_columns=[c for c in names if c])
+    (config ``features_table_columns``) read as text.
+
+    Parquet as stored; text (tab-, comma- or semicolon-separated, gzipped too) and
+    ``.xlsx`` (its first sheet, or ``sheet``) cell by cell (:func:`read_rows`): a column
+    whose every cell is a number or missing becomes numbers (``1e999`` is infinite), a
+    column of text only stays text (not a feature); a column of numbers with some text
+    (``#DIV/0!``, ``1,5``) stops the run naming the first such cell's line (row), column
+    and value. Repeated or empty column names stop it too.
+    """
+    import pandas as pd
+
+    names = [c for c in (columns.get(k) for k in ("id", "center", "cohort")) if c]
+    if Path(path).suffix.lower() in (".parquet", ".pq"):
+        return read_table(path, text_columns=names)
+    rows, unit = read_rows(path, "features table", sheet)
+    what = f"features table {Path(path).name}"
+    if not rows:
+        raise InputError(f"{what} is empty")
+    (header_at, header), body = rows[0], rows[1:]
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputError(f"{what}: duplicated column name(s) {repeated[:5]}")
+    if "" in header:
+        raise InputError(f"{what} {unit} {header_at}: column {header.index('') + 1} has no name")
+    width = len(header)
+    for number, cells in body:
+        if len(cells) > width and any(cells[width:]):
+            raise InputError(
+                f"{what} {unit} {number}: {len(cells)} cells but the header has {width} columns"
+            )
+    table = pd.DataFrame(
+        [(cells + [""] * width)[:width] for _, cells in body], columns=header, dtype=object
+    )
+    numbers = [number for number, _ in body]
+    text_columns = {*TEXT_COLUMNS, *names}
+    converted, mixed = {}, []
+    for col in header:
+        if col in text_columns:
+            converted[col] = table[col]
+            continue
+        values, bad = numeric_cells(table[col])
+        if not bad.any():
+            converted[col] = values
+        elif bad.all() or (values.isna() | bad).all():
+            converted[col] = table[col]  # text: not a feature
+        else:
+            mixed.append((col, bad))
+    if mixed:
+        col, bad = mixed[0]
+        k = int(bad.to_numpy().nonzero()[0][0])
+        cells = sum(int(b.sum()) for _, b in mixed)
+        raise InputError(
+            f"{what} {unit} {numbers[k]}, column {col!r}: {table[col].iloc[k]!r} is "
+            f"not a number ({cells} such cell(s) in {len(mixed)} numeric column(s)); fix the "
+            f"cell or leave it empty"
+        )
+    return pd.DataFrame(converted, columns=header)
 
 
 def write_tsv(df: pd.DataFrame, path: str | Path) -> None:

@@ -348,7 +348,8 @@ def write_bundle(
             results/split/split.tsv.
         settings: ``input`` (``images`` or ``features_table``), ``sequences``,
             ``outcome``, ``preprocessing`` (n4, resample, normalization reference),
-            ``mask_label``, ``crop_margin_mm``, ``geometry_tolerance``, ``id_column``.
+            ``mask_label``, ``crop_margin_mm``, ``geometry_tolerance``, ``id_column``,
+            ``clinical_coding`` (optional: :func:`npc_radiomics.inputs.sheets.categorical_coding`).
         config: the run's whole config (hashed, and its seed recorded).
         zscore_path, params_path, feature_provenance: images runs only.
     """
@@ -434,6 +435,9 @@ def write_bundle(
             else {}
         ),
         "serialised_types": types,
+        # How each categorical clinical variable was coded (text levels sorted, the first
+        # the reference), e.g. for ComBat covariates.
+        "clinical_coding": settings.get("clinical_coding") or {},
         "config_sha256": config_hash(config),
         "seed": config.get("seed"),
     }
@@ -500,7 +504,7 @@ def bundle_rule(inputs, params, out_dir, model: str | None = None) -> str:
         thresholds=pd.read_csv(inputs.thresholds, sep="\t"),
         metrics=pd.read_csv(inputs.metrics, sep="\t"),
         split=pd.read_csv(inputs.split, sep="\t", dtype={"patient_id": str}),
-        settings=dict(params.settings),
+        settings={**params.settings, "clinical_coding": params.get("clinical_coding") or {}},
         config=dict(params.config),
         zscore_path=inputs.zscore if images else None,
         params_path=inputs.params if images else None,
