@@ -48,11 +48,61 @@ def read_image(path: str | Path):
                 raise InputError(
                     f"{len(series)} DICOM series in folder {path}: point the sheet at one series"
                 )
-            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
+            files = reader.GetGDCMSeriesFileNames(str(path), series[0])
+            problem = slice_spacing_problem(files)
+            if problem:
+                raise InputError(f"DICOM series {path}: {problem}")
+            reader.SetFileNames(files)
             return reader.Execute()
         return sitk.ReadImage(str(path))
     except RuntimeError as err:
         raise InputError(f"cannot read image {path}: {_itk_reason(str(err))}") from None
+
+
+def slice_spacing_problem(files, tolerance_mm: float = 0.01) -> str | None:
+    """Why the slices of a DICOM series (``files`` in SimpleITK's order) do not make one
+    regular volume, or None: a missing slice (a gap of about a whole number of slice
+    spacings), uneven slice spacing or two slices at one position. ITK would stack them
+    anyway with the mean spacing, moving every slice past the gap. Positions are the
+    ImagePositionPatient along the slice normal; spacings agree within ``tolerance_mm``
+    or 1 %. A single file (a multi-frame object) is left to the reader."""
+    import SimpleITK as sitk
+
+    if len(files) < 3:
+        return None
+    positions, normal = [], None
+    for name in files:
+        header = sitk.ImageFileReader()
+        header.SetFileName(str(name))
+        header.ReadImageInformation()
+        if not (header.HasMetaDataKey("0020|0032") and header.HasMetaDataKey("0020|0037")):
+            return None  # no patient geometry (secondary capture ...): the reader decides
+        position = np.array([float(v) for v in header.GetMetaData("0020|0032").split("\\")])
+        if normal is None:
+            cosines = [float(v) for v in header.GetMetaData("0020|0037").split("\\")]
+            normal = np.cross(cosines[:3], cosines[3:6])
+        positions.append(float(position @ normal))
+    z = np.sort(np.asarray(positions))
+    steps = np.diff(z)
+    if np.any(steps < tolerance_mm):
+        k = int(np.argmin(steps))
+        return f"two slices at one position ({z[k]:.3f} mm along the slice normal)"
+    spacing = float(np.median(steps))
+    tolerance = max(tolerance_mm, 0.01 * spacing)
+    if np.all(np.abs(steps - spacing) <= tolerance):
+        return None
+    k = int(np.argmax(np.abs(steps - spacing)))
+    if steps[k] > 1.5 * spacing:
+        missing = int(round(steps[k] / spacing)) - 1
+        return (
+            f"slice gap: {steps[k]:.3f} mm between slices at {z[k]:.3f} and {z[k + 1]:.3f} mm "
+            f"where the series' spacing is {spacing:.3f} mm (about {max(missing, 1)} missing "
+            f"slice(s) among {len(files)}); export the whole series"
+        )
+    return (
+        f"non-uniform slice spacing: from {steps.min():.3f} to {steps.max():.3f} mm (median "
+        f"{spacing:.3f} mm) over {len(files)} slices; resample or export a regular series"
+    )
 
 
 def _itk_reason(message: str) -> str:

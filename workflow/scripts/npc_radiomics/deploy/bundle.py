@@ -408,7 +408,9 @@ def write_bundle(
             {
                 "n4": settings["preprocessing"]["n4"],
                 "resample": settings["preprocessing"]["resample"],
-                "mask_label": int(settings["mask_label"]),
+                "mask_label": (
+                    None if settings["mask_label"] is None else int(settings["mask_label"])
+                ),
                 "crop_margin_mm": float(settings["crop_margin_mm"]),
                 "geometry_tolerance": float(settings["geometry_tolerance"]),
                 "zscore": zscore,

@@ -298,8 +298,9 @@ def extract_batch_rule(
     """Rule ``extract_batch``: pyradiomics features of every preprocessed case of a batch.
 
     ``cases``: dicts with patient_id, sequence and mask_reader2 (a reader-2 mask exists:
-    its features are extracted too); a case whose patient QC excluded has no files in
-    ``folder`` (rule ``preprocess_batch``) and no features. Each sequence is normalised as
+    its features are extracted too, unless QC failed it and preprocessing wrote none); a
+    case whose patient QC excluded has no files in ``folder`` (rule ``preprocess_batch``)
+    and no features. Each sequence is normalised as
     its ``normalization`` says (z-score with the ``zscore_path`` table's statistics,
     ``none`` or ``window``, see :func:`extract_rule`) and extracted with its own params
     file (``params_files``). Writes the long table :data:`BATCH_FEATURE_COLUMNS` (Parquet:
@@ -327,7 +328,8 @@ def extract_batch_rule(
         paths = preprocessed_paths(folder, patient, sequence)
         image = read_image(paths["image"])
         readers = [("reader1", paths["mask"])]
-        if case.get("mask_reader2"):
+        # No reader-2 file: QC failed that mask (rule preprocess_batch left it out).
+        if case.get("mask_reader2") and Path(paths["mask_reader2"]).exists():
             readers.append(("reader2", paths["mask_reader2"]))
         for reader, mask_path in readers:
             result = extract_case(

@@ -53,13 +53,17 @@ def _line_at(df: pd.DataFrame, position: int) -> int:
     return _line(df, df.index[position])
 
 
-def _at(df: pd.DataFrame, label) -> str:
-    """``line N`` of a text sheet, ``row N`` of a workbook's, for the row ``label``."""
+def line_of(df: pd.DataFrame, label) -> str:
+    """``line N`` of a text sheet, ``row N`` of a workbook's, for the row ``label`` (the
+    index of a sheet :func:`read_sheet` read: the real line, blank lines counted)."""
     return f"{'row' if df.index.name == 'row' else 'line'} {_line(df, label)}"
 
 
+_at = line_of
+
+
 def _at_position(df: pd.DataFrame, position: int) -> str:
-    return _at(df, df.index[position])
+    return line_of(df, df.index[position])
 
 
 def _named(df: pd.DataFrame, what: str) -> str:
