@@ -55,12 +55,12 @@ def test_a_multi_label_mask_without_a_configured_label_fails_naming_its_labels(t
     mask = _write(tmp_path / "mask.nii.gz", labels)
     row = qc_case("P1", "A", "T1", image, mask, settings=_default_qc_settings())
     assert row["status"] == "fail" and row["mask_labels_ok"] is False
-    assert "carries several labels [1, 2] and qc.mask_label is not set" in row["reason"]
+    assert "neither binary (0/1) nor is qc.mask_label set: labels found [1, 2]" in row["reason"]
     assert mask in row["reason"]
     # A configured label the mask lacks: named with the labels found.
     row = qc_case("P1", "A", "T1", image, mask, settings=QCSettings(mask_label=3))
     assert row["status"] == "fail"
-    assert "lacks the configured tumour label qc.mask_label 3: labels found [1, 2]" in row["reason"]
+    assert "configured tumour label qc.mask_label 3: labels found [1, 2]" in row["reason"]
     # The configured label present: that label is the tumour.
     row = qc_case("P1", "A", "T1", image, mask, settings=QCSettings(mask_label=2))
     assert row["status"] == "pass" and row["tumour_voxels"] == int((labels == 2).sum())
