@@ -55,7 +55,7 @@ def test_a_multi_label_mask_without_a_configured_label_fails_naming_its_labels(t
     mask = _write(tmp_path / "mask.nii.gz", labels)
     row = qc_case("P1", "A", "T1", image, mask, settings=_default_qc_settings())
     assert row["status"] == "fail" and row["mask_labels_ok"] is False
-    assert "neither binary (0/1) nor is qc.mask_label set: labels found [1, 2]" in row["reason"]
+    assert "(qc.mask_label is not set): labels found [1, 2]" in row["reason"]
     assert mask in row["reason"]
     # A configured label the mask lacks: named with the labels found.
     row = qc_case("P1", "A", "T1", image, mask, settings=QCSettings(mask_label=3))

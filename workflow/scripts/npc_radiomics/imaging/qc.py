@@ -280,8 +280,8 @@ def _check_mask(
         raise _Fail(
             "mask_labels_ok",
             (
-                f"{who} is neither binary (0/1) nor is qc.mask_label set: labels found "
-                f"{found}; set qc.mask_label to the tumour's label"
+                f"{who} is neither binary nor carries a configured tumour label (qc.mask_label "
+                f"is not set): labels found {found}; set qc.mask_label to the tumour's label"
                 if settings.mask_label is None
                 else f"{who} is neither binary nor carries the configured tumour label "
                 f"qc.mask_label {settings.mask_label}: labels found {found}"

@@ -1,7 +1,11 @@
 """The input contract: validation of the sample sheet and the clinical table.
 
-Every check raises :class:`InputError` with one line naming the sheet line, patient or
-file, so a bad sheet stops the run before any job starts.
+Sheets as clinics keep them: tab- or comma-separated text, gzipped text or an ``.xlsx``
+workbook (:func:`read_sheet`); relative paths in the sample sheet resolve against the
+sheet's own folder; text-coded categorical variables are kept as levels and dummy-coded
+for the models (:func:`categorical_coding`, :func:`dummy_code`). Every check raises
+:class:`InputError` with one line naming the file, its line (row), patient or key, so a
+bad sheet stops the run before any job starts.
 """
 
 from __future__ import annotations
@@ -46,11 +50,6 @@ def _line(df: pd.DataFrame, label) -> int:
     header on line 1.
     """
     return int(label) if df.index.name in ("line", "row") else int(label) + 2
-
-
-def _line_at(df: pd.DataFrame, position: int) -> int:
-    """Sheet line of the row at 0-based ``position``."""
-    return _line(df, df.index[position])
 
 
 def line_of(df: pd.DataFrame, label) -> str:
