@@ -441,80 +441,141 @@ MISSING_CELLS = frozenset(
 _OVERFLOW = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 
-def numeric_cells(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(numbers, bad): the cells of a text column as floats (missing markers NaN,
-    ``1e999`` infinite) and a mask of the cells that are neither a number nor missing."""
+def _number(cell: str) -> float | None:
+    """A cell as Python reads a decimal number (exact for the shortest repr of a float,
+    ``1e999`` infinite), None when it is not one."""
+    try:
+        return float(cell) if "_" not in cell else None  # float() takes 1_000
+    except ValueError:
+        return None
+
+
+def _column_cells(values, exact: bool) -> tuple[pd.Series | None, list[int]]:
+    """(numbers or None, positions of text cells) of a column read as text: missing
+    markers NaN. ``exact``: Python's float (a workbook's cells); else pandas' parser, as
+    ``read_csv`` reads the same text (a number that overflows it, ``1e999``, is
+    infinite)."""
     import pandas as pd
 
-    missing = text.isin(MISSING_CELLS)
-    values = pd.to_numeric(text.where(~missing, None), errors="coerce").astype(float)
-    failed = values.isna() & ~missing
-    if failed.any():
-        overflow = failed & text.str.fullmatch(_OVERFLOW)
-        values[overflow] = [float(v) for v in text[overflow]]
-        failed &= ~overflow
-    return values, failed
+    cells = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip()
+             for v in values]  # fmt: skip
+    out = np.full(len(cells), np.nan)
+    bad = []
+    for k, cell in enumerate(cells):
+        if cell in MISSING_CELLS:
+            continue
+        number = _number(cell)
+        if number is None:
+            bad.append(k)
+        elif exact or not np.isfinite(number):
+            out[k] = number
+        else:
+            out[k] = pd.to_numeric(cell)  # the digits read_csv gives
+    return pd.Series(out, index=getattr(values, "index", None)), bad
+
+
+def _first_row(path: Path, what: str) -> str:
+    """The first non-blank line of a (possibly gzipped) text table, as written."""
+    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            for line in handle:
+                if line.strip():
+                    return line.rstrip("\r\n")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        raise InputError(f"{what}: cannot read the header ({err})") from None
+    return ""
 
 
 def read_features_table(path: str | Path, columns: dict, sheet: str | None = None) -> pd.DataFrame:
     """A ready feature table (config ``features_table``), its ID, centre and cohort columns
     (config ``features_table_columns``) read as text.
 
-    Parquet as stored; text (tab-, comma- or semicolon-separated, gzipped too) and
-    ``.xlsx`` (its first sheet, or ``sheet``) cell by cell (:func:`read_rows`): a column
-    whose every cell is a number or missing becomes numbers (``1e999`` is infinite), a
-    column of text only stays text (not a feature); a column of numbers with some text
-    (``#DIV/0!``, ``1,5``) stops the run naming the first such cell's line (row), column
-    and value. Repeated or empty column names stop it too.
+    Parquet as stored; text (tab-, comma- or semicolon-separated, the delimiter read off
+    the header; gzipped too) as pandas parses it; an ``.xlsx`` workbook (its first sheet,
+    or ``sheet``) cell by cell, numbers exactly. A column whose every cell is a number or
+    missing is numbers (``1e999`` is infinite); a column of text only stays text (not a
+    feature); a numeric column with a text cell (``#DIV/0!``, ``1,5``) stops the run
+    naming the first such cell's line (workbook: row), column and value. Repeated or
+    empty column names stop it too.
     """
     import pandas as pd
 
+    path = Path(path)
     names = [c for c in (columns.get(k) for k in ("id", "center", "cohort")) if c]
-    if Path(path).suffix.lower() in (".parquet", ".pq"):
+    if path.suffix.lower() in (".parquet", ".pq"):
         return read_table(path, text_columns=names)
-    rows, unit = read_rows(path, "features table", sheet)
-    what = f"features table {Path(path).name}"
-    if not rows:
+    what = f"features table {path.name}"
+    text_columns = {*TEXT_COLUMNS, *names}
+    if is_workbook(path):
+        rows, unit = read_rows(path, "features table", sheet)
+        header = rows[0][1] if rows else []
+    else:
+        if not path.exists():
+            raise InputError(f"features table not found: {path}")
+        if sheet is not None:
+            read_rows(path, "features table", sheet)  # refuses a sheet name for text
+        rows, unit = None, "line"
+        line = _first_row(path, what)
+        delimiter = _delimiter(line)
+        header = [c.strip() for c in next(csv.reader([line], delimiter=delimiter), [])]
+    if not header:
         raise InputError(f"{what} is empty")
-    (header_at, header), body = rows[0], rows[1:]
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise InputError(f"{what}: duplicated column name(s) {repeated[:5]}")
     if "" in header:
-        raise InputError(f"{what} {unit} {header_at}: column {header.index('') + 1} has no name")
+        raise InputError(f"{what}: column {header.index('') + 1} has no name")
     width = len(header)
-    for number, cells in body:
-        if len(cells) > width and any(cells[width:]):
-            raise InputError(
-                f"{what} {unit} {number}: {len(cells)} cells but the header has {width} columns"
+    if rows is not None:
+        for number, cells in rows[1:]:
+            if len(cells) > width and any(cells[width:]):
+                raise InputError(
+                    f"{what} {unit} {number}: {len(cells)} cells but the header has {width} columns"
+                )
+        table = pd.DataFrame(
+            [(cells + [""] * width)[:width] for _, cells in rows[1:]], columns=header, dtype=object
+        )
+        suspects = [c for c in header if c not in text_columns]
+    else:
+        try:
+            table = pd.read_csv(
+                path,
+                sep=delimiter,
+                encoding="utf-8-sig",
+                compression="gzip" if path.read_bytes()[:2] == b"\x1f\x8b" else None,
+                converters=dict.fromkeys(text_columns & set(header), str),
             )
-    table = pd.DataFrame(
-        [(cells + [""] * width)[:width] for _, cells in body], columns=header, dtype=object
-    )
-    numbers = [number for number, _ in body]
-    text_columns = {*TEXT_COLUMNS, *names}
-    converted, mixed = {}, []
-    for col in header:
-        if col in text_columns:
-            converted[col] = table[col]
-            continue
-        values, bad = numeric_cells(table[col])
-        if not bad.any():
-            converted[col] = values
-        elif bad.all() or (values.isna() | bad).all():
-            converted[col] = table[col]  # text: not a feature
-        else:
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+            raise InputError(f"{what}: {str(err).strip().splitlines()[-1]}") from None
+        table.columns = header
+        # pandas has parsed the numbers (as the workflow always read them); a column
+        # left as text holds a cell that is not a number.
+        suspects = [c for c in header if c not in text_columns and table[c].dtype == object]
+    mixed = []
+    for col in suspects:
+        numbers, bad = _column_cells(table[col], exact=rows is not None)
+        if not bad:
+            whole = numbers.notna().all() and np.isfinite(numbers).all()
+            if whole and (numbers == numbers.round()).all() and rows is not None:
+                numbers = numbers.astype("int64")  # as read_csv types whole numbers
+            table[col] = numbers
+        elif numbers.notna().any():
             mixed.append((col, bad))
+        elif rows is not None:  # text only, not a feature: missing cells as read_csv has them
+            table[col] = table[col].where(~table[col].isin(MISSING_CELLS), np.nan)
     if mixed:
         col, bad = mixed[0]
-        k = int(bad.to_numpy().nonzero()[0][0])
-        cells = sum(int(b.sum()) for _, b in mixed)
+        k = bad[0]
+        if rows is None:  # the line of data row k, blank lines counted (only now)
+            rows, _ = read_rows(path, "features table")
+        cells = sum(len(b) for _, b in mixed)
         raise InputError(
-            f"{what} {unit} {numbers[k]}, column {col!r}: {table[col].iloc[k]!r} is "
+            f"{what} {unit} {rows[1 + k][0]}, column {col!r}: {str(table[col].iloc[k])!r} is "
             f"not a number ({cells} such cell(s) in {len(mixed)} numeric column(s)); fix the "
             f"cell or leave it empty"
         )
-    return pd.DataFrame(converted, columns=header)
+    return table
 
 
 def write_tsv(df: pd.DataFrame, path: str | Path) -> None:
