@@ -112,7 +112,9 @@ def test_centre_of_the_sheet_listed_nowhere_stops(tmp_path, user_cohort):
     user_cohort["config"]["cohorts"] = {"train_centers": ["A"], "external_centers": []}
     proc = _startup(tmp_path, user_cohort["config"])
     _fails_with_one_line(
-        proc, tmp_path, ["sample sheet line", "centre 'B'", "neither a training nor an external"]
+        proc,
+        tmp_path,
+        ["sample sheet", "samples.tsv line", "centre 'B'", "neither a training nor an external"],
     )
 
 

@@ -200,7 +200,11 @@ def test_reader2_mask_checked_too(tmp_path):
     tiny[4, 10, 10] = 1
     r2 = _write(tmp_path / "r2.nii.gz", tiny)
     row, _, _ = _qc(tmp_path, image=img, reader2=r2)
-    _assert_fails(row, "reader2_ok", ["reader-2 mask tumour too small"], r2)
+    # Only the reader-2 mask is left out (it feeds the ICC alone): the case passes.
+    assert row["status"] == "pass" and row["reader2_ok"] is False
+    assert row["roi_valid"] is True
+    assert "reader-2 mask tumour too small" in row["reason"] and r2 in row["reason"]
+    assert "left out of the ICC" in row["reason"]
 
 
 # --------------------------------------------------------------------------- workflow

@@ -4,6 +4,7 @@ start-up checks of the sheets (caught before any job, in common.smk)."""
 
 from __future__ import annotations
 
+import re
 import string
 
 import pandas as pd
@@ -70,7 +71,8 @@ def test_read_sheet_keeps_text_and_real_line_numbers(tmp_path, sheet):
     # A message about a row names the line an editor shows for it.
     line, cells = expected[-1]
     df.loc[line, "sequence"] = "DWI"
-    with pytest.raises(InputError, match=rf"sample sheet line {line}: unknown sequence 'DWI'"):
+    where = re.escape(f"sample sheet {path} line {line}: unknown sequence 'DWI'")
+    with pytest.raises(InputError, match=where):
         validate_samples(df, ["T1"], sorted(set(df["center"])), check_files=False)
 
 
@@ -109,12 +111,14 @@ def test_duplicated_column_names(tmp_path):
         read_sheet(path, "sample sheet")
 
 
-def test_text_coded_categorical_is_refused():
+def test_text_coded_categorical_is_kept_as_levels_and_a_text_biomarker_is_refused():
     clinical = pd.DataFrame(
         {"patient_id": ["A", "B"], "response": ["1", "0"], "gender": ["M", "F"], "age": ["1", ""]}
     )
+    df = validate_clinical(clinical, "response", ["age"], ["gender"])
+    assert df["gender"].tolist() == ["M", "F"]
     with pytest.raises(InputError, match=r"line 2: categorical variable 'gender' .* 'M'.*numbers"):
-        validate_clinical(clinical, "response", ["age"], ["gender"])
+        validate_clinical(clinical, "response", ["age"], ["gender"], ["gender"])
 
 
 def test_unknown_biomarker_is_refused():
@@ -179,7 +183,11 @@ def test_duplicated_column_in_sheet_at_startup(tmp_path, user_cohort):
     text = user_cohort["samples"].read_text().splitlines()
     text[0] = text[0].replace("mask_reader2", "mask")
     user_cohort["samples"].write_text("\n".join(text) + "\n")
-    _startup_fails(tmp_path, user_cohort, ["sample sheet line 1", "duplicated column name 'mask'"])
+    _startup_fails(
+        tmp_path,
+        user_cohort,
+        [f"sample sheet {user_cohort['samples']} line 1", "duplicated column name 'mask'"],
+    )
 
 
 @pytest.mark.snakemake
@@ -190,7 +198,11 @@ def test_blank_lines_do_not_shift_line_numbers(tmp_path, user_cohort):
     lines[6] = lines[6].replace("\tT1\t", "\tDWI\t").replace("\tT2\t", "\tDWI\t")
     lines[6] = lines[6].replace("\tCET1\t", "\tDWI\t")
     user_cohort["samples"].write_text("\r\n".join(lines) + "\r\n")
-    _startup_fails(tmp_path, user_cohort, ["sample sheet line 7", "unknown sequence 'DWI'"])
+    _startup_fails(
+        tmp_path,
+        user_cohort,
+        [f"sample sheet {user_cohort['samples']} line 7", "unknown sequence 'DWI'"],
+    )
 
 
 def test_job_processes_get_the_same_sheet_unchecked(user_cohort):

@@ -154,10 +154,16 @@ def test_folds_against_class_counts_stop(tmp_path, user_cohort):
 
 
 @pytest.mark.snakemake
-def test_text_coded_categorical_stops(tmp_path, user_cohort):
+def test_text_coded_categorical_passes_startup_but_not_as_a_biomarker(tmp_path, user_cohort):
     _edit(user_cohort["clinical"], lambda d: d.assign(gender=np.where(d.index % 2, "M", "F")))
+    cfg = write_config(tmp_path / "config.yaml", user_cohort["config"])
+    proc = run_workflow(tmp_path, cfg, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    user_cohort["config"].setdefault("evaluation", {})["biomarkers"] = ["gender"]
     _startup_fails(
-        tmp_path, user_cohort["config"], ["clinical table line 2", "'gender'", "'F'", "numbers"]
+        tmp_path,
+        user_cohort["config"],
+        [f"clinical table {user_cohort['clinical']} line 2", "'gender'", "'F'", "biomarker"],
     )
 
 

@@ -48,6 +48,8 @@ BUNDLE_PARAMS = {
         if k in MODELLING_PARAMS
     }
     | {"settings": {"combat": bool(config["harmonization"]["combat"])}},
+    # How each categorical clinical variable was coded (common.smk clinical_coding).
+    "clinical_coding": lambda wildcards: clinical_coding(),
     "settings": {
         "input": "features_table" if FEATURES_IN else "images",
         "id_column": MODELLING_ID,

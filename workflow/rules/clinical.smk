@@ -50,6 +50,7 @@ if CLINICAL_TSV is not None:
             mem_mb=fixed_resource(1000),
             runtime=fixed_resource(15),
         params:
+            **sheet_params(),
             outcome=OUTCOME,
             continuous=config["clinical_variables"]["continuous"],
             categorical=config["clinical_variables"]["categorical"],

@@ -93,6 +93,10 @@ SEQUENCES = list(config["sequences"])
 TRAIN_CENTERS = list(config["cohorts"]["train_centers"])
 EXTERNAL_CENTERS = list(config["cohorts"]["external_centers"])
 OUTCOME = config["outcome"]["column"]
+# The worksheet of an .xlsx input (None: its first sheet; sheets.read_sheet).
+SAMPLES_SHEET = config["sheets"]["samples"]
+CLINICAL_SHEET = config["sheets"]["clinical"]
+FEATURES_SHEET = config["sheets"]["features_table"]
 FEATURES_IN = bool(config.get("features_table")) and not PREDICT
 DEMO = bool(config["demo"]["enabled"]) and not FEATURES_IN and not PREDICT
 DEMO_DIR = "results/demo"
@@ -147,15 +151,17 @@ try:
                 )
             )
     else:
+        # Relative paths resolve against the sheet's own folder.
         SAMPLES = sheets.validate_samples(
-            sheets.read_sheet(config["samples"], "sample sheet"),
+            sheets.read_sheet(config["samples"], "sample sheet", SAMPLES_SHEET),
             SEQUENCES,
             TRAIN_CENTERS + EXTERNAL_CENTERS,
             check_files=MAIN_PROCESS,
-            base_dir=".",
             # Job processes take the sheet the main process checked, unchecked.
             checks=MAIN_PROCESS,
         )
+        if MAIN_PROCESS:
+            _warn(SAMPLES.attrs.get("warnings", []))
         CLINICAL_TSV = config["clinical"]
         if MAIN_PROCESS:
             _clinical = sheets.read_clinical(
@@ -164,6 +170,7 @@ try:
                 config["clinical_variables"]["continuous"],
                 config["clinical_variables"]["categorical"],
                 config.get("evaluation", {}).get("biomarkers", []),
+                sheet=CLINICAL_SHEET,
             )
             sheets.cross_check(SAMPLES, _clinical)
             _warn(checks.startup_checks(config, SAMPLES, _clinical))
@@ -335,8 +342,47 @@ def clinical_rows_hash(patients):
             )
             _CLINICAL_TABLE.append(sheets.parse_sheet(text, "demo clinical table"))
         else:
-            _CLINICAL_TABLE.append(sheets.read_sheet(CLINICAL_TSV, "clinical table"))
+            _CLINICAL_TABLE.append(
+                sheets.read_sheet(CLINICAL_TSV, "clinical table", CLINICAL_SHEET)
+            )
     return sheets.rows_digest(_CLINICAL_TABLE[0], patients)
+
+
+_CLINICAL_CODING = []
+
+
+def clinical_coding():
+    """How each categorical clinical variable enters the models (sheets.categorical_coding:
+    text levels sorted, the first the reference, dummies for the others), for the
+    provenance record and the bundle; {} without a clinical table."""
+    if PREDICT or FEATURES_IN:
+        return {}
+    if not _CLINICAL_CODING:
+        clinical_rows_hash([])  # reads the table once
+        validated = sheets.validate_clinical(
+            _CLINICAL_TABLE[0],
+            OUTCOME,
+            config["clinical_variables"]["continuous"],
+            config["clinical_variables"]["categorical"],
+        )
+        _CLINICAL_CODING.append(
+            sheets.categorical_coding(
+                validated, config["clinical_variables"]["categorical"]
+            )
+        )
+    return _CLINICAL_CODING[0]
+
+
+def sheet_params():
+    """The worksheet params (clinical_sheet, features_sheet) of a rule that may read the
+    clinical table or the feature table, only when one is configured (a run of text
+    sheets keeps its params as they were)."""
+    out = {}
+    if CLINICAL_SHEET and not (FEATURES_IN or DEMO or PREDICT):
+        out["clinical_sheet"] = CLINICAL_SHEET
+    if FEATURES_SHEET and FEATURES_IN:
+        out["features_sheet"] = FEATURES_SHEET
+    return out
 
 
 def clinical_input():
@@ -379,6 +425,8 @@ MODELLING_PARAMS = {
         if COMBAT_COVARIATES and not FEATURES_IN
         else {}
     ),
+    # The worksheets of .xlsx inputs (the feature table, the clinical table).
+    **sheet_params(),
 }
 # What a rule outside the modelling family that loads the design for a fitted pipeline
 # (SHAP) needs when the pipeline starts with ComBat: the centre and covariate columns.

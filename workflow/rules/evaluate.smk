@@ -171,6 +171,7 @@ rule shap_analysis:
         runtime=fixed_resource(60),
     params:
         **COMBAT_DESIGN_PARAMS,
+        **sheet_params(),
         id_column=MODELLING_ID,
         outcome=OUTCOME,
         # The model of each pipeline in input.pipelines, in the same order.

@@ -23,7 +23,7 @@ if config["baselines"]["enabled"] and not PREDICT and MAIN_PROCESS:
     if FEATURES_IN:
         from npc_radiomics.validation.baselines import table_has_column
 
-        if not table_has_column(config["features_table"], _volume):
+        if not table_has_column(config["features_table"], _volume, FEATURES_SHEET):
             _warn(
                 [
                     f"baselines: no column {_volume} in the feature table: no volume-only "

@@ -25,6 +25,7 @@ rule dicom_mask:
         kind=lambda wc: get_contour_file(wc)["kind"],
         roi=lambda wc: get_contour_file(wc)["roi"],
         structures=config["masks"]["structures"],
+        frame_of_reference=config["masks"]["frame_of_reference"],
     script:
         "../scripts/dicom_mask.py"
 
@@ -44,3 +45,4 @@ use rule dicom_mask as dicom_mask_reader2 with:
         kind=lambda wc: get_contour_file(wc, "mask_reader2")["kind"],
         roi=lambda wc: get_contour_file(wc, "mask_reader2")["roi"],
         structures=config["masks"]["structures"],
+        frame_of_reference=config["masks"]["frame_of_reference"],

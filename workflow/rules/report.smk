@@ -21,6 +21,8 @@ rule provenance:
         runtime=fixed_resource(30),
     params:
         config=config,
+        # How each categorical clinical variable is coded (text levels: reference, dummies).
+        clinical_coding=lambda wildcards: clinical_coding(),
     script:
         "../scripts/provenance.py"
 
@@ -59,6 +61,7 @@ rule selection_figures:
         mem_mb=table_resource(1000, 10),
         runtime=fixed_resource(15),
     params:
+        **sheet_params(),
         id_column=MODELLING_ID,
         outcome=OUTCOME,
         lasso_folds=config["selection"]["lasso"]["cv_folds"],

@@ -22,6 +22,7 @@ rule split:
         mem_mb=fixed_resource(1000),
         runtime=fixed_resource(10),
     params:
+        **sheet_params(),
         outcome=OUTCOME,
         train_centers=TRAIN_CENTERS,
         # A ready feature table's external rows must be told apart from the pool's;
@@ -50,6 +51,7 @@ use rule split as external_cohort with:
     wildcard_constraints:
         centre=centre_constraint(EXTERNAL_CENTERS),
     params:
+        **sheet_params(),
         outcome=OUTCOME,
         train_centers=TRAIN_CENTERS,
         external_centers=EXTERNAL_CENTERS if FEATURES_IN else [],

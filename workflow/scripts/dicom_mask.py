@@ -9,7 +9,12 @@ from npc_radiomics.inputs.dicom_masks import convert_mask  # noqa: E402
 
 p = snakemake.params
 mask, report = convert_mask(
-    p.kind, snakemake.input.contours, snakemake.input.image, p.roi, p.structures
+    p.kind,
+    snakemake.input.contours,
+    snakemake.input.image,
+    p.roi,
+    p.structures,
+    p.frame_of_reference,
 )
 write_image(mask, snakemake.output.mask)
 write_json(report, snakemake.output.report)

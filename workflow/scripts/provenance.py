@@ -6,7 +6,11 @@ from npc_radiomics.glue.runtime import rule_setup
 from npc_radiomics.inputs.dicom_uids import dicom_provenance
 
 log = rule_setup(snakemake)
-record = provenance_record(dict(snakemake.params.config), list(snakemake.input))
+record = provenance_record(
+    dict(snakemake.params.config),
+    list(snakemake.input),
+    clinical_coding=dict(snakemake.params.clinical_coding),
+)
 # Study / Series / Frame-of-reference UIDs of every DICOM image series and RTSTRUCT / SEG.
 record["dicom"] = dicom_provenance(list(snakemake.input))
 write_provenance(record, snakemake.output[0])

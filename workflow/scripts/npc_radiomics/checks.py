@@ -352,8 +352,9 @@ def check_features_table(
 def check_features_input(cfg: dict) -> list[str]:
     """Start-up checks of the features-in entry: read the configured table, check it
     (:func:`check_features_table`) and its split and CV levels (:func:`check_design`);
-    returns warning lines."""
-    import csv
+    returns warning lines. The table may be text, gzipped text, .xlsx (config
+    ``sheets.features_table``) or Parquet (:func:`npc_radiomics.base.io.read_features_table`:
+    repeated column names and a text cell in a numeric column stop the run, named)."""
     from pathlib import Path
 
     from npc_radiomics.base.config import derived_seed
@@ -363,18 +364,8 @@ def check_features_input(cfg: dict) -> list[str]:
     columns = cfg["features_table_columns"]
     train_centers = list(cfg["cohorts"]["train_centers"])
     path = cfg["features_table"]
-    if Path(path).suffix.lower() in (".csv", ".tsv", ".txt") and Path(path).exists():
-        # pandas renames a repeated header (f1, f1.1): look at the header as written
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            sep = "," if Path(path).suffix.lower() == ".csv" else "\t"
-            header = [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
-        repeated = sorted({c for c in header if header.count(c) > 1})
-        if repeated:
-            raise InputError(
-                f"features table {Path(path).name}: duplicated column name(s) {repeated[:5]}"
-            )
     patients, warnings = check_features_table(
-        read_features_table(path, columns),
+        read_features_table(path, columns, (cfg.get("sheets") or {}).get("features_table")),
         columns,
         cfg["outcome"]["column"],
         Path(path).name,

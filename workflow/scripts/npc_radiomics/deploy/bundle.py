@@ -432,7 +432,8 @@ def write_bundle(
             results/split/split.tsv.
         settings: ``input`` (``images`` or ``features_table``), ``sequences``,
             ``outcome``, ``preprocessing`` (n4, resample, normalization reference),
-            ``mask_label``, ``crop_margin_mm``, ``geometry_tolerance``, ``id_column``.
+            ``mask_label``, ``crop_margin_mm``, ``geometry_tolerance``, ``id_column``,
+            ``clinical_coding`` (optional: :func:`npc_radiomics.inputs.sheets.categorical_coding`).
         config: the run's whole config (hashed, and its seed recorded).
         zscore_path, params_path, feature_provenance: images runs only.
         sequence_params: sequence -> its pyradiomics params file (features.params_per_sequence
@@ -513,7 +514,9 @@ def write_bundle(
             {
                 "n4": settings["preprocessing"]["n4"],
                 "resample": settings["preprocessing"]["resample"],
-                "mask_label": int(settings["mask_label"]),
+                "mask_label": (
+                    None if settings["mask_label"] is None else int(settings["mask_label"])
+                ),
                 "crop_margin_mm": float(settings["crop_margin_mm"]),
                 "geometry_tolerance": float(settings["geometry_tolerance"]),
                 "zscore": zscore,
@@ -553,6 +556,9 @@ def write_bundle(
         ),
         "serialised_types": types,
         "novelty": novelty_reference(pipeline, train_X) if train_X is not None else None,
+        # How each categorical clinical variable was coded (text levels sorted, the first
+        # the reference), e.g. for ComBat covariates.
+        "clinical_coding": settings.get("clinical_coding") or {},
         "config_sha256": config_hash(config),
         "seed": config.get("seed"),
     }
@@ -649,7 +655,7 @@ def bundle_rule(inputs, params, out_dir, model: str | None = None) -> str:
         thresholds=pd.read_csv(inputs.thresholds, sep="\t"),
         metrics=pd.read_csv(inputs.metrics, sep="\t"),
         split=pd.read_csv(inputs.split, sep="\t", dtype={"patient_id": str}),
-        settings=dict(params.settings),
+        settings={**params.settings, "clinical_coding": params.get("clinical_coding") or {}},
         config=dict(params.config),
         zscore_path=inputs.zscore if images else None,
         params_path=inputs.params if images else None,

@@ -76,7 +76,7 @@ class PredictSetup:
 
 
 def read_predict_samples(
-    path: str | Path, sequences: list[str], outcome: str, base_dir: str | Path = "."
+    path: str | Path, sequences: list[str], outcome: str, base_dir: str | Path | None = None
 ) -> tuple[pd.DataFrame, dict[str, int] | None]:
     """The sample sheet of new patients, checked against the bundle's sequences.
 
@@ -91,7 +91,7 @@ def read_predict_samples(
         name = str(row.get("sequence", "")).strip()
         if "sequence" in sheet.columns and name and name not in sequences:
             raise InputError(
-                f"predict sample sheet line {int(i) + 2}: sequence {name!r} of patient "
+                f"predict sample sheet {sheets.line_of(sheet, i)}: sequence {name!r} of patient "
                 f"{row.get('patient_id', '?')} is unknown to the bundle (its sequences: "
                 f"{sequences})"
             )
@@ -120,16 +120,18 @@ def read_predict_samples(
 def _outcomes_from(table: pd.DataFrame, outcome: str, what: str) -> dict[str, int]:
     """patient_id -> 0/1 from a table; one value per patient."""
     out: dict[str, int] = {}
-    for i, (pid, value) in enumerate(zip(table["patient_id"], table[outcome], strict=True)):
+    for i, pid, value in zip(table.index, table["patient_id"], table[outcome], strict=True):
         text = str(value).strip()
         if text not in ("0", "1", "0.0", "1.0"):
             raise InputError(
-                f"{what} line {i + 2}: outcome {outcome!r} of patient {pid} is {text!r}; "
-                "must be 0 or 1"
+                f"{what} {sheets.line_of(table, i)}: outcome {outcome!r} of patient {pid} is "
+                f"{text!r}; must be 0 or 1"
             )
         label = int(float(text))
         if out.setdefault(str(pid), label) != label:
-            raise InputError(f"{what} line {i + 2}: patient {pid} has two different outcomes")
+            raise InputError(
+                f"{what} {sheets.line_of(table, i)}: patient {pid} has two different outcomes"
+            )
     return out
 
 
@@ -192,7 +194,7 @@ def bundle_sequence_settings(manifest: dict, where: str = "the bundle") -> dict[
 
 
 def predict_setup(
-    predict_cfg: dict, base_dir: str | Path = ".", roi: dict[str, str] | None = None
+    predict_cfg: dict, base_dir: str | Path | None = None, roi: dict[str, str] | None = None
 ) -> PredictSetup:
     """Everything predict mode checks before any job (config ``predict``).
 

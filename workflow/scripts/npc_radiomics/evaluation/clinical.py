@@ -3,9 +3,12 @@
 Input is one table per patient with ``patient_id``, ``cohort`` (``train``, ``test`` or
 an external centre, from ``results/split/split.tsv``), the outcome column (1 = CR,
 0 = non-CR) and the clinical variables, continuous or categorical as declared in
-config ``clinical_variables``. Categorical variables are numerically coded (gender 0/1,
-T/N/clinical stage 1-4) and enter the regressions as ordinal numbers, one coefficient
-each, as in the paper's Table 2.
+config ``clinical_variables``. Numerically coded categorical variables (gender 0/1,
+T/N/clinical stage 1-4) enter the regressions as ordinal numbers, one coefficient each,
+as in the paper's Table 2; text-coded ones (``Male`` / ``Female``, histology names) as
+0/1 dummies of their sorted levels, the first the reference
+(:func:`npc_radiomics.inputs.sheets.dummy_code`), one Table 2 row per dummy; Table 1
+counts each level either way.
 
 Everything that is fitted (univariate and stepwise regressions, the clinical model,
 the direction of each biomarker) is fitted on the training cohort only.
@@ -57,7 +60,9 @@ def merge_split(clinical: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
     return merged.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
 
 
-def _check(data: pd.DataFrame, outcome: str, variables: list[str]) -> None:
+def _check(
+    data: pd.DataFrame, outcome: str, variables: list[str], text_ok: tuple[str, ...] = ()
+) -> None:
     missing = [c for c in ["patient_id", "cohort", outcome, *variables] if c not in data.columns]
     if missing:
         raise InputError(f"clinical table: missing column(s) {missing}")
@@ -68,7 +73,7 @@ def _check(data: pd.DataFrame, outcome: str, variables: list[str]) -> None:
             f"{shown(bad[outcome].iloc[0])}, expected 0 or 1"
         )
     for v in variables:
-        if not pd.api.types.is_numeric_dtype(data[v]):
+        if v not in text_ok and not pd.api.types.is_numeric_dtype(data[v]):
             raise InputError(
                 f"clinical table: variable {v} must be numerically coded (found {data[v].dtype})"
             )
@@ -129,6 +134,8 @@ def compare_categorical(table: np.ndarray, seed: int = 0) -> tuple[float, str]:
 
 
 def _level_name(level) -> str:
+    if isinstance(level, str):
+        return level
     return str(int(level)) if float(level).is_integer() else str(level)
 
 
@@ -152,7 +159,7 @@ def table1(
     ``<cohort>_<label1>``, ``<cohort>_p``, ``<cohort>_test``. Missing values are left
     out per variable and counted in the test column.
     """
-    _check(data, outcome, [*continuous, *categorical])
+    _check(data, outcome, [*continuous, *categorical], text_ok=tuple(categorical))
     cohorts = cohort_order(data["cohort"])
     rows: list[dict] = []
 
@@ -713,12 +720,15 @@ def clinical_analysis(
     Without ``radiomics_oof`` no training-cohort test is made. The AUC table's clinical
     train row is the cross-validated one too.
     """
-    variables = [*continuous, *categorical]
+    from npc_radiomics.inputs.sheets import dummy_code
+
+    t1 = table1(data, outcome, continuous, categorical, seed=seed)
+    # Text-coded categorical variables enter every regression as dummies of their levels.
+    data, variables = dummy_code(data, [*continuous, *categorical], list(categorical))
     _check(data, outcome, variables + [b for b in biomarkers if b not in variables])
     train = data[data["cohort"] == TRAIN]
     if train.empty:
         raise InputError("clinical analysis: no patient in the train cohort")
-    t1 = table1(data, outcome, continuous, categorical, seed=seed)
     t2 = univariate_logistic(train, outcome, variables)
     candidates = t2.loc[t2["p_value"] < entry_p, "variable"].tolist()
     step = stepwise_logistic(train, outcome, candidates, entry_p, stay_p)
@@ -776,15 +786,19 @@ def clinical_rule(
     entry_p: float,
     stay_p: float,
     seed: int,
+    clinical_sheet: str | None = None,
 ) -> str:
     """Rule ``clinical_analysis``: read its inputs, run :func:`clinical_analysis` against
-    the chosen radiomics model, write every output of ``out``. Returns the line to log."""
+    the chosen radiomics model, write every output of ``out``. Returns the line to log.
+    ``clinical_sheet``: the worksheet of an .xlsx clinical table (None: the first)."""
     from npc_radiomics.base.io import read_table, write_json, write_tsv
     from npc_radiomics.inputs.sheets import read_clinical
 
     data = merge_split(
         # The same reader as the start-up validation (common.smk): one reading of the table.
-        read_clinical(clinical_path, outcome, continuous, categorical, biomarkers),
+        read_clinical(
+            clinical_path, outcome, continuous, categorical, biomarkers, sheet=clinical_sheet
+        ),
         read_table(split_path),
     )
     chosen = json.loads(Path(chosen_path).read_text())["model"]

@@ -18,6 +18,7 @@ PACKAGES = (
     "numpy",
     "scipy",
     "pandas",
+    "openpyxl",
     "scikit-learn",
     "optuna",
     "xgboost",
@@ -54,9 +55,13 @@ def input_checksums(paths: list[str]) -> dict[str, str]:
     return out
 
 
-def provenance_record(config: dict, inputs: list[str]) -> dict:
-    """Everything a reviewer needs to rerun: versions, platform, config, seeds, checksums."""
+def provenance_record(config: dict, inputs: list[str], clinical_coding: dict | None = None) -> dict:
+    """Everything a reviewer needs to rerun: versions, platform, config, seeds, checksums,
+    and how each categorical clinical variable is coded (``clinical_coding``:
+    :func:`npc_radiomics.inputs.sheets.categorical_coding`; text levels sorted, the first
+    the reference level, one dummy per other level)."""
     return {
+        "clinical_coding": clinical_coding or {},
         "software": software_versions(),
         "platform": {"system": platform.platform(), "machine": platform.machine()},
         "config": config,

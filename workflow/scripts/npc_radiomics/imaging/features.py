@@ -45,6 +45,57 @@ _DIAGNOSTICS_PREFIX = "diagnostics_"
 logging.getLogger("radiomics").setLevel(logging.WARNING)
 log = logging.getLogger(__name__)
 
+#: pyradiomics warnings that say nothing about the case, counted once per batch
+#: (:class:`BenignWarnings`) instead of logged per case and per image type: the GLCM
+#: Sum Average note (it equals 2 x Joint Average on a symmetrical GLCM, which the
+#: feature selection copes with), deprecated features the params file enables, and
+#: shape eigenvalues of -1e-10 rounded to 0.
+BENIGN_RADIOMICS_WARNINGS = (
+    "GLCM is symmetrical, therefore Sum Average = 2 * Joint Average",
+    "is deprecated, use with caution",
+    "eigenvalues < 0 and > -1e-10, rounding to 0",
+)
+
+
+class BenignWarnings(logging.Handler):
+    """While active (a ``with`` block), the one handler of the ``radiomics`` logger:
+    pyradiomics' known benign warnings (:data:`BENIGN_RADIOMICS_WARNINGS`) are counted by
+    message, every other record goes where it went before (pyradiomics' own handlers,
+    then the root's). On exit the handlers come back and :meth:`summary` says
+    ``pyradiomics: 312 x '<message>' (benign)`` once per message."""
+
+    def __init__(self, patterns=BENIGN_RADIOMICS_WARNINGS):
+        super().__init__(logging.NOTSET)
+        self.patterns = tuple(patterns)
+        self.counts: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno == logging.WARNING and any(p in message for p in self.patterns):
+            self.counts[message] = self.counts.get(message, 0) + 1
+            return
+        for handler in self._saved:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+        if self._propagate:
+            logging.getLogger().handle(record)
+
+    def __enter__(self) -> BenignWarnings:
+        import radiomics  # noqa: F401 - its import adds its stderr handler: take it first
+
+        logger = logging.getLogger("radiomics")
+        self._saved, self._propagate = list(logger.handlers), logger.propagate
+        logger.handlers, logger.propagate = [self], False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logger = logging.getLogger("radiomics")
+        logger.handlers, logger.propagate = self._saved, self._propagate
+
+    def summary(self) -> list[str]:
+        """One line per benign message with its count, in message order."""
+        return [f"pyradiomics: {n} x {m!r} (benign)" for m, n in sorted(self.counts.items())]
+
 
 @dataclass
 class CaseFeatures:
@@ -298,13 +349,15 @@ def extract_batch_rule(
     """Rule ``extract_batch``: pyradiomics features of every preprocessed case of a batch.
 
     ``cases``: dicts with patient_id, sequence and mask_reader2 (a reader-2 mask exists:
-    its features are extracted too); a case whose patient QC excluded has no files in
-    ``folder`` (rule ``preprocess_batch``) and no features. Each sequence is normalised as
+    its features are extracted too, unless QC failed it and preprocessing wrote none); a
+    case whose patient QC excluded has no files in ``folder`` (rule ``preprocess_batch``)
+    and no features. Each sequence is normalised as
     its ``normalization`` says (z-score with the ``zscore_path`` table's statistics,
     ``none`` or ``window``, see :func:`extract_rule`) and extracted with its own params
     file (``params_files``). Writes the long table :data:`BATCH_FEATURE_COLUMNS` (Parquet:
     the floats exactly) and the provenance :data:`PROVENANCE_COLUMNS`, both in case order
-    (reader 1, then reader 2).
+    (reader 1, then reader 2). pyradiomics' benign warnings are counted and logged once
+    for the batch (:class:`BenignWarnings`).
     """
     from npc_radiomics.base.io import read_image, write_tsv
     from npc_radiomics.imaging.batches import preprocessed_paths, run_cases
@@ -327,7 +380,8 @@ def extract_batch_rule(
         paths = preprocessed_paths(folder, patient, sequence)
         image = read_image(paths["image"])
         readers = [("reader1", paths["mask"])]
-        if case.get("mask_reader2"):
+        # No reader-2 file: QC failed that mask (rule preprocess_batch left it out).
+        if case.get("mask_reader2") and Path(paths["mask_reader2"]).exists():
             readers.append(("reader2", paths["mask_reader2"]))
         for reader, mask_path in readers:
             result = extract_case(
@@ -344,7 +398,10 @@ def extract_batch_rule(
             provenance_rows.append(case_tables(patient, sequence, result, reader)[1])
             log.info("%s %s (%s): %d features", patient, sequence, reader, len(result.features))
 
-    run_cases(todo, work, "feature extraction")
+    with BenignWarnings() as benign:
+        run_cases(todo, work, "feature extraction")
+    for line in benign.summary():
+        log.info(line)
     table = pd.DataFrame(feature_rows, columns=BATCH_FEATURE_COLUMNS)
     table["value"] = table["value"].astype(float)
     table.to_parquet(features_path, index=False)

@@ -330,7 +330,7 @@ def binarise_mask(mask: sitk.Image, label: int = 1, components: str = "merge") -
     from npc_radiomics.imaging.qc import tumour_components, tumour_label
 
     values = np.unique(sitk.GetArrayViewFromImage(mask))
-    tumour = tumour_label(values, int(label))
+    tumour = tumour_label(values, None if label is None else int(label))
     if tumour is None:
         raise InputError(
             f"mask is neither binary nor carries label {label}: labels {values[:10].tolist()}"
@@ -844,7 +844,8 @@ def preprocess_batch_rule(
     ('' for none)): N4 + resampling (:func:`preprocess_case`, with the sequence's
     ``settings``: n4, interpolator, crop_margin_mm), the image and mask written under
     ``folder`` (:func:`npc_radiomics.imaging.batches.preprocessed_paths`), the reader-2 mask onto
-    the written image's grid (:func:`reader2_mask`) and the tumour moments, one row per
+    the written image's grid (:func:`reader2_mask`; none when QC failed it, ``reader2_ok``
+    False) and the tumour moments, one row per
     case in ``moments_path`` (columns :data:`MOMENT_COLUMNS`; floats round-trip exactly).
     Each case exactly as a job of its own would compute it.
     """
@@ -853,13 +854,24 @@ def preprocess_batch_rule(
     from npc_radiomics.base.io import read_image, read_table, write_image, write_tsv
     from npc_radiomics.imaging.batches import included, preprocessed_paths, run_cases
 
-    todo = included(cases, read_table(qc_path, dtype=str))
+    qc_rows = read_table(qc_path, dtype=str)
+    todo = included(cases, qc_rows)
+    # A reader-2 mask that failed QC is left out (its case passed): no reader-2 file.
+    failed_reader2 = {
+        (str(p), str(q))
+        for p, q, ok in zip(
+            qc_rows["patient_id"], qc_rows["sequence"], qc_rows["reader2_ok"], strict=True
+        )
+        if str(ok) == "False"
+    }
     Path(folder).mkdir(parents=True, exist_ok=True)
 
     def work(case):
         seq = settings[case["sequence"]]
         crop = seq.get("crop_margin_mm")
         reader2 = case.get("mask_reader2") or ""
+        if (str(case["patient_id"]), case["sequence"]) in failed_reader2:
+            reader2 = ""
         second = read_image(reader2) if reader2 else None
         out = preprocessed_paths(folder, case["patient_id"], case["sequence"])
         Path(out["image"]).parent.mkdir(parents=True, exist_ok=True)

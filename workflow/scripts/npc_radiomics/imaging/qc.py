@@ -69,6 +69,9 @@ QC_COLUMNS = [
     *QC_UID_COLUMNS,
 ]
 
+#: How a failing reader-2 mask is reported: its case passes, the mask is left out.
+READER2_DROPPED = "the reader-2 mask is left out of the ICC (the patient stays)"
+
 # A label mask carries a handful of labels; an intensity image given as the mask (image and
 # mask columns swapped) carries hundreds of distinct values.
 MAX_MASK_LABELS = 255
@@ -78,7 +81,7 @@ MAX_MASK_LABELS = 255
 class QCSettings:
     """Config ``qc`` (see config/config.yaml): the thresholds of the checks."""
 
-    mask_label: int = 1
+    mask_label: int | None = None
     tolerance: float = 1e-3
     min_roi_voxels: int = 27
     max_mask_fraction: float = 0.5
@@ -87,7 +90,7 @@ class QCSettings:
     @classmethod
     def from_config(cls, qc: dict, masks: dict | None = None) -> QCSettings:
         return cls(
-            mask_label=int(qc.get("mask_label", 1)),
+            mask_label=None if qc.get("mask_label") is None else int(qc["mask_label"]),
             tolerance=float(qc.get("geometry_tolerance", 1e-3)),
             min_roi_voxels=int(qc.get("min_roi_voxels", 27)),
             max_mask_fraction=float(qc.get("max_mask_fraction", 0.5)),
@@ -103,14 +106,16 @@ class _Fail(Exception):
         self.check = check
 
 
-def tumour_label(values: np.ndarray, mask_label: int) -> int | None:
+def tumour_label(values: np.ndarray, mask_label: int | None) -> int | None:
     """Which value of a mask is the tumour, the one rule QC and preprocessing share.
 
     ``values``: the distinct values of the mask. The configured ``mask_label`` when the
-    mask carries it; else 1 when the mask is binary (0/1); else None (no tumour label).
+    mask carries it; else 1 when the mask is binary (0/1); else None (no tumour label:
+    a multi-label mask lacking the configured label, or any multi-label mask when no
+    label is configured, ``qc.mask_label: null``).
     """
     values = np.asarray(values)
-    if np.any(values == mask_label):
+    if mask_label is not None and np.any(values == mask_label):
         return int(mask_label)
     if values.size and set(np.unique(values).tolist()) <= {0, 1}:
         return 1
@@ -232,10 +237,24 @@ def _check_mask(
     components_out = [] if components_out is None else components_out
     import SimpleITK as sitk
 
-    mask, _ = _read(mask_path, who, "mask_readable")
+    mask, stored_nonfinite = _read(mask_path, who, "mask_readable")
     problem = scalar_3d_problem(mask)
     if problem:
         raise _Fail("mask_readable", f"{who} {problem} ({mask_path})")
+    # ITK's NIfTI reader turns a float mask's NaN into 0 (background): count them in the
+    # file's bytes, and in the voxels for other formats.
+    nonfinite = max(
+        stored_nonfinite,
+        int(np.count_nonzero(~np.isfinite(sitk.GetArrayViewFromImage(mask))))
+        if mask.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64)
+        else 0,
+    )
+    if nonfinite:
+        raise _Fail(
+            "mask_labels_ok",
+            f"{who} has {nonfinite} NaN/inf voxel(s): a float mask with undefined voxels, "
+            f"not a label mask ({mask_path})",
+        )
     mismatch = geometry_mismatch(image, mask, settings.tolerance)
     if mismatch:
         raise _Fail(
@@ -260,10 +279,17 @@ def _check_mask(
         )
     label = tumour_label(labels, settings.mask_label)
     if label is None:
+        found = [int(v) if float(v).is_integer() else float(v) for v in labels[labels != 0][:10]]
         raise _Fail(
             "mask_labels_ok",
-            f"{who} is neither binary nor carries label {settings.mask_label}: labels "
-            f"{labels[:10].tolist()} ({mask_path})",
+            (
+                f"{who} is neither binary nor carries a configured tumour label (qc.mask_label "
+                f"is not set): labels found {found}; set qc.mask_label to the tumour's label"
+                if settings.mask_label is None
+                else f"{who} is neither binary nor carries the configured tumour label "
+                f"qc.mask_label {settings.mask_label}: labels found {found}"
+            )
+            + f" ({mask_path})",
         )
     roi = values == label
     if not roi.any():
@@ -313,7 +339,10 @@ def qc_case(
 
     Never raises for bad data: a failing check gives ``status == "fail"``, the check's
     column False, and a ``reason`` naming patient, sequence and file; the caller decides
-    to stop or exclude.
+    to stop or exclude. A failing reader-2 mask fails only ``reader2_ok``: the case
+    passes (the reader-2 mask, which only feeds the ICC, is left out, and ``reason`` says
+    so). A DICOM mask accepted with a warning (``masks.frame_of_reference: warn``) passes
+    with the warning as its ``reason``.
     """
     settings = settings or QCSettings()
     checks = list(CASE_CHECKS)
@@ -358,16 +387,19 @@ def qc_case(
         row["reason"] = f"{where}: {fail}"
         return row
     row.update(dict.fromkeys(checks, True))
+    row["status"] = "pass"
+    if report and report.get("warning"):
+        row["reason"] = f"{where}: warning: {report['warning']}"
     if mask_reader2_path:
         try:
             if report2 and report2["status"] != "pass":
                 raise _Fail("reader2_ok", f"reader-2 mask: {report2['reason']}")
             _check_mask(image, image_path, mask_reader2_path, settings, "reader-2 mask")
         except _Fail as fail:
-            row["reason"] = f"{where}: {fail}"
+            # The reader-2 mask only feeds the ICC: it is left out, the case stays.
+            row["reason"] = f"{where}: {fail}; {READER2_DROPPED}"
             return row
         row["reader2_ok"] = True
-    row["status"] = "pass"
     return row
 
 
@@ -420,7 +452,7 @@ def qc_rule(
     # row["mask"] is the sheet's file: the RTSTRUCT / SEG for a DICOM mask.
     row.update(qc_uid_columns(image, row["mask"]))
     log.info("%s %s: %s %s", row["patient_id"], row["sequence"], row["status"], row["reason"])
-    if row["status"] != "pass" and on_fail == "stop":
+    if on_fail == "stop" and (row["status"] != "pass" or row["reader2_ok"] is False):
         raise InputError(
             f"QC failed: {row['reason']} (set qc.on_fail: exclude to drop the patient)"
         )

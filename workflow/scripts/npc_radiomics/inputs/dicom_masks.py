@@ -81,6 +81,8 @@ class MaskReport:
     structures: list[str] = field(default_factory=list)
     action: str = ""
     voxels: int = 0
+    #: A mismatch accepted knowingly (``masks.frame_of_reference: warn``); QC shows it.
+    warning: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -261,12 +263,31 @@ def _rasterise(contours: list[dict], image, name: str) -> np.ndarray:
     return sitk.GetArrayFromImage(mask).astype(bool)
 
 
+#: Config ``masks.frame_of_reference``: ``check`` refuses a mask in another frame of
+#: reference than the image's; ``warn`` accepts it with a warning (e.g. contours drawn
+#: after a registration that kept their UID) in the QC table.
+FRAME_OF_REFERENCE_CHOICES = ("check", "warn")
+
+
+def _frame_mismatch(report: MaskReport, message: str, frame_of_reference: str) -> None:
+    """A frame-of-reference mismatch: a failure, or a warning under ``warn``."""
+    if frame_of_reference == "warn":
+        report.warning = f"{message} (accepted: masks.frame_of_reference is warn)"
+        return
+    raise _Fail(
+        "contour_reference_ok",
+        f"{message} (masks.frame_of_reference: warn accepts it if the contours are known to "
+        f"fit the image)",
+    )
+
+
 def rasterise_rtstruct(
     path: str | Path,
     image,
     series: SeriesInfo,
     roi: str,
     structures: str = "merge",
+    frame_of_reference: str = "check",
 ) -> tuple[np.ndarray, MaskReport]:
     """The structures of an RTSTRUCT whose names ``roi`` matches, on the image's grid.
 
@@ -277,6 +298,8 @@ def rasterise_rtstruct(
         roi: ROI name or regular expression (:func:`match_names`).
         structures: ``merge`` (union of every match) or ``fail`` (more than one match
             fails) (config ``masks.structures``).
+        frame_of_reference: ``check`` (a structure in another frame of reference than
+            the image's fails) or ``warn`` (accepted, the report's ``warning`` says so).
 
     Returns:
         (bool array (z, y, x) on ``image``'s grid, :class:`MaskReport`); on failure the
@@ -314,10 +337,11 @@ def rasterise_rtstruct(
         for name in matched:
             frame = found[name]["frame"]
             if frame and frame != series.frame_of_reference_uid:
-                raise _Fail(
-                    "contour_reference_ok",
+                _frame_mismatch(
+                    report,
                     f"structure {name!r} is in frame of reference {frame}, the image's is "
                     f"{series.frame_of_reference_uid}",
+                    frame_of_reference,
                 )
             contours = _roi_contours(ds, found[name]["number"])
             _check_planes(contours, image, name)
@@ -339,6 +363,7 @@ def seg_mask(
     shape: tuple[int, int, int],
     segment: str,
     structures: str = "merge",
+    frame_of_reference: str = "check",
 ) -> tuple[np.ndarray, MaskReport]:
     """The segments of a DICOM SEG chosen by ``segment`` on the source series' grid.
 
@@ -349,6 +374,7 @@ def seg_mask(
         segment: a segment number (``2``) or a label / regular expression matched against
             the segment labels (:func:`match_names`).
         structures: ``merge`` or ``fail`` when several segments match.
+        frame_of_reference: ``check`` or ``warn``, as :func:`rasterise_rtstruct`.
 
     Returns:
         (bool array (z, y, x), :class:`MaskReport`), as :func:`rasterise_rtstruct`.
@@ -375,10 +401,11 @@ def seg_mask(
             )
         frame = str(getattr(seg, "FrameOfReferenceUID", ""))
         if frame and frame != series.frame_of_reference_uid:
-            raise _Fail(
-                "contour_reference_ok",
+            _frame_mismatch(
+                report,
                 f"SEG frame of reference {frame} is not the image's "
                 f"{series.frame_of_reference_uid}",
+                frame_of_reference,
             )
         text = str(segment).strip()
         if text.isdigit():
@@ -424,21 +451,27 @@ def convert_mask(
     image_path: str | Path,
     roi: str,
     structures: str = "merge",
+    frame_of_reference: str = "check",
 ):
     """Rule ``dicom_mask``: (uint8 0/1 SimpleITK mask on the image's grid, report dict).
 
     ``image_path`` must be the DICOM series folder the RTSTRUCT / SEG references. When the
     conversion fails the mask is all zero (a 2 x 2 x 2 zero image when the series itself
     cannot be read) and the report says why; QC refuses the case before the mask is used.
+    ``frame_of_reference`` (config ``masks.frame_of_reference``): ``check`` or ``warn``.
     """
+    if frame_of_reference not in FRAME_OF_REFERENCE_CHOICES:
+        raise ValueError(f"masks.frame_of_reference: {frame_of_reference!r}")
     import SimpleITK as sitk
 
     from npc_radiomics.base.io import read_image
 
     if kind not in ("rtstruct", "seg"):
         raise ValueError(f"not a DICOM contour kind: {kind!r}")
+    stage = "folder"
     try:
         info = series_info(image_path)
+        stage = "series"
         image = read_image(image_path)
     except InputError as err:
         report = MaskReport(kind=kind, source=str(source), roi=str(roi), status="fail")
@@ -446,14 +479,16 @@ def convert_mask(
         report.reason = (
             f"{kind.upper()} {source}: the image must be the DICOM series folder it references: "
             f"{err}"
+            if stage != "series"
+            else f"{kind.upper()} {source}: its image series cannot be read: {err}"
         )
         placeholder = sitk.Image([2, 2, 2], sitk.sitkUInt8)
         return placeholder, report.to_dict()
     if kind == "rtstruct":
-        array, report = rasterise_rtstruct(source, image, info, roi, structures)
+        array, report = rasterise_rtstruct(source, image, info, roi, structures, frame_of_reference)
     else:
         shape = tuple(reversed(image.GetSize()))
-        array, report = seg_mask(source, info, shape, roi, structures)
+        array, report = seg_mask(source, info, shape, roi, structures, frame_of_reference)
     mask = sitk.GetImageFromArray(array.astype(np.uint8))
     mask.CopyInformation(image)
     log.info("%s %s: %s %s", kind, source, report.status, report.reason or report.action)

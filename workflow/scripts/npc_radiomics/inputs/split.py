@@ -131,7 +131,13 @@ def split_from_table(
 
 
 def included_patients(
-    clinical: str, qc, samples: dict[str, str], outcome: str, continuous=(), categorical=()
+    clinical: str,
+    qc,
+    samples: dict[str, str],
+    outcome: str,
+    continuous=(),
+    categorical=(),
+    sheet: str | None = None,
 ) -> pd.DataFrame:
     """patient_id, center, label of the ``samples`` patients (patient -> centre) that QC
     included (``qc``: the batches' QC tables of these patients), labels from these
@@ -141,7 +147,7 @@ def included_patients(
 
     # Only these patients' rows: the rule reruns when they change (a hash of them is its
     # param), so it must not depend on any other row.
-    table = sheets.read_sheet(clinical, "clinical table")
+    table = sheets.read_sheet(clinical, "clinical table", sheet)
     table = table[table["patient_id"].isin(set(samples))]
     clinical_df = sheets.validate_clinical(table, outcome, list(continuous), list(categorical))
     sheets.cross_check(pd.DataFrame({"patient_id": sorted(samples)}), clinical_df)
@@ -167,6 +173,8 @@ def split_rule(
     continuous: list[str] = (),
     categorical: list[str] = (),
     clinical_rows: str | None = None,
+    clinical_sheet: str | None = None,
+    features_sheet: str | None = None,
 ) -> pd.DataFrame:
     """Rules ``split`` (``cohorts`` train and test: the training pool's split) and
     ``external_cohort`` (``cohorts``: one external centre): the rows of these cohorts.
@@ -176,13 +184,15 @@ def split_rule(
     map (``samples``: the pool's patients, or one centre's). The pool's split is
     :func:`make_split` of the pool alone, which equals the pool's rows of a split of every
     cohort (external patients never change it). ``clinical_rows`` (a hash of these
-    patients' clinical rows, so the rule reruns when they change) is not used here."""
+    patients' clinical rows, so the rule reruns when they change) is not used here;
+    ``clinical_sheet`` / ``features_sheet``: the worksheet of an .xlsx clinical / feature
+    table (None: its first sheet)."""
     if table is not None:
         from npc_radiomics.base.io import read_features_table
 
         cols = table_columns or {"id": "patient_id"}
         split = split_from_table(
-            read_features_table(table, cols),
+            read_features_table(table, cols, features_sheet),
             cols["id"],
             outcome,
             cols.get("center"),
@@ -194,7 +204,9 @@ def split_rule(
             stratify,
         )
         return split[split["cohort"].isin(cohorts)].reset_index(drop=True)
-    patients = included_patients(clinical, qc, samples or {}, outcome, continuous, categorical)
+    patients = included_patients(
+        clinical, qc, samples or {}, outcome, continuous, categorical, clinical_sheet
+    )
     if list(cohorts) == ["train", "test"]:
         return make_split(patients, train_centers, [], test_size, seed, stratify)
     (centre,) = cohorts

@@ -1,8 +1,9 @@
 """The modelling design: feature table + split -> X / y per cohort, checked before tuning.
 
 Works the same for features extracted by the workflow (results/features/features.parquet)
-and for a ready table given as ``features_table`` (CSV, TSV or Parquet): feature columns
-are the numeric columns other than the ID, outcome, centre, cohort and label columns.
+and for a ready table given as ``features_table`` (text, gzipped text, .xlsx or Parquet,
+read by :func:`npc_radiomics.base.io.read_features_table`): feature columns are the
+numeric columns other than the ID, outcome, centre, cohort and label columns.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from npc_radiomics.base.errors import InputError
-from npc_radiomics.base.io import as_paths, read_table
+from npc_radiomics.base.io import as_paths, read_features_table, read_table
 from npc_radiomics.base.layout import POOL_COHORTS, POOLED_EXTERNAL, cohort_order
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ def load_design(
     combat_covariates: list[str] | None = None,
     clinical_path: str | Path | None = None,
     categorical: tuple[str, ...] = (),
+    features_sheet: str | None = None,
+    clinical_sheet: str | None = None,
 ) -> Design:
     """Read the feature table and the split; return the checked Design.
 
@@ -108,12 +111,15 @@ def load_design(
     robust_path: optional list of features to keep (ICC filter);
     combat_covariates: None = no harmonisation; a list (possibly empty) = ComBat on: the
     design carries each patient's centre (the split's ``center``) and these covariates
-    (from ``clinical_path``, else from the feature table; ``categorical`` ones as dummies).
-    Raises InputError on a missing ID or outcome column, duplicate IDs, split patients
-    without features, labels that are not 0/1, or no usable (non-constant) feature.
+    (from ``clinical_path``, else from the feature table; ``categorical`` ones as dummies);
+    ``features_sheet`` / ``clinical_sheet``: the worksheets of .xlsx tables. Raises
+    InputError on a missing ID or outcome column, duplicate IDs, split patients without
+    features, labels that are not 0/1, or no usable (non-constant) feature.
     """
     features_paths = as_paths(features_path)
-    tables = [read_table(path, text_columns=[id_column]) for path in features_paths]
+    tables = [
+        read_features_table(path, {"id": id_column}, features_sheet) for path in features_paths
+    ]
     # Several tables (the training pool's, then external centres'): one, by row.
     table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
     name = Path(features_paths[0]).name
@@ -196,7 +202,13 @@ def load_design(
     aux = None
     if combat_covariates is not None:
         aux = _harmonization_columns(
-            split, table, patients, combat_covariates, clinical_path, categorical
+            split,
+            table,
+            patients,
+            combat_covariates,
+            clinical_path,
+            categorical,
+            clinical_sheet,
         )
     centre = None
     if "center" in split.columns:
@@ -205,7 +217,9 @@ def load_design(
     return Design(X=X, y=y, cohort=cohort, aux=aux, centre=centre)
 
 
-def _harmonization_columns(split, table, patients, covariates, clinical_path, categorical):
+def _harmonization_columns(
+    split, table, patients, covariates, clinical_path, categorical, clinical_sheet
+):
     """The centre column and covariate columns ComBat consumes (modelling.harmonize)."""
     from npc_radiomics.modelling.harmonize import CENTRE_COLUMN, covariate_columns
 
@@ -215,7 +229,21 @@ def _harmonization_columns(split, table, patients, covariates, clinical_path, ca
     aux = pd.DataFrame({CENTRE_COLUMN: centre})
     if covariates:
         if clinical_path:
-            source = read_table(clinical_path, dtype={"patient_id": str}).set_index("patient_id")
+            from npc_radiomics.inputs.sheets import read_clinical
+
+            # The one clinical reader: missing markers, text levels as the start-up saw them.
+            source = read_clinical(
+                clinical_path,
+                None,
+                [c for c in covariates if c not in categorical],
+                [c for c in covariates if c in categorical],
+                sheet=clinical_sheet,
+            ).set_index("patient_id")
+            for c in set(covariates) & set(categorical):  # codes 1, 2 name levels "1", "2"
+                values = source[c]
+                if pd.api.types.is_float_dtype(values) and values.notna().all():
+                    if (values == values.round()).all():
+                        source[c] = values.astype("int64")
         else:
             source = table
         missing = [c for c in covariates if c not in source.columns]
@@ -251,4 +279,6 @@ def load_rule_design(inputs, params) -> Design:
         combat_covariates=list(harmonization.get("covariates") or []) if combat else None,
         clinical_path=clinical or None,
         categorical=tuple(harmonization.get("categorical") or ()),
+        features_sheet=getattr(params, "features_sheet", None),
+        clinical_sheet=getattr(params, "clinical_sheet", None),
     )

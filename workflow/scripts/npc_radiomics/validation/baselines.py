@@ -439,14 +439,20 @@ def baselines_rule(inputs, params, out) -> str:
     clinical = None
     if inputs.get("clinical"):
         from npc_radiomics.evaluation.clinical import merge_split
-        from npc_radiomics.inputs.sheets import read_clinical
+        from npc_radiomics.inputs.sheets import dummy_code, read_clinical
 
         continuous, categorical = list(params.continuous), list(params.categorical)
-        clinical = merge_split(
-            read_clinical(inputs.clinical, params.outcome, continuous, categorical, []),
-            read_table(inputs.split, dtype={"patient_id": str}),
+        table = read_clinical(
+            inputs.clinical,
+            params.outcome,
+            continuous,
+            categorical,
+            [],
+            sheet=params.get("clinical_sheet"),
         )
-        variables = [*continuous, *categorical]
+        # Text-coded categorical variables enter the clinical model as level dummies.
+        table, variables = dummy_code(table, [*continuous, *categorical], categorical)
+        clinical = merge_split(table, read_table(inputs.split, dtype={"patient_id": str}))
     volume_column = f"{params.volume_sequence}__{params.volume_feature}"
     rows = baseline_rows(
         design,
@@ -507,15 +513,9 @@ def baselines_rule(inputs, params, out) -> str:
     return f"baselines {models} against {chosen}; missing: {notes or 'none'}"
 
 
-def table_has_column(path: str | Path, column: str) -> bool:
-    """Whether a CSV/TSV/Parquet feature table has ``column`` (header or schema only)."""
-    import csv
+def table_has_column(path: str | Path, column: str, sheet: str | None = None) -> bool:
+    """Whether a feature table (any format :func:`npc_radiomics.base.io.read_features_table`
+    reads) has ``column`` (header or schema only)."""
+    from npc_radiomics.base.io import table_header
 
-    path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
-        return column in pq.read_schema(path).names
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return column in [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
+    return column in table_header(path, "features table", sheet)
