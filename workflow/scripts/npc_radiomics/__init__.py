@@ -8,7 +8,8 @@ from a later stage (tests/test_package_layout.py checks it).
 - ``base``: errors, I/O, the results layout's shared pieces, config
 - ``glue``: rule set-up, code versions, cluster resources, Snakemake work-arounds,
   provenance, the run crate
-- ``metrics``, ``figures``: every metric and every figure, below the stages using them
+- ``metrics`` (a subpackage), ``figures``: every metric and every figure, below the stages
+  using them
 - ``inputs`` -> ``imaging`` -> ``modelling`` -> ``evaluation`` -> ``validation`` ->
   ``report`` -> ``deploy``: the stages, in the order the data flows
 - ``checks``: every start-up check, above the stages whose settings it checks
