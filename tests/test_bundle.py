@@ -14,14 +14,8 @@ from sklearn.preprocessing import FunctionTransformer
 
 from npc_radiomics.base.errors import InputError
 from npc_radiomics.deploy import bundle as bundle_mod
-from npc_radiomics.deploy.bundle import (
-    MANIFEST,
-    BundleError,
-    config_hash,
-    load_bundle,
-    seal,
-    write_bundle,
-)
+from npc_radiomics.deploy.bundle import MANIFEST, config_hash, load_bundle, seal, write_bundle
+from npc_radiomics.deploy.pipeline_file import BundleError
 from npc_radiomics.deploy.predict import predict_setup, predictions_table
 from npc_radiomics.modelling.selection import selection_pipeline
 from npc_radiomics.modelling.studies import model_pipeline
@@ -250,7 +244,7 @@ def test_an_unexpected_type_is_refused_before_loading(tmp_path):
     with pytest.raises(BundleError, match=r"unexpected type\(s\) \['test_bundle.Planted'\]"):
         load_bundle(directory)
     # Writing such a pipeline is refused too.
-    with pytest.raises(RuntimeError, match="outside bundle.TRUSTED_TYPES"):
+    with pytest.raises(RuntimeError, match="outside pipeline_file.TRUSTED_TYPES"):
         make_bundle(tmp_path / "again", bad)
 
 

@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_radiomics.deploy.bundle import (
+from npc_radiomics.deploy.bundle import load_bundle, predict_probabilities
+from npc_radiomics.deploy.pipeline_file import (
     TRUSTED_TYPES,
     BundleError,
     current_type,
-    load_bundle,
-    predict_probabilities,
     untrusted_types,
 )
 
@@ -67,7 +66,7 @@ def test_a_flat_layout_bundle_with_a_foreign_type_is_still_refused(tmp_path):
     with zipfile.ZipFile(skops, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)
-    from npc_radiomics.deploy.bundle import load_pipeline_file
+    from npc_radiomics.deploy.pipeline_file import load_pipeline_file
 
     with pytest.raises(BundleError, match="unexpected type"):
         load_pipeline_file(skops)

@@ -11,12 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npc_radiomics.deploy.bundle import (
-    CHECKSUMS,
-    MANIFEST,
-    PIPELINE_FILE,
-    load_bundle,
-)
+from npc_radiomics.deploy.bundle import CHECKSUMS, MANIFEST, PIPELINE_FILE, load_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from combatlearn.core import ComBatModel
 
 from npc_radiomics.base.errors import InputError
 from npc_radiomics.checks import check_harmonization_config
-from npc_radiomics.deploy.bundle import dump_pipeline, load_pipeline_file
+from npc_radiomics.deploy.pipeline_file import dump_pipeline, load_pipeline_file
 from npc_radiomics.modelling.design import Design
 from npc_radiomics.modelling.fits import final_cv_threshold, fit_final, nested_cv_fold
 from npc_radiomics.modelling.harmonize import (

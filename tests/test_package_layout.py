@@ -31,7 +31,7 @@ LAYERS = (
 )
 #: The only modules that import by a computed name, and why: lazy first-use imports, and
 #: the aliases under which bundles written before this layout find their types.
-DYNAMIC_IMPORTS = {"npc_radiomics.base.lazy", "npc_radiomics.deploy.bundle"}
+DYNAMIC_IMPORTS = {"npc_radiomics.base.lazy", "npc_radiomics.deploy.pipeline_file"}
 
 
 def package_modules(package_dir: Path = PACKAGE) -> dict[str, Path]:
