@@ -54,23 +54,10 @@ def baselines_targets():
 
 
 # ---- permutation.smk
-# Negative control (pipeline step 22): selection + tuning + nested CV of the chosen model
-# (or of every model) rerun on permuted training labels, one job per permutation; the
-# null distribution of the nested-CV AUC and the permutation p-value of the real one.
-
-
-def permutation_targets_models():
-    """``chosen`` (one job per permutation reads the chosen model) or every model."""
-    return (
-        ["chosen"] if config["permutation"]["models"] == "chosen" else config["models"]
-    )
-
-
-def permutation_run_inputs(wildcards):
-    inputs = modelling_inputs(wildcards)
-    if wildcards.target == "chosen":
-        inputs["chosen"] = CHOSEN_MODEL_JSON
-    return inputs
+# Negative control (pipeline step 22): the whole procedure (every configured model, the
+# model chosen inside each outer fold) rerun on permuted training labels, one job per
+# permutation; the null distribution of the procedure's nested-CV AUC (the headline) and
+# the permutation p-value of the real one.
 
 
 def permutation_outputs():
@@ -88,7 +75,6 @@ def permutation_outputs():
 def evidence_inputs(wildcards):
     inputs = modelling_inputs(wildcards)
     inputs.update(
-        nested=NESTED_CV_TSV,
         chosen=CHOSEN_MODEL_JSON,
         selected=f"{SELECTION_DIR}/selected_features.tsv",
     )

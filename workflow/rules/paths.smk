@@ -70,7 +70,7 @@ PREDICT_BATCH_PROVENANCE = f"{PREDICT_DIR}/features/batches/{{batch}}_provenance
 # evidence stages (evidence_common.smk)
 BASELINES_DIR = "results/baselines"
 PERMUTATION_DIR = "results/permutation"
-PERMUTATION_RUN = f"{PERMUTATION_DIR}/runs/{{target}}/perm{{perm}}.json"
+PERMUTATION_RUN = f"{PERMUTATION_DIR}/runs/perm{{perm}}.json"
 EVIDENCE_JSON = "results/evidence/evidence.json"
 STABILITY_DIR = f"{SELECTION_DIR}/stability"
 CHECKLIST_TSV = f"{REPORT_DIR}/checklist.tsv"
