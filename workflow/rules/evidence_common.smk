@@ -44,6 +44,25 @@ def baselines_inputs(wildcards):
     }
     if CLINICAL_TSV is not None:
         inputs["clinical"] = CLINICAL_TSV
+    inputs["inner_scores"] = INNER_SCORES_TSV
+    return inputs
+
+
+# The chosen model's inner out-of-fold scores in each outer fold (rule inner_scores): what
+# the combined baseline stacks, so no training row's score saw the fold's held-out patients.
+INNER_SCORES_TSV = f"{BASELINES_DIR}/inner_scores.tsv"
+
+
+def inner_scores_inputs(wildcards):
+    """The design, the chosen model, every model's outer-fold parameters and the outer
+    folds' selection caches (rule cv_selection)."""
+    inputs = modelling_inputs(wildcards)
+    folds = range(TUNING_SETTINGS["outer_folds"])
+    inputs.update(
+        chosen=CHOSEN_MODEL_JSON,
+        fold_params=expand(NESTED_FOLD_PARAMS, model=config["models"], fold=folds),
+        selection=[CV_SELECTION.format(context=f"outer{k}") for k in folds],
+    )
     return inputs
 
 

@@ -33,6 +33,9 @@ TUNING_PART = f"{MODEL_DIR}/tuning/part{{part}}.json"
 BEST_PARAMS = f"{MODEL_DIR}/best_params.json"
 NESTED_FOLD = f"{MODEL_DIR}/nested_cv/fold{{fold}}.tsv"
 NESTED_FOLD_PARAMS = f"{MODEL_DIR}/nested_cv/fold{{fold}}.json"
+# The selection of each CV context (full = the whole training set, outer<k> = outer fold
+# k's training part), fitted once on its inner folds and all its rows, for every model.
+CV_SELECTION = f"{SELECTION_DIR}/cv/{{context}}.joblib"
 PIPELINE = f"{MODEL_DIR}/pipeline.joblib"
 MODEL_PREDICTIONS = f"{MODEL_DIR}/predictions.tsv"
 MODEL_THRESHOLD = f"{MODEL_DIR}/threshold.json"

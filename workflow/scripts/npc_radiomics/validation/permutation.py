@@ -63,12 +63,14 @@ def procedure_run(
     seed: int,
     n_jobs: int = 1,
     fold_fn: Callable | None = None,
+    caches: dict | None = None,
 ) -> tuple[pd.DataFrame, list[dict], dict]:
     """The real run's nested CV of every model in ``models`` on (X, y), and the procedure's
     estimate. Per outer fold, one selection fit (:func:`fit_context_selection`) shared by
     every model, then ``fold_fn`` (default ``fits.nested_cv_fold``) per model; a model's
     numerical failure in a fold is recorded (``failed``), as rule nested_cv_fold does.
-    Returns (nested-CV predictions, fold records, :func:`procedure_estimate` record)."""
+    Returns (nested-CV predictions, fold records, :func:`procedure_estimate` record);
+    ``caches``, when given, receives each outer fold's selection cache by context name."""
     from npc_radiomics.evaluation.procedure import procedure_estimate
     from npc_radiomics.modelling.fits import nested_cv_fold
     from npc_radiomics.modelling.folds import check_fold_sizes, fit_context_selection
@@ -79,6 +81,8 @@ def procedure_run(
     preds, infos = [], []
     for fold in range(settings.outer_folds):
         cache = fit_context_selection(X, y, settings, seed, f"outer{fold}")
+        if caches is not None:
+            caches[cache.context] = cache
         for model in models:
             try:
                 pred, info = fold_fn(
