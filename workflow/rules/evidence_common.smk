@@ -128,9 +128,9 @@ def evidence_report_inputs():
 
 
 # ---- stability.smk
-# Selection stability (pipeline step 22): the selection refitted on each outer fold's
-# training part and on the whole training set; how often each feature survived mRMR and
-# LASSO, and the mean pairwise Jaccard index of the selected sets.
+# Selection stability (pipeline step 22): the selection refitted on stability.n_bootstrap
+# bootstrap resamples of the training set and on the whole training set; how often each
+# feature survived mRMR and LASSO, and the mean pairwise Jaccard index of the selected sets.
 
 
 # ---- checklist.smk

@@ -157,7 +157,7 @@ def permutation_section(inputs: dict, params: dict) -> html.Section:
 
 
 def stability_section(inputs: dict, params: dict) -> html.Section:
-    """Selection stability across outer folds and the final fit."""
+    """Selection stability over bootstrap refits of the selection."""
     section = html.Section("selection-stability", "Selection stability")
     jaccard = _read_tsv(inputs, "stability_jaccard")
     if jaccard is None:
@@ -166,13 +166,18 @@ def stability_section(inputs: dict, params: dict) -> html.Section:
     section.add(
         html.table(
             jaccard,
-            "Mean pairwise Jaccard index of the selected sets (selection refitted on each "
-            "outer fold's training part, and on the whole training set)",
+            "Mean pairwise Jaccard index of the selected sets over bootstrap refits of the "
+            "selection (stratified resamples of the training set; stability.n_bootstrap), "
+            "and their mean Jaccard index with the final fit's set",
         )
     )
     freq = _read_tsv(inputs, "stability_frequency")
     if freq is not None:
-        section.add(html.table(freq.head(20), "The 20 most often selected features"))
+        section.add(
+            html.table(
+                freq.head(20), "The 20 features most often selected over the bootstrap refits"
+            )
+        )
     section.add(_figure(inputs, "stability_figure", "Selection frequency, mRMR and LASSO"))
     return section
 
