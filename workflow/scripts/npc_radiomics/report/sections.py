@@ -30,6 +30,52 @@ from npc_radiomics.report.kit import (
 log = logging.getLogger(__name__)
 
 
+#: The steps fitted before the modelling pipeline, outside its CV folds and LOCO loop:
+#: name in the text, the config key of their reference cohort.
+_OUTSIDE_STEPS = {
+    "zscore": ("the z-score normalisation statistics", "preprocessing.normalization.reference"),
+    "icc": ("the ICC robustness filter", "robustness.reference"),
+}
+
+
+def fitted_claims(params: dict) -> dict[str, str]:
+    """What the report may claim about which patients the fitted steps saw, from the
+    configuration (params ``fitted_outside_models``: step -> reference ``train`` / ``all``,
+    None when the step does not run). Keys: ``cohort`` (the cohort section's sentence) and
+    ``loco`` (the leave-one-centre-out caveat, empty when no step runs outside the loop)."""
+    outside = {k: v for k, v in (params.get("fitted_outside_models") or {}).items() if v}
+    on_all = [k for k, v in outside.items() if v == "all"]
+    if on_all:
+        named = " and ".join(
+            f"{_OUTSIDE_STEPS[k][0]} ({_OUTSIDE_STEPS[k][1]}: all)" for k in on_all
+        )
+        cohort = (
+            f"Not every fitted step saw the training cohort only: {named} used the patients "
+            "of every cohort, test and external included (the paper's variant), so those "
+            "cohorts are not untouched; selection, tuning, the models and their thresholds "
+            "saw the training cohort only."
+        )
+    else:
+        cohort = (
+            "The training cohort is the only one any fitted step (normalisation, robustness "
+            "filter, selection, tuning, thresholds) has seen."
+        )
+    loco = ""
+    if outside:
+        named = " and ".join(_OUTSIDE_STEPS[k][0] for k in outside)
+        who = (
+            "on the patients of every cohort"
+            if on_all
+            else "on the training patients of every training centre"
+        )
+        loco = (
+            f" Caveat: {named} {'are' if len(outside) > 1 else 'is'} computed once, {who}, "
+            "outside the leave-one-centre-out loop: the held-out centre's patients did reach "
+            "that step, so the held-out centre is not wholly unseen."
+        )
+    return {"cohort": cohort, "loco": loco}
+
+
 def centres_section(inputs: dict, params: dict):
     """Report section ``centres``: patients and events per centre (small centres flagged),
     the pooled external cohort, leave-one-centre-out, centre-effect diagnostics."""
@@ -65,7 +111,7 @@ def centres_section(inputs: dict, params: dict):
                 "Leave-one-centre-out: for each training centre the whole modelling procedure "
                 "(selection, tuning, refit, threshold; ComBat when on) was fitted on the "
                 "training patients of the other training centres and evaluated on that "
-                "centre's patients (its train and test patients)."
+                "centre's patients (its train and test patients)." + fitted_claims(params)["loco"]
             )
         )
         section.add(html.table(loco, "Leave-one-centre-out (AUC with 95% DeLong CI)"))
@@ -121,8 +167,7 @@ def cohort_section(inputs: dict, params: dict) -> html.Section:
             )
         section.add(
             html.text(
-                f"{len(split)} patients after quality control. The training cohort is the only "
-                "one any fitted step (normalisation, selection, tuning, thresholds) has seen."
+                f"{len(split)} patients after quality control. " + fitted_claims(params)["cohort"]
             )
         )
         section.add(html.table(pd.DataFrame(counts), "Patients per cohort", digits=1))
