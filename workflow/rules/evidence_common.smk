@@ -48,7 +48,7 @@ def baselines_inputs(wildcards):
     return inputs
 
 
-# The chosen model's inner out-of-fold scores in each outer fold (rule inner_scores): what
+# The chosen model's inner out-of-fold scores in each outer fold (made by inner_scores), what
 # the combined baseline stacks, so no training row's score saw the fold's held-out patients.
 INNER_SCORES_TSV = f"{BASELINES_DIR}/inner_scores.tsv"
 
