@@ -21,7 +21,7 @@ rule permutation_run:
     threads: max(model_threads(config, m) for m in config["models"])
     resources:
         mem_mb=table_resource(1000, 10),
-        runtime=fixed_resource(720 * len(config["models"])),
+        runtime=fixed_resource(1440),  # every model: ~0.8 CPU h estimated at the paper preset
     params:
         **MODELLING_PARAMS,
         models=config["models"],
