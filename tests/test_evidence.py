@@ -142,3 +142,11 @@ def test_an_auc_interval_below_one_half_is_no_evidence():
     chosen, y = _chosen(-2.5)
     r = ev.evidence_summary(y, 10, 3, chosen, None, 0.7)
     assert not r["evidence"] and "lies below 0.5" in r["verdict"]
+
+
+def test_a_headline_without_a_ci_is_no_evidence_with_the_reason():
+    chosen, y = _chosen(2.5)
+    record = dict(chosen["nested_choice"], auc_ci_low=None, auc_ci_high=None)
+    record["ci_note"] = "an outer fold has fewer than 2 patients of a class: no CI"
+    r = ev.evidence_summary(y, 10, 3, dict(chosen, nested_choice=record), _perm(0.01, 99), 0.7)
+    assert r["status"] == ev.NO and "fewer than 2 patients of a class" in r["verdict"]

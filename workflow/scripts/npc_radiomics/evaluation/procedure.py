@@ -143,16 +143,13 @@ def procedure_estimate(fold_infos: list[dict], nested: pd.DataFrame, level: floa
         "n": int(sum(len(y) for y, _ in parts)),
         "n_folds": len(rows),
         "folds": rows,
-        "note": "; ".join(
-            x
-            for x in (
-                "model chosen inside each outer fold by inner-CV AUC, scored on the fold's "
-                "held-out patients: the estimate of the whole procedure, model choice "
-                "included; 95% CI from the folds' DeLong variances on the logit scale",
-                note if complete else "an outer fold has no chosen model with predictions",
-            )
-            if x
+        "note": (
+            "model chosen inside each outer fold by inner-CV AUC, scored on the fold's "
+            "held-out patients: the estimate of the whole procedure, model choice "
+            "included; 95% CI from the folds' DeLong variances on the logit scale"
         ),
+        # why the estimate or its CI is missing (empty when both are there)
+        "ci_note": note if complete else "an outer fold has no chosen model with predictions",
     }
 
 
@@ -178,6 +175,6 @@ def procedure_metrics_row(record: dict) -> dict:
             "(" + ", ".join(f"{r['model']}" for r in record["folds"]) + "), scored on the "
             "fold's held-out patients; auc = mean over outer folds; threshold metrics not "
             "defined (fold models on different probability scales)"
-            + (f"; {record['note'].split('; ', 1)[1]}" if "; " in record["note"] else "")
+            + (f"; {record['ci_note']}" if record.get("ci_note") else "")
         ),
     }

@@ -468,7 +468,7 @@ def chosen_section(inputs: dict, params: dict) -> html.Section:
             ci = (
                 f" (95% CI {honest['auc_ci_low']:.3f}-{honest['auc_ci_high']:.3f})"
                 if honest.get("auc_ci_low") is not None
-                else " (no CI: " + honest.get("note", "").split("; ")[-1] + ")"
+                else f" (no CI: {honest.get('ci_note') or 'undefined'})"
             )
             section.add(
                 html.text(

@@ -127,7 +127,7 @@ def verdict(headline: dict | None, p_value: float | None, n_perm: int | None, al
     if headline is None or headline.get("auc") is None:
         reasons.append("no estimate of the procedure (no model chosen in an outer fold)")
     elif headline.get("auc_ci_low") is None:
-        note = (headline.get("note") or "").split("; ")[-1]
+        note = headline.get("ci_note") or "undefined"
         reasons.append(f"the procedure's AUC ({headline['auc']:.2f}) has no 95% CI ({note})")
     elif not headline["auc_ci_low"] > 0.5:
         low, high = headline["auc_ci_low"], headline["auc_ci_high"]
