@@ -370,7 +370,8 @@ def table3_section(inputs: dict, params: dict) -> html.Section:
             "benchmarks/bench_null.py: about 88%, below the nominal 95%, as the fold AUCs "
             "are correlated; the verdict also needs the permutation test). Other nested_cv "
             "rows: each model's mean ± SD of the AUC over outer folds, other metrics at its "
-            "nested-CV out-of-fold threshold; the chosen model's row is the best of the models' estimates, hence optimistic.",
+            "nested-CV out-of-fold threshold; the chosen model's row is the best of the "
+            "models' estimates, hence optimistic.",
             "note",
         )
     )
