@@ -12,7 +12,7 @@ from npc_radiomics.base.errors import InputError
 from npc_radiomics.metrics import auc
 from npc_radiomics.modelling.design import Design
 from npc_radiomics.modelling.fits import nested_cv_fold
-from npc_radiomics.modelling.folds import outer_folds
+from npc_radiomics.modelling.folds import context_rows, fit_context_selection, outer_folds
 from npc_radiomics.modelling.settings import TuningSettings
 from npc_radiomics.modelling.studies import model_pipeline
 from npc_radiomics.modelling.zoo import parse_search_spaces
@@ -54,6 +54,7 @@ def radiomics_predictions(design: Design, model="logistic_regression"):
     X, y = design.train()
     folds = [nested_cv_fold(model, space, X, y, k, SETTINGS, SEED) for k in range(3)]
     nested = pd.concat([pred for pred, _ in folds], ignore_index=True)
+    _INFOS[id(design)] = [info for _, info in folds]
     params = folds[0][1]["params"]
     pipe = model_pipeline(model, params, SETTINGS.selection(SEED), SEED).fit(X, y.to_numpy())
     final = pd.DataFrame(
@@ -66,6 +67,23 @@ def radiomics_predictions(design: Design, model="logistic_regression"):
         }
     )
     return final, nested
+
+
+_INFOS: dict[int, list[dict]] = {}
+
+
+def inner_scores(design: Design, model="logistic_regression") -> pd.DataFrame:
+    """Rule inner_scores on the design: the chosen model's inner out-of-fold scores per
+    outer fold, from each fold's tuned parameters and the fold's selection cache."""
+    X, y = design.train()
+    parts = []
+    for info in _INFOS[id(design)]:
+        k = info["outer_fold"]
+        cache = fit_context_selection(X, y, SETTINGS, SEED, f"outer{k}")
+        X_k, y_k = context_rows(X, y, SETTINGS, SEED, f"outer{k}")
+        scores = bl.inner_oof_scores(model, info["params"], cache, X_k, y_k, SETTINGS, SEED)
+        parts.append(scores.assign(outer_fold=k))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _baselines(design, final, nested, chosen="logistic_regression"):
@@ -162,7 +180,9 @@ def test_clinical_and_combined_baselines_with_a_clinical_variable(feature_signal
         (["ebv", "age"], []),
     )
     folds = outer_folds(design.y[design.cohort == "train"], SETTINGS, SEED)
-    b_final, b_nested, records, notes = bl.run_baselines(rows, folds, ["ebv", "age"], 0.1, 0.1)
+    b_final, b_nested, records, notes = bl.run_baselines(
+        rows, folds, ["ebv", "age"], 0.1, 0.1, inner_scores(design)
+    )
     assert not notes
     assert sorted(b_final["model"].unique()) == sorted(bl.BASELINES)
     assert _nested_auc(b_nested, bl.CLINICAL) > 0.75  # ebv carries signal
@@ -213,3 +233,80 @@ def test_table_has_column(tmp_path):
     for name in ("t.csv", "t.parquet"):
         assert bl.table_has_column(tmp_path / name, "T2__v")
         assert not bl.table_has_column(tmp_path / name, "T2__w")
+
+
+def test_combined_baseline_stacks_inner_scores_never_the_leaky_outer_ones(
+    feature_signal, monkeypatch
+):
+    """A planted leak: the training rows' outer out-of-fold scores (what outer fold k's
+    combined fit used to see: scores of fold models trained with fold k's held-out
+    patients) are replaced by the labels themselves. The combined fit of fold k must see
+    only the inner out-of-fold scores within fold k's training part."""
+    design, final, nested, _ = feature_signal
+    clinical = pd.DataFrame(
+        {"patient_id": design.X.index, "ebv": np.random.default_rng(2).normal(size=len(design.y))}
+    )
+    rows = bl.baseline_rows(
+        design,
+        "logistic_regression",
+        final,
+        nested,
+        "T2__original_shape_MeshVolume",
+        clinical,
+        (["ebv"], []),
+    )
+    train = rows["cohort"] == "train"
+    leak = np.where(rows.loc[train, "label"] == 1, 0.999, 0.001)
+    rows.loc[train, "score"] = leak  # the planted leak
+    inner = inner_scores(design)
+    # each inner score comes from a model fitted inside the outer fold's training part
+    folds = outer_folds(design.y[design.cohort == "train"], SETTINGS, SEED)
+    train_ids = rows.index[train]
+    for k, (tr, va) in enumerate(folds):
+        g = inner[inner["outer_fold"] == k]
+        assert set(g["patient_id"]) == set(train_ids[tr])  # every training row, once
+        assert not set(g["patient_id"]) & set(train_ids[va])
+    seen = []
+    real = bl.combined_procedure
+
+    def spy(variables, entry_p, stay_p):
+        fit = real(variables, entry_p, stay_p)
+
+        def record(fit_rows):
+            seen.append(fit_rows[["score"]].copy())
+            return fit(fit_rows)
+
+        return record
+
+    monkeypatch.setattr(bl, "combined_procedure", spy)
+    _, b_nested, _, notes = bl.run_baselines(rows, folds, ["ebv"], 0.1, 0.1, inner)
+    assert bl.COMBINED not in notes
+    assert len(seen) == len(folds) + 1  # one fit per outer fold, then the final fit
+    for k, fit_rows in enumerate(seen[:-1]):
+        expected = inner[inner["outer_fold"] == k].set_index("patient_id")["probability"]
+        assert np.allclose(fit_rows["score"], expected.reindex(fit_rows.index))
+        assert not np.isin(fit_rows["score"], [0.999, 0.001]).any()  # the leak never seen
+    # without the leak in the fits, the held-out AUC reflects the real scores, not 1.0
+    combined = b_nested[b_nested["model"] == bl.COMBINED]
+    assert combined["probability"].notna().all()
+    # the same run without inner scores cannot stack: a reported gap, never the leak
+    _, _, _, notes = bl.run_baselines(rows, folds, ["ebv"], 0.1, 0.1, None)
+    assert "inner out-of-fold" in notes[bl.COMBINED]
+
+
+def test_the_baseline_logistic_models_are_unpenalised(feature_signal):
+    """A nomogram is a maximum-likelihood logistic regression: the volume baseline's
+    predictions equal statsmodels' unpenalised Logit fit."""
+    import statsmodels.api as sm
+
+    design, *_ = feature_signal
+    rows = pd.DataFrame(
+        {
+            "volume": design.X["T2__original_shape_MeshVolume"],
+            "label": design.y,
+        }
+    )
+    predict = bl.volume_procedure()(rows)
+    x = sm.add_constant(np.log(rows["volume"]).to_numpy())
+    mle = sm.Logit(rows["label"].to_numpy(), x).fit(disp=0)
+    assert np.allclose(predict(rows), mle.predict(x), atol=1e-5)

@@ -44,7 +44,7 @@ def run(tmp_path_factory):
             "features_table": str(table),
             "features_table_columns": {"id": "case", "center": "site", "cohort": None},
             "cohorts": {"train_centers": ["A", "B"], "external_centers": ["C", "D"]},
-            "harmonization": {"combat": True, "unseen_centre": "own_location_scale"},
+            "harmonization": {"combat": True, "unseen_centre": "training_prior"},
             "validation": {"leave_one_centre_out": True},
             "models": ["logistic_regression"],
             "selection": {"mrmr_k": 8, "lasso": {"cv_folds": 2, "n_lambdas": 8, "rule": "min"}},

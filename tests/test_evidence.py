@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from npc_radiomics.evaluation.procedure import PROCEDURE
 from npc_radiomics.validation import evidence as ev
 
 
@@ -25,53 +26,99 @@ def test_c_statistic_gives_the_anticipated_r2():
     assert ev.cstatistic_to_r2_cs(0.6, 0.5) < ev.cstatistic_to_r2_cs(0.7, 0.5)
 
 
-def _nested(auc_signal: float, n=60, seed=0):
+def _chosen(auc_signal: float, n=60, seed=0, noise_wins=False):
+    """chosen_model.json of a run with two models, ``m`` carrying ``auc_signal`` and
+    ``noise`` none; ``noise_wins``: the noise model has the best inner-CV AUC in every
+    outer fold (so the procedure as run chose it), yet ``m`` has the best mean."""
+    from npc_radiomics.evaluation.performance import chosen_model
+
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
-    p = 1 / (1 + np.exp(-(auc_signal * (y - 0.5) + rng.normal(size=n))))
-    return pd.DataFrame(
-        {
-            "patient_id": [f"P{k}" for k in range(n)],
-            "model": "m",
-            "outer_fold": np.arange(n) % 3,
-            "probability": p,
-            "label": y,
-        }
-    ), pd.Series(y)
+    frames = []
+    for model, signal in (("m", auc_signal), ("noise", 0.0)):
+        p = 1 / (1 + np.exp(-(signal * (y - 0.5) + rng.normal(size=n))))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "patient_id": [f"P{k}" for k in range(n)],
+                    "model": model,
+                    "outer_fold": np.arange(n) % 3,
+                    "probability": p,
+                    "label": y,
+                }
+            )
+        )
+    nested = pd.concat(frames, ignore_index=True)
+    infos = [
+        {"model": m, "outer_fold": k, "inner_cv_auc": 0.9 if (m == "noise") == noise_wins else 0.6}
+        for m in ("m", "noise")
+        for k in range(3)
+    ]
+    return chosen_model(nested, ["m", "noise"], 3, infos, ["m", "noise"]), pd.Series(y)
+
+
+def _perm(p, n):
+    return pd.DataFrame({"model": [PROCEDURE], "p_value": [p], "n_permutations": [n]})
 
 
 def test_no_signal_gives_the_plain_verdict():
-    nested, y = _nested(0.0)
-    r = ev.evidence_summary(y, 120, 5, "m", nested, None, 0.7)
+    chosen, y = _chosen(0.0)
+    r = ev.evidence_summary(y, 120, 5, chosen, None, 0.7)
     assert r["verdict"].startswith(ev.NO_EVIDENCE) and "includes 0.5" in r["verdict"]
     assert r["events_per_candidate"] == pytest.approx(30 / 120)
-    assert r["riley"]["candidates"]["n_required"] > r["riley"]["selected"]["n_required"]
     assert "fewer than" in r["sample_size_note"]
 
 
-def test_signal_with_small_permutation_p_is_evidence_and_large_p_is_not():
-    nested, y = _nested(4.0)
-    small = pd.DataFrame({"model": ["m"], "p_value": [0.01], "n_permutations": [99]})
-    r = ev.evidence_summary(y, 10, 3, "m", nested, small, 0.7)
-    assert r["evidence"] and not r["verdict"].startswith(ev.NO_EVIDENCE)
-    large = small.assign(p_value=0.3)
-    r = ev.evidence_summary(y, 10, 3, "m", nested, large, 0.7)
+def test_the_riley_rows_count_the_candidates_not_the_selected_features():
+    """Selection spent the candidates' degrees of freedom: Riley et al.'s criteria for the
+    selected count would justify the sample size after the fact."""
+    chosen, y = _chosen(0.0)
+    r = ev.evidence_summary(y, 120, 5, chosen, None, 0.7)
+    assert set(r["riley"]) == {"candidates"}
+    assert r["n_selected_features"] == 5  # shown as a count
+
+
+def test_evidence_needs_the_ci_and_the_permutation_p_to_agree():
+    chosen, y = _chosen(2.5)
+    r = ev.evidence_summary(y, 10, 3, chosen, _perm(0.01, 99), 0.7)
+    assert r["evidence"] and r["status"] == ev.EVIDENCE and r["verdict"].startswith("evidence")
+    assert (
+        r["permutation_p_min"] == pytest.approx(0.01)
+        and "smallest possible is 0.010" in (r["verdict"])
+    )
+    r = ev.evidence_summary(y, 10, 3, chosen, _perm(0.3, 99), 0.7)
     assert not r["evidence"] and "permutation p-value (0.300" in r["verdict"]
-    # 5 permutations all below the real AUC: p = 1/6 cannot reach 0.05, too few to decide
-    few = pd.DataFrame({"model": ["m"], "p_value": [1 / 6], "n_permutations": [5]})
-    r = ev.evidence_summary(y, 10, 3, "m", nested, few, 0.7)
-    assert not r["evidence"] and r["verdict"].startswith("inconclusive")
-    assert "permutation.n to at least 19" in r["verdict"]
-    # the same p from 5 permutations where one permuted run beat the real one is rejected
-    some = pd.DataFrame({"model": ["m"], "p_value": [2 / 6], "n_permutations": [5]})
-    r = ev.evidence_summary(y, 10, 3, "m", nested, some, 0.7)
-    assert r["verdict"].startswith(ev.NO_EVIDENCE)
+    # the CI above 0.5 but no permutation test: not evidence, inconclusive
+    r = ev.evidence_summary(y, 10, 3, chosen, None, 0.7)
+    assert not r["evidence"] and r["status"] == ev.INCONCLUSIVE
+    # 5 permutations: the smallest possible p, 1/6, is above alpha: inconclusive, stated
+    for p in (1 / 6, 2 / 6):
+        r = ev.evidence_summary(y, 10, 3, chosen, _perm(p, 5), 0.7)
+        assert not r["evidence"] and r["verdict"].startswith("inconclusive")
+        assert "1/6 = 0.167" in r["verdict"] and "permutation.n to at least 20" in r["verdict"]
+    # 19 permutations: the floor 1/20 equals alpha, p < alpha is impossible
+    r = ev.evidence_summary(y, 10, 3, chosen, _perm(1 / 20, 19), 0.7)
+    assert r["status"] == ev.INCONCLUSIVE
+    r = ev.evidence_summary(y, 10, 3, chosen, _perm(1 / 21, 20), 0.7)
+    assert r["status"] == ev.EVIDENCE
+
+
+def test_the_verdict_rests_on_the_procedure_not_on_the_best_of_the_models():
+    """The chosen model ``m`` has a strong nested-CV AUC, but the procedure as run picked the
+    noise model in every outer fold: its headline CI includes 0.5, so no evidence, however
+    small a permutation p-value."""
+    chosen, y = _chosen(2.5, noise_wins=True)
+    assert chosen["model"] == "m" and chosen["ranking"][0]["auc_mean"] > 0.8
+    r = ev.evidence_summary(y, 10, 3, chosen, _perm(0.001, 999), 0.7)
+    assert not r["evidence"] and r["verdict"].startswith(ev.NO_EVIDENCE)
+    assert "procedure's nested-CV AUC 95% CI" in r["verdict"]
+    assert r["headline_ci_low"] < 0.5 < r["headline_ci_high"]
+    assert r["chosen_model_note"] == "optimistic: best of 2 models"
 
 
 def test_no_chosen_model_is_no_evidence():
-    nested, y = _nested(4.0)
-    r = ev.evidence_summary(y, 10, None, None, nested, None, 0.7)
-    assert not r["evidence"] and "no model could be chosen" in r["verdict"]
+    r = ev.evidence_summary(pd.Series([0, 1] * 10), 10, None, {"model": None}, None, 0.7)
+    assert not r["evidence"] and "no estimate of the procedure" in r["verdict"]
 
 
 def test_first_screen_section_shows_the_verdict(tmp_path):
@@ -79,17 +126,27 @@ def test_first_screen_section_shows_the_verdict(tmp_path):
 
     from npc_radiomics.report import evidence as evidence_report
 
-    nested, y = _nested(0.0)
-    record = ev.evidence_summary(y, 120, 5, "m", nested, None, 0.7)
+    chosen, y = _chosen(0.0)
+    record = ev.evidence_summary(y, 120, 5, chosen, _perm(0.4, 20), 0.7)
     (tmp_path / "e.json").write_text(json.dumps(record))
     section = evidence_report.evidence_section({"evidence": str(tmp_path / "e.json")}, {})
     body = "".join(section.blocks)
     assert section.key == "evidence" and ev.NO_EVIDENCE in body and "Riley" in body
+    assert "procedure" in body and "optimistic: best of 2 models" in body
+    assert "smallest possible 0.048" in body
     missing = evidence_report.baselines_section({}, {})
     assert "not produced by this run" in "".join(missing.blocks)
 
 
 def test_an_auc_interval_below_one_half_is_no_evidence():
-    nested, y = _nested(-4.0)
-    r = ev.evidence_summary(y, 10, 3, "m", nested, None, 0.7)
+    chosen, y = _chosen(-2.5)
+    r = ev.evidence_summary(y, 10, 3, chosen, None, 0.7)
     assert not r["evidence"] and "lies below 0.5" in r["verdict"]
+
+
+def test_a_headline_without_a_ci_is_no_evidence_with_the_reason():
+    chosen, y = _chosen(2.5)
+    record = dict(chosen["nested_choice"], auc_ci_low=None, auc_ci_high=None)
+    record["ci_note"] = "an outer fold has fewer than 2 patients of a class: no CI"
+    r = ev.evidence_summary(y, 10, 3, dict(chosen, nested_choice=record), _perm(0.01, 99), 0.7)
+    assert r["status"] == ev.NO and "fewer than 2 patients of a class" in r["verdict"]

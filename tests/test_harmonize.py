@@ -98,17 +98,33 @@ def test_unseen_centre_choices():
     seen = centre != "C"
     step = CentreComBat().fit(with_centre(X[seen], centre[seen]))
     unseen = with_centre(X[~seen], centre[~seen])
-    own = step.transform(unseen)
-    # Its own location/scale mapped onto the training centres' pooled scale.
-    np.testing.assert_allclose(own.mean().to_numpy(), step.grand_mean_, atol=1e-9)
-    np.testing.assert_allclose(own.var().to_numpy(), step.pooled_var_, rtol=1e-6)
+    prior = step.transform(unseen)
+    # the EB prior mean: the training centres' locations and scales weighted by their rows
+    w = step.centre_rows_ / step.centre_rows_.sum()
+    gamma, delta = w @ step.gamma_, w @ step.delta_
+    scale = np.sqrt(step.pooled_var_)
+    expected = ((X[~seen] - step.grand_mean_) / scale - gamma) / np.sqrt(delta) * scale
+    np.testing.assert_allclose(prior.to_numpy(), (expected + step.grand_mean_).to_numpy())
     none = CentreComBat(unseen="none").fit(with_centre(X[seen], centre[seen]))
     pd.testing.assert_frame_equal(none.transform(unseen), X[~seen])
-    # A lone patient of an unseen centre cannot have a scale estimated: left as it is.
-    lone = step.transform(unseen.iloc[:1])
-    pd.testing.assert_frame_equal(lone, X[~seen].iloc[:1])
     with pytest.raises(InputError, match="unseen_centre"):
         CentreComBat(unseen="drop").fit(with_centre(X, centre))
+
+
+def test_an_unseen_centre_patient_scored_alone_equals_the_same_patient_in_a_batch():
+    """The harmonised values of a patient of a centre absent from the fit do not depend on
+    who else is scored with it: alone, in a batch of 10, in a batch of 5."""
+    X, _, centre = shifted_cohort(seed=8, centres=("A", "B", "C"))
+    seen = centre != "C"
+    step = CentreComBat().fit(with_centre(X[seen], centre[seen]))
+    unseen = with_centre(X[~seen], centre[~seen])
+    alone = step.transform(unseen.iloc[:1])
+    in_ten = step.transform(unseen.iloc[:10])
+    in_five = step.transform(unseen.iloc[[0, 11, 12, 13, 14]])
+    np.testing.assert_allclose(alone.to_numpy(), in_ten.iloc[:1].to_numpy(), rtol=0, atol=0)
+    np.testing.assert_allclose(alone.to_numpy(), in_five.iloc[:1].to_numpy(), rtol=0, atol=0)
+    # and it is harmonised, not left as it is (C's shift is partly removed)
+    assert not np.allclose(alone.to_numpy(), X[~seen].iloc[:1].to_numpy())
 
 
 def test_non_finite_values_stay_for_the_selection_steps():
@@ -272,11 +288,12 @@ def test_load_design_carries_centre_and_covariates(tmp_path):
     assert Xt[CENTRE_COLUMN].tolist() == centre.tolist()
 
 
-def test_one_fit_centre_is_the_reference_and_unseen_ones_map_onto_it():
+def test_one_fit_centre_is_the_reference_and_unseen_ones_keep_its_scale():
     X, _, centre = shifted_cohort(seed=11, centres=("A", "B"))
     a = centre == "A"
     step = CentreComBat().fit(with_centre(X[a], centre[a]))
     pd.testing.assert_frame_equal(step.transform(with_centre(X[a], centre[a])), X[a])
+    # the prior of one reference centre is location 0, scale 1: an unseen centre's rows
+    # stay on the reference's scale as they are (nothing estimated from the scored rows)
     moved = step.transform(with_centre(X[~a], centre[~a]))
-    np.testing.assert_allclose(moved.mean().to_numpy(), X[a].mean().to_numpy(), atol=1e-9)
-    assert np.isfinite(moved.to_numpy()).all()
+    np.testing.assert_allclose(moved.to_numpy(), X[~a].to_numpy(), atol=1e-9)

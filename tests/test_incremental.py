@@ -65,6 +65,7 @@ FITTED = {
     "shap_analysis",
     "selection_stability",
     "permutation_run",
+    "inner_scores",
 }
 BATCH_RULES = ("qc_batch", "preprocess_batch", "extract_batch")
 

@@ -21,6 +21,7 @@ import pytest
 from conftest import ROOT, SNAKEMAKE, prepare_workdir, run_workflow
 
 from npc_radiomics.base.config import load_yaml
+from npc_radiomics.evaluation.procedure import PROCEDURE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm, pytest.mark.snakemake]
 
@@ -98,7 +99,7 @@ def test_result_tables_are_byte_identical_to_the_local_run(runs):
         assert (remote / rel).is_file(), rel
         assert filecmp.cmp(local / rel, remote / rel, shallow=False), f"{rel} differs"
     metrics = pd.read_csv(remote / "results/evaluation/metrics.tsv", sep="\t")
-    assert set(metrics["model"]) == {"logistic_regression", "knn"}
+    assert set(metrics["model"]) == {"logistic_regression", "knn", PROCEDURE}
     assert (remote / "results/report/index.html").stat().st_size > 10_000
 
 

@@ -1,16 +1,13 @@
-"""Selection stability across outer folds and the final fit (npc_radiomics.validation.stability)."""
+"""Selection stability over bootstrap refits (npc_radiomics.validation.stability)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from conftest import ROOT
 
-from npc_radiomics.modelling.fits import nested_cv_fold
 from npc_radiomics.modelling.settings import TuningSettings
-from npc_radiomics.modelling.zoo import parse_search_spaces
 from npc_radiomics.validation import stability as st
 
 SETTINGS = TuningSettings.defaults(
@@ -31,43 +28,74 @@ def _table(n=60, seed=0):
 def test_jaccard_and_frequencies_by_hand():
     sets = pd.DataFrame(
         [
-            ("outer0", "mrmr", "a;b;c"), ("outer0", "lasso", "a;b"),
-            ("outer1", "mrmr", "a;c;d"), ("outer1", "lasso", "a"),
+            ("boot000", "mrmr", "a;b;c"), ("boot000", "lasso", "a;b"),
+            ("boot001", "mrmr", "a;c;d"), ("boot001", "lasso", "a"),
+            ("boot002", "mrmr", "a;b;c"), ("boot002", "lasso", "a;c"),
             ("final", "mrmr", "a;b;c"), ("final", "lasso", "a;c"),
         ],
         columns=["fit", "stage", "features"],
     )  # fmt: skip
     freq, summary = st.stability_tables(sets)
     f = freq.set_index("feature")
+    # frequencies over the bootstrap fits only; the final fit is a flag
     assert f.loc["a", "lasso_count"] == 3 and f.loc["a", "lasso_frequency"] == 1.0
+    assert f.loc["c", "lasso_count"] == 1 and f.loc["c", "in_final_lasso"]
     assert f.loc["d", "mrmr_count"] == 1 and not f.loc["d", "in_final_mrmr"]
     assert list(freq["feature"])[0] == "a"
     s = summary.set_index(["stage", "scope"])
-    assert s.loc[("lasso", "outer_folds"), "mean_jaccard"] == pytest.approx(0.5)
-    # all fits, lasso: {a,b},{a},{a,c}: 1/2, 1/3, 1/2
-    assert s.loc[("lasso", "all_fits"), "mean_jaccard"] == pytest.approx((0.5 + 1 / 3 + 0.5) / 3)
+    # bootstrap fits, lasso: {a,b},{a},{a,c}: 1/2, 1/2, 1/3
+    assert s.loc[("lasso", "bootstrap"), "mean_jaccard"] == pytest.approx((0.5 + 1 / 3 + 0.5) / 3)
+    # each against the final {a,c}: 1/3, 1/2, 1
+    assert s.loc[("lasso", "bootstrap_vs_final"), "mean_jaccard"] == pytest.approx(
+        (1 / 3 + 0.5 + 1) / 3
+    )
+    assert s.loc[("lasso", "bootstrap"), "n_fits"] == 3
     assert st.jaccard(set(), set()) == 1.0
 
 
-def test_fold_sets_are_the_nested_cv_selections():
+def test_stability_comes_from_at_least_100_bootstrap_refits():
     X, y = _table()
-    sets = st.selection_sets(X, y, SETTINGS, 4)
-    assert list(dict.fromkeys(sets["fit"])) == ["outer0", "outer1", "outer2", "final"]
-    spaces = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["search_spaces"]
-    space = parse_search_spaces(spaces, ["logistic_regression"])["logistic_regression"]
-    for k in range(3):
-        _, info = nested_cv_fold("logistic_regression", space, X, y, k, SETTINGS, 4)
-        lasso = sets[(sets["fit"] == f"outer{k}") & (sets["stage"] == "lasso")]["features"].iloc[0]
-        assert sorted(info["selected_features"]) == lasso.split(";")
-    freq, _ = st.stability_tables(sets)
+    sets = st.selection_sets(X, y, SETTINGS, 4)  # the default count
+    fits = list(dict.fromkeys(sets["fit"]))
+    assert len(fits) == 101 and fits[-1] == "final" and fits[0] == "boot000"
+    # stratified, seeded resamples of the training rows: class counts kept, all different
+    rows = [st.bootstrap_rows(y, 4, b) for b in range(100)]
+    assert all(np.bincount(y.to_numpy()[r]).tolist() == [30, 30] for r in rows)
+    assert len({tuple(r) for r in rows}) == 100
+    assert all(len(np.unique(r)) < len(y) for r in rows)  # with replacement
+    assert (st.bootstrap_rows(y, 4, 7) == rows[7]).all()
+    # the final fit is the selection of the whole training set
+    from sklearn.base import clone
+
+    final = clone(SETTINGS.selection(4)).fit(X, y.to_numpy())
+    lasso = sets[(sets["fit"] == "final") & (sets["stage"] == "lasso")]["features"].iloc[0]
+    assert st.fitted_sets(final, list(X.columns))[1] == lasso.split(";")
+    freq, summary = st.stability_tables(sets)
     top = set(freq.head(3)["feature"])
     assert top == {"T2__f00", "T2__f01", "T2__f02"}  # the planted features are the stable ones
+    assert freq.set_index("feature").loc["T2__f00", "lasso_frequency"] > 0.9
+    noise = freq[~freq["feature"].isin(top)]
+    assert (noise["lasso_frequency"] < 0.5).all()
     mrmr = sets[sets["stage"] == "mrmr"]["features"].str.split(";").map(len)
     assert (mrmr == SETTINGS.mrmr_k).all()
+    assert set(summary["scope"]) == {"bootstrap", "bootstrap_vs_final"}
+
+
+def test_the_bootstrap_count_is_a_config_key():
+    from npc_radiomics.base.config import load_yaml, validate_config
+
+    cfg = load_yaml(ROOT / "config" / "config.yaml")
+    assert cfg["stability"]["n_bootstrap"] >= 100
+    cfg["stability"]["n_bootstrap"] = 1
+    with pytest.raises(Exception, match="n_bootstrap"):
+        validate_config(cfg, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    X, y = _table()
+    sets = st.selection_sets(X, y, SETTINGS, 4, n_bootstrap=3)
+    assert list(dict.fromkeys(sets["fit"])) == ["boot000", "boot001", "boot002", "final"]
 
 
 def test_frequency_figure(tmp_path):
     X, y = _table()
-    freq, _ = st.stability_tables(st.selection_sets(X, y, SETTINGS, 4))
+    freq, _ = st.stability_tables(st.selection_sets(X, y, SETTINGS, 4, n_bootstrap=5))
     st.plot_selection_frequency(freq, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 5000

@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 from conftest import ROOT, prepare_workdir, preprocessed_file, run_workflow
 
+from npc_radiomics.evaluation.procedure import PROCEDURE
 from npc_radiomics.inputs import demo
 from npc_radiomics.modelling.zoo import MODEL_NAMES
 
@@ -116,7 +117,9 @@ def test_every_job_left_a_benchmark_and_a_log(tiny_run):
 
 def test_metrics_cover_every_model_and_cohort(tiny_run):
     metrics = pd.read_csv(tiny_run / "results/evaluation/metrics.tsv", sep="\t")
-    assert set(metrics["model"]) == set(MODEL_NAMES)
+    # every model, and the procedure's headline row (model chosen inside each outer fold)
+    assert set(metrics["model"]) == set(MODEL_NAMES) | {PROCEDURE}
+    assert metrics.iloc[0]["model"] == PROCEDURE and metrics.iloc[0]["cohort"] == "nested_cv"
     assert {"train", "test", "ND", "nested_cv"} <= set(metrics["cohort"])
     # one original row per model x cohort; the external centre's updated models after it
     original = metrics[metrics["row_type"] == "original"]

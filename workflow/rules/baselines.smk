@@ -4,6 +4,27 @@
 # Constants and input functions: evidence_common.smk.
 
 
+rule inner_scores:
+    input:
+        unpack(inner_scores_inputs),
+    output:
+        INNER_SCORES_TSV,
+    log:
+        "results/logs/inner_scores/inner_scores.log",
+    benchmark:
+        "results/benchmarks/inner_scores/inner_scores.tsv"
+    conda:
+        "../../envs/modelling.yaml"
+    threads: 1
+    resources:
+        mem_mb=table_resource(1000, 10),
+        runtime=fixed_resource(60),
+    params:
+        **MODELLING_PARAMS,
+    script:
+        "../scripts/inner_scores.py"
+
+
 rule baselines:
     input:
         unpack(baselines_inputs),

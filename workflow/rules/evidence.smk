@@ -1,6 +1,7 @@
 # Is there anything to show? (pipeline step 22): events per candidate variable, Riley et
-# al.'s minimum sample size, the nested-CV AUC's CI and the permutation p-value, and a
-# plain verdict for the report's first screen.
+# al.'s minimum sample size, the headline (the procedure's nested-CV AUC, model chosen in
+# each outer fold, with its 95% CI), the permutation p-value of the same statistic and its
+# floor 1/(n+1), and a plain verdict for the report's first screen.
 # Constants and input functions: evidence_common.smk.
 
 

@@ -44,6 +44,25 @@ def baselines_inputs(wildcards):
     }
     if CLINICAL_TSV is not None:
         inputs["clinical"] = CLINICAL_TSV
+    inputs["inner_scores"] = INNER_SCORES_TSV
+    return inputs
+
+
+# The chosen model's inner out-of-fold scores in each outer fold (made by inner_scores), what
+# the combined baseline stacks, so no training row's score saw the fold's held-out patients.
+INNER_SCORES_TSV = f"{BASELINES_DIR}/inner_scores.tsv"
+
+
+def inner_scores_inputs(wildcards):
+    """The design, the chosen model, every model's outer-fold parameters and the outer
+    folds' selection caches (rule cv_selection)."""
+    inputs = modelling_inputs(wildcards)
+    folds = range(TUNING_SETTINGS["outer_folds"])
+    inputs.update(
+        chosen=CHOSEN_MODEL_JSON,
+        fold_params=expand(NESTED_FOLD_PARAMS, model=config["models"], fold=folds),
+        selection=[CV_SELECTION.format(context=f"outer{k}") for k in folds],
+    )
     return inputs
 
 
@@ -54,23 +73,10 @@ def baselines_targets():
 
 
 # ---- permutation.smk
-# Negative control (pipeline step 22): selection + tuning + nested CV of the chosen model
-# (or of every model) rerun on permuted training labels, one job per permutation; the
-# null distribution of the nested-CV AUC and the permutation p-value of the real one.
-
-
-def permutation_targets_models():
-    """``chosen`` (one job per permutation reads the chosen model) or every model."""
-    return (
-        ["chosen"] if config["permutation"]["models"] == "chosen" else config["models"]
-    )
-
-
-def permutation_run_inputs(wildcards):
-    inputs = modelling_inputs(wildcards)
-    if wildcards.target == "chosen":
-        inputs["chosen"] = CHOSEN_MODEL_JSON
-    return inputs
+# Negative control (pipeline step 22): the whole procedure (every configured model, the
+# model chosen inside each outer fold) rerun on permuted training labels, one job per
+# permutation; the null distribution of the procedure's nested-CV AUC (the headline) and
+# the permutation p-value of the real one.
 
 
 def permutation_outputs():
@@ -81,14 +87,14 @@ def permutation_outputs():
 
 # ---- evidence.smk
 # Is there anything to show? (pipeline step 22): events per candidate variable, Riley et
-# al.'s minimum sample size, the nested-CV AUC's CI and the permutation p-value, and a
-# plain verdict for the report's first screen.
+# al.'s minimum sample size, the headline (the procedure's nested-CV AUC, model chosen in
+# each outer fold, with its 95% CI), the permutation p-value of the same statistic and its
+# floor 1/(n+1), and a plain verdict for the report's first screen.
 
 
 def evidence_inputs(wildcards):
     inputs = modelling_inputs(wildcards)
     inputs.update(
-        nested=NESTED_CV_TSV,
         chosen=CHOSEN_MODEL_JSON,
         selected=f"{SELECTION_DIR}/selected_features.tsv",
     )
@@ -123,9 +129,9 @@ def evidence_report_inputs():
 
 
 # ---- stability.smk
-# Selection stability (pipeline step 22): the selection refitted on each outer fold's
-# training part and on the whole training set; how often each feature survived mRMR and
-# LASSO, and the mean pairwise Jaccard index of the selected sets.
+# Selection stability (pipeline step 22): the selection refitted on stability.n_bootstrap
+# bootstrap resamples of the training set and on the whole training set; how often each
+# feature survived mRMR and LASSO, and the mean pairwise Jaccard index of the selected sets.
 
 
 # ---- checklist.smk

@@ -4,9 +4,6 @@
 
 from npc_radiomics.modelling.settings import model_threads
 
-# The selection of each CV context (full = the whole training set, outer<k> = outer fold
-# k's training part), fitted once on its inner folds and all its rows, for every model.
-CV_SELECTION = f"{SELECTION_DIR}/cv/{{context}}.joblib"
 OUTER_CONTEXTS = [f"outer{k}" for k in range(TUNING_SETTINGS["outer_folds"])]
 
 

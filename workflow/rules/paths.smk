@@ -37,6 +37,9 @@ TUNING_PART = f"{MODEL_DIR}/tuning/part{{part}}.json"
 BEST_PARAMS = f"{MODEL_DIR}/best_params.json"
 NESTED_FOLD = f"{MODEL_DIR}/nested_cv/fold{{fold}}.tsv"
 NESTED_FOLD_PARAMS = f"{MODEL_DIR}/nested_cv/fold{{fold}}.json"
+# The selection of each CV context (full = the whole training set, outer<k> = outer fold
+# k's training part), fitted once on its inner folds and all its rows, for every model.
+CV_SELECTION = f"{SELECTION_DIR}/cv/{{context}}.joblib"
 PIPELINE = f"{MODEL_DIR}/pipeline.joblib"
 MODEL_PREDICTIONS = f"{MODEL_DIR}/predictions.tsv"
 MODEL_THRESHOLD = f"{MODEL_DIR}/threshold.json"
@@ -77,7 +80,7 @@ PREDICT_BATCH_PROVENANCE = f"{PREDICT_DIR}/features/batches/{{batch}}_provenance
 # evidence stages (evidence_common.smk)
 BASELINES_DIR = "results/baselines"
 PERMUTATION_DIR = "results/permutation"
-PERMUTATION_RUN = f"{PERMUTATION_DIR}/runs/{{target}}/perm{{perm}}.json"
+PERMUTATION_RUN = f"{PERMUTATION_DIR}/runs/perm{{perm}}.json"
 EVIDENCE_JSON = "results/evidence/evidence.json"
 STABILITY_DIR = f"{SELECTION_DIR}/stability"
 CHECKLIST_TSV = f"{REPORT_DIR}/checklist.tsv"

@@ -90,5 +90,19 @@ rule standalone_report:
         negative_label=config["outcome"]["negative_label"],
         features_table=FEATURES_IN,
         entry_p=config["clinical_analysis"]["entry_p"],
+        # what the cohort and LOCO texts may claim (npc_radiomics.report.sections.fitted_claims)
+        fitted_outside_models={
+            "zscore": (
+                None
+                if FEATURES_IN
+                or not any(n["method"] == "zscore" for n in NORMALIZATION.values())
+                else config["preprocessing"]["normalization"]["reference"]
+            ),
+            "icc": (
+                None
+                if FEATURES_IN or not config["robustness"]["enabled"]
+                else config["robustness"]["reference"]
+            ),
+        },
     script:
         "../scripts/standalone_report.py"

@@ -1,6 +1,6 @@
-# Selection stability (pipeline step 22): the selection refitted on each outer fold's
-# training part and on the whole training set; how often each feature survived mRMR and
-# LASSO, and the mean pairwise Jaccard index of the selected sets.
+# Selection stability (pipeline step 22): the selection refitted on stability.n_bootstrap
+# bootstrap resamples of the training set and on the whole training set; how often each
+# feature survived mRMR and LASSO, and the mean pairwise Jaccard index of the selected sets.
 # Constants and input functions: evidence_common.smk.
 
 
@@ -21,8 +21,9 @@ rule selection_stability:
     threads: 1
     resources:
         mem_mb=table_resource(1000, 10),
-        runtime=fixed_resource(120),
+        runtime=fixed_resource(120 + 5 * config["stability"]["n_bootstrap"]),
     params:
         **MODELLING_PARAMS,
+        n_bootstrap=config["stability"]["n_bootstrap"],
     script:
         "../scripts/selection_stability.py"

@@ -1,4 +1,4 @@
-"""Rule permutation_run: the whole modelling pipeline on permuted training labels."""
+"""Rule permutation_run: the whole procedure (every model, the choice) on permuted labels."""
 
 from npc_radiomics.base.io import write_json
 from npc_radiomics.glue.runtime import rule_setup
@@ -8,7 +8,6 @@ log = rule_setup(snakemake)
 record = permutation_run_rule(
     snakemake.input,
     snakemake.params,
-    snakemake.wildcards.target,
     int(snakemake.wildcards.perm),
     n_jobs=snakemake.threads,
 )

@@ -26,6 +26,7 @@ from npc_radiomics.base.layout import (
     cohort_order,
     cohort_rank,
 )
+from npc_radiomics.evaluation.procedure import procedure_metrics_row
 from npc_radiomics.metrics import (
     CALIBRATION_COLUMNS,
     CI_COLUMNS,
@@ -236,6 +237,19 @@ class EvaluationTables:
     calibration_smooth: pd.DataFrame | None = None
 
 
+def _label_optimistic(nested_rows: pd.DataFrame, chosen: dict) -> pd.DataFrame:
+    """The chosen model's nested-CV row labelled as optimistic: its AUC is the best of the
+    models' nested-CV AUCs, not an estimate of the procedure."""
+    model = chosen.get("model")
+    if model is None or nested_rows.empty:
+        return nested_rows
+    label = f"optimistic: best of {len(chosen.get('ranking') or [])} models"
+    rows = nested_rows.copy()
+    hit = rows["model"] == model
+    rows.loc[hit, "note"] = [f"{label}; {n}" if n else label for n in rows.loc[hit, "note"]]
+    return rows
+
+
 def _nested_rows(
     oof: pd.DataFrame,
     summary: pd.DataFrame,
@@ -368,6 +382,9 @@ def evaluation_tables(
     summary = nested_cv_summary(oof)
     nested_rows = _nested_rows(oof, summary, nested_thresholds, calibration_bins, n_bootstrap, seed)
     nested_rows["row_type"] = "original"
+    if chosen is None:
+        chosen = chosen_model(nested, models, outer_folds, fold_infos, predictions["model"])
+    nested_rows = _label_optimistic(nested_rows, chosen)
     columns = (
         METRICS_COLUMNS
         + EXTRA_COLUMNS
@@ -376,10 +393,14 @@ def evaluation_tables(
         + CI_COLUMNS
         + UPDATING_COLUMNS
     )
+    procedure = []
+    if chosen.get("nested_choice"):
+        row = procedure_metrics_row(chosen["nested_choice"])
+        procedure = [pd.DataFrame([{**row, "cohort": NESTED_CV, "row_type": "original"}])]
     frames = [f for f in (metrics, nested_rows, updated) if len(f)]
     metrics = pd.concat(frames, ignore_index=True).reindex(columns=columns)
     order = {c: k for k, c in enumerate(cohort_order(metrics["cohort"]))}
-    order[NESTED_CV] = -1  # the unbiased estimate first, as it decides the chosen model
+    order[NESTED_CV] = -1  # nested CV first: it decides the chosen model
     kinds = {k: i for i, k in enumerate(ROW_TYPES)}
     metrics = metrics.sort_values(
         ["model", "cohort", "row_type"],
@@ -388,9 +409,9 @@ def evaluation_tables(
         ),
         kind="mergesort",
     ).reset_index(drop=True)
+    # Table 3's first row: the procedure as run, model choice included (the headline)
+    metrics = pd.concat([*procedure, metrics], ignore_index=True).reindex(columns=columns)
     metrics["n_folds"] = metrics["n_folds"].astype("Int64")
-    if chosen is None:
-        chosen = chosen_model(nested, models, outer_folds, fold_infos, predictions["model"])
     smooth = chosen_calibration(predictions, chosen["model"], min(n_bootstrap, 500), seed)
     return EvaluationTables(
         calibration_smooth=smooth,
@@ -423,7 +444,8 @@ def chosen_model(
         chosen["optimism_note"] = (
             f"the chosen model's nested-CV AUC is the best of {len(chosen['ranking'])} "
             "models' estimates: optimistic as an estimate of the procedure; "
-            "nested_choice (model chosen inside each outer fold) is the honest one"
+            "nested_choice (the model chosen inside each outer fold) estimates the "
+            "procedure as run, model choice included"
         )
     return chosen
 
@@ -446,54 +468,17 @@ def chosen_model_rule(nested_paths, final_paths, fold_param_paths, *, models, ou
 
 
 def nested_model_choice(fold_infos: list[dict], nested: pd.DataFrame) -> dict:
-    """The honest estimate of "tune eight models, keep the best": the choice nested too.
+    """The estimate of the procedure as run, "tune every model, keep the best": the
+    choice nested too (:func:`~npc_radiomics.evaluation.procedure.procedure_estimate`:
+    per outer fold the model with the best inner-CV AUC, scored on the fold's held-out
+    patients; the mean with a 95% CI). ``auc_mean`` repeats ``auc`` for older readers.
+    ``fold_infos``: the ``nested_cv/fold{k}.json`` records; ``nested``: nested-CV
+    predictions."""
+    from npc_radiomics.evaluation.procedure import procedure_estimate
 
-    In each outer fold the model with the highest inner-CV AUC (its best tuning trial,
-    computed on that fold's training part only; ties to the name) is chosen, and scored
-    on the fold's held-out patients. The mean of those outer-fold AUCs estimates the
-    whole procedure, choice included; the chosen model's own nested-CV mean is the
-    maximum of several noisy estimates, hence optimistic. ``fold_infos``: the
-    ``nested_cv/fold{k}.json`` records (model, outer_fold, inner_cv_auc; failed folds
-    have ``failed``); ``nested``: nested-CV predictions.
-    """
-    from npc_radiomics.metrics import auc
-
-    folds = sorted({int(f["outer_fold"]) for f in fold_infos})
-    rows = []
-    for k in folds:
-        candidates = [
-            f
-            for f in fold_infos
-            if int(f["outer_fold"]) == k
-            and not f.get("failed")
-            and f.get("inner_cv_auc") is not None
-        ]
-        if not candidates:
-            rows.append({"outer_fold": k, "model": None, "inner_cv_auc": None, "outer_auc": None})
-            continue
-        candidates.sort(key=lambda f: f["model"])  # max keeps the first: ties to the name
-        best = max(candidates, key=lambda f: float(f["inner_cv_auc"]))
-        g = nested[(nested["model"] == best["model"]) & (nested["outer_fold"] == k)]
-        a = auc(g["label"].to_numpy(), g["probability"].to_numpy()) if len(g) else float("nan")
-        rows.append(
-            {
-                "outer_fold": k,
-                "model": best["model"],
-                "inner_cv_auc": float(best["inner_cv_auc"]),
-                "outer_auc": None if not np.isfinite(a) else float(a),
-            }
-        )
-    aucs = [r["outer_auc"] for r in rows if r["outer_auc"] is not None]
-    complete = len(aucs) == len(rows) and len(rows) > 0
-    return {
-        "auc_mean": float(np.mean(aucs)) if complete else None,
-        "auc_sd": float(np.std(aucs, ddof=1)) if complete and len(aucs) > 1 else None,
-        "folds": rows,
-        "note": (
-            "model chosen inside each outer fold by inner-CV AUC, scored on the fold's "
-            "held-out patients: the estimate of the whole procedure including the choice"
-        ),
-    }
+    record = procedure_estimate(fold_infos, nested)
+    record["auc_mean"] = record["auc"]
+    return record
 
 
 def chosen_calibration(

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def hash_data(h, X: pd.DataFrame, y, folds) -> None:
     """Feed the design matrix, labels and folds into the hash ``h``."""
-    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
+    numeric = [c for c, dtype in X.dtypes.items() if pd.api.types.is_numeric_dtype(dtype)]
     h.update(np.ascontiguousarray(X[numeric].to_numpy(dtype=float)).tobytes())
     if len(numeric) < X.shape[1]:  # ComBat's centre column (text)
         h.update(json.dumps(X.drop(columns=numeric).astype(str).to_numpy().tolist()).encode())

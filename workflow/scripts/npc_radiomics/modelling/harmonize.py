@@ -13,12 +13,16 @@ here (the same formula as the library's transform; tests check equality), so a f
 pipeline holds no pandas or library objects and stays loadable by skops in a bundle, and
 predict mode needs no combatlearn.
 
-A centre not seen by ``fit`` (an external centre, or a centre absent from a fold):
-``unseen="own_location_scale"`` estimates that centre's location and scale (no EB
-shrinkage) from its own rows of the ``transform`` call, unlabelled features only, and
-maps them onto the training centres' pooled scale; ``unseen="none"`` leaves its rows as
-they are. A centre with fewer than two rows in the call cannot have a scale estimated and
-is left as it is (logged).
+A centre not seen by ``fit`` (an external centre, a centre absent from a fold, new
+patients in predict mode) gets a fixed rule that depends on the fit only, never on the
+other patients scored with it, so one patient scored alone gives the same result as in a
+batch of any size: ``unseen="training_prior"`` (default) applies the location and scale
+that ComBat's empirical-Bayes model gives a centre with no fitted rows, its prior mean:
+the training centres' fitted locations and scales averaged with their fit-row counts as
+weights (for a single fit centre, the reference: location 0, scale 1, i.e. the training
+centre's own scale); ``unseen="none"`` leaves its rows as they are. (Estimating the
+unseen centre's own location and scale from the rows being scored, as an earlier
+version did, made a patient's harmonised values depend on who else was in the batch.)
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ COVARIATE_PREFIX = "__covariate__"
 
 
 #: ``harmonization.unseen_centre`` choices.
-UNSEEN_CHOICES = ("own_location_scale", "none")
+UNSEEN_CHOICES = ("training_prior", "none")
 
 
 def is_auxiliary(column: str) -> bool:
@@ -87,7 +91,7 @@ class CentreComBat(TransformerMixin, BaseEstimator):
     reach the harmonisation.
     """
 
-    def __init__(self, unseen: str = "own_location_scale", parametric: bool = True, eps=1e-8):
+    def __init__(self, unseen: str = "training_prior", parametric: bool = True, eps=1e-8):
         self.unseen = unseen
         self.parametric = parametric
         self.eps = eps
@@ -132,6 +136,8 @@ class CentreComBat(TransformerMixin, BaseEstimator):
                 if n_cov
                 else np.zeros((0, len(features)))
             )
+        fitted = centre[keep].value_counts()
+        self.centre_rows_ = np.asarray([int(fitted[c]) for c in self.centres_], dtype=float)
         self.covariates_ = list(covariates)
         self.features_ = list(features)
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
@@ -169,26 +175,20 @@ class CentreComBat(TransformerMixin, BaseEstimator):
             if c in self.centres_:
                 i = self.centres_.index(c)
                 gamma, delta = self.gamma_[i], self.delta_[i]
-            elif self.unseen == "none" or rows.sum() < 2:
-                if self.unseen != "none":
-                    log.warning("ComBat: unseen centre %s with 1 row left unharmonised", c)
+            elif self.unseen == "none":
                 continue
             else:
-                gamma, delta = self._own_location_scale(Z[rows])
+                gamma, delta = self.unseen_location_scale()
             with np.errstate(all="ignore"):
                 out[rows] = (Z[rows] - gamma) / np.sqrt(delta) * scale + stand[rows]
         return pd.DataFrame(out, index=X.index, columns=features)
 
-    def _own_location_scale(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Location and scale of an unseen centre on the standardised scale (its finite
-        values; a feature without two finite values is left unchanged: 0 and 1)."""
-        finite = np.isfinite(Z)
-        n = finite.sum(axis=0)
-        Zf = np.where(finite, Z, 0.0)
-        gamma = np.where(n > 0, Zf.sum(axis=0) / np.maximum(n, 1), 0.0)
-        ss = (np.where(finite, Z - gamma, 0.0) ** 2).sum(axis=0)
-        delta = np.where(n > 1, ss / np.maximum(n - 1, 1), 1.0) + self.eps
-        return np.where(n > 1, gamma, 0.0), delta
+    def unseen_location_scale(self) -> tuple[np.ndarray, np.ndarray]:
+        """Location and scale of a centre absent from the fit (``training_prior``): the
+        fit-row-weighted mean of the training centres' fitted ones (the EB prior's mean).
+        Fixed at fit: no scored patient shapes it."""
+        w = self.centre_rows_ / self.centre_rows_.sum()
+        return w @ self.gamma_, w @ self.delta_
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.features_, dtype=object)

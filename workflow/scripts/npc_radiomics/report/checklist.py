@@ -2,10 +2,12 @@
 items this run can fill itself, each linked to the report section that supports it, and
 the items that need the user's own text.
 
-Status per item: ``filled`` (every result file the item rests on was made by this run;
-``section`` names the report section), ``user`` (needs the authors' text: ethics,
-funding, blinding, ...), ``not produced`` (the run could fill it but the files are
-missing, e.g. no external centre, no second reader).
+Status per item: ``filled`` (every result file the item rests on was made by this run
+AND holds what the item asks for, :data:`CONTENT_CHECKS`: e.g. TRIPOD+AI 26a needs a 95%
+CI of the nested-CV headline and of the test set, not an SD; ``section`` names the report
+section), ``user`` (needs the authors' text: ethics, funding, blinding, ...), ``not
+produced`` (the run could fill it but the files are missing or lack that content, e.g.
+no external centre, no second reader; the note says which).
 """
 
 from __future__ import annotations
@@ -232,6 +234,129 @@ def _has_reader_icc(inputs: dict) -> bool:
 _DERIVED = {"external": (_has_external, None), "icc_readers": (_has_reader_icc, "icc")}
 
 
+def _table(inputs: dict, key: str) -> pd.DataFrame | None:
+    value = inputs.get(key)
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    try:
+        return pd.read_csv(value, sep="\t")
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+
+
+def _json(inputs: dict, key: str) -> dict:
+    import json
+
+    value = inputs.get(key)
+    try:
+        return json.loads(Path(value).read_text()) or {}
+    except (OSError, TypeError, ValueError):
+        return {}
+
+
+def _with_ci(rows: pd.DataFrame) -> pd.DataFrame:
+    cols = ["auc", "auc_ci_low", "auc_ci_high"]
+    if not set(cols) <= set(rows.columns):
+        return rows.iloc[:0]
+    values = rows[cols].apply(pd.to_numeric, errors="coerce")
+    return rows[values.notna().all(axis=1)]
+
+
+def _internal_ci(inputs: dict) -> str | None:
+    from npc_radiomics.evaluation.procedure import PROCEDURE
+
+    m = _table(inputs, "metrics")
+    if m is None:
+        return "metrics.tsv unreadable"
+    head = _with_ci(m[(m["model"] == PROCEDURE) & (m["cohort"] == "nested_cv")])
+    if head.empty:
+        return "the nested-CV headline has no 95% CI (an SD over folds is not a CI)"
+    if _with_ci(m[m["cohort"] == "test"]).empty:
+        return "no test-set AUC with a 95% CI"
+    return None
+
+
+def _external_ci(inputs: dict) -> str | None:
+    m = _table(inputs, "metrics")
+    rows = m[~m["cohort"].astype(str).isin(["train", "test", "nested_cv"])]
+    return None if len(_with_ci(rows)) else "no external AUC with a 95% CI"
+
+
+def _testing(inputs: dict) -> str | None:
+    return _internal_ci(inputs) or _external_ci(inputs)
+
+
+def _threshold(inputs: dict) -> str | None:
+    m = _table(inputs, "metrics")
+    ok = "threshold" in m and pd.to_numeric(m["threshold"], errors="coerce").notna().any()
+    return None if ok else "no decision threshold in metrics.tsv"
+
+
+def _sample_size(inputs: dict) -> str | None:
+    e = _json(inputs, "evidence")
+    if e.get("events_per_candidate") is None:
+        return "no events per candidate variable"
+    if not (e.get("riley") or {}).get("candidates", {}).get("n_required"):
+        return "no minimum sample size (Riley et al.) for the candidate features"
+    return None
+
+
+def _chosen(inputs: dict) -> str | None:
+    return None if _json(inputs, "chosen").get("model") else "no model was chosen"
+
+
+def _permutation(inputs: dict) -> str | None:
+    from npc_radiomics.evaluation.procedure import PROCEDURE
+
+    t = _table(inputs, "permutation")
+    if t is None or "p_value" not in t:
+        return "no permutation p-value"
+    row = t[t["model"] == PROCEDURE]
+    if row.empty or pd.isna(row["p_value"].iloc[0]):
+        return "no permutation p-value of the procedure's statistic"
+    return None
+
+
+#: Bootstrap refits the stability item asks for.
+MIN_STABILITY_REFITS = 100
+
+
+def _stability(inputs: dict) -> str | None:
+    t = _table(inputs, "stability_jaccard")
+    if t is None or "scope" not in t:
+        return "no Jaccard table"
+    boot = t[(t["scope"] == "bootstrap") & t["mean_jaccard"].notna()]
+    if boot.empty:
+        return "no bootstrap refits of the selection"
+    n = int(boot["n_fits"].min())
+    if n < MIN_STABILITY_REFITS:
+        return (
+            f"only {n} bootstrap refits of the selection (stability.n_bootstrap; at least "
+            f"{MIN_STABILITY_REFITS} for this item)"
+        )
+    return None
+
+
+def _baselines(inputs: dict) -> str | None:
+    t = _table(inputs, "baselines_metrics")
+    return None if t is not None and len(_with_ci(t)) else "no baseline AUC with a 95% CI"
+
+
+#: (guideline, item) -> the check of its content: None when present, else the reason.
+CONTENT_CHECKS = {
+    ("TRIPOD+AI", "10"): _sample_size,
+    ("TRIPOD+AI", "12c"): _chosen,
+    ("TRIPOD+AI", "15"): _threshold,
+    ("TRIPOD+AI", "26a"): _internal_ci,
+    ("TRIPOD+AI", "26b"): _external_ci,
+    ("TRIPOD+AI", "26e"): _baselines,
+    ("CLEAR", "baselines"): _baselines,
+    ("CLEAR", "negative-control"): _permutation,
+    ("CLEAR", "selection-stability"): _stability,
+    ("METRICS", "testing"): _testing,
+}
+
+
 def checklist_table(inputs: dict, section_ids, report_name: str = "index.html") -> pd.DataFrame:
     """One row per item of :data:`ITEMS` with its status and link (``report_name#section``).
 
@@ -256,6 +381,11 @@ def checklist_table(inputs: dict, section_ids, report_name: str = "index.html") 
                 else ("not produced by this run: " + ", ".join(missing))
             )
             rows.append((guideline, item, topic, "not produced", section, "", "", note))
+            continue
+        check = CONTENT_CHECKS.get((guideline, item))
+        lacking = check(inputs) if check else None
+        if lacking:
+            rows.append((guideline, item, topic, "not produced", section, "", "", lacking))
             continue
         files = [_DERIVED[k][1] if k in _DERIVED else k for k in keys]
         evidence = ", ".join(

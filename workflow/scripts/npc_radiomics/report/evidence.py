@@ -36,6 +36,8 @@ def evidence_section(inputs: dict, params: dict) -> html.Section:
         section.add(_missing(inputs, "evidence", "Evidence summary"))
         return section
     cls = "note" if record.get("evidence") else "gap"
+    # the sample-size criteria count the candidate features: selection spent their degrees
+    # of freedom, so the selected count is not a sample-size justification
     section.add(html.text(f"Verdict: {record['verdict']}", cls))
     rows = [
         ("training patients", record["n_train"]),
@@ -45,18 +47,24 @@ def evidence_section(inputs: dict, params: dict) -> html.Section:
         ("selected features (final fit)", record.get("n_selected_features") or "-"),
         ("events per selected feature", _fmt(record.get("events_per_selected"), 2)),
         (
-            "chosen model nested-CV AUC, pooled (95% CI, DeLong)",
-            f"{_fmt(record.get('nested_auc_pooled'))} ({_fmt(record.get('nested_auc_ci_low'))}-"
-            f"{_fmt(record.get('nested_auc_ci_high'))})",
+            "headline: the procedure's nested-CV AUC, model chosen in each outer fold (95% CI)",
+            f"{_fmt(record.get('headline_auc'))} ({_fmt(record.get('headline_ci_low'))}-"
+            f"{_fmt(record.get('headline_ci_high'))})",
         ),
         (
-            "permutation p-value",
-            f"{_fmt(record.get('permutation_p'))} ({record.get('permutation_n', 0)} permutations)"
+            f"chosen model ({record.get('chosen_model') or '-'}) nested-CV AUC, "
+            f"{record.get('chosen_model_note') or 'optimistic'}",
+            _fmt(record.get("chosen_model_nested_auc")),
+        ),
+        (
+            "permutation p-value of the procedure's AUC",
+            f"{_fmt(record.get('permutation_p'))} ({record.get('permutation_n', 0)} permutations;"
+            f" smallest possible {_fmt(record.get('permutation_p_min'))})"
             if record.get("permutation_p") is not None
             else "not run",
         ),
     ]
-    for key, label in (("candidates", "candidate"), ("selected", "selected")):
+    for key, label in (("candidates", "candidate"),):
         riley = record.get("riley", {}).get(key, {})
         if riley.get("n_required"):
             rows.append(
@@ -134,19 +142,22 @@ def permutation_section(inputs: dict, params: dict) -> html.Section:
         return section
     section.add(
         html.text(
-            "Selection, tuning and nested CV rerun with the training labels permuted; the "
-            "permuted runs' nested-CV AUCs are the null distribution, p = (1 + #null >= "
-            "real) / (1 + n).",
+            "The whole procedure rerun on permuted training labels, as the real run on the "
+            "real labels: selection, tuning and nested CV of every configured model, the "
+            "model with the best inner-CV AUC chosen inside each outer fold; the statistic "
+            "is the procedure's nested-CV AUC (row nested_cv_procedure, the headline), "
+            "p = (1 + #null >= real) / (1 + n), never below 1 / (1 + n). Rows per model: "
+            "each model's own nested-CV AUC on the same permuted runs (descriptive).",
             "note",
         )
     )
-    section.add(html.table(_p_values(summary), "Permutation test of the nested-CV AUC"))
+    section.add(html.table(_p_values(summary), "Permutation test of the procedure's nested-CV AUC"))
     section.add(_figure(inputs, "permutation_figure", "Null distribution of the nested-CV AUC"))
     return section
 
 
 def stability_section(inputs: dict, params: dict) -> html.Section:
-    """Selection stability across outer folds and the final fit."""
+    """Selection stability over bootstrap refits of the selection."""
     section = html.Section("selection-stability", "Selection stability")
     jaccard = _read_tsv(inputs, "stability_jaccard")
     if jaccard is None:
@@ -155,13 +166,18 @@ def stability_section(inputs: dict, params: dict) -> html.Section:
     section.add(
         html.table(
             jaccard,
-            "Mean pairwise Jaccard index of the selected sets (selection refitted on each "
-            "outer fold's training part, and on the whole training set)",
+            "Mean pairwise Jaccard index of the selected sets over bootstrap refits of the "
+            "selection (stratified resamples of the training set; stability.n_bootstrap), "
+            "and their mean Jaccard index with the final fit's set",
         )
     )
     freq = _read_tsv(inputs, "stability_frequency")
     if freq is not None:
-        section.add(html.table(freq.head(20), "The 20 most often selected features"))
+        section.add(
+            html.table(
+                freq.head(20), "The 20 features most often selected over the bootstrap refits"
+            )
+        )
     section.add(_figure(inputs, "stability_figure", "Selection frequency, mRMR and LASSO"))
     return section
 

@@ -10,10 +10,16 @@ tests against the chosen radiomics model:
   ``MeshVolume`` of one configured sequence), standardised on the training rows;
 - ``baseline_clinical``: the stepwise clinical model (univariate screen p < entry_p, then
   bidirectional stepwise LR, ``clinical.stepwise_logistic``), redone in each outer fold;
-- ``baseline_combined``: the radiomics score (the chosen model's nested-CV out-of-fold
-  probability on the training set, its final model's prediction elsewhere) plus the
-  clinical variables the stepwise model keeps (stepwise redone in each outer fold), as in
-  a nomogram; with NRI and IDI against the radiomics score alone.
+- ``baseline_combined``: an unpenalised logistic regression (a nomogram) on the logit of
+  the radiomics score plus the clinical variables the stepwise model keeps (stepwise
+  redone in each outer fold); with NRI and IDI against the radiomics score alone. The
+  score is stacked without leakage: in outer fold k the training rows carry the chosen
+  model's *inner* out-of-fold scores within fold k's training part (rule
+  ``inner_scores``: fold k's tuned configuration refitted on each inner fold's cached
+  selection, :func:`inner_oof_scores`), so no score of a training row came from a model
+  that saw fold k's held-out patients; the held-out rows carry fold k's own nested-CV
+  prediction. The final fit uses the nested-CV out-of-fold scores of the whole training
+  set, and test / external rows the final model's prediction.
 
 Each procedure is a ``fit(rows) -> predict(rows)`` function of training rows only; the
 nested-CV rows fit it on an outer fold's training part and score its held-out part.
@@ -68,8 +74,9 @@ Procedure = Callable[[pd.DataFrame], Predictor]
 
 # ---------------------------------------------------------------------------- procedures
 def _logistic(columns: list[str], transform: Callable[[pd.DataFrame], pd.DataFrame]) -> Procedure:
-    """Standardised L2 logistic regression (scikit-learn defaults) on ``columns`` after
-    ``transform``; rows missing a column are left out of the fit and predicted NaN."""
+    """Unpenalised logistic regression (maximum likelihood, as a nomogram's; standardised
+    inputs for the solver) on ``columns`` after ``transform``; rows missing a column are
+    left out of the fit and predicted NaN."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -81,7 +88,7 @@ def _logistic(columns: list[str], transform: Callable[[pd.DataFrame], pd.DataFra
         if len(np.unique(y)) < 2:
             prevalence = float(rows["label"].mean())
             return lambda new: np.full(len(new), prevalence)
-        pipe = make_pipeline(StandardScaler(), LogisticRegression())
+        pipe = make_pipeline(StandardScaler(), LogisticRegression(C=np.inf, max_iter=1000))
         pipe.fit(x[ok].to_numpy(), y)
 
         def predict(new: pd.DataFrame) -> np.ndarray:
@@ -165,7 +172,11 @@ def combined_procedure(variables: list[str], entry_p: float, stay_p: float) -> P
 
 # ---------------------------------------------------------------------------- scoring
 def procedure_predictions(
-    name: str, procedure: Procedure, rows: pd.DataFrame, folds
+    name: str,
+    procedure: Procedure,
+    rows: pd.DataFrame,
+    folds,
+    fold_rows: Callable[[int, pd.DataFrame], pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Final predictions, nested-CV out-of-fold predictions and the threshold record of
     one procedure.
@@ -175,13 +186,16 @@ def procedure_predictions(
     the radiomics models' outer folds. The final fit uses the training rows only; the
     threshold is Youden's J on the out-of-fold predictions (the procedure has no tuning,
     so its nested CV is also the cross-validation of its final configuration).
+    ``fold_rows(k, training_rows)``: the rows outer fold k's fit sees (the combined
+    baseline swaps in the inner out-of-fold scores); default the rows themselves.
     """
     from npc_radiomics.metrics import youden_threshold
 
     train = rows[rows["cohort"] == TRAIN]
     parts = []
     for k, (tr, va) in enumerate(folds):
-        predict = procedure(train.iloc[tr])
+        fit_rows = train.iloc[tr]
+        predict = procedure(fit_rows if fold_rows is None else fold_rows(k, fit_rows))
         held = train.iloc[va]
         parts.append(
             pd.DataFrame(
@@ -285,6 +299,98 @@ def honest_scores(final: pd.DataFrame, nested: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([oof, rest[oof.columns]], ignore_index=True)[PREDICTION_COLUMNS]
 
 
+# ---------------------------------------------------------------------------- stacking
+#: Columns of baselines/inner_scores.tsv (rule inner_scores).
+INNER_SCORE_COLUMNS = ["outer_fold", "patient_id", "model", "inner_fold", "probability", "label"]
+
+
+def inner_oof_scores(
+    model: str, params: dict, cache, X_k: pd.DataFrame, y_k: pd.Series, settings, seed: int
+) -> pd.DataFrame:
+    """The inner out-of-fold scores of one outer fold's tuned configuration: ``model``
+    with ``params`` refitted on each inner fold's training part of the fold's cached
+    selection (``cache``: the context's :class:`SelectionCache`, fitted on the outer
+    fold's training part only, checked against ``X_k, y_k``) and scored on the inner
+    fold's validation part. Every training patient of the outer fold gets one score from a
+    model that never saw it, nor any patient outside the outer fold's training part."""
+    from npc_radiomics.modelling.folds import check_cache, inner_folds
+    from npc_radiomics.modelling.studies import model_seed
+    from npc_radiomics.modelling.zoo import build_model, fit_for_prediction
+
+    folds = inner_folds(y_k, settings, seed, cache.context)
+    check_cache(cache, X_k, y_k, folds, settings, seed, cache.context)
+    parts = []
+    for j, (fold, (_, va)) in enumerate(zip(cache.folds, folds, strict=True)):
+        clf = fit_for_prediction(
+            build_model(model, params, model_seed(seed, model)), fold.X_train, fold.y_train
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "patient_id": y_k.index[va],
+                    "model": model,
+                    "inner_fold": j,
+                    "probability": clf.predict_proba(fold.X_val)[:, 1],
+                    "label": fold.y_val,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True).sort_values("patient_id", kind="mergesort")
+
+
+def stacked_rows(inner_scores: pd.DataFrame | None):
+    """``fold_rows`` hook of the combined baseline: outer fold k's training rows with
+    ``score`` replaced by their inner out-of-fold scores within fold k's training part.
+    InputError naming the patient when one has none."""
+
+    def swap(k: int, rows: pd.DataFrame) -> pd.DataFrame:
+        g = inner_scores[inner_scores["outer_fold"].astype(int) == k]
+        scores = g.set_index("patient_id")["probability"].reindex(rows.index)
+        if scores.isna().any():
+            raise InputError(
+                f"outer fold {k}: no inner out-of-fold radiomics score for patient "
+                f"{scores.index[scores.isna()][0]}"
+            )
+        return rows.assign(score=scores.to_numpy())
+
+    return swap
+
+
+def inner_scores_rule(inputs, params, out) -> str:
+    """Rule ``inner_scores``: the chosen model's inner out-of-fold scores in every outer
+    fold (:func:`inner_oof_scores`, from the fold's tuned parameters and selection
+    cache); empty without a chosen model."""
+    from npc_radiomics.base.io import write_tsv
+    from npc_radiomics.modelling.design import load_rule_design
+    from npc_radiomics.modelling.folds import context_rows, load_selection_cache
+    from npc_radiomics.modelling.settings import TuningSettings
+
+    chosen = json.loads(Path(inputs.chosen).read_text())["model"]
+    parts = [pd.DataFrame(columns=INNER_SCORE_COLUMNS)]
+    if chosen:
+        design = load_rule_design(inputs, params)
+        X, y = design.train()
+        settings = TuningSettings(**params.settings)
+        infos = [json.loads(Path(p).read_text()) for p in inputs.fold_params]
+        for k in range(settings.outer_folds):
+            info = next(
+                (i for i in infos if i["model"] == chosen and int(i["outer_fold"]) == k), None
+            )
+            if info is None or info.get("failed"):
+                raise InputError(f"chosen model {chosen}: no tuned parameters for outer fold {k}")
+            cache = load_selection_cache(
+                next(p for p in inputs.selection if Path(p).stem == f"outer{k}")
+            )
+            X_k, y_k = context_rows(X, y, settings, params.seed, f"outer{k}")
+            scores = inner_oof_scores(
+                chosen, info["params"], cache, X_k, y_k, settings, params.seed
+            )
+            parts.append(scores.assign(outer_fold=k))
+    table = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    write_tsv(table[INNER_SCORE_COLUMNS], out[0])
+    return f"inner out-of-fold scores of {chosen}: {len(table)} rows"
+
+
 # ---------------------------------------------------------------------------- the rule
 def baseline_rows(
     design,
@@ -337,9 +443,12 @@ def run_baselines(
     variables: list[str] | None,
     entry_p: float,
     stay_p: float,
+    inner_scores: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict], dict[str, str]]:
     """Every baseline that this run can make: (final predictions, nested-CV predictions,
-    threshold records, notes {baseline: why it is missing})."""
+    threshold records, notes {baseline: why it is missing}). ``inner_scores``: the chosen
+    model's inner out-of-fold scores (outer_fold, patient_id, probability), the combined
+    baseline's training scores in each outer fold (:func:`stacked_rows`)."""
     procedures: dict[str, Procedure] = {}
     notes = {}
     if "volume" in rows:
@@ -350,15 +459,18 @@ def run_baselines(
         notes[CLINICAL] = notes[COMBINED] = "no clinical table in this run"
     else:
         procedures[CLINICAL] = clinical_procedure(variables, entry_p, stay_p)
-        if "score" in rows:
-            procedures[COMBINED] = combined_procedure(variables, entry_p, stay_p)
-        else:
+        if "score" not in rows:
             notes[COMBINED] = "no chosen radiomics model"
+        elif inner_scores is None:
+            notes[COMBINED] = "no inner out-of-fold radiomics scores to stack"
+        else:
+            procedures[COMBINED] = combined_procedure(variables, entry_p, stay_p)
     finals = [pd.DataFrame(columns=PREDICTION_COLUMNS)]
     nesteds = [pd.DataFrame(columns=NESTED_PREDICTION_COLUMNS)]
     records = []
     for name, procedure in procedures.items():
-        final, nested, record = procedure_predictions(name, procedure, rows, folds)
+        hook = stacked_rows(inner_scores) if name == COMBINED else None
+        final, nested, record = procedure_predictions(name, procedure, rows, folds, hook)
         finals.append(final)
         nesteds.append(nested)
         records.append(record)
@@ -465,8 +577,9 @@ def baselines_rule(inputs, params, out) -> str:
     )
     y_train = design.y[design.cohort == TRAIN]
     folds = outer_folds(y_train, settings, params.seed)
+    inner = read_table(inputs.inner_scores, dtype={"patient_id": str}) if chosen else None
     final, nested, records, notes = run_baselines(
-        rows, folds, variables, params.entry_p, params.stay_p
+        rows, folds, variables, params.entry_p, params.stay_p, inner
     )
     models = sorted(final["model"].unique())
     if models:

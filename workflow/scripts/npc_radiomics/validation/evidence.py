@@ -2,9 +2,15 @@
 
 Events per candidate variable, the minimum sample size of Riley et al. (BMJ 2020;368:m441,
 Stat Med 2019;38:1276) for a binary outcome as the R package ``pmsampsize`` computes it,
-and a plain verdict: "no evidence that the images predict the outcome in this cohort"
-when the chosen model's nested-CV AUC has a 95% interval that includes 0.5 or its
-permutation p-value (``permutation.py``) is not small.
+and a plain verdict (:func:`verdict`): "evidence" only when the headline, the
+procedure's nested-CV AUC with the model choice inside each outer fold
+(``evaluation.procedure``), has a 95% CI above 0.5 AND the permutation p-value of the
+same statistic (``permutation.py``) is below alpha; "inconclusive" when the permutation
+count cannot reach alpha; else "no evidence that the images predict the outcome in this
+cohort". Riley et al.'s criteria are computed for the candidate features, the model's
+real degrees of freedom before selection; the number of selected features is shown as a
+count, not as a sample-size justification (selection spent the candidates' degrees of
+freedom already).
 
 The criteria are implemented here (checked against pmsampsize's worked example in
 tests/test_evidence.py): the Python port ``pmsampsize`` 0.1.0 is a single GPL-3.0 release.
@@ -102,26 +108,82 @@ def riley_sample_size(
     }
 
 
+#: ``status`` values of the verdict.
+EVIDENCE, NO, INCONCLUSIVE = "evidence", "no evidence", "inconclusive"
+
+
+def verdict(headline: dict | None, p_value: float | None, n_perm: int | None, alpha: float):
+    """The first screen's verdict from the headline (the procedure's AUC with its 95% CI,
+    :func:`~npc_radiomics.evaluation.procedure.procedure_estimate`) and the permutation
+    p-value of the same statistic: (status, text).
+
+    "evidence" only when both agree: the CI lies above 0.5 AND p < ``alpha``. "no
+    evidence" when the CI includes 0.5 (or lies below it, or is undefined) or when a
+    permutation count that could reach ``alpha`` gives p >= alpha. "inconclusive" when
+    the CI lies above 0.5 but no permutation test ran, or its smallest attainable p-value,
+    1 / (n + 1), is not below ``alpha`` (n permutations cannot decide).
+    """
+    reasons = []
+    if headline is None or headline.get("auc") is None:
+        reasons.append("no estimate of the procedure (no model chosen in an outer fold)")
+    elif headline.get("auc_ci_low") is None:
+        note = headline.get("ci_note") or "undefined"
+        reasons.append(f"the procedure's AUC ({headline['auc']:.2f}) has no 95% CI ({note})")
+    elif not headline["auc_ci_low"] > 0.5:
+        low, high = headline["auc_ci_low"], headline["auc_ci_high"]
+        where = "lies below" if high < 0.5 else "includes"
+        reasons.append(f"the procedure's nested-CV AUC 95% CI ({low:.2f}-{high:.2f}) {where} 0.5")
+    floor = None if not n_perm else 1.0 / (n_perm + 1)
+    enough = floor is not None and floor < alpha
+    if enough and p_value is not None and not p_value < alpha:
+        reasons.append(
+            f"the permutation p-value ({p_value:.3f}, {n_perm} permutations) is not below {alpha}"
+        )
+    if reasons:
+        return NO, f"{NO_EVIDENCE}: " + "; ".join(reasons)
+    ci = f"{headline['auc_ci_low']:.2f}-{headline['auc_ci_high']:.2f}"
+    above = f"the procedure's nested-CV AUC {headline['auc']:.2f} (95% CI {ci}) lies above 0.5"
+    if floor is None or p_value is None:
+        return INCONCLUSIVE, (
+            f"inconclusive: {above}, but no permutation test ran (permutation.n = 0): "
+            "evidence needs both"
+        )
+    if not enough:
+        return INCONCLUSIVE, (
+            f"inconclusive: {above}, but {n_perm} permutations cannot give a permutation "
+            f"p-value below {alpha} (the smallest possible is 1/{n_perm + 1} = {floor:.3f}; "
+            f"here p = {p_value:.3f}): set permutation.n to at least {math.ceil(1 / alpha)}"
+        )
+    return EVIDENCE, (
+        f"evidence that the images predict the outcome in this cohort: {above} and the "
+        f"permutation p-value is {p_value:.3f} ({n_perm} permutations; the smallest possible "
+        f"is {floor:.3f})"
+    )
+
+
 def evidence_summary(
     labels: pd.Series,
     n_candidates: int,
     n_selected: int | None,
-    chosen: str | None,
-    nested: pd.DataFrame,
+    chosen: dict,
     permutation: pd.DataFrame | None,
     anticipated_auc: float,
     alpha: float = 0.05,
 ) -> dict:
     """The first-screen record: training events, events per candidate variable, Riley's
-    minimum n for the candidate and the selected features, the chosen model's nested-CV
-    AUC with a DeLong 95% CI on its pooled out-of-fold predictions, the permutation
-    p-value and the verdict."""
-    from npc_radiomics.metrics import delong_ci
+    minimum n for the candidate features, the headline (the procedure's nested-CV AUC,
+    model choice included, with its 95% CI: ``chosen["nested_choice"]``), the chosen
+    model's own nested-CV AUC (optimistic: the best of the models), the permutation
+    p-value of the procedure's AUC (row ``nested_cv_procedure`` of permutation.tsv), the
+    smallest p-value the permutation count allows, and the :func:`verdict`.
+    ``chosen``: chosen_model.json."""
+    from npc_radiomics.evaluation.procedure import PROCEDURE
 
     y = labels.astype(int)
     n, events = len(y), int(y.sum())
     minority = min(events, n - events)
     prevalence = events / n if n else float("nan")
+    ranking = chosen.get("ranking") or []
     record: dict = {
         "n_train": n,
         "events": events,
@@ -131,64 +193,40 @@ def evidence_summary(
         "n_selected_features": n_selected,
         "events_per_selected": minority / n_selected if n_selected else None,
         "anticipated_auc": anticipated_auc,
-        "chosen_model": chosen,
+        "chosen_model": chosen.get("model"),
+        "chosen_model_nested_auc": ranking[0]["auc_mean"] if ranking else None,
+        "chosen_model_note": f"optimistic: best of {len(ranking)} models" if ranking else None,
     }
     sizes = {}
     r2 = cstatistic_to_r2_cs(anticipated_auc, prevalence) if 0 < prevalence < 1 else None
-    for key, p in (("candidates", n_candidates), ("selected", n_selected)):
-        if p and r2 is not None:
-            try:
-                sizes[key] = riley_sample_size(p, prevalence, r2_cs=r2)
-            except InputError as err:
-                sizes[key] = {"note": str(err)}
+    if n_candidates and r2 is not None:
+        try:
+            sizes["candidates"] = riley_sample_size(n_candidates, prevalence, r2_cs=r2)
+        except InputError as err:
+            sizes["candidates"] = {"note": str(err)}
     record["riley"] = sizes
-    reasons = []
-    if chosen:
-        g = nested[(nested["model"] == chosen) & nested["probability"].notna()]
-        res = delong_ci(g["label"].to_numpy(), g["probability"].to_numpy())
+    headline = chosen.get("nested_choice")
+    if headline:
         record.update(
-            nested_auc_pooled=res.auc, nested_auc_ci_low=res.ci_low, nested_auc_ci_high=res.ci_high
+            headline_auc=headline.get("auc"),
+            headline_ci_low=headline.get("auc_ci_low"),
+            headline_ci_high=headline.get("auc_ci_high"),
+            headline_ci_method=headline.get("ci_method"),
+            headline_folds=headline.get("folds"),
         )
-        if not res.ci_low > 0.5:  # includes 0.5, lies below it, or is undefined
-            where = "lies below" if res.ci_high < 0.5 else "includes"
-            reasons.append(
-                f"the nested-CV AUC's 95% CI ({res.ci_low:.2f}-{res.ci_high:.2f}) {where} 0.5"
-            )
-    else:
-        reasons.append("no model could be chosen")
-    p_value, too_few = None, None
-    if permutation is not None and chosen and chosen in set(permutation["model"]):
-        row = permutation.set_index("model").loc[chosen]
-        p_value = float(row["p_value"])
-        n_perm = int(row["n_permutations"])
-        record.update(permutation_p=p_value, permutation_n=n_perm)
-        smallest = 1.0 / (n_perm + 1)
-        if not p_value < alpha and p_value <= smallest and smallest >= alpha:
-            # every permuted run scored below the real one, yet n permutations cannot give
-            # p < alpha: too few to decide, not a negative result
-            too_few = (
-                f"{n_perm} permutations cannot give a permutation p-value below {alpha} "
-                f"(the smallest possible is 1/{n_perm + 1} = {smallest:.3f}; every permuted "
-                f"run scored below the real one): set permutation.n to at least "
-                f"{math.ceil(1 / alpha) - 1}"
-            )
-        elif not p_value < alpha:
-            reasons.append(
-                f"the permutation p-value ({p_value:.3f}, {n_perm} permutations) is not "
-                f"below {alpha}"
-            )
+    p_value, n_perm = None, None
+    if permutation is not None and PROCEDURE in set(permutation["model"]):
+        row = permutation.set_index("model").loc[PROCEDURE]
+        if pd.notna(row["p_value"]):
+            p_value, n_perm = float(row["p_value"]), int(row["n_permutations"])
+    record.update(
+        permutation_p=p_value,
+        permutation_n=n_perm,
+        permutation_p_min=None if not n_perm else 1.0 / (n_perm + 1),
+    )
     record["alpha"] = alpha
-    record["evidence"] = not reasons and too_few is None
-    if reasons:
-        record["verdict"] = f"{NO_EVIDENCE}: " + "; ".join(reasons)
-    elif too_few is not None:
-        record["verdict"] = (
-            f"inconclusive: the nested-CV AUC's 95% CI lies above 0.5, but {too_few}"
-        )
-    else:
-        record["verdict"] = "the nested-CV AUC's 95% CI lies above 0.5" + (
-            f" and the permutation p-value is {p_value:.3f}" if p_value is not None else ""
-        )
+    record["status"], record["verdict"] = verdict(headline, p_value, n_perm, alpha)
+    record["evidence"] = record["status"] == EVIDENCE
     if sizes.get("candidates", {}).get("n_required") and n < sizes["candidates"]["n_required"]:
         record["sample_size_note"] = (
             f"{n} training patients, fewer than the {sizes['candidates']['n_required']} that "
@@ -204,7 +242,7 @@ def evidence_rule(inputs, params, out) -> str:
     from npc_radiomics.modelling.design import load_rule_design
 
     design = load_rule_design(inputs, params)
-    chosen = json.loads(Path(inputs.chosen).read_text())["model"]
+    chosen = json.loads(Path(inputs.chosen).read_text())
     selected = read_table(inputs.selected)
     permutation = read_table(inputs.permutation) if inputs.get("permutation") else None
     record = evidence_summary(
@@ -212,7 +250,6 @@ def evidence_rule(inputs, params, out) -> str:
         design.X.shape[1],
         len(selected) or None,
         chosen,
-        read_table(inputs.nested, dtype={"patient_id": str}),
         permutation,
         float(params.anticipated_auc),
         float(params.alpha),

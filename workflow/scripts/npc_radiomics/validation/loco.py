@@ -3,9 +3,13 @@
 For each training centre ``c`` and model, the whole modelling procedure (ComBat when on,
 selection, tuning, refit, threshold) is fitted on the ``train`` patients of the OTHER
 training centres and evaluated on every training-pool patient of ``c`` (its train and
-test patients). No test patient is ever fitted on, and no patient of ``c`` reaches any
-fitted step of the pipeline that predicts it. One job per centre x model
-(rule ``loco_fold``); rule ``loco`` gathers the table and the forest plot.
+test patients). No test patient is ever fitted on, and no patient of ``c`` reaches a
+step fitted inside the loop (ComBat, selection, tuning, refit, threshold). The steps
+before the modelling pipeline are fitted once, outside the loop: the z-score
+normalisation statistics and the ICC robustness filter use the training patients of every
+training centre, ``c`` included (every cohort with ``reference: all``), so ``c`` is not
+wholly unseen; the report says so (``report.sections.fitted_claims``). One job per centre
+x model (rule ``loco_fold``); rule ``loco`` gathers the table and the forest plot.
 """
 
 from __future__ import annotations

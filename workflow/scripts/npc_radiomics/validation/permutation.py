@@ -1,11 +1,18 @@
-"""Negative control: the whole modelling pipeline on permuted training labels (step 22).
+"""Negative control: the whole procedure on permuted training labels (step 22).
 
-Each permutation shuffles the training patients' labels (seeded: ``derived_seed(seed,
-"permutation", k)``) and reruns selection + Optuna tuning + nested CV of a model on them,
-exactly as the real run does (``tuning.nested_cv_fold`` for every outer fold, the outer
-folds stratified on the permuted labels). The permuted runs only ever receive the
-permuted labels. Their mean outer-fold AUCs form the null distribution of the nested-CV
-AUC; the permutation p-value of the real one is (1 + #null >= real) / (1 + n).
+A permuted run repeats what the real run did on the real labels (:func:`procedure_run`):
+for every outer fold, the selection fitted once on the fold's training part (shared by
+every model, as rule ``cv_selection`` does), then selection-cached tuning and the fold
+refit of *every configured model* (``fits.nested_cv_fold``, the real run's tuning
+settings), the model with the best inner-CV AUC chosen inside the fold
+(``evaluation.procedure.choose_per_fold``), and the same statistic as the headline: the
+procedure's nested-CV AUC (the mean over outer folds of the chosen models' held-out AUCs,
+``evaluation.procedure``). Labels are shuffled over the training patients (seeded:
+``derived_seed(seed, "permutation", k)``); the outer folds are stratified on the permuted
+labels, as the real run's are on the real ones; the permuted runs only ever receive the
+permuted labels. The permutation p-value of the real statistic is (1 + #null >= real) /
+(1 + n), never below 1 / (1 + n). Each model's own nested-CV AUC on the same permuted runs
+is kept too (descriptive rows of null.tsv and permutation.tsv).
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ import pandas as pd
 
 from npc_radiomics.base.config import derived_seed
 from npc_radiomics.base.errors import InputError
+from npc_radiomics.evaluation.procedure import PROCEDURE
 
 log = logging.getLogger(__name__)
 
-#: Columns of permutation/null.tsv (one row per model x permutation).
-NULL_COLUMNS = ["model", "permutation", "auc_mean", "n_folds", "fold_aucs"]
-#: Columns of permutation/permutation.tsv (one row per model).
+#: Columns of permutation/null.tsv (one row per permutation for the procedure, row model
+#: ``nested_cv_procedure``, and one per configured model x permutation).
+NULL_COLUMNS = ["model", "permutation", "auc_mean", "n_folds", "fold_aucs", "fold_models"]
+#: Columns of permutation/permutation.tsv (the procedure first, then one row per model).
 SUMMARY_COLUMNS = [
     "model",
     "real_auc",
@@ -35,6 +44,7 @@ SUMMARY_COLUMNS = [
     "null_q95",
     "n_null_at_least_real",
     "p_value",
+    "p_value_min",
 ]
 
 
@@ -44,9 +54,79 @@ def permuted_labels(y: pd.Series, seed: int, permutation: int) -> pd.Series:
     return pd.Series(rng.permutation(y.to_numpy()), index=y.index, name=y.name)
 
 
-def permuted_nested_cv(
-    model: str,
-    space: dict,
+def procedure_run(
+    models: list[str],
+    spaces: dict,
+    X: pd.DataFrame,
+    y: pd.Series,
+    settings,
+    seed: int,
+    n_jobs: int = 1,
+    fold_fn: Callable | None = None,
+    caches: dict | None = None,
+) -> tuple[pd.DataFrame, list[dict], dict]:
+    """The real run's nested CV of every model in ``models`` on (X, y), and the procedure's
+    estimate. Per outer fold, one selection fit (:func:`fit_context_selection`) shared by
+    every model, then ``fold_fn`` (default ``fits.nested_cv_fold``) per model; a model's
+    numerical failure in a fold is recorded (``failed``), as rule nested_cv_fold does.
+    Returns (nested-CV predictions, fold records, :func:`procedure_estimate` record);
+    ``caches``, when given, receives each outer fold's selection cache by context name."""
+    from npc_radiomics.evaluation.procedure import procedure_estimate
+    from npc_radiomics.modelling.fits import nested_cv_fold
+    from npc_radiomics.modelling.folds import check_fold_sizes, fit_context_selection
+    from npc_radiomics.modelling.studies import NUMERICAL_FAILURES
+
+    fold_fn = fold_fn or nested_cv_fold
+    check_fold_sizes(y, settings, nested=True)
+    preds, infos = [], []
+    for fold in range(settings.outer_folds):
+        cache = fit_context_selection(X, y, settings, seed, f"outer{fold}")
+        if caches is not None:
+            caches[cache.context] = cache
+        for model in models:
+            try:
+                pred, info = fold_fn(
+                    model, spaces[model], X, y, fold, settings, seed, n_jobs=n_jobs, cache=cache
+                )
+            except NUMERICAL_FAILURES as err:
+                log.warning("%s outer fold %d failed: %s", model, fold, err)
+                pred = None
+                info = {"model": model, "outer_fold": fold, "failed": True, "reason": str(err)}
+            if pred is not None:
+                preds.append(pred)
+            infos.append(info)
+    columns = ["patient_id", "model", "outer_fold", "probability", "label"]
+    nested = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=columns)
+    return nested, infos, procedure_estimate(infos, nested)
+
+
+def _model_rows(nested: pd.DataFrame, models: list[str], permutation: int) -> list[dict]:
+    from npc_radiomics.metrics import auc
+
+    rows = []
+    for model in models:
+        g = nested[nested["model"] == model]
+        aucs = [
+            auc(f["label"].to_numpy(), f["probability"].to_numpy())
+            for _, f in g.groupby("outer_fold", sort=True)
+        ]
+        finite = [a for a in aucs if np.isfinite(a)]
+        rows.append(
+            {
+                "model": model,
+                "permutation": int(permutation),
+                "auc_mean": float(np.mean(finite)) if finite else float("nan"),
+                "n_folds": len(finite),
+                "fold_aucs": ";".join(f"{a:.4f}" for a in aucs),
+                "fold_models": model,
+            }
+        )
+    return rows
+
+
+def permuted_procedure(
+    models: list[str],
+    spaces: dict,
     X: pd.DataFrame,
     y: pd.Series,
     permutation: int,
@@ -54,33 +134,29 @@ def permuted_nested_cv(
     seed: int,
     n_jobs: int = 1,
     fold_fn: Callable | None = None,
-) -> dict:
-    """Nested CV of ``model`` (selection + tuning in every outer fold) on ``X`` with the
-    labels ``y`` permuted; returns one null.tsv row. ``fold_fn``: the outer-fold function
-    (default ``tuning.nested_cv_fold``; tests pass a spy). Only the permuted labels are
-    passed on."""
-    from npc_radiomics.metrics import auc
-    from npc_radiomics.modelling.fits import nested_cv_fold
-
-    fold_fn = fold_fn or nested_cv_fold
+) -> list[dict]:
+    """One permutation: :func:`procedure_run` with the labels ``y`` permuted; returns the
+    null.tsv rows, the procedure's first. Only the permuted labels are passed on."""
     y_perm = permuted_labels(y, seed, permutation)
-    aucs = []
-    for fold in range(settings.outer_folds):
-        pred, _ = fold_fn(model, space, X, y_perm, fold, settings, seed, n_jobs=n_jobs)
-        aucs.append(auc(pred["label"].to_numpy(), pred["probability"].to_numpy()))
-    finite = [a for a in aucs if np.isfinite(a)]
-    return {
-        "model": model,
+    nested, _, record = procedure_run(models, spaces, X, y_perm, settings, seed, n_jobs, fold_fn)
+    folds = record["folds"]
+    procedure = {
+        "model": PROCEDURE,
         "permutation": int(permutation),
-        "auc_mean": float(np.mean(finite)) if finite else float("nan"),
-        "n_folds": len(finite),
-        "fold_aucs": ";".join(f"{a:.4f}" for a in aucs),
+        "auc_mean": float("nan") if record["auc"] is None else record["auc"],
+        "n_folds": sum(f["outer_auc"] is not None for f in folds),
+        "fold_aucs": ";".join(
+            "nan" if f["outer_auc"] is None else f"{f['outer_auc']:.4f}" for f in folds
+        ),
+        "fold_models": ";".join(str(f["model"]) for f in folds),
     }
+    return [procedure, *_model_rows(nested, models, permutation)]
 
 
 def permutation_summary(null: pd.DataFrame, real: dict[str, float]) -> pd.DataFrame:
-    """Per model: the real nested-CV AUC, the null distribution's mean / SD / 95th
-    percentile and the permutation p-value (1 + #null >= real) / (1 + n)."""
+    """Per statistic (the procedure's, row :data:`PROCEDURE`, first; then each model's
+    own): the real nested-CV AUC, the null distribution's mean / SD / 95th percentile, the
+    permutation p-value (1 + #null >= real) / (1 + n) and its floor 1 / (1 + n)."""
     rows = []
     for model, g in null.groupby("model", sort=True):
         values = g["auc_mean"].to_numpy(dtype=float)
@@ -97,40 +173,29 @@ def permutation_summary(null: pd.DataFrame, real: dict[str, float]) -> pd.DataFr
                 "null_q95": float(np.quantile(values, 0.95)) if len(values) else np.nan,
                 "n_null_at_least_real": n_ge,
                 "p_value": (1 + n_ge) / (1 + len(values)) if n_ge is not None else np.nan,
+                "p_value_min": 1 / (1 + len(values)),
             }
         )
+    rows.sort(key=lambda r: (r["model"] != PROCEDURE, r["model"]))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def permutation_models(target: str, chosen_path: str | None, models: list[str]) -> list[str]:
-    """The model of one permutation job: ``target`` itself, or for ``chosen`` the chosen
-    model of the real run (none when the run has no chosen model)."""
-    if target != "chosen":
-        if target not in models:
-            raise InputError(f"permutation target {target!r} is not a configured model")
-        return [target]
-    chosen = json.loads(Path(chosen_path).read_text())["model"]
-    return [chosen] if chosen else []
-
-
-def permutation_run_rule(inputs, params, target: str, permutation: int, n_jobs: int = 1) -> dict:
-    """Rule ``permutation_run``: one permutation of one model (or of the chosen one);
-    returns the JSON record (``rows``: null.tsv rows, empty without a chosen model)."""
+def permutation_run_rule(inputs, params, permutation: int, n_jobs: int = 1) -> dict:
+    """Rule ``permutation_run``: one permutation of the whole procedure (every configured
+    model, the choice inside each outer fold); returns the JSON record (``rows``: null.tsv
+    rows)."""
     from npc_radiomics.modelling.design import load_rule_design
     from npc_radiomics.modelling.settings import TuningSettings
     from npc_radiomics.modelling.zoo import parse_search_spaces
 
-    models = permutation_models(target, inputs.get("chosen"), list(params.models))
+    models = sorted(params.models)
     design = load_rule_design(inputs, params)
     X, y = design.train()
     settings = TuningSettings(**params.settings)
-    rows = []
-    for model in models:
-        space = parse_search_spaces(params.search_spaces, [model])[model]
-        row = permuted_nested_cv(model, space, X, y, permutation, settings, params.seed, n_jobs)
-        log.info("%s permutation %d: nested-CV AUC %.4f", model, permutation, row["auc_mean"])
-        rows.append(row)
-    return {"target": target, "permutation": int(permutation), "rows": rows}
+    spaces = parse_search_spaces(params.search_spaces, models)
+    rows = permuted_procedure(models, spaces, X, y, permutation, settings, params.seed, n_jobs)
+    log.info("permutation %d: procedure's nested-CV AUC %.4f", permutation, rows[0]["auc_mean"])
+    return {"permutation": int(permutation), "models": models, "rows": rows}
 
 
 def permutation_test_rule(inputs, params, out) -> str:
@@ -145,6 +210,7 @@ def permutation_test_rule(inputs, params, out) -> str:
     )
     metrics = read_table(inputs.metrics)
     nested = metrics[metrics["cohort"] == NESTED_CV]
+    # the procedure's row of metrics.tsv (model nested_cv_procedure) is the real statistic
     real = dict(zip(nested["model"], nested["auc"].astype(float), strict=True))
     summary = permutation_summary(null, real)
     write_tsv(null.reset_index(drop=True), out.null)
@@ -157,19 +223,20 @@ def permutation_test_rule(inputs, params, out) -> str:
             f"{r.model}: real {r.real_auc:.3f}, null mean {r.null_mean:.3f}, p {r.p_value:.3f}"
             for r in summary.itertuples()
         )
-        or "no permutation rows (no chosen model)"
+        or "no permutation rows"
     )
 
 
 def plot_null_distribution(null: pd.DataFrame, summary: pd.DataFrame, path) -> Path:
-    """Histogram of the permuted nested-CV AUCs per model, the real AUC as a red line."""
+    """Histogram of the permuted runs' statistic (the procedure's nested-CV AUC, the first
+    row of ``summary``), the real one as a red line."""
     import matplotlib.pyplot as plt
 
     from npc_radiomics.figures import PALETTE, STYLE, panels, save_figure
 
-    models = list(summary["model"])
+    models = list(summary["model"])[:1]  # the procedure's statistic, the one tested
     if not models:
-        raise InputError("no permutation results (no chosen model)")
+        raise InputError("no permutation results")
     with plt.rc_context(STYLE):
         fig, axes = panels(len(models))
         for ax, model in zip(axes, models, strict=True):
