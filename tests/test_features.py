@@ -275,3 +275,23 @@ def test_batch_tables_round_trip_every_value_exactly(tmp_path):
     path = _batch_file(tmp_path / "b.parquet", [case])
     merged = merge_batch_features([path])
     np.testing.assert_array_equal(merged.iloc[0, 1:].to_numpy(dtype=float), values)
+
+
+def test_extraction_runs_with_the_exact_speed_ups_unless_opted_out(phantom_case, monkeypatch):
+    """The workflow's extraction applies the pyradiomics speed-ups (same features, bit for
+    bit: tests/test_radiomics_speedups.py); NPC_RADIOMICS_NO_PYRADIOMICS_SPEEDUPS=1 keeps
+    pyradiomics as it is."""
+    from npc_radiomics.imaging import radiomics_speedups as rs
+
+    image, mask = phantom_case
+    rs.remove_speedups()
+    monkeypatch.setenv(rs.SPEEDUPS_ENV, "1")
+    plain = extract_case(image, mask, load_params(FAST_PARAMS), zscore=(150.0, 30.0))
+    assert not rs.speedups_active()
+    monkeypatch.delenv(rs.SPEEDUPS_ENV)
+    fast = extract_case(image, mask, load_params(FAST_PARAMS), zscore=(150.0, 30.0))
+    import radiomics
+
+    verified = radiomics.__version__.lstrip("vV") in rs.VERIFIED_VERSIONS
+    assert rs.speedups_active() == verified
+    assert fast.features == plain.features

@@ -141,8 +141,18 @@ def crop_to_roi(
 
 
 def make_extractor(params: Mapping[str, Any]):
-    """A ``RadiomicsFeatureExtractor`` for ``params`` (validated by pyradiomics' schema)."""
+    """A ``RadiomicsFeatureExtractor`` for ``params`` (validated by pyradiomics' schema).
+
+    pyradiomics runs with the exact speed-ups of
+    :mod:`npc_radiomics.imaging.radiomics_speedups` (bit-identical features; on the
+    verified pyradiomics version only, one log line per process; opt-out:
+    ``NPC_RADIOMICS_NO_PYRADIOMICS_SPEEDUPS=1``).
+    """
     from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    from npc_radiomics.imaging.radiomics_speedups import apply_speedups
+
+    apply_speedups()
 
     return RadiomicsFeatureExtractor(copy.deepcopy(dict(params)))
 
