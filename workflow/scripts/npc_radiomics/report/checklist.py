@@ -413,13 +413,12 @@ def checklist_rule(inputs: dict, out_path) -> str:
 def checklist_section(inputs: dict, params: dict):
     """Report section: the checklist table, filled items linked to their sections."""
     from npc_radiomics.report import html
-    from npc_radiomics.report.kit import missing as _missing
-    from npc_radiomics.report.kit import read_tsv as _read_tsv
+    from npc_radiomics.report.kit import missing, read_tsv
 
     section = html.Section("checklist", "Reporting checklist (TRIPOD+AI, CLEAR, METRICS)")
-    table = _read_tsv(inputs, "checklist")
+    table = read_tsv(inputs, "checklist")
     if table is None:
-        section.add(_missing(inputs, "checklist", "Reporting checklist"))
+        section.add(missing(inputs, "checklist", "Reporting checklist"))
         return section
     counts = table["status"].value_counts()
     section.add(

@@ -7,22 +7,12 @@ import pandas as pd
 
 from npc_radiomics.report import html
 from npc_radiomics.report.kit import (
-    fmt as _fmt,
-)
-from npc_radiomics.report.kit import (
-    format_p_values as _p_values,
-)
-from npc_radiomics.report.kit import (
-    missing as _missing,
-)
-from npc_radiomics.report.kit import (
-    read_json as _read_json,
-)
-from npc_radiomics.report.kit import (
-    read_tsv as _read_tsv,
-)
-from npc_radiomics.report.kit import (
-    result_figure as _figure,
+    fmt,
+    format_p_values,
+    missing,
+    read_json,
+    read_tsv,
+    result_figure,
 )
 
 SECTION_KEYS = ("evidence", "baselines", "permutation")
@@ -31,9 +21,9 @@ SECTION_KEYS = ("evidence", "baselines", "permutation")
 def evidence_section(inputs: dict, params: dict) -> html.Section:
     """First screen: is there anything to show?"""
     section = html.Section("evidence", "Is there anything to show?")
-    record = _read_json(inputs, "evidence")
+    record = read_json(inputs, "evidence")
     if record is None:
-        section.add(_missing(inputs, "evidence", "Evidence summary"))
+        section.add(missing(inputs, "evidence", "Evidence summary"))
         return section
     cls = "note" if record.get("evidence") else "gap"
     # the sample-size criteria count the candidate features: selection spent their degrees
@@ -43,23 +33,23 @@ def evidence_section(inputs: dict, params: dict) -> html.Section:
         ("training patients", record["n_train"]),
         ("events / non-events", f"{record['events']} / {record['non_events']}"),
         ("candidate features", record["n_candidate_features"]),
-        ("events per candidate variable", _fmt(record.get("events_per_candidate"), 2)),
+        ("events per candidate variable", fmt(record.get("events_per_candidate"), 2)),
         ("selected features (final fit)", record.get("n_selected_features") or "-"),
-        ("events per selected feature", _fmt(record.get("events_per_selected"), 2)),
+        ("events per selected feature", fmt(record.get("events_per_selected"), 2)),
         (
             "headline: the procedure's nested-CV AUC, model chosen in each outer fold (95% CI)",
-            f"{_fmt(record.get('headline_auc'))} ({_fmt(record.get('headline_ci_low'))}-"
-            f"{_fmt(record.get('headline_ci_high'))})",
+            f"{fmt(record.get('headline_auc'))} ({fmt(record.get('headline_ci_low'))}-"
+            f"{fmt(record.get('headline_ci_high'))})",
         ),
         (
             f"chosen model ({record.get('chosen_model') or '-'}) nested-CV AUC, "
             f"{record.get('chosen_model_note') or 'optimistic'}",
-            _fmt(record.get("chosen_model_nested_auc")),
+            fmt(record.get("chosen_model_nested_auc")),
         ),
         (
             "permutation p-value of the procedure's AUC",
-            f"{_fmt(record.get('permutation_p'))} ({record.get('permutation_n', 0)} permutations;"
-            f" smallest possible {_fmt(record.get('permutation_p_min'))})"
+            f"{fmt(record.get('permutation_p'))} ({record.get('permutation_n', 0)} permutations;"
+            f" smallest possible {fmt(record.get('permutation_p_min'))})"
             if record.get("permutation_p") is not None
             else "not run",
         ),
@@ -82,11 +72,11 @@ def evidence_section(inputs: dict, params: dict) -> html.Section:
 def baselines_section(inputs: dict, params: dict) -> html.Section:
     """Baselines trained and tested like the radiomics models."""
     section = html.Section("baselines", "Baselines: volume, clinical, combined")
-    metrics = _read_tsv(inputs, "baselines_metrics")
+    metrics = read_tsv(inputs, "baselines_metrics")
     if metrics is None:
-        section.add(_missing(inputs, "baselines_metrics", "Baselines"))
+        section.add(missing(inputs, "baselines_metrics", "Baselines"))
         return section
-    summary = _read_json(inputs, "baselines_summary") or {}
+    summary = read_json(inputs, "baselines_summary") or {}
     for name, why in sorted(summary.get("missing", {}).items()):
         section.add(html.gap(name, why))
     columns = [
@@ -112,16 +102,16 @@ def baselines_section(inputs: dict, params: dict) -> html.Section:
             "radiomics models (nested_cv: mean of outer-fold AUCs)",
         )
     )
-    tests = _read_tsv(inputs, "baselines_delong")
+    tests = read_tsv(inputs, "baselines_delong")
     if tests is not None and len(tests):
         section.add(
             html.table(
-                _p_values(tests.drop(columns=["predictions"], errors="ignore")),
+                format_p_values(tests.drop(columns=["predictions"], errors="ignore")),
                 f"Paired DeLong tests: chosen model ({summary.get('chosen_model')}) versus each "
                 "baseline (train: out-of-fold on both sides)",
             )
         )
-    reclass = _read_tsv(inputs, "baselines_reclassification")
+    reclass = read_tsv(inputs, "baselines_reclassification")
     if reclass is not None and len(reclass):
         section.add(
             html.table(
@@ -136,9 +126,9 @@ def baselines_section(inputs: dict, params: dict) -> html.Section:
 def permutation_section(inputs: dict, params: dict) -> html.Section:
     """The negative control: the whole pipeline on permuted labels."""
     section = html.Section("permutation", "Negative control: permuted labels")
-    summary = _read_tsv(inputs, "permutation")
+    summary = read_tsv(inputs, "permutation")
     if summary is None:
-        section.add(_missing(inputs, "permutation", "Label permutation"))
+        section.add(missing(inputs, "permutation", "Label permutation"))
         return section
     section.add(
         html.text(
@@ -151,17 +141,21 @@ def permutation_section(inputs: dict, params: dict) -> html.Section:
             "note",
         )
     )
-    section.add(html.table(_p_values(summary), "Permutation test of the procedure's nested-CV AUC"))
-    section.add(_figure(inputs, "permutation_figure", "Null distribution of the nested-CV AUC"))
+    section.add(
+        html.table(format_p_values(summary), "Permutation test of the procedure's nested-CV AUC")
+    )
+    section.add(
+        result_figure(inputs, "permutation_figure", "Null distribution of the nested-CV AUC")
+    )
     return section
 
 
 def stability_section(inputs: dict, params: dict) -> html.Section:
     """Selection stability over bootstrap refits of the selection."""
     section = html.Section("selection-stability", "Selection stability")
-    jaccard = _read_tsv(inputs, "stability_jaccard")
+    jaccard = read_tsv(inputs, "stability_jaccard")
     if jaccard is None:
-        section.add(_missing(inputs, "stability_jaccard", "Selection stability"))
+        section.add(missing(inputs, "stability_jaccard", "Selection stability"))
         return section
     section.add(
         html.table(
@@ -171,14 +165,14 @@ def stability_section(inputs: dict, params: dict) -> html.Section:
             "and their mean Jaccard index with the final fit's set",
         )
     )
-    freq = _read_tsv(inputs, "stability_frequency")
+    freq = read_tsv(inputs, "stability_frequency")
     if freq is not None:
         section.add(
             html.table(
                 freq.head(20), "The 20 features most often selected over the bootstrap refits"
             )
         )
-    section.add(_figure(inputs, "stability_figure", "Selection frequency, mRMR and LASSO"))
+    section.add(result_figure(inputs, "stability_figure", "Selection frequency, mRMR and LASSO"))
     return section
 
 
