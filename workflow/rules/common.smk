@@ -245,6 +245,9 @@ CENTRES = sorted(set(CENTRE_OF.values()))
 # imaging.patients_per_job patients of one centre (npc_radiomics.imaging.batches): a new centre
 # adds batches and leaves every other batch as it is.
 PATIENTS_PER_JOB = int(config["imaging"]["patients_per_job"])
+# Each batch job's cores: its cases in this many worker processes (results do not depend
+# on it).
+THREADS_PER_JOB = int(config["imaging"]["threads_per_job"])
 BATCHES = plan_batches(CENTRE_OF, PATIENTS_PER_JOB)
 
 

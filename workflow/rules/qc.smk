@@ -21,9 +21,9 @@ rule qc_batch:
         centre=centre_constraint(CENTRES),
     conda:
         "../../envs/core.yaml"
-    threads: 1
+    threads: THREADS_PER_JOB
     resources:
-        mem_mb=batch_resource(500, 0, 20, "max"),
+        mem_mb=batch_resource(300, 0, 20, "max", per_worker=300),
         runtime=batch_resource(5, 0.5, 1, "sum"),
     params:
         cases=qc_cases(),

@@ -294,6 +294,7 @@ def extract_batch_rule(
     crop_margin_mm: float | None,
     features_path: str,
     provenance_path: str,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Rule ``extract_batch``: pyradiomics features of every preprocessed case of a batch.
 
@@ -304,7 +305,8 @@ def extract_batch_rule(
     ``none`` or ``window``, see :func:`extract_rule`) and extracted with its own params
     file (``params_files``). Writes the long table :data:`BATCH_FEATURE_COLUMNS` (Parquet:
     the floats exactly) and the provenance :data:`PROVENANCE_COLUMNS`, both in case order
-    (reader 1, then reader 2).
+    (reader 1, then reader 2), the cases run in ``workers`` processes
+    (:func:`npc_radiomics.imaging.batches.run_cases`; the tables do not depend on it).
     """
     from npc_radiomics.base.io import read_image, write_tsv
     from npc_radiomics.imaging.batches import preprocessed_paths, run_cases
@@ -318,8 +320,6 @@ def extract_batch_rule(
     if zscore_path:
         zscores = pd.read_csv(zscore_path, sep="\t").set_index("sequence")
     params = {sequence: load_params(path) for sequence, path in params_files.items()}
-    feature_rows: list[tuple] = []
-    provenance_rows: list[pd.DataFrame] = []
 
     def work(case):
         patient, sequence = case["patient_id"], case["sequence"]
@@ -329,6 +329,7 @@ def extract_batch_rule(
         readers = [("reader1", paths["mask"])]
         if case.get("mask_reader2"):
             readers.append(("reader2", paths["mask_reader2"]))
+        rows, provenance = [], []
         for reader, mask_path in readers:
             result = extract_case(
                 image,
@@ -338,13 +339,17 @@ def extract_batch_rule(
                 zscore=zscore,
                 window=window,
             )
-            feature_rows.extend(
+            rows.extend(
                 (patient, sequence, reader, name, value) for name, value in result.features.items()
             )
-            provenance_rows.append(case_tables(patient, sequence, result, reader)[1])
+            provenance.append(case_tables(patient, sequence, result, reader)[1])
             log.info("%s %s (%s): %d features", patient, sequence, reader, len(result.features))
+        return rows, provenance
 
-    run_cases(todo, work, "feature extraction")
+    # In case order whatever the worker count (each case's rows come back with it).
+    done = run_cases(todo, work, "feature extraction", workers=workers)
+    feature_rows = [row for rows, _ in done for row in rows]
+    provenance_rows = [frame for _, frames in done for frame in frames]
     table = pd.DataFrame(feature_rows, columns=BATCH_FEATURE_COLUMNS)
     table["value"] = table["value"].astype(float)
     table.to_parquet(features_path, index=False)

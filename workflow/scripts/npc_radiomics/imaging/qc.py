@@ -431,12 +431,14 @@ def qc_batch_rule(
     masks_config: dict | None,
     sequences: list[str],
     out_path: str,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Rule ``qc_batch``: :func:`qc_rule` for each case of a batch (``cases``: dicts with
     patient_id, center, sequence, image, mask, mask_reader2, and the DICOM masks' report
     paths mask_report / mask_reader2_report, '' for label masks), gathered with each
     patient's inclusion (:func:`gather_qc`) into ``out_path``. The first failing case
-    raises under ``on_fail: stop`` and nothing is written."""
+    raises under ``on_fail: stop`` and nothing is written. The cases run in ``workers``
+    processes (:func:`npc_radiomics.imaging.batches.run_cases`); the table is the same."""
     from npc_radiomics.base.io import write_tsv
     from npc_radiomics.imaging.batches import run_cases
 
@@ -458,7 +460,7 @@ def qc_batch_rule(
             },
         )
 
-    rows = run_cases(cases, work, "QC", passthrough=(InputError,))
+    rows = run_cases(cases, work, "QC", passthrough=(InputError,), workers=workers)
     table = gather_qc(rows, sequences)
     write_tsv(table, out_path)
     excluded = sorted(table.loc[table["patient_status"] == "excluded", "patient_id"].unique())
