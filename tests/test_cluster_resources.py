@@ -140,5 +140,5 @@ def test_default_local_rules_are_rules_of_the_workflow():
     defined = workflow_rule_names(ROOT / "workflow" / "rules")
     assert names and set(names) <= defined, sorted(set(names) - defined)
     heavy = {"tune_model_part", "nested_cv_fold", "fit_final", "select_features"}
-    heavy |= {"qc_batch", "preprocess_batch", "extract_batch", "dicom_mask"}
+    heavy |= {"qc_batch", "preprocess_batch", "extract_batch"}
     assert not heavy & set(names)

@@ -61,7 +61,7 @@ PREDICT_BATCHES = (
 _PREDICT_CASES = (
     {
         (row["patient_id"], row["sequence"]): row
-        for row in PREDICT_SETUP.samples.to_dict("records")
+        for row in PREDICT_SAMPLES.to_dict("records")
     }
     if PREDICT
     else {}

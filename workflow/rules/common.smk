@@ -172,14 +172,20 @@ try:
                     ),
                 )
             )
-    # Which masks are DICOM RTSTRUCT / SEG files (rasterised by rule dicom_mask) and their
+    # Which masks are DICOM RTSTRUCT / SEG files (rasterised by rule qc_batch) and their
     # ROI; the demo's files do not exist yet and are label images. Every process needs the
     # kinds (they route the masks' input functions).
     SAMPLES = dicom_masks.annotate_mask_kinds(
         SAMPLES, config["masks"]["roi"], check_files=not DEMO
     )
-    if PREDICT and MAIN_PROCESS:
-        dicom_masks.refuse_contour_masks(PREDICT_SETUP.samples, "predict sample sheet")
+    # The predict sheet's likewise (rasterised by rule predict_qc_batch).
+    PREDICT_SAMPLES = (
+        dicom_masks.annotate_mask_kinds(
+            PREDICT_SETUP.samples, config["masks"]["roi"], what="predict sample sheet"
+        )
+        if PREDICT
+        else None
+    )
     if FEATURES_IN and MAIN_PROCESS:
         _warn(checks.check_features_input(config))
     if MAIN_PROCESS:

@@ -66,6 +66,11 @@ PREDICT_PREPROCESSED_BATCH = f"{PREDICT_DIR}/preprocess/{{batch}}"
 PREDICT_BATCH_MOMENTS = f"{PREDICT_DIR}/preprocess/{{batch}}_moments.tsv"
 PREDICT_BATCH_FEATURES = f"{PREDICT_DIR}/features/batches/{{batch}}.parquet"
 PREDICT_BATCH_PROVENANCE = f"{PREDICT_DIR}/features/batches/{{batch}}_provenance.tsv"
+# The new patients' DICOM RTSTRUCT / SEG masks rasterised (as DICOM_MASK* in training).
+PREDICT_MASK_PATTERNS = {
+    "mask": f"{PREDICT_DIR}/masks/{{patient}}/{{sequence}}_mask.nii.gz",
+    "mask_report": f"{PREDICT_DIR}/masks/{{patient}}/{{sequence}}_mask.json",
+}
 
 # evidence stages (evidence_common.smk)
 BASELINES_DIR = "results/baselines"

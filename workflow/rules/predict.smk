@@ -16,7 +16,7 @@ use rule qc_batch as predict_qc_batch with:
     benchmark:
         "results/benchmarks/predict_qc_batch/{batch}.tsv"
     params:
-        cases=qc_cases(predict_batch_cases),
+        cases=qc_cases(predict_batch_cases, PREDICT_MASK_PATTERNS),
         on_fail=config["qc"]["on_fail"],
         qc=config["qc"],
         masks=config["masks"],
@@ -57,7 +57,7 @@ use rule preprocess_batch as predict_preprocess_batch with:
     benchmark:
         "results/benchmarks/predict_preprocess_batch/{batch}.tsv"
     params:
-        cases=preprocess_cases(predict_batch_cases),
+        cases=preprocess_cases(predict_batch_cases, PREDICT_MASK_PATTERNS),
         settings=lambda wc: {
             s: {
                 "n4": predict_setting("n4"),

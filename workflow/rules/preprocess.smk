@@ -7,6 +7,7 @@ rule preprocess_batch:
     input:
         # The batch's QC table: which of its patients are included.
         qc=QC_BATCH,
+        # The sheet's files (a DICOM mask: QC wrote the label mask this job reads).
         images=batch_files("image"),
         masks=batch_files("mask"),
         masks_reader2=batch_files("mask_reader2"),

@@ -24,8 +24,3 @@ def batch_resource(base, per_case, per_image_mb, combine, per_worker=0):
     return _batch_resource(
         base, per_case, per_image_mb, combine, _batch_images, per_worker
     )
-
-
-def case_resource(base, per_image_mb):
-    """One case's resource (the dicom_mask jobs), base + per_image_mb x its image's MB."""
-    return _batch_resource(base, 0, per_image_mb, "max", lambda wc: [get_image(wc)])

@@ -3,8 +3,9 @@
 pipeline step 1 (inputs). The sheet's ``mask`` (or ``mask_reader2``) may name a DICOM
 RTSTRUCT or SEG file instead of a label image; :func:`mask_kind` tells which from the
 file's header. :func:`convert_mask` turns it into a 0/1 uint8 mask on the grid of the
-referenced DICOM series (the ``image`` column), written once per case as NIfTI by rule
-``dicom_mask``, so QC, preprocessing and extraction read a label mask as before.
+referenced DICOM series (the ``image`` column), written once per case as NIfTI by its
+batch's QC job (rules ``qc_batch``, ``predict_qc_batch``: no job per case), so QC,
+preprocessing and extraction read a label mask as before.
 
 Libraries (pinned in requirements.lock and envs/imaging.yaml, see README "Masks"):
 
@@ -50,7 +51,6 @@ __all__ = [
     "seg_mask",
     "convert_mask",
     "annotate_mask_kinds",
-    "refuse_contour_masks",
 ]
 
 #: What the sheet's mask column may name: a label image, an RTSTRUCT or a SEG file.
@@ -426,7 +426,7 @@ def convert_mask(
     roi: str,
     structures: str = "merge",
 ):
-    """Rule ``dicom_mask``: (uint8 0/1 SimpleITK mask on the image's grid, report dict).
+    """One DICOM mask: (uint8 0/1 SimpleITK mask on the image's grid, report dict).
 
     ``image_path`` must be the DICOM series folder the RTSTRUCT / SEG references. When the
     conversion fails the mask is all zero (a 2 x 2 x 2 zero image when the series itself
@@ -462,14 +462,19 @@ def convert_mask(
 
 
 # --------------------------------------------------------------------- start-up
-def annotate_mask_kinds(samples, roi_by_sequence: dict[str, str], check_files: bool = True):
+def annotate_mask_kinds(
+    samples,
+    roi_by_sequence: dict[str, str],
+    check_files: bool = True,
+    what: str = "sample sheet",
+):
     """The sample sheet with ``mask_kind``, ``mask_reader2_kind`` and ``mask_roi`` filled.
 
     ``mask_roi``: the sheet's column when given, else config ``masks.roi`` for the row's
     sequence. A DICOM mask without an ROI, or whose image is not a folder (the DICOM
     series it references), stops the run at start-up (:class:`InputError` naming the
     patient, sequence and file). ``check_files=False`` (the demo, whose files do not yet
-    exist) marks every mask a label image.
+    exist) marks every mask a label image. ``what`` names the sheet in the messages.
     """
     df = samples.copy()
     if "mask_roi" not in df.columns:
@@ -485,27 +490,13 @@ def annotate_mask_kinds(samples, roi_by_sequence: dict[str, str], check_files: b
         kind = row[f"{col}_kind"].upper()
         if not roi:
             raise InputError(
-                f"sample sheet: {where}: {col} is a DICOM {kind} ({row[col]}) but no ROI is "
+                f"{what}: {where}: {col} is a DICOM {kind} ({row[col]}) but no ROI is "
                 "given (column mask_roi, or config masks.roi for the sequence)"
             )
         if not Path(row["image"]).is_dir():
             raise InputError(
-                f"sample sheet: {where}: {col} is a DICOM {kind} ({row[col]}); the image must "
+                f"{what}: {where}: {col} is a DICOM {kind} ({row[col]}); the image must "
                 f"be the DICOM series folder it references, not {row['image']}"
             )
         df.loc[i, "mask_roi"] = roi
     return df
-
-
-def refuse_contour_masks(samples, what: str) -> None:
-    """Stop when a sheet that cannot take DICOM contour masks (predict mode, for now) names
-    an RTSTRUCT or SEG file (:class:`InputError` naming the patient, sequence and file)."""
-    for _, row in samples.iterrows():
-        for col in ("mask", "mask_reader2"):
-            path = row.get(col, "")
-            if path and mask_kind(path) != "label":
-                raise InputError(
-                    f"{what}: patient {row['patient_id']} sequence {row['sequence']}: {col} is a "
-                    f"DICOM {mask_kind(path).upper()} ({path}); predict mode takes label masks "
-                    "only (rasterise it with a training-mode run, or convert it to NIfTI)"
-                )
