@@ -142,3 +142,26 @@ def test_default_local_rules_are_rules_of_the_workflow():
     heavy = {"tune_model_part", "nested_cv_fold", "fit_final", "select_features"}
     heavy |= {"qc_batch", "preprocess_batch", "extract_batch"}
     assert not heavy & set(names)
+
+
+def test_slurm_profile_asks_for_each_jobs_threads():
+    # The executor's --cpus-per-task: a job's threads unless a cpus_per_task resource says
+    # otherwise; a default of 1 in the profile would give an 8-worker batch one CPU.
+    from conftest import ROOT
+    from snakemake_executor_plugin_slurm_jobstep import get_cpu_setting
+
+    from npc_radiomics.base.config import load_yaml
+
+    profile = load_yaml(ROOT / "profiles" / "slurm" / "config.yaml")
+    resources = _Resources(profile.get("default-resources") or {})
+    for threads in (1, 8):
+        job = SimpleNamespace(threads=threads, resources=resources)
+        assert get_cpu_setting(job, False) == f"--cpus-per-task={threads}"
+
+
+class _Resources(SimpleNamespace):
+    def __init__(self, values):
+        super().__init__(**values)
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)

@@ -440,9 +440,7 @@ def test_qc_batch_rasterises_the_dicom_masks_as_the_per_case_conversion(tmp_path
             assert got.GetPixelID() == sitk.sitkUInt8
             for attr in ("GetSize", "GetOrigin", "GetSpacing", "GetDirection"):
                 assert getattr(got, attr)() == getattr(mask, attr)(), (case["patient_id"], attr)
-            np.testing.assert_array_equal(
-                sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(mask)
-            )
+            np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(mask))
             assert sitk.GetArrayFromImage(got).sum() > 100
             assert json.loads(open(case[f"{key}_report"]).read()) == report
             written += 1
