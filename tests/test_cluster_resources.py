@@ -56,6 +56,37 @@ def test_batch_resource_scales_with_image_sizes_and_attempt(tmp_path):
         batch_resource(1, 0, 1, "mean", lambda wc: [])
 
 
+def test_batch_memory_scales_with_the_worker_count(tmp_path):
+    # declared mem_mb = the job's process + per worker (its base + its largest case's
+    # term); runtime: the cases shared by the workers, bounded for any order they take.
+    sizes = [1, 4, 2, 1]
+    images = []
+    for k, mb in enumerate(sizes):
+        images.append(tmp_path / f"{k}.nii.gz")
+        images[-1].write_bytes(b"x" * mb * 1_000_000)
+    batch = [str(p) for p in images]
+    mem = batch_resource(500, 0, 150, "max", lambda wc: batch, per_worker=500)
+    runtime = batch_resource(10, 1, 5, "sum", lambda wc: batch)
+    wc = _Wildcards(centre="QZ", batch="000")
+    assert mem(wc, 1) == mem(wc, 1, threads=1) == 500 + (500 + 600)  # as with one process
+    assert mem(wc, 1, threads=2) == 500 + 2 * (500 + 600)
+    assert mem(wc, 2, threads=3) == 2 * (500 + 3 * 1100)
+    assert mem(wc, 1, threads=16) == 500 + 4 * 1100  # no more workers than cases
+    cases = [1 + 5 * mb for mb in sizes]  # 6, 21, 11, 6
+    assert runtime(wc, 1) == 10 + sum(cases)
+    # two workers: half the work, plus at most half the longest case left over
+    assert runtime(wc, 1, threads=2) == 43  # 10 + 44 / 2 + 21 / 2, rounded up
+    assert runtime(wc, 1, threads=4) == 10 + 21  # one case each: the longest
+    # the bound holds for every order two workers can take the cases in
+    from itertools import permutations
+
+    for order in permutations(cases):
+        finish = [0, 0]
+        for case in order:
+            finish[finish.index(min(finish))] += case
+        assert 10 + max(finish) <= runtime(wc, 1, threads=2)
+
+
 class _Wildcards(SimpleNamespace):
     def __iter__(self):
         return iter(vars(self).values())
@@ -109,5 +140,28 @@ def test_default_local_rules_are_rules_of_the_workflow():
     defined = workflow_rule_names(ROOT / "workflow" / "rules")
     assert names and set(names) <= defined, sorted(set(names) - defined)
     heavy = {"tune_model_part", "nested_cv_fold", "fit_final", "select_features"}
-    heavy |= {"qc_batch", "preprocess_batch", "extract_batch", "dicom_mask"}
+    heavy |= {"qc_batch", "preprocess_batch", "extract_batch"}
     assert not heavy & set(names)
+
+
+def test_slurm_profile_asks_for_each_jobs_threads():
+    # The executor's --cpus-per-task: a job's threads unless a cpus_per_task resource says
+    # otherwise; a default of 1 in the profile would give an 8-worker batch one CPU.
+    from conftest import ROOT
+    from snakemake_executor_plugin_slurm_jobstep import get_cpu_setting
+
+    from npc_radiomics.base.config import load_yaml
+
+    profile = load_yaml(ROOT / "profiles" / "slurm" / "config.yaml")
+    resources = _Resources(profile.get("default-resources") or {})
+    for threads in (1, 8):
+        job = SimpleNamespace(threads=threads, resources=resources)
+        assert get_cpu_setting(job, False) == f"--cpus-per-task={threads}"
+
+
+class _Resources(SimpleNamespace):
+    def __init__(self, values):
+        super().__init__(**values)
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)

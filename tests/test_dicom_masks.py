@@ -278,6 +278,8 @@ def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
     config = user_cohort["config"]
     config["qc"] = {"on_fail": "exclude"}
     config["masks"] = {"roi": {"T1": "gtv.*"}}
+    # two worker processes per batch job: rasterisation, QC and N4 in the workers
+    config["imaging"] = {"patients_per_job": 10, "threads_per_job": 2}
     cfg = write_config(tmp_path / "config.yaml", config)
     # The QC table of the batch of A000-A002 (A000-A009) and its preprocessed masks.
     target = qc_batch_file(path, "A000")
@@ -309,6 +311,13 @@ def test_workflow_qc_with_rtstruct_and_seg_masks(tmp_path, user_cohort):
     assert not list((tmp_path / "results/preprocess/A/000").glob("A002/*"))
     assert pre.GetSpacing() == (1.0, 1.0, 1.0)
     assert 0.8 < sitk.GetArrayFromImage(pre).sum() / (4 / 3 * np.pi * 6**3) < 1.2
+    # the batch job rasterised A000's RTSTRUCT voxel for voxel as the conversion alone does
+    series = str(root / "A000" / "series")
+    alone, report = convert_mask("rtstruct", str(root / "A000" / "rs.dcm"), series, "gtv.*")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(raw), sitk.GetArrayFromImage(alone))
+    assert raw.GetOrigin() == alone.GetOrigin() and raw.GetDirection() == alone.GetDirection()
+    log = (tmp_path / "results/logs/qc_batch/A/000.log").read_text()
+    assert "QC: 30 cases in 2 worker processes" in log and "QC 30/30: " in log
 
 
 # ---------------------------------------------------------- several lesions in one mask
@@ -378,3 +387,90 @@ def test_qc_case_reads_the_conversion_reports(tmp_path):
     assert row["status"] == "pass" and row["reader2_ok"] is False  # only reader 2 left out
     assert row["mask_reader2"] == str(contours)
     assert "reader-2 mask: RTSTRUCT" in row["reason"] and "'CTV'" in row["reason"]
+
+
+# ------------------------------------------------ rasterised inside the batches, no job per case
+def _dicom_batch_cases(root, n=4):
+    """QC cases of one batch whose T1 masks are DICOM contours (RTSTRUCT and SEG in turn,
+    patient 1 with a reader-2 RTSTRUCT too), as rule qc_batch receives them."""
+    cases = []
+    for k in range(n):
+        pid = f"P{k}"
+        kind = ("rtstruct", "seg")[k % 2]
+        series, contours = _dicom_case(root, pid, kind)
+        second = str(contours) if k == 1 else ""
+        out = root / "results" / "masks" / pid
+        cases.append(
+            {"patient_id": pid, "center": "A", "sequence": "T1", "image": str(series.folder),
+             "mask": str(out / "T1_mask.nii.gz"), "mask_report": str(out / "T1_mask.json"),
+             "mask_reader2": str(out / "T1_mask_reader2.nii.gz") if second else "",
+             "mask_reader2_report": str(out / "T1_mask_reader2.json") if second else "",
+             "mask_source": str(contours), "mask_kind": kind, "mask_roi": "GTVp",
+             "mask_reader2_source": second, "mask_reader2_kind": kind if second else "label"}
+        )  # fmt: skip
+    return cases
+
+
+def test_qc_batch_rasterises_the_dicom_masks_as_the_per_case_conversion(tmp_path):
+    """The batch's QC job (two workers) writes each DICOM mask and its report where QC and
+    preprocessing read them, voxel for voxel what the per-case conversion wrote."""
+    import json
+
+    import pandas as pd
+
+    from npc_radiomics.imaging.qc import qc_batch_rule
+
+    cases = _dicom_batch_cases(tmp_path)
+    table = qc_batch_rule(
+        cases, {"on_fail": "stop"}, "stop", {"structures": "merge"}, ["T1"],
+        str(tmp_path / "qc.tsv"), workers=2,
+    )  # fmt: skip
+    assert (table["status"] == "pass").all(), table["reason"].tolist()
+    assert table["mask"].tolist() == [c["mask_source"] for c in cases]  # names the DICOM file
+    assert table["mask_kind"].tolist() == ["rtstruct", "seg", "rtstruct", "seg"]
+    written = 0
+    for case in cases:
+        for key in ("mask", "mask_reader2"):
+            if not case[f"{key}_source"]:
+                continue
+            mask, report = convert_mask(
+                case[f"{key}_kind"], case[f"{key}_source"], case["image"], "GTVp", "merge"
+            )
+            got = sitk.ReadImage(case[key])
+            assert got.GetPixelID() == sitk.sitkUInt8
+            for attr in ("GetSize", "GetOrigin", "GetSpacing", "GetDirection"):
+                assert getattr(got, attr)() == getattr(mask, attr)(), (case["patient_id"], attr)
+            np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(mask))
+            assert sitk.GetArrayFromImage(got).sum() > 100
+            assert json.loads(open(case[f"{key}_report"]).read()) == report
+            written += 1
+    assert written == 5
+    assert pd.read_csv(tmp_path / "qc.tsv", sep="\t")["patient_status"].eq("included").all()
+
+
+@pytest.mark.snakemake
+def test_a_dicom_cohort_adds_no_job_per_case(tmp_path, user_cohort):
+    """Every T1 mask an RTSTRUCT or SEG (28 patients, 84 cases): the DAG has as many QC,
+    preprocessing and extraction jobs as batches, and no per-case mask job."""
+    import pandas as pd
+    from conftest import run_workflow, write_config
+    from test_workflow import _job_counts
+
+    root = user_cohort["root"] / "dicom"
+    path = user_cohort["samples"]
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    for k, pid in enumerate(sorted(df["patient_id"].unique())):
+        series, contours = _dicom_case(root, pid, ("rtstruct", "seg")[k % 2])
+        row = (df["patient_id"] == pid) & (df["sequence"] == "T1")
+        df.loc[row, ["image", "mask"]] = [str(series.folder), str(contours)]
+    df.to_csv(path, sep="\t", index=False)
+    config = {**user_cohort["config"], "masks": {"roi": {"T1": "GTVp"}}}
+    cfg = write_config(tmp_path / "config.yaml", config)
+    proc = run_workflow(tmp_path, cfg, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = _job_counts(proc.stdout)
+    batches = 3 + 1  # 24 patients of A in runs of 10, 4 of B
+    for rule in ("qc_batch", "preprocess_batch", "extract_batch"):
+        assert counts[rule] == batches, (rule, counts)
+    assert not {"dicom_mask", "dicom_mask_reader2"} & set(counts), counts
+    assert "results/masks/" not in proc.stdout  # no job writes a mask of its own

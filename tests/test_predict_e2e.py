@@ -215,3 +215,70 @@ def test_predict_refuses_a_features_in_bundle_on_images(external_site, tmp_path)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     seal(work / "model_bundle")
     _assert_refused(_predict(work, outcomes=False), work, "trained on a ready feature table")
+
+
+def test_predict_takes_dicom_series_with_seg_masks(training_run, tmp_path):
+    """Two new patients' T1 as a DICOM series (the same voxels as their NIfTI) with the
+    tumour as a DICOM SEG: the batch's QC job rasterises them (no job per case) onto the
+    mask the NIfTI gave, voxel for voxel, and their predictions are the NIfTI's."""
+    import SimpleITK as sitk
+    from dicom_fixtures import write_seg, write_series
+
+    work = _external_workdir(training_run, tmp_path / "site")
+    sheet = pd.read_csv(work / "new.tsv", sep="\t", dtype=str)
+    patients = sorted(sheet["patient_id"].unique())[:2]
+    for pid in patients:
+        image = sitk.ReadImage(str(work / "images" / pid / "T1.nii.gz"))
+        assert image.GetDirection() == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+        voxels = sitk.GetArrayFromImage(image)
+        origin, spacing = np.asarray(image.GetOrigin()), np.asarray(image.GetSpacing())
+
+        def values(points, voxels=voxels, origin=origin, spacing=spacing):
+            i, j, k = np.rint((points - origin) / spacing).astype(int).T
+            return voxels[k, j, i].astype(float)
+
+        series = write_series(
+            work / "images" / pid / "T1_dicom", size=image.GetSize(),
+            spacing=tuple(spacing), origin=tuple(origin), values=values, patient=pid,
+        )  # fmt: skip
+        mask = sitk.GetArrayFromImage(sitk.ReadImage(str(work / "images" / pid / "T1_mask.nii.gz")))
+        seg = write_seg(work / "images" / pid / "T1_seg.dcm", series, {"GTV": mask > 0})
+        row = (sheet["patient_id"] == pid) & (sheet["sequence"] == "T1")
+        sheet.loc[row, ["image", "mask"]] = [
+            str(series.folder.relative_to(work)),
+            str(seg.relative_to(work)),
+        ]
+    sheet.to_csv(work / "new.tsv", sep="\t", index=False)
+    configfile = work / "predict.yaml"
+    predict = {"samples": "new.tsv", "bundle": "model_bundle", "outcomes": "outcomes.tsv"}
+    configfile.write_text(yaml.safe_dump({"predict": predict, "masks": {"roi": {"T1": "GTV"}}}))
+    proc = run_workflow(work, configfile, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-5000:]
+    ran = set(re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", proc.stderr))
+    assert ran == {
+        "predict_qc_batch", "predict_qc", "predict_preprocess_batch", "predict_extract_batch",
+        "predict", "all",
+    }, ran  # fmt: skip
+    qc = pd.read_csv(work / "results" / "predict" / "qc" / "qc.tsv", sep="\t", dtype=str)
+    t1 = qc[qc["sequence"] == "T1"].set_index("patient_id")
+    for pid in patients:
+        assert t1.loc[pid, "status"] == "pass" and t1.loc[pid, "mask_kind"] == "seg"
+        assert t1.loc[pid, "mask"].endswith(f"{pid}/T1_seg.dcm")
+        raster = work / "results" / "predict" / "masks" / pid / "T1_mask.nii.gz"
+        original = sitk.ReadImage(str(work / "images" / pid / "T1_mask.nii.gz"))
+        np.testing.assert_array_equal(
+            sitk.GetArrayFromImage(sitk.ReadImage(str(raster))) > 0,
+            sitk.GetArrayFromImage(original) > 0,
+        )
+    got = pd.read_csv(work / "results" / "predict" / "predictions.tsv", sep="\t", dtype=str)
+    training = pd.read_csv(
+        training_run / "results" / "predictions" / "predictions.tsv", sep="\t", dtype=str
+    )
+    manifest = json.loads((work / "model_bundle" / "manifest.json").read_text())
+    expected = training[(training["model"] == manifest["model"]) & (training["cohort"] == EXTERNAL)]
+    merged = got.merge(expected, on="patient_id", suffixes=("", "_training"))
+    assert sorted(merged["patient_id"]) == sorted(expected["patient_id"])
+    np.testing.assert_allclose(
+        merged["probability"].astype(float), merged["probability_training"].astype(float),
+        rtol=0, atol=1e-6,
+    )  # fmt: skip

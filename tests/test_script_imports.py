@@ -24,7 +24,6 @@ NOT_AT_START = {
     "qc_batch": (*MODELLING, "scipy", "radiomics"),
     "preprocess_batch": (*MODELLING, "pandas", "scipy", "radiomics"),
     "extract_batch": (*MODELLING, "scipy"),
-    "dicom_mask": (*MODELLING, "pandas", "scipy", "SimpleITK", "radiomics"),
     # small aggregation scripts
     "gather_predictions": (*MODELLING, "scipy"),
     "standalone_report": (*MODELLING, "scipy"),

@@ -82,7 +82,7 @@ PREDICT_BATCHES = (
 _PREDICT_CASES = (
     {
         (row["patient_id"], row["sequence"]): row
-        for row in PREDICT_SETUP.samples.to_dict("records")
+        for row in PREDICT_SAMPLES.to_dict("records")
     }
     if PREDICT
     else {}
@@ -99,11 +99,6 @@ def predict_batch_cases(wildcards):
         for s in SEQUENCES
         if (p, s) in _PREDICT_CASES
     ]
-
-
-def predict_case(wildcards):
-    """One row of the predict sheet (rule predict_dicom_mask)."""
-    return _PREDICT_CASES[(wildcards.patient, wildcards.sequence)]
 
 
 def predict_bundle_file(name):

@@ -182,12 +182,15 @@ try:
                     ),
                 )
             )
-    # Which masks are DICOM RTSTRUCT / SEG files (rasterised by rule dicom_mask) and their
+    # Which masks are DICOM RTSTRUCT / SEG files (rasterised by rule qc_batch) and their
     # ROI; the demo's files do not exist yet and are label images. Every process needs the
     # kinds (they route the masks' input functions).
     SAMPLES = dicom_masks.annotate_mask_kinds(
         SAMPLES, config["masks"]["roi"], check_files=not DEMO
     )
+    # The predict sheet's rows, their DICOM masks annotated by predict_setup (the sheet's
+    # mask_roi, else masks.roi, else the bundle's); rasterised by rule predict_qc_batch.
+    PREDICT_SAMPLES = PREDICT_SETUP.samples if PREDICT else None
     if FEATURES_IN and MAIN_PROCESS:
         _warn(checks.check_features_input(config))
     if MAIN_PROCESS:
@@ -255,6 +258,9 @@ CENTRES = sorted(set(CENTRE_OF.values()))
 # imaging.patients_per_job patients of one centre (npc_radiomics.imaging.batches): a new centre
 # adds batches and leaves every other batch as it is.
 PATIENTS_PER_JOB = int(config["imaging"]["patients_per_job"])
+# Each batch job's cores: its cases in this many worker processes (results do not depend
+# on it).
+THREADS_PER_JOB = int(config["imaging"]["threads_per_job"])
 BATCHES = plan_batches(CENTRE_OF, PATIENTS_PER_JOB)
 
 

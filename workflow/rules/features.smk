@@ -20,9 +20,9 @@ rule extract_batch:
         centre=centre_constraint(CENTRES),
     conda:
         "../../envs/imaging.yaml"
-    threads: 1
+    threads: THREADS_PER_JOB
     resources:
-        mem_mb=batch_resource(1000, 0, 150, "max"),
+        mem_mb=batch_resource(500, 0, 150, "max", per_worker=500),
         runtime=batch_resource(10, 2, 5, "sum"),
     params:
         cases=extract_cases(),

@@ -2,53 +2,51 @@
 # stages': bundle_common.smk; the evidence stages': evidence_common.smk).
 
 
-# ---- input functions: one patient x sequence (DICOM masks) -----------------------------
-def _case(wildcards):
-    return _CASES[(wildcards.patient, wildcards.sequence)]
-
-
-def get_image(wildcards):
-    return _case(wildcards)["image"]
-
-
-def case_mask(case):
+# ---- one patient x sequence: its masks ---------------------------------------------------
+# A DICOM RTSTRUCT / SEG mask is rasterised inside its batch's QC job (rule qc_batch), as a
+# NIfTI label mask + report under DICOM_MASK (PREDICT_MASK_PATTERNS in predict mode), which QC
+# reads and preprocessing takes; a label mask is used as the sheet gives it.
+def case_mask(case, pattern=None):
     """A case's label mask: the sheet's file, or the one rasterised from its DICOM
-    RTSTRUCT / SEG (rule dicom_mask)."""
+    RTSTRUCT / SEG."""
     if case.get("mask_kind", "label") != "label":
-        pattern = PREDICT_DICOM_MASK if PREDICT else DICOM_MASK
-        return pattern.format(patient=case["patient_id"], sequence=case["sequence"])
+        return (pattern or DICOM_MASK).format(
+            patient=case["patient_id"], sequence=case["sequence"]
+        )
     return case["mask"]
 
 
-def case_mask_reader2(case):
+def case_mask_reader2(case, pattern=None):
     """A case's reader-2 label mask, or '' when it has none."""
     if not case["mask_reader2"]:
         return ""
     if case.get("mask_reader2_kind", "label") != "label":
-        return DICOM_MASK_READER2.format(
+        return (pattern or DICOM_MASK_READER2).format(
             patient=case["patient_id"], sequence=case["sequence"]
         )
     return case["mask_reader2"]
 
 
-def case_mask_report(case, column="mask"):
-    """The dicom_mask report of the case's ``column`` mask, or '' for a label mask."""
+def case_mask_report(case, column="mask", pattern=None):
+    """The rasterisation report of the case's ``column`` mask, or '' for a label mask."""
     if not case[column] or case.get(f"{column}_kind", "label") == "label":
         return ""
-    pattern = DICOM_MASK_REPORT if column == "mask" else DICOM_MASK_READER2_REPORT
-    if PREDICT:
-        pattern = PREDICT_DICOM_MASK_REPORT  # predict mode has no reader-2 masks
-    return pattern.format(patient=case["patient_id"], sequence=case["sequence"])
+    default = DICOM_MASK_REPORT if column == "mask" else DICOM_MASK_READER2_REPORT
+    return (pattern or default).format(
+        patient=case["patient_id"], sequence=case["sequence"]
+    )
 
 
-def get_contour_file(wildcards, column="mask"):
-    """The sheet's DICOM RTSTRUCT / SEG file of ``column`` and its kind."""
-    case = _case(wildcards)
-    return {
-        "contours": case[column],
-        "kind": case[f"{column}_kind"],
-        "roi": case["mask_roi"],
-    }
+def case_mask_sources(case):
+    """What the QC job rasterises of a case (rule qc_batch), for each DICOM mask its file,
+    kind and ROI (empty for a label mask)."""
+    sources = {}
+    for column in ("mask", "mask_reader2"):
+        contour = case[column] and case.get(f"{column}_kind", "label") != "label"
+        sources[f"{column}_source"] = case[column] if contour else ""
+        sources[f"{column}_kind"] = case.get(f"{column}_kind", "label")
+    sources["mask_roi"] = case.get("mask_roi", "")
+    return sources
 
 
 # ---- input functions: one batch of patients ---------------------------------------------
@@ -73,9 +71,13 @@ def batch_cases(wildcards):
 
 
 # The batch rules' params and inputs from a function listing a batch's sheet rows
-# (batch_cases here; predict_batch_cases in predict mode).
-def qc_cases(cases_of=batch_cases):
-    """Params function: what QC needs of each case (rule qc_batch's ``cases``)."""
+# (batch_cases here; predict_batch_cases in predict mode, whose rasterised masks go under
+# its own folder: ``patterns``, the DICOM_MASK* patterns of its run).
+def qc_cases(cases_of=batch_cases, patterns=None):
+    """Params function, what QC needs of each case (rule qc_batch's ``cases``). Its files
+    (the masks as QC and preprocessing read them), and the DICOM masks it rasterises
+    first."""
+    p = patterns or {}
 
     def cases(wildcards):
         return [
@@ -84,10 +86,13 @@ def qc_cases(cases_of=batch_cases):
                 "center": case["center"],
                 "sequence": case["sequence"],
                 "image": case["image"],
-                "mask": case_mask(case),
-                "mask_reader2": case_mask_reader2(case),
-                "mask_report": case_mask_report(case),
-                "mask_reader2_report": case_mask_report(case, "mask_reader2"),
+                "mask": case_mask(case, p.get("mask")),
+                "mask_reader2": case_mask_reader2(case, p.get("mask_reader2")),
+                "mask_report": case_mask_report(case, "mask", p.get("mask_report")),
+                "mask_reader2_report": case_mask_report(
+                    case, "mask_reader2", p.get("mask_reader2_report")
+                ),
+                **case_mask_sources(case),
             }
             for case in cases_of(wildcards)
         ]
@@ -95,19 +100,24 @@ def qc_cases(cases_of=batch_cases):
     return cases
 
 
-def batch_files(*keys, cases_of=batch_cases):
-    """Input function: the non-empty values of ``keys`` over the batch's QC cases."""
-    qc = qc_cases(cases_of)
+def batch_files(*columns, cases_of=batch_cases):
+    """Input function: the sheet's non-empty files of ``columns`` over the batch's cases
+    (a DICOM mask's RTSTRUCT / SEG file: the job rasterises it)."""
 
     def files(wildcards):
-        return [case[key] for case in qc(wildcards) for key in keys if case[key]]
+        return [
+            case[column]
+            for case in cases_of(wildcards)
+            for column in columns
+            if case[column]
+        ]
 
     return files
 
 
-def preprocess_cases(cases_of=batch_cases):
-    """Params function: rule preprocess_batch's ``cases``."""
-    qc = qc_cases(cases_of)
+def preprocess_cases(cases_of=batch_cases, patterns=None):
+    """Params function: rule preprocess_batch's ``cases`` (the masks as QC left them)."""
+    qc = qc_cases(cases_of, patterns)
     keys = ("patient_id", "sequence", "image", "mask", "mask_reader2")
     return lambda wildcards: [{k: case[k] for k in keys} for case in qc(wildcards)]
 

@@ -67,15 +67,17 @@ CENTRE_PCA = f"{FIGURES_DIR}/centre_pca.png"
 BUNDLE_DIR = "results/bundle"
 MODEL_BUNDLE_DIR = "results/bundles/{model}"
 PREDICT_DIR = "results/predict"
-# Predict mode's masks rasterised from DICOM RTSTRUCT / SEG (rule predict_dicom_mask).
-PREDICT_DICOM_MASK = f"{PREDICT_DIR}/masks/{{patient}}/{{sequence}}_mask.nii.gz"
-PREDICT_DICOM_MASK_REPORT = f"{PREDICT_DIR}/masks/{{patient}}/{{sequence}}_mask.json"
 PREDICT_QC_BATCH = f"{PREDICT_DIR}/qc/batches/{{batch}}.tsv"
 PREDICT_QC_TSV = f"{PREDICT_DIR}/qc/qc.tsv"
 PREDICT_PREPROCESSED_BATCH = f"{PREDICT_DIR}/preprocess/{{batch}}"
 PREDICT_BATCH_MOMENTS = f"{PREDICT_DIR}/preprocess/{{batch}}_moments.tsv"
 PREDICT_BATCH_FEATURES = f"{PREDICT_DIR}/features/batches/{{batch}}.parquet"
 PREDICT_BATCH_PROVENANCE = f"{PREDICT_DIR}/features/batches/{{batch}}_provenance.tsv"
+# The new patients' DICOM RTSTRUCT / SEG masks rasterised (as DICOM_MASK* in training).
+PREDICT_MASK_PATTERNS = {
+    "mask": f"{PREDICT_DIR}/masks/{{patient}}/{{sequence}}_mask.nii.gz",
+    "mask_report": f"{PREDICT_DIR}/masks/{{patient}}/{{sequence}}_mask.json",
+}
 
 # evidence stages (evidence_common.smk)
 BASELINES_DIR = "results/baselines"

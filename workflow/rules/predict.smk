@@ -5,32 +5,14 @@
 # checked at start-up (common.smk), before any job. Every setting training accepts is
 # reproduced from the bundle: DICOM series, RTSTRUCT / SEG masks with the bundle's ROI rules,
 # each sequence's preprocessing (preprocessing.per_sequence) and params file
-# (features.params_per_sequence), masks.components, the mask label.
-
-
-# A predict sheet's DICOM RTSTRUCT / SEG mask rasterised onto its series (as in training).
-use rule dicom_mask as predict_dicom_mask with:
-    input:
-        image=lambda wc: predict_case(wc)["image"],
-        contours=lambda wc: predict_case(wc)["mask"],
-    output:
-        mask=PREDICT_DICOM_MASK,
-        report=PREDICT_DICOM_MASK_REPORT,
-    log:
-        "results/logs/predict_dicom_mask/{patient}/{sequence}.log",
-    benchmark:
-        "results/benchmarks/predict_dicom_mask/{patient}/{sequence}.tsv"
-    params:
-        kind=lambda wc: predict_case(wc)["mask_kind"],
-        roi=lambda wc: predict_case(wc)["mask_roi"],
-        structures=lambda wc: predict_masks_setting("structures"),
+# (features.params_per_sequence), masks.components, the mask label. DICOM masks are
+# rasterised inside the QC batch jobs (PREDICT_MASK_PATTERNS), as in training.
 
 
 use rule qc_batch as predict_qc_batch with:
     input:
         images=batch_files("image", cases_of=predict_batch_cases),
         masks=batch_files("mask", cases_of=predict_batch_cases),
-        mask_reports=batch_files("mask_report", cases_of=predict_batch_cases),
     output:
         PREDICT_QC_BATCH,
     log:
@@ -38,7 +20,7 @@ use rule qc_batch as predict_qc_batch with:
     benchmark:
         "results/benchmarks/predict_qc_batch/{batch}.tsv"
     params:
-        cases=qc_cases(predict_batch_cases),
+        cases=qc_cases(predict_batch_cases, PREDICT_MASK_PATTERNS),
         on_fail=config["qc"]["on_fail"],
         # The bundle's mask label and geometry tolerance, and its masks.components.
         qc=lambda wc: {
@@ -48,6 +30,7 @@ use rule qc_batch as predict_qc_batch with:
         },
         masks=lambda wc: {
             **config["masks"],
+            "structures": predict_masks_setting("structures"),
             "components": predict_masks_setting("components"),
         },
         sequences=SEQUENCES,
@@ -87,8 +70,7 @@ use rule preprocess_batch as predict_preprocess_batch with:
     benchmark:
         "results/benchmarks/predict_preprocess_batch/{batch}.tsv"
     params:
-        cases=preprocess_cases(predict_batch_cases),
-        # Each sequence's N4, interpolator and ROI box margin, as training did them.
+        cases=preprocess_cases(predict_batch_cases, PREDICT_MASK_PATTERNS),
         settings=lambda wc: {
             s: {
                 "n4": predict_sequence_setting("n4")[s],

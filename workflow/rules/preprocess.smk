@@ -7,6 +7,7 @@ rule preprocess_batch:
     input:
         # The batch's QC table: which of its patients are included.
         qc=QC_BATCH,
+        # The sheet's files (a DICOM mask: QC wrote the label mask this job reads).
         images=batch_files("image"),
         masks=batch_files("mask"),
         masks_reader2=batch_files("mask_reader2"),
@@ -21,9 +22,9 @@ rule preprocess_batch:
         centre=centre_constraint(CENTRES),
     conda:
         "../../envs/imaging.yaml"
-    threads: 1
+    threads: THREADS_PER_JOB
     resources:
-        mem_mb=batch_resource(1000, 0, 150, "max"),
+        mem_mb=batch_resource(500, 0, 150, "max", per_worker=500),
         runtime=batch_resource(10, 1, 5, "sum"),
     params:
         cases=preprocess_cases(),

@@ -1,16 +1,18 @@
 # Input QC per patient x sequence, one job per batch of patients (npc_radiomics.imaging.batches);
 # each batch's table says which of its patients are included, so the later stages read
 # their own batch's table and the DAG needs no checkpoint. The QC table of the report
-# gathers every batch.
+# gathers every batch. A mask given as a DICOM RTSTRUCT or SEG is first rasterised onto its
+# series' grid by the same job (npc_radiomics.inputs.dicom_masks; results/masks/: the NIfTI
+# label mask preprocessing reads and the report QC reads), so a DICOM cohort adds no job
+# per case.
 
 
 rule qc_batch:
     input:
         images=batch_files("image"),
+        # The sheet's masks: label images, or DICOM RTSTRUCT / SEG files to rasterise.
         masks=batch_files("mask"),
         masks_reader2=batch_files("mask_reader2"),
-        # Reports of masks rasterised from DICOM RTSTRUCT / SEG (rule dicom_mask), if any.
-        mask_reports=batch_files("mask_report", "mask_reader2_report"),
     output:
         QC_BATCH,
     log:
@@ -21,9 +23,9 @@ rule qc_batch:
         centre=centre_constraint(CENTRES),
     conda:
         "../../envs/core.yaml"
-    threads: 1
+    threads: THREADS_PER_JOB
     resources:
-        mem_mb=batch_resource(500, 0, 20, "max"),
+        mem_mb=batch_resource(300, 0, 20, "max", per_worker=300),
         runtime=batch_resource(5, 0.5, 1, "sum"),
     params:
         cases=qc_cases(),

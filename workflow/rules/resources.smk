@@ -2,8 +2,9 @@
 # both): a base from the measured benchmark files (results/benchmarks/: every job starts a
 # Python with the imaging or modelling stack, 200-450 MB peak RSS and 0.3-4.3 s on the tiny
 # demo) with a margin, plus a term that grows with the input where it matters: the raw
-# images' size on disk for the batched imaging rules (memory: the largest case of the
-# batch, whose cases run one after another; runtime: the sum over its cases), the input
+# images' size on disk for the batched imaging rules (memory: the job's process plus, per
+# worker process (imaging.threads_per_job), the largest case of the batch; runtime: the sum
+# over its cases shared by the workers), the input
 # tables (patients x features) for the modelling rules. Both are multiplied by the attempt
 # number, so with --retries (profiles/slurm) a job SLURM killed for memory or time comes
 # back with 2x, 3x. The callables live in npc_radiomics.glue.cluster (unit-tested).
@@ -19,15 +20,7 @@ def _batch_images(wildcards):
     return [case["image"] for case in batch_cases(wildcards)]
 
 
-def batch_resource(base, per_case, per_image_mb, combine):
-    return _batch_resource(base, per_case, per_image_mb, combine, _batch_images)
-
-
-def case_resource(base, per_image_mb):
-    """One case's resource (the dicom_mask jobs), base + per_image_mb x its image's MB;
-    in predict mode the case is a row of the predict sheet."""
-
-    def image(wc):
-        return [predict_case(wc)["image"] if PREDICT else get_image(wc)]
-
-    return _batch_resource(base, 0, per_image_mb, "max", image)
+def batch_resource(base, per_case, per_image_mb, combine, per_worker=0):
+    return _batch_resource(
+        base, per_case, per_image_mb, combine, _batch_images, per_worker
+    )

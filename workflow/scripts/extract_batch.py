@@ -5,6 +5,7 @@ import logging
 
 from npc_radiomics.glue.runtime import rule_setup
 
+# The job's threads are its worker processes, each case on one thread (run_cases).
 log = rule_setup(snakemake)
 
 import radiomics  # noqa: E402, F401  (its import adds a stderr handler, replaced below)
@@ -25,4 +26,5 @@ extract_batch_rule(
     crop_margin_mm=p.crop_margin_mm,
     features_path=out.features,
     provenance_path=out.provenance,
+    workers=snakemake.threads,
 )

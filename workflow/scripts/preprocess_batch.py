@@ -8,6 +8,7 @@ batch's folder, the reader-2 mask on the same grid, and the tumour intensity mom
 
 from npc_radiomics.glue.runtime import rule_setup
 
+# The job's threads are its worker processes, each case on one thread (run_cases).
 log = rule_setup(snakemake)
 
 from npc_radiomics.imaging.preprocess import preprocess_batch_rule  # noqa: E402
@@ -22,4 +23,5 @@ preprocess_batch_rule(
     spacing_mm=p.spacing_mm,
     mask_label=p.mask_label,
     components=p.components,
+    workers=snakemake.threads,
 )

@@ -32,13 +32,23 @@ def grown(value: float, attempt: int) -> int:
 
 
 def batch_resource(
-    base: float, per_case: float, per_image_mb: float, combine: str, images_of: Callable
+    base: float,
+    per_case: float,
+    per_image_mb: float,
+    combine: str,
+    images_of: Callable,
+    per_worker: float = 0.0,
 ) -> Callable:
-    """Resource callable of a batch job (its cases run one after another):
+    """Resource callable of a batch job, whose cases run in W worker processes (W = the
+    job's threads, at most its number of cases; npc_radiomics.imaging.batches.run_cases):
 
-    - ``combine="max"`` (memory): (base + per_image_mb x the largest image's MB) x attempt;
-    - ``combine="sum"`` (runtime): (base + the sum over cases of (per_case + per_image_mb
-      x image MB)) x attempt.
+    - ``combine="max"`` (memory): (base + W x (per_worker + per_image_mb x the largest
+      image's MB)) x attempt: the job's own process, then W workers each at the peak
+      of the batch's largest case;
+    - ``combine="sum"`` (runtime): (base + S / W + (1 - 1/W) x M) x attempt, with S the
+      sum and M the largest over cases of (per_case + per_image_mb x image MB): a bound
+      on the wall time of any order the workers take the cases in (Graham's list
+      scheduling bound); with one worker, base + S; with a worker per case, base + M.
 
     ``images_of(wildcards)`` gives the raw image of each case of the batch; sizes are read
     once per batch (a stat per image, no image read) and cached once every file exists.
@@ -47,15 +57,21 @@ def batch_resource(
         raise ValueError(f"combine must be max or sum, got {combine!r}")
     sizes: dict = {}
 
-    def resource(wildcards, attempt):
+    def resource(wildcards, attempt, threads=1):
         key = tuple(wildcards)
         if key not in sizes or not all(sizes[key]):
             sizes[key] = [path_mb(path) for path in images_of(wildcards)]
         mb = sizes[key]
+        workers = max(1, min(int(threads), len(mb)))
         if combine == "max":
-            value = base + per_image_mb * max(mb, default=0.0)
+            value = base + workers * (per_worker + per_image_mb * max(mb, default=0.0))
         else:
-            value = base + sum(per_case + per_image_mb * m for m in mb)
+            cases = [per_case + per_image_mb * m for m in mb]
+            longest = max(cases, default=0.0)
+            if workers >= len(cases):  # one case each
+                value = base + longest
+            else:
+                value = base + sum(cases) / workers + (1 - 1 / workers) * longest
         return grown(value, attempt)
 
     return resource

@@ -12,6 +12,11 @@ A batch's patients depend only on its centre's patients, so adding a centre adds
 and leaves every other batch's jobs (and files) as they are. Inside a batch each case is
 computed exactly as a job of its own would compute it: results do not depend on the
 batch size.
+
+A batch job uses the cores it declares (``imaging.threads_per_job``): its cases run in that
+many worker processes, each on one thread (:func:`run_cases`), and the batch's tables
+list the cases in their sorted order whatever order they finished in, so the results do
+not depend on the worker count either.
 """
 
 from __future__ import annotations
@@ -66,18 +71,56 @@ class CaseError(RuntimeError):
     """A case of a batch failed: the message names the stage, patient and sequence."""
 
 
+def case_error(stage: str, case: Mapping, err: BaseException) -> CaseError:
+    return CaseError(
+        f"{stage}: patient {case['patient_id']}, sequence {case['sequence']}: "
+        f"{type(err).__name__}: {err}"
+    )
+
+
+# The batch a pool's forked workers run: set before the pool starts, so each worker
+# inherits the work function (a closure, which could not be pickled) and the cases, and
+# only a case's index and its result cross between the processes.
+_BATCH: tuple[Callable[[Mapping], object], Sequence[Mapping]] | None = None
+
+
+def _start_worker() -> None:
+    """Cases are computed on one thread (SimpleITK, BLAS / OpenMP pools)."""
+    from npc_radiomics.glue.runtime import limit_threads
+
+    limit_threads(1)
+
+
+def _run_one(index: int) -> tuple[object, float]:
+    work, cases = _BATCH  # type: ignore[misc]
+    start = time.perf_counter()
+    return work(cases[index]), time.perf_counter() - start
+
+
 def run_cases(
     cases: Sequence[Mapping],
     work: Callable[[Mapping], object],
     stage: str,
     passthrough: tuple[type[BaseException], ...] = (),
+    workers: int = 1,
 ) -> list:
-    """``work(case)`` for each case in order, timed in the log; the results in order.
+    """``work(case)`` for each case, timed in the log; the results in case order.
 
-    A case that raises stops the batch with one line naming the stage, patient and
-    sequence (exceptions of ``passthrough`` types, e.g. an InputError that already names
-    them, are raised as they are).
+    Every case is computed on one thread (SimpleITK, BLAS / OpenMP pools: N4's result
+    depends on ITK's thread count): with ``workers`` > 1 in that many worker processes
+    forked from this one, else in this process. The results are the same, in the same
+    order, whatever the count: each case is computed alone from its own inputs. The log counts
+    the cases done out of the batch's. A case that raises stops the batch with one line
+    naming the stage, patient and sequence (exceptions of ``passthrough`` types, e.g. an
+    InputError that already names them, are raised as they are); with several workers,
+    cases not started yet are cancelled and, of the cases that failed, the first in case
+    order is reported.
     """
+    workers = max(1, min(int(workers), len(cases)))
+    if workers > 1:
+        return _run_parallel(cases, work, stage, passthrough, workers)
+    # One thread here too: N4's result depends on ITK's thread count.
+    _start_worker()
     results = []
     for k, case in enumerate(cases, start=1):
         start = time.perf_counter()
@@ -86,19 +129,60 @@ def run_cases(
         except passthrough:
             raise
         except Exception as err:
-            raise CaseError(
-                f"{stage}: patient {case['patient_id']}, sequence {case['sequence']}: "
-                f"{type(err).__name__}: {err}"
-            ) from err
-        log.info(
-            "%s %d/%d: %s %s in %.2f s",
-            stage,
-            k,
-            len(cases),
-            case["patient_id"],
-            case["sequence"],
-            time.perf_counter() - start,
-        )
+            raise case_error(stage, case, err) from err
+        _log_done(stage, k, len(cases), case, time.perf_counter() - start)
+    return results
+
+
+def _log_done(stage: str, k: int, n: int, case: Mapping, seconds: float) -> None:
+    log.info(
+        "%s %d/%d: %s %s in %.2f s",
+        stage,
+        k,
+        n,
+        case["patient_id"],
+        case["sequence"],
+        seconds,
+    )
+
+
+def _run_parallel(cases, work, stage, passthrough, workers) -> list:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    global _BATCH
+    # fork: the workers inherit the work function and the imported stack; a spawned
+    # worker would re-run the rule's script, which Snakemake runs as __main__.
+    context = multiprocessing.get_context("fork")
+    results: list = [None] * len(cases)
+    failed: dict[int, BaseException] = {}
+    _BATCH = (work, cases)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker) as pool:
+            futures = {pool.submit(_run_one, i): i for i in range(len(cases))}
+            log.info("%s: %d cases in %d worker processes", stage, len(cases), workers)
+            done = 0
+            for future in as_completed(futures):
+                i = futures[future]
+                if future.cancelled():
+                    continue
+                err = future.exception()
+                if err is not None:
+                    failed[i] = err
+                    for other in futures:
+                        other.cancel()  # the cases not started yet
+                    continue
+                results[i], seconds = future.result()
+                done += 1
+                _log_done(stage, done, len(cases), cases[i], seconds)
+    finally:
+        _BATCH = None
+    if failed:
+        first = min(failed)
+        err = failed[first]
+        if isinstance(err, passthrough):
+            raise err
+        raise case_error(stage, cases[first], err) from err
     return results
 
 

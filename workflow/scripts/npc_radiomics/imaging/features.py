@@ -355,6 +355,7 @@ def extract_batch_rule(
     crop_margin_mm: float | None,
     features_path: str,
     provenance_path: str,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Rule ``extract_batch``: pyradiomics features of every preprocessed case of a batch.
 
@@ -366,8 +367,10 @@ def extract_batch_rule(
     ``none`` or ``window``, see :func:`extract_rule`) and extracted with its own params
     file (``params_files``). Writes the long table :data:`BATCH_FEATURE_COLUMNS` (Parquet:
     the floats exactly) and the provenance :data:`PROVENANCE_COLUMNS`, both in case order
-    (reader 1, then reader 2). pyradiomics' benign warnings are counted and logged once
-    for the batch (:class:`BenignWarnings`).
+    (reader 1, then reader 2), the cases run in ``workers`` processes
+    (:func:`npc_radiomics.imaging.batches.run_cases`; the tables do not depend on it).
+    pyradiomics' benign warnings are counted and logged once for the batch
+    (:class:`BenignWarnings`; with several workers, those of the parent process's cases).
     """
     from npc_radiomics.base.io import read_image, write_tsv
     from npc_radiomics.imaging.batches import preprocessed_paths, run_cases
@@ -381,8 +384,6 @@ def extract_batch_rule(
     if zscore_path:
         zscores = pd.read_csv(zscore_path, sep="\t").set_index("sequence")
     params = {sequence: load_params(path) for sequence, path in params_files.items()}
-    feature_rows: list[tuple] = []
-    provenance_rows: list[pd.DataFrame] = []
 
     def work(case):
         patient, sequence = case["patient_id"], case["sequence"]
@@ -393,6 +394,7 @@ def extract_batch_rule(
         # No reader-2 file: QC failed that mask (rule preprocess_batch left it out).
         if case.get("mask_reader2") and Path(paths["mask_reader2"]).exists():
             readers.append(("reader2", paths["mask_reader2"]))
+        rows, provenance = [], []
         for reader, mask_path in readers:
             result = extract_case(
                 image,
@@ -402,16 +404,20 @@ def extract_batch_rule(
                 zscore=zscore,
                 window=window,
             )
-            feature_rows.extend(
+            rows.extend(
                 (patient, sequence, reader, name, value) for name, value in result.features.items()
             )
-            provenance_rows.append(case_tables(patient, sequence, result, reader)[1])
+            provenance.append(case_tables(patient, sequence, result, reader)[1])
             log.info("%s %s (%s): %d features", patient, sequence, reader, len(result.features))
+        return rows, provenance
 
+    # In case order whatever the worker count (each case's rows come back with it).
     with BenignWarnings() as benign:
-        run_cases(todo, work, "feature extraction")
+        done = run_cases(todo, work, "feature extraction", workers=workers)
     for line in benign.summary():
         log.info(line)
+    feature_rows = [row for rows, _ in done for row in rows]
+    provenance_rows = [frame for _, frames in done for frame in frames]
     table = pd.DataFrame(feature_rows, columns=BATCH_FEATURE_COLUMNS)
     table["value"] = table["value"].astype(float)
     table.to_parquet(features_path, index=False)

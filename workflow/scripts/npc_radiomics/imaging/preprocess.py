@@ -837,6 +837,7 @@ def preprocess_batch_rule(
     spacing_mm: Sequence[float],
     mask_label: int,
     components: str,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Rule ``preprocess_batch``: every case of a batch whose patient QC included.
 
@@ -847,7 +848,8 @@ def preprocess_batch_rule(
     the written image's grid (:func:`reader2_mask`; none when QC failed it, ``reader2_ok``
     False) and the tumour moments, one row per
     case in ``moments_path`` (columns :data:`MOMENT_COLUMNS`; floats round-trip exactly).
-    Each case exactly as a job of its own would compute it.
+    Each case exactly as a job of its own would compute it, the cases in ``workers``
+    processes (:func:`npc_radiomics.imaging.batches.run_cases`; rows in case order).
     """
     import pandas as pd
 
@@ -911,7 +913,7 @@ def preprocess_batch_rule(
         )
         return {"patient_id": case["patient_id"], "sequence": case["sequence"], **asdict(moments)}
 
-    rows = run_cases(todo, work, "preprocessing")
+    rows = run_cases(todo, work, "preprocessing", workers=workers)
     table = pd.DataFrame(rows, columns=MOMENT_COLUMNS)
     write_tsv(table, moments_path)
     return table

@@ -8,13 +8,14 @@ a label mask rather than an intensity image, binary or carrying ``qc.mask_label`
 non-empty; ROI valid (at least ``qc.min_roi_voxels`` voxels, extending over two axes, some
 intensity spread inside); the same mask checks for the second reader's mask when given.
 
-A mask given as a DICOM RTSTRUCT or SEG was rasterised by rule ``dicom_mask``
-(:mod:`npc_radiomics.inputs.dicom_masks`); its report adds two checks (``contour_reference_ok``:
-the contours reference the image's series and frame of reference and lie on its slices;
-``contour_roi_ok``: the ROI matches a structure / segment) and the QC row names the
-RTSTRUCT / SEG file. Label masks pass both (nothing to check). Several connected
-components are merged or cut to the largest (config ``masks.components``); the columns
-``mask_components`` and ``mask_action`` say which was done.
+A mask given as a DICOM RTSTRUCT or SEG is rasterised by the batch's QC job first
+(:func:`rasterise_case_masks`, :mod:`npc_radiomics.inputs.dicom_masks`); its report adds
+two checks (``contour_reference_ok``: the contours reference the image's series and
+frame of reference and lie on its slices; ``contour_roi_ok``: the ROI matches a
+structure / segment) and the QC row names the RTSTRUCT / SEG file. Label masks pass both
+(nothing to check). Several connected components are merged or cut to the largest
+(config ``masks.components``); the columns ``mask_components`` and ``mask_action`` say
+which was done.
 """
 
 from __future__ import annotations
@@ -333,7 +334,7 @@ def qc_case(
     """QC one patient x sequence; returns one row of the QC table (see ``QC_COLUMNS``).
 
     ``reports``: for a mask converted from DICOM contours, ``{"mask": report,
-    "mask_reader2": report}`` (rule ``dicom_mask``'s JSON, see
+    "mask_reader2": report}`` (:func:`rasterise_case_masks`' JSON, see
     :class:`npc_radiomics.inputs.dicom_masks.MaskReport`); the row then names the RTSTRUCT / SEG
     file and a failed conversion fails its check.
 
@@ -435,7 +436,7 @@ def qc_rule(
     """One case of rule ``qc_batch``: the case's QC row, or an InputError when it fails and
     ``on_fail`` is ``stop`` (``exclude``: the failing row is kept and the patient dropped
     from the later stages). ``report_paths``: {"mask" / "mask_reader2": JSON path} of masks
-    converted from DICOM contours (rule ``dicom_mask``)."""
+    converted from DICOM contours (:func:`rasterise_case_masks`)."""
     import json
 
     reports = {k: json.loads(open(v).read()) for k, v in (report_paths or {}).items() if v}
@@ -461,6 +462,45 @@ def qc_rule(
     return pd.DataFrame([row], columns=QC_COLUMNS)
 
 
+def rasterise_case_masks(
+    case: dict, structures: str = "merge", frame_of_reference: str = "check"
+) -> list[str]:
+    """A case's DICOM RTSTRUCT / SEG masks rasterised onto its series' grid
+    (:func:`npc_radiomics.inputs.dicom_masks.convert_mask`): for each of ``mask`` and
+    ``mask_reader2`` with a ``<key>_source`` file, the uint8 label mask written to
+    ``case[key]`` and the report to ``case[key + "_report"]``, as QC and preprocessing
+    read them. Label masks (no source) are left as they are. ``frame_of_reference``:
+    config ``masks.frame_of_reference`` (``check`` or ``warn``). Returns the masks written.
+    """
+    from pathlib import Path
+
+    from npc_radiomics.base.io import write_image, write_json
+    from npc_radiomics.inputs.dicom_masks import convert_mask
+
+    written = []
+    for key in ("mask", "mask_reader2"):
+        source = case.get(f"{key}_source")
+        if not source:
+            continue
+        mask, report = convert_mask(
+            case[f"{key}_kind"],
+            source,
+            case["image"],
+            case["mask_roi"],
+            structures,
+            frame_of_reference=frame_of_reference,
+        )
+        Path(case[key]).parent.mkdir(parents=True, exist_ok=True)
+        write_image(mask, case[key])
+        write_json(report, case[f"{key}_report"])
+        log.info(
+            "%s %s: %s %s rasterised, %s", case["patient_id"], case["sequence"], key,
+            case[f"{key}_kind"], report["status"],
+        )  # fmt: skip
+        written.append(case[key])
+    return written
+
+
 def qc_batch_rule(
     cases: list[dict],
     qc_config: dict,
@@ -468,16 +508,25 @@ def qc_batch_rule(
     masks_config: dict | None,
     sequences: list[str],
     out_path: str,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Rule ``qc_batch``: :func:`qc_rule` for each case of a batch (``cases``: dicts with
     patient_id, center, sequence, image, mask, mask_reader2, and the DICOM masks' report
-    paths mask_report / mask_reader2_report, '' for label masks), gathered with each
+    paths mask_report / mask_reader2_report, '' for label masks; a DICOM mask's file, kind
+    and ROI in mask_source / mask_kind, mask_reader2_source / mask_reader2_kind, mask_roi:
+    rasterised first by :func:`rasterise_case_masks`, with config ``masks.structures``),
+    gathered with each
     patient's inclusion (:func:`gather_qc`) into ``out_path``. The first failing case
-    raises under ``on_fail: stop`` and nothing is written."""
+    raises under ``on_fail: stop`` and nothing is written. The cases run in ``workers``
+    processes (:func:`npc_radiomics.imaging.batches.run_cases`); the table is the same."""
     from npc_radiomics.base.io import write_tsv
     from npc_radiomics.imaging.batches import run_cases
 
+    structures = (masks_config or {}).get("structures", "merge")
+    frame_of_reference = (masks_config or {}).get("frame_of_reference", "check")
+
     def work(case):
+        rasterise_case_masks(case, structures, frame_of_reference)
         return qc_rule(
             case["patient_id"],
             case["center"],
@@ -495,7 +544,7 @@ def qc_batch_rule(
             },
         )
 
-    rows = run_cases(cases, work, "QC", passthrough=(InputError,))
+    rows = run_cases(cases, work, "QC", passthrough=(InputError,), workers=workers)
     table = gather_qc(rows, sequences)
     write_tsv(table, out_path)
     excluded = sorted(table.loc[table["patient_status"] == "excluded", "patient_id"].unique())

@@ -3,8 +3,9 @@
 pipeline step 1 (inputs). The sheet's ``mask`` (or ``mask_reader2``) may name a DICOM
 RTSTRUCT or SEG file instead of a label image; :func:`mask_kind` tells which from the
 file's header. :func:`convert_mask` turns it into a 0/1 uint8 mask on the grid of the
-referenced DICOM series (the ``image`` column), written once per case as NIfTI by rule
-``dicom_mask``, so QC, preprocessing and extraction read a label mask as before.
+referenced DICOM series (the ``image`` column), written once per case as NIfTI by its
+batch's QC job (rules ``qc_batch``, ``predict_qc_batch``: no job per case), so QC,
+preprocessing and extraction read a label mask as before.
 
 Libraries (pinned in requirements.lock and envs/imaging.yaml, see README "Masks"):
 
@@ -453,7 +454,7 @@ def convert_mask(
     structures: str = "merge",
     frame_of_reference: str = "check",
 ):
-    """Rule ``dicom_mask``: (uint8 0/1 SimpleITK mask on the image's grid, report dict).
+    """One DICOM mask: (uint8 0/1 SimpleITK mask on the image's grid, report dict).
 
     ``image_path`` must be the DICOM series folder the RTSTRUCT / SEG references. When the
     conversion fails the mask is all zero (a 2 x 2 x 2 zero image when the series itself
@@ -496,14 +497,19 @@ def convert_mask(
 
 
 # --------------------------------------------------------------------- start-up
-def annotate_mask_kinds(samples, roi_by_sequence: dict[str, str], check_files: bool = True):
+def annotate_mask_kinds(
+    samples,
+    roi_by_sequence: dict[str, str],
+    check_files: bool = True,
+    what: str = "sample sheet",
+):
     """The sample sheet with ``mask_kind``, ``mask_reader2_kind`` and ``mask_roi`` filled.
 
     ``mask_roi``: the sheet's column when given, else config ``masks.roi`` for the row's
     sequence. A DICOM mask without an ROI, or whose image is not a folder (the DICOM
     series it references), stops the run at start-up (:class:`InputError` naming the
     patient, sequence and file). ``check_files=False`` (the demo, whose files do not yet
-    exist) marks every mask a label image.
+    exist) marks every mask a label image. ``what`` names the sheet in the messages.
     """
     df = samples.copy()
     if "mask_roi" not in df.columns:
@@ -519,12 +525,12 @@ def annotate_mask_kinds(samples, roi_by_sequence: dict[str, str], check_files: b
         kind = row[f"{col}_kind"].upper()
         if not roi:
             raise InputError(
-                f"sample sheet: {where}: {col} is a DICOM {kind} ({row[col]}) but no ROI is "
+                f"{what}: {where}: {col} is a DICOM {kind} ({row[col]}) but no ROI is "
                 "given (column mask_roi, or config masks.roi for the sequence)"
             )
         if not Path(row["image"]).is_dir():
             raise InputError(
-                f"sample sheet: {where}: {col} is a DICOM {kind} ({row[col]}); the image must "
+                f"{what}: {where}: {col} is a DICOM {kind} ({row[col]}); the image must "
                 f"be the DICOM series folder it references, not {row['image']}"
             )
         df.loc[i, "mask_roi"] = roi
