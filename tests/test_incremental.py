@@ -35,6 +35,7 @@ EXTERNAL_RERUN = {
     "gather_predictions",
     "evaluate",
     "decision_curves",
+    "subgroups",  # per cohort and centre: the new centre is one more (fits nothing)
     "clinical_analysis",
     "baselines",
     "centre_diagnostics",
