@@ -238,7 +238,8 @@ def predict_setup(
         "spacing_mm": prep["resample"]["spacing_mm"],
         "crop_margin_mm": prep["crop_margin_mm"],
         "sequences": bundle_sequence_settings(manifest, f"bundle {predict_cfg['bundle']}"),
-        "mask_label": int(prep["mask_label"]),
+        # None: the training run took binary masks only (qc.mask_label null).
+        "mask_label": None if prep.get("mask_label") is None else int(prep["mask_label"]),
         "geometry_tolerance": float(prep["geometry_tolerance"]),
         # components None: a bundle written before it was recorded (the run's config then).
         "masks": masks,
