@@ -204,6 +204,7 @@ rule subgroups:
         mem_mb=fixed_resource(1000),
         runtime=fixed_resource(15),
     params:
+        **sheet_params(),
         variables=config["evaluation"]["subgroups"],
         outcome=OUTCOME,
         continuous=config["clinical_variables"]["continuous"],

@@ -19,5 +19,6 @@ log.info(
         ci_method=p.ci_method,
         n_bootstrap=p.n_bootstrap,
         seed=p.seed,
+        clinical_sheet=p.get("clinical_sheet"),
     )
 )

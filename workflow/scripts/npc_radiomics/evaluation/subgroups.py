@@ -220,10 +220,12 @@ def subgroups_rule(
     ci_method: str,
     n_bootstrap: int,
     seed: int,
+    clinical_sheet: str | None = None,
 ) -> str:
     """Rule ``subgroups``: :func:`subgroup_table` for the chosen model from the gathered
-    predictions, the split (centres) and, when the run has one, the clinical table;
-    written to ``out_path``. Without a clinical table only the centres are subgroups."""
+    predictions, the split (centres) and, when the run has one, the clinical table (its
+    worksheet ``clinical_sheet`` for an .xlsx, config ``sheets.clinical``); written to
+    ``out_path``. Without a clinical table only the centres are subgroups."""
     import json
     from pathlib import Path
 
@@ -237,7 +239,9 @@ def subgroups_rule(
     if clinical_path is not None:
         from npc_radiomics.inputs.sheets import read_clinical
 
-        clinical = read_clinical(clinical_path, outcome, list(continuous), list(categorical))
+        clinical = read_clinical(
+            clinical_path, outcome, list(continuous), list(categorical), sheet=clinical_sheet
+        )
         patients = patients.merge(clinical[["patient_id", *variables]], on="patient_id", how="left")
     else:
         variables = []
